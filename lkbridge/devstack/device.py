@@ -1,0 +1,214 @@
+"""The simulated device: an SDK participant in the glasses' role.
+
+It sends microphone audio the way the glasses do (PCM16 16 kHz mono data packets behind a 1-byte
+sequence header, so the length is odd), can publish a real audio track, and records every audio
+track it subscribes to, per track name, with arrival times so tests can measure latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from livekit import rtc
+
+from lkbridge.audio.pcm import Int16Array, chunks, samples_per_ms, to_bytes
+
+log = logging.getLogger(__name__)
+
+DEVICE_RATE = 16000
+
+
+@dataclass
+class TrackRecording:
+    """What the device heard on one subscribed track."""
+
+    name: str
+    publisher: str
+    parts: list[Int16Array] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)  # monotonic time of each frame
+    subscribed_at: float = field(default_factory=time.monotonic)
+
+    def samples(self) -> Int16Array:
+        return np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=np.int16)
+
+    def first_loud_time(self, threshold: float = 1000.0) -> float | None:
+        """Arrival time of the first frame whose RMS passes `threshold`."""
+        for part, at in zip(self.parts, self.arrivals, strict=True):
+            if len(part) and np.sqrt(np.mean(part.astype(np.float64) ** 2)) > threshold:
+                return at
+        return None
+
+
+@dataclass
+class ReceivedPacket:
+    data: bytes
+    sender: str
+    topic: str
+    at: float
+
+
+class DevicePeer:
+    """One SDK participant. Build it inside the running loop; `aclose()` it."""
+
+    def __init__(self, url: str, token: str, *, record_rate: int = DEVICE_RATE) -> None:
+        self.url = url
+        self._token = token
+        self._record_rate = record_rate
+        self.room = rtc.Room()
+        self.recordings: dict[str, TrackRecording] = {}
+        self.packets: list[ReceivedPacket] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._streams: dict[str, rtc.AudioStream] = {}
+        self._sources: list[rtc.AudioSource] = []
+        self._track_event = asyncio.Event()
+        self._seq = 0
+        self.room.on("track_subscribed", self._on_track_subscribed)
+        self.room.on("track_unsubscribed", self._on_track_unsubscribed)
+        self.room.on("data_received", self._on_data)
+
+    @property
+    def identity(self) -> str:
+        return self.room.local_participant.identity
+
+    async def connect(self) -> None:
+        await self.room.connect(
+            self.url, self._token, rtc.RoomOptions(auto_subscribe=True, connect_timeout=5.0)
+        )
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def packetize(self, pcm: bytes) -> bytes:
+        """Prefix the 1-byte sequence header the glasses send."""
+        header = bytes([self._seq & 0xFF])
+        self._seq += 1
+        return header + pcm
+
+    async def send_packets(
+        self,
+        samples: Int16Array,
+        *,
+        chunk_ms: int = 100,
+        realtime: bool = True,
+        header: bool = True,
+        reliable: bool = True,
+    ) -> list[tuple[float, bytes]]:
+        """Send audio as data packets at real-time pace; returns (send time, packet) pairs."""
+        sent: list[tuple[float, bytes]] = []
+        size = samples_per_ms(DEVICE_RATE, chunk_ms)
+        start = time.monotonic()
+        for i, chunk in enumerate(chunks(samples, size)):
+            pcm = to_bytes(chunk)
+            packet = self.packetize(pcm) if header else pcm
+            await self.room.local_participant.publish_data(packet, reliable=reliable)
+            sent.append((time.monotonic(), packet))
+            if realtime:
+                delay = start + (i + 1) * chunk_ms / 1000 - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+        return sent
+
+    async def publish_audio(
+        self, name: str, samples: Int16Array, *, rate: int = DEVICE_RATE, frame_ms: int = 20
+    ) -> None:
+        """Publish a microphone track called `name` and play `samples` into it in real time."""
+        source = rtc.AudioSource(rate, 1, queue_size_ms=200)
+        self._sources.append(source)
+        track = rtc.LocalAudioTrack.create_audio_track(name, source)
+        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        await self.room.local_participant.publish_track(track, options)
+        size = samples_per_ms(rate, frame_ms)
+        for chunk in chunks(samples, size):
+            if len(chunk) < size:
+                chunk = np.pad(chunk, (0, size - len(chunk)))
+            frame = rtc.AudioFrame(to_bytes(chunk), rate, 1, size)
+            await source.capture_frame(frame)
+        await source.wait_for_playout()
+
+    # -- receiving -----------------------------------------------------------------------------
+
+    def _on_data(self, packet: rtc.DataPacket) -> None:
+        sender = packet.participant.identity if packet.participant else ""
+        self.packets.append(
+            ReceivedPacket(packet.data, sender, packet.topic or "", time.monotonic())
+        )
+
+    def _on_track_subscribed(
+        self,
+        track: rtc.Track,
+        publication: rtc.RemoteTrackPublication,
+        participant: rtc.RemoteParticipant,
+    ) -> None:
+        if track.kind != rtc.TrackKind.KIND_AUDIO:
+            return
+        name = publication.name or track.name
+        recording = TrackRecording(name=name, publisher=participant.identity)
+        self.recordings[name] = recording
+        stream = rtc.AudioStream.from_track(
+            track=track, sample_rate=self._record_rate, num_channels=1
+        )
+        self._streams[publication.sid] = stream
+        task = asyncio.get_running_loop().create_task(self._record(stream, recording))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self._track_event.set()
+
+    def _on_track_unsubscribed(
+        self,
+        track: rtc.Track,
+        publication: rtc.RemoteTrackPublication,
+        participant: rtc.RemoteParticipant,
+    ) -> None:
+        stream = self._streams.pop(publication.sid, None)
+        if stream is not None:
+            task = asyncio.get_running_loop().create_task(stream.aclose())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _record(self, stream: rtc.AudioStream, recording: TrackRecording) -> None:
+        async for event in stream:
+            frame = event.frame
+            recording.parts.append(np.frombuffer(frame.data, dtype=np.int16).copy())
+            recording.arrivals.append(time.monotonic())
+
+    async def wait_for_track(self, name: str, timeout: float = 10.0) -> TrackRecording:
+        deadline = time.monotonic() + timeout
+        while name not in self.recordings:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"device {self.identity} never subscribed to track {name!r} "
+                    f"(has {sorted(self.recordings)})"
+                )
+            self._track_event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._track_event.wait(), remaining)
+        return self.recordings[name]
+
+    async def wait_for_packets(self, count: int, timeout: float = 10.0) -> list[ReceivedPacket]:
+        deadline = time.monotonic() + timeout
+        while len(self.packets) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"received {len(self.packets)} of {count} data packets")
+            await asyncio.sleep(0.02)
+        return self.packets
+
+    async def aclose(self) -> None:
+        """Cleanup order from the SDK notes: streams, sources, then the room."""
+        for stream in list(self._streams.values()):
+            with contextlib.suppress(Exception):
+                await stream.aclose()
+        self._streams.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for source in self._sources:
+            with contextlib.suppress(Exception):
+                await source.aclose()
+        self._sources.clear()
+        with contextlib.suppress(Exception):
+            await self.room.disconnect()
