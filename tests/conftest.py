@@ -105,3 +105,61 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 os.environ.setdefault("LKBRIDGE_TEST", "1")
+
+
+# -- the bridge ------------------------------------------------------------------------------------
+
+from lkbridge.client import BridgeClient  # noqa: E402
+from lkbridge.server.app import BridgeServer  # noqa: E402
+from lkbridge.server.config import BridgeConfig  # noqa: E402
+
+
+@dataclass
+class BridgeEnv:
+    """A running in-process bridge, a client connected to it, and the SFU behind it."""
+
+    server: BridgeServer
+    client: BridgeClient
+    livekit: LiveKitEnv
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.server.port}"
+
+    async def join(self, user_id: str, room: str, target_identity: str = "device") -> None:
+        response = await self.client.join(
+            user_id,
+            token=self.livekit.token(room, f"cloud-agent:{user_id}"),
+            livekit_url=self.livekit.url,
+            room_name=room,
+            target_identity=target_identity,
+        )
+        assert response.success, response.error
+
+
+BridgeFactory = Callable[..., Awaitable[BridgeEnv]]
+
+
+@pytest.fixture
+async def bridge_factory(livekit_server: LiveKitEnv) -> AsyncIterator[BridgeFactory]:
+    envs: list[BridgeEnv] = []
+
+    async def start(**overrides: object) -> BridgeEnv:
+        options: dict[str, object] = {"host": "127.0.0.1", "port": 0, "first_audio_wait_s": 2.0}
+        options.update(overrides)
+        server = BridgeServer(BridgeConfig(**options))  # type: ignore[arg-type]
+        await server.start()
+        client = BridgeClient(f"127.0.0.1:{server.port}", auth_token=server.config.auth_token)
+        env = BridgeEnv(server, client, livekit_server)
+        envs.append(env)
+        return env
+
+    yield start
+    for env in envs:
+        await env.client.aclose()
+        await env.server.shutdown()
+
+
+@pytest.fixture
+async def bridge(bridge_factory: BridgeFactory) -> BridgeEnv:
+    return await bridge_factory()

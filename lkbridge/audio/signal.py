@@ -96,3 +96,14 @@ def loud_spans(
     if start >= 0:
         spans.append((start * frame_ms, frames * frame_ms))
     return spans
+
+
+def loud_part(
+    samples: Int16Array, rate: int, frame_ms: int = 10, threshold: float = 1000.0
+) -> Int16Array:
+    """The stretch from the first loud frame to the last one: where a tone is, without silence."""
+    spans = loud_spans(samples, rate, frame_ms, threshold)
+    if not spans:
+        return samples[:0]
+    start, end = spans[0][0] * rate // 1000, spans[-1][1] * rate // 1000
+    return samples[start:end]

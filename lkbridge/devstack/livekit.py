@@ -177,11 +177,16 @@ class LiveKitServer:
             self._proc.wait()
         self._proc = None
 
-    def log_tail(self, lines: int = 60) -> str:
+    def log_tail(self, lines: int = 40, width: int = 300) -> str:
+        """The last lines of the server log, each cut to `width` (SDP dumps run to pages)."""
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            text = self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return "(no log)"
+        return "\n".join(
+            line if len(line) <= width else line[:width] + " ..."
+            for line in text.splitlines()[-lines:]
+        )
 
     def cleanup(self) -> None:
         self.stop()

@@ -45,3 +45,12 @@ def test_loud_spans_measure_duration() -> None:
     signal = np.concatenate([silence, tone(440, 0.5, 16000), silence])
     assert loud_spans(signal, 16000) == [(100, 600)]
     assert loud_spans(silence, 16000) == []
+
+
+def test_loud_part_trims_silence() -> None:
+    from lkbridge.audio.signal import loud_part
+
+    silence = np.zeros(1600, dtype=np.int16)
+    signal = np.concatenate([silence, tone(440, 0.5, 16000), silence])
+    assert len(loud_part(signal, 16000)) == 8000
+    assert len(loud_part(silence, 16000)) == 0

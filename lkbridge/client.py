@@ -1,0 +1,278 @@
+"""The typed async client of the bridge, used by the CLI, the TUI, the tests and the benchmarks.
+
+    async with BridgeClient("127.0.0.1:9090") as bridge:
+        await bridge.join("alice", token=..., livekit_url="ws://...")
+        async with bridge.stream("alice") as stream:
+            await stream.send(pcm)
+            async for chunk in stream: ...
+
+Every gRPC failure reaches the caller as `lkbridge.errors.ClientError` with the status name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from lkbridge._proto import livekit_bridge_pb2 as pb
+from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
+from lkbridge.errors import ClientError
+
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ClientTls:
+    ca: Path
+    cert: Path | None = None  # with key: mutual TLS
+    key: Path | None = None
+    server_name: str | None = None
+
+
+def channel_options(server_name: str | None = None) -> list[tuple[str, Any]]:
+    options: list[tuple[str, Any]] = [
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.keepalive_time_ms", 10_000),
+        ("grpc.keepalive_timeout_ms", 5_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        # No BDP probing: the receive window stays small (64 KiB, about 2 s of 16 kHz audio), so
+        # a stalled reader makes the bridge drop its oldest audio instead of piling up minutes.
+        ("grpc.http2.bdp_probe", 0),
+    ]
+    if server_name:
+        options.append(("grpc.ssl_target_name_override", server_name))
+    return options
+
+
+def _translate(exc: grpc.aio.AioRpcError) -> ClientError:
+    return ClientError(exc.code().name, exc.details() or "")
+
+
+async def _call(awaitable: Awaitable[T]) -> T:
+    try:
+        return await awaitable
+    except grpc.aio.AioRpcError as exc:
+        raise _translate(exc) from None
+
+
+class BridgeClient:
+    def __init__(
+        self,
+        target: str,
+        *,
+        auth_token: str | None = None,
+        tls: ClientTls | None = None,
+        timeout: float = 15.0,
+    ) -> None:
+        self.target = target
+        self.timeout = timeout
+        self._metadata: tuple[tuple[str, str], ...] = (
+            (("authorization", f"Bearer {auth_token}"),) if auth_token else ()
+        )
+        if tls is None:
+            self._channel = grpc.aio.insecure_channel(target, options=channel_options())
+        else:
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=tls.ca.read_bytes(),
+                private_key=tls.key.read_bytes() if tls.key else None,
+                certificate_chain=tls.cert.read_bytes() if tls.cert else None,
+            )
+            self._channel = grpc.aio.secure_channel(
+                target, credentials, options=channel_options(tls.server_name)
+            )
+        self._stub = pb_grpc.LiveKitBridgeStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+
+    async def __aenter__(self) -> BridgeClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._channel.close()
+
+    async def wait_ready(self, timeout: float = 10.0) -> None:
+        """Wait until the channel connects (the server is listening)."""
+        import asyncio
+
+        try:
+            await asyncio.wait_for(self._channel.channel_ready(), timeout)
+        except TimeoutError:
+            raise ClientError("UNAVAILABLE", f"bridge at {self.target} not reachable") from None
+
+    def _unary(self, method: Callable[..., Awaitable[T]], request: Any) -> Awaitable[T]:
+        return _call(method(request, timeout=self.timeout, metadata=self._metadata))
+
+    # -- rooms ---------------------------------------------------------------------------------
+
+    async def join(
+        self,
+        user_id: str,
+        *,
+        token: str,
+        livekit_url: str,
+        room_name: str = "",
+        target_identity: str = "",
+    ) -> pb.JoinRoomResponse:
+        request = pb.JoinRoomRequest(
+            user_id=user_id,
+            token=token,
+            livekit_url=livekit_url,
+            room_name=room_name,
+            target_identity=target_identity,
+        )
+        return await self._unary(self._stub.JoinRoom, request)
+
+    async def leave(self, user_id: str, reason: str = "") -> pb.LeaveRoomResponse:
+        return await self._unary(
+            self._stub.LeaveRoom, pb.LeaveRoomRequest(user_id=user_id, reason=reason)
+        )
+
+    async def status(self, user_id: str) -> pb.BridgeStatusResponse:
+        return await self._unary(self._stub.GetStatus, pb.BridgeStatusRequest(user_id=user_id))
+
+    async def health(self, service: str = "") -> pb.HealthCheckResponse:
+        return await self._unary(self._stub.HealthCheck, pb.HealthCheckRequest(service=service))
+
+    async def standard_health(self, service: str = "") -> str:
+        """The grpc.health.v1 status name (SERVING, NOT_SERVING, ...)."""
+        response = await _call(
+            self._health.Check(health_pb2.HealthCheckRequest(service=service), timeout=self.timeout)
+        )
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
+
+    # -- playback ------------------------------------------------------------------------------
+
+    async def play(
+        self,
+        user_id: str,
+        audio_url: str,
+        *,
+        request_id: str = "",
+        volume: float = 0.0,
+        stop_other: bool = False,
+        track_id: int = 0,
+    ) -> AsyncIterator[pb.PlayAudioEvent]:
+        """Yield the PlayAudio events; the call ends after COMPLETED or FAILED."""
+        request = pb.PlayAudioRequest(
+            user_id=user_id,
+            audio_url=audio_url,
+            request_id=request_id,
+            volume=volume,
+            stop_other=stop_other,
+            track_id=track_id,
+        )
+        call = self._stub.PlayAudio(request, metadata=self._metadata)
+        try:
+            async for event in call:
+                yield event
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc) from None
+        finally:
+            call.cancel()
+
+    async def stop(
+        self, user_id: str, *, track_id: int = -1, request_id: str = "", reason: str = ""
+    ) -> pb.StopAudioResponse:
+        request = pb.StopAudioRequest(
+            user_id=user_id, track_id=track_id, request_id=request_id, reason=reason
+        )
+        return await self._unary(self._stub.StopAudio, request)
+
+    # -- audio ---------------------------------------------------------------------------------
+
+    def stream(self, user_id: str) -> AudioStreamCall:
+        return AudioStreamCall(self._stub.StreamAudio(metadata=self._metadata), user_id)
+
+
+class AudioStreamCall:
+    """One StreamAudio call. The first chunk (user_id, no audio) is sent by `open()`."""
+
+    def __init__(self, call: Any, user_id: str) -> None:
+        self._call = call
+        self.user_id = user_id
+        self.chunks_sent = 0
+        self.bytes_sent = 0
+
+    async def __aenter__(self) -> AudioStreamCall:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.cancel()
+
+    async def open(self) -> None:
+        await self._write(pb.AudioChunk(user_id=self.user_id))
+
+    async def send(
+        self, pcm: bytes, *, sample_rate: int = 16000, channels: int = 1, track_id: int = 0
+    ) -> None:
+        await self._write(
+            pb.AudioChunk(
+                pcm_data=pcm, sample_rate=sample_rate, channels=channels, track_id=track_id
+            )
+        )
+        self.chunks_sent += 1
+        self.bytes_sent += len(pcm)
+
+    async def send_chunk(self, chunk: pb.AudioChunk) -> None:
+        await self._write(chunk)
+
+    async def _write(self, chunk: pb.AudioChunk) -> None:
+        try:
+            await self._call.write(chunk)
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc) from None
+        except grpc.aio.UsageError as exc:
+            raise ClientError("CANCELLED", f"stream already finished: {exc}") from None
+
+    async def done_writing(self) -> None:
+        with contextlib.suppress(grpc.aio.UsageError):
+            await self._call.done_writing()
+
+    async def receive(self) -> pb.AudioChunk | None:
+        """The next chunk from the room, or None when the stream ended cleanly."""
+        try:
+            message = await self._call.read()
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc) from None
+        if message is grpc.aio.EOF:
+            return None
+        chunk: pb.AudioChunk = message
+        return chunk
+
+    def __aiter__(self) -> AsyncIterator[pb.AudioChunk]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[pb.AudioChunk]:
+        while (chunk := await self.receive()) is not None:
+            yield chunk
+
+    async def status(self) -> tuple[str, str]:
+        """(status name, details) once the call is over."""
+        code = await self._call.code()
+        details = await self._call.details()
+        return code.name, details or ""
+
+    def cancel(self) -> None:
+        self._call.cancel()

@@ -1,0 +1,1 @@
+"""The bridge server: gRPC in -> service -> registry -> session -> tracks -> room, and back."""

@@ -1,0 +1,153 @@
+"""The bridge process: builds the gRPC server from a BridgeConfig, runs it, shuts it down cleanly.
+
+Shutdown order (uvicorn's): health NOT_SERVING at once, stop taking new calls, end every stream
+and leave every room, wait for in-flight calls up to the grace period, then cancel the rest.
+Signal handlers only set flags; a second signal forces the exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from lkbridge._proto import livekit_bridge_pb2 as pb
+from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
+from lkbridge.server.auth import BearerTokenInterceptor
+from lkbridge.server.config import MAX_MESSAGE_BYTES, SERVICE_NAME, BridgeConfig
+from lkbridge.server.registry import SessionRegistry
+from lkbridge.server.service import LiveKitBridgeService
+from lkbridge.server.stats import Stats
+
+log = logging.getLogger(__name__)
+
+HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+
+
+def server_options() -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        # let clients ping every 10 s, even with no call in flight, without a GOAWAY
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_ping_strikes", 0),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+    ]
+
+
+class BridgeServer:
+    """One gRPC server with the bridge, health and reflection services."""
+
+    def __init__(self, config: BridgeConfig) -> None:
+        self.config = config
+        self.stats = Stats()
+        self.registry = SessionRegistry(config)
+        self.service = LiveKitBridgeService(config, self.registry, self.stats)
+        self.health = health.aio.HealthServicer()
+        self.addresses: list[str] = []
+        self._server: grpc.aio.Server | None = None
+        self._should_exit = asyncio.Event()
+        self._force_exit = False
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> None:
+        interceptors = []
+        if self.config.auth_token:
+            interceptors.append(BearerTokenInterceptor(self.config.auth_token))
+        server = grpc.aio.server(interceptors=interceptors, options=server_options())
+        pb_grpc.add_LiveKitBridgeServicer_to_server(self.service, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        service_names = (
+            SERVICE_NAME,
+            HEALTH_SERVICE_NAME,
+            reflection.SERVICE_NAME,
+        )
+        reflection.enable_server_reflection(service_names, server)
+        credentials = self._credentials()
+        if tcp := self.config.tcp_address:
+            port = (
+                server.add_secure_port(tcp, credentials)
+                if credentials
+                else server.add_insecure_port(tcp)
+            )
+            host = tcp.rsplit(":", 1)[0]
+            self.addresses.append(f"{host}:{port}")
+        if unix := self.config.unix_address:
+            path = self.config.socket or ""
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            server.add_insecure_port(unix)
+        await server.start()
+        if self.config.socket:
+            os.chmod(self.config.socket, self.config.socket_mode)
+            self.addresses.append(f"unix:{self.config.socket}")
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._server = server
+        log.info("lkbridge listening on %s", ", ".join(self.addresses))
+
+    def _credentials(self) -> grpc.ServerCredentials | None:
+        if self.config.tls is None:
+            return None
+        key, cert, ca = self.config.tls.load()
+        return grpc.ssl_server_credentials(
+            [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
+        )
+
+    @property
+    def port(self) -> int:
+        """The TCP port actually bound (useful with port 0)."""
+        for address in self.addresses:
+            if not address.startswith("unix:"):
+                return int(address.rsplit(":", 1)[1])
+        raise RuntimeError("not listening on TCP")
+
+    def handle_exit(self, sig: int | None = None) -> None:
+        if self._should_exit.is_set():
+            self._force_exit = True
+            log.warning("second signal: forcing exit")
+        self._should_exit.set()
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.handle_exit, sig)
+
+    async def serve_until_exit(self) -> None:
+        await self._should_exit.wait()
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        if self._stopped.is_set() or self._server is None:
+            return
+        started = time.monotonic()
+        grace = 0.0 if self._force_exit else self.config.grace_period_s
+        log.info("shutting down (grace %.1f s)", grace)
+        self.service.shutting_down = True
+        await self.health.enter_graceful_shutdown()
+        stop = asyncio.get_running_loop().create_task(self._server.stop(grace))
+        try:
+            await asyncio.wait_for(
+                self.registry.close_all("bridge shutting down"), timeout=max(grace, 0.5)
+            )
+        except TimeoutError:
+            log.warning("sessions still closing after the grace period")
+        await stop
+        self._stopped.set()
+        if self.config.socket:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.config.socket)
+        log.info("stopped in %.2f s", time.monotonic() - started)
+
+
+__all__ = ["BridgeServer", "pb"]

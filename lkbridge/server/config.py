@@ -1,0 +1,91 @@
+"""Every setting of `lkbridge serve`, in one validated object.
+
+The CLI builds it from flags and environment variables; tests build it directly. `__init__` is
+cheap; `load_tls()` reads files only when the server starts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+SERVICE_NAME = "mentra.livekit.bridge.LiveKitBridge"
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+
+    def load(self) -> tuple[bytes, bytes, bytes | None]:
+        ca = self.client_ca.read_bytes() if self.client_ca else None
+        return self.key.read_bytes(), self.cert.read_bytes(), ca
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    host: str | None = "127.0.0.1"
+    port: int | None = 9090
+    socket: str | None = None
+    socket_mode: int = 0o600
+    log_level: str = "info"
+    log_format: LogFormat = "text"
+    grace_period_s: float = 10.0
+    auth_token: str | None = field(default=None, repr=False)
+    tls: TlsFiles | None = None
+    # sessions
+    connect_timeout_s: float = 5.0
+    idle_timeout_s: float = 300.0
+    forward_tracks: bool = False
+    # client -> room
+    capture_min_ms: int = 20
+    capture_max_ms: int = 100
+    source_queue_ms: int = 1000
+    first_audio_wait_s: float = 2.0
+    max_track_id: int = 15
+    # room -> client
+    outbox_ms: int = 2000
+    # playback
+    playback_progress_ms: int = 250
+
+    def __post_init__(self) -> None:
+        if self.port is None and not self.socket:
+            raise ValueError("nothing to listen on: give a TCP port or a Unix socket")
+        if self.port is not None and not 0 <= self.port <= 65535:
+            raise ValueError(f"port {self.port} out of range")
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}")
+        if self.log_level not in LOG_LEVELS:
+            raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}")
+        if not 10 <= self.capture_min_ms <= self.capture_max_ms <= 1000:
+            raise ValueError("capture frame sizes must satisfy 10 <= min <= max <= 1000 ms")
+        if self.grace_period_s < 0 or self.idle_timeout_s < 0:
+            raise ValueError("timeouts cannot be negative")
+
+    @property
+    def tcp_address(self) -> str | None:
+        if self.port is None:
+            return None
+        host = self.host or "0.0.0.0"
+        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+
+    @property
+    def unix_address(self) -> str | None:
+        return f"unix:{self.socket}" if self.socket else None
+
+    @property
+    def outbox_bytes(self) -> int:
+        return 32 * self.outbox_ms  # 16 kHz mono PCM16 = 32 bytes per ms
+
+
+def env_int(name: str, default: int | None) -> int | None:
+    value = os.environ.get(name)
+    return int(value) if value else default

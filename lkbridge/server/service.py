@@ -1,0 +1,271 @@
+"""The LiveKitBridge gRPC service: thin handlers that validate, pick the status, and delegate.
+
+Status codes are chosen here and nowhere else (`STATUS_OF`); the work happens in the registry,
+the sessions and their tracks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import NoReturn
+from urllib.parse import urlsplit
+
+import grpc
+
+from lkbridge._proto import livekit_bridge_pb2 as pb
+from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
+from lkbridge.audio.resample import ROOM_RATE
+from lkbridge.errors import (
+    BridgeError,
+    InvalidArgument,
+    JoinFailed,
+    NotConnected,
+    SessionNotFound,
+)
+from lkbridge.server.config import SERVICE_NAME, BridgeConfig
+from lkbridge.server.ingest import ChunkIngest
+from lkbridge.server.registry import SessionRegistry
+from lkbridge.server.session import Session, StreamBinding
+from lkbridge.server.stats import Stats
+
+log = logging.getLogger(__name__)
+
+STATUS_OF: dict[type[BridgeError], grpc.StatusCode] = {
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    SessionNotFound: grpc.StatusCode.NOT_FOUND,
+    NotConnected: grpc.StatusCode.FAILED_PRECONDITION,
+    JoinFailed: grpc.StatusCode.UNAVAILABLE,
+}
+
+LIVEKIT_SCHEMES = ("ws", "wss", "http", "https")
+
+
+def status_of(error: BridgeError) -> grpc.StatusCode:
+    for cls in type(error).__mro__:
+        if cls in STATUS_OF:
+            return STATUS_OF[cls]
+    return grpc.StatusCode.INTERNAL
+
+
+async def abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:
+    """`context.abort` raises; this says so to the type checker."""
+    await abort(context, code, message)
+    raise AssertionError("unreachable")
+
+
+def require(value: str, field: str) -> str:
+    if not value:
+        raise InvalidArgument(f"{field} is required")
+    return value
+
+
+def validate_livekit_url(url: str) -> str:
+    require(url, "livekit_url")
+    parts = urlsplit(url)
+    if parts.scheme not in LIVEKIT_SCHEMES or not parts.netloc:
+        raise InvalidArgument(
+            f"livekit_url must be a ws://, wss://, http:// or https:// URL (got {url!r})"
+        )
+    return url
+
+
+class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
+    def __init__(self, config: BridgeConfig, registry: SessionRegistry, stats: Stats) -> None:
+        self._config = config
+        self._registry = registry
+        self._stats = stats
+        self.shutting_down = False
+
+    # -- rooms ---------------------------------------------------------------------------------
+
+    async def JoinRoom(
+        self, request: pb.JoinRoomRequest, context: grpc.aio.ServicerContext
+    ) -> pb.JoinRoomResponse:
+        try:
+            user_id = require(request.user_id, "user_id")
+            require(request.token, "token")
+            url = validate_livekit_url(request.livekit_url)
+        except InvalidArgument as exc:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        try:
+            session = await self._registry.join(
+                user_id,
+                url=url,
+                token=request.token,
+                room_name=request.room_name,
+                target_identity=request.target_identity,
+            )
+        except JoinFailed as exc:
+            log.warning("JoinRoom %s failed: %s", user_id, exc)
+            return pb.JoinRoomResponse(success=False, error=str(exc))
+        return pb.JoinRoomResponse(
+            success=True,
+            participant_id=session.participant_id,
+            participant_count=session.participant_count,
+            metadata={
+                "room_name": session.room_name,
+                "identity": session.room.local_participant.identity,
+                "bridge_version": self._stats.version,
+            },
+        )
+
+    async def LeaveRoom(
+        self, request: pb.LeaveRoomRequest, context: grpc.aio.ServicerContext
+    ) -> pb.LeaveRoomResponse:
+        if not request.user_id:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "user_id is required")
+        if await self._registry.leave(request.user_id, request.reason or "LeaveRoom"):
+            return pb.LeaveRoomResponse(success=True)
+        return pb.LeaveRoomResponse(success=False, error="session not found")
+
+    # -- audio ---------------------------------------------------------------------------------
+
+    async def StreamAudio(
+        self, request_iterator: AsyncIterator[pb.AudioChunk], context: grpc.aio.ServicerContext
+    ) -> None:
+        self._stats.active_streams += 1
+        self._stats.streams_total += 1
+        try:
+            await self._stream_audio(request_iterator, context)
+        finally:
+            self._stats.active_streams -= 1
+
+    async def _stream_audio(
+        self, requests: AsyncIterator[pb.AudioChunk], context: grpc.aio.ServicerContext
+    ) -> None:
+        try:
+            first = await anext(requests)
+        except StopAsyncIteration:
+            return
+        if not first.user_id:
+            await abort(
+                context, grpc.StatusCode.INVALID_ARGUMENT, "the first AudioChunk must carry user_id"
+            )
+        session = self._registry.get(first.user_id)
+        if session is None:
+            await abort(
+                context, grpc.StatusCode.NOT_FOUND, f"session not found for user {first.user_id!r}"
+            )
+        binding = session.bind_stream()
+        reader = asyncio.get_running_loop().create_task(
+            self._read_client(first, requests, session, binding),
+            name=f"stream-in:{session.user_id}",
+        )
+        cancelled = False
+        try:
+            await self._write_client(session, binding, context)
+        except asyncio.CancelledError:
+            cancelled = True
+            binding.end("client cancelled the stream", "CANCELLED")
+            raise
+        finally:
+            reader.cancel()
+            with contextlib.suppress(BaseException):
+                await reader
+            if binding.end_code in ("CANCELLED", "INTERNAL") or cancelled:
+                if session.stream is binding:
+                    self._registry.spawn_remove(session, binding.end_reason)
+            elif binding.end_code == "":
+                session.unbind_stream(binding)
+        if binding.end_code:
+            await abort(context, grpc.StatusCode[binding.end_code], binding.end_reason)
+
+    async def _read_client(
+        self,
+        first: pb.AudioChunk,
+        requests: AsyncIterator[pb.AudioChunk],
+        session: Session,
+        binding: StreamBinding,
+    ) -> None:
+        ingest = ChunkIngest(self._config.max_track_id)
+        try:
+            chunk: pb.AudioChunk | None = first
+            while chunk is not None and not binding.ended:
+                converted = ingest.convert(
+                    chunk.pcm_data, chunk.sample_rate, chunk.channels, chunk.track_id
+                )
+                if converted is not None:
+                    await session.write(*converted)
+                chunk = await anext(requests, None)
+            for track_id, samples in ingest.flush():
+                await session.write(track_id, samples)
+            await session.flush()
+            binding.end("client finished the stream")
+        except InvalidArgument as exc:
+            binding.end(str(exc), "INVALID_ARGUMENT")
+        except NotConnected as exc:
+            binding.end(f"room not connected: {exc}", "UNAVAILABLE")
+        except asyncio.CancelledError:
+            raise
+        except grpc.RpcError as exc:
+            binding.end(f"client stream error: {exc}", "CANCELLED")
+        except Exception as exc:
+            log.exception("StreamAudio %s: unexpected error", session.user_id)
+            binding.end(f"internal error: {exc!r}", "INTERNAL")
+
+    async def _write_client(
+        self, session: Session, binding: StreamBinding, context: grpc.aio.ServicerContext
+    ) -> None:
+        outbox = session.outbox
+        while not binding.ended:
+            item = outbox.pop()
+            if item is None:
+                await outbox.wakeup.wait()
+                continue
+            await context.write(
+                pb.AudioChunk(
+                    pcm_data=item.pcm,
+                    sample_rate=ROOM_RATE,
+                    channels=1,
+                    timestamp_ms=item.timestamp_ms,
+                    user_id=session.user_id,
+                )
+            )
+            binding.frames_out += 1
+            binding.bytes_out += len(item.pcm)
+
+    # -- status --------------------------------------------------------------------------------
+
+    async def HealthCheck(
+        self, request: pb.HealthCheckRequest, context: grpc.aio.ServicerContext
+    ) -> pb.HealthCheckResponse:
+        figures = self._stats.process()
+        if request.service not in ("", SERVICE_NAME):
+            status = pb.HealthCheckResponse.SERVICE_UNKNOWN
+        elif self.shutting_down:
+            status = pb.HealthCheckResponse.NOT_SERVING
+        else:
+            status = pb.HealthCheckResponse.SERVING
+        return pb.HealthCheckResponse(
+            status=status,
+            active_sessions=len(self._registry),
+            active_streams=self._stats.active_streams,
+            uptime_seconds=int(figures.uptime_s),
+            metadata={
+                "version": self._stats.version,
+                "tasks": str(figures.tasks),
+                "rss_mb": f"{figures.rss_mb:.1f}",
+                "threads": str(figures.threads),
+                "open_fds": str(figures.open_fds),
+                "sessions_created": str(self._registry.sessions_created),
+                "streams_total": str(self._stats.streams_total),
+            },
+        )
+
+    async def GetStatus(
+        self, request: pb.BridgeStatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.BridgeStatusResponse:
+        session = self._registry.get(request.user_id)
+        if session is None:
+            return pb.BridgeStatusResponse(connected=False, server_version=self._stats.version)
+        return pb.BridgeStatusResponse(
+            connected=session.connected,
+            participant_id=session.participant_id,
+            participant_count=session.participant_count,
+            last_disconnect_at=session.last_disconnect_at,
+            last_disconnect_reason=session.last_disconnect_reason,
+            server_version=self._stats.version,
+        )

@@ -1,0 +1,313 @@
+"""One user's bridge session: its room, output tracks, outbox, stream binding and lifecycle.
+
+Data flows one way through it: client audio -> `write()` -> tracks -> room, and room events ->
+outbox -> the bound stream's writer. Every room event handler checks the session's own state, and
+each session owns its own Room, so events of a replaced room can never touch its successor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from livekit import rtc
+
+from lkbridge.audio.pcm import Int16Array
+from lkbridge.errors import JoinFailed, NotConnected
+from lkbridge.server.config import BridgeConfig
+from lkbridge.server.forward import Outbox
+from lkbridge.server.tracks import TrackOptions, TrackSet
+
+log = logging.getLogger(__name__)
+
+
+class SessionState(enum.Enum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    DISCONNECTED = "disconnected"
+    CLOSED = "closed"
+
+
+@dataclass
+class StreamBinding:
+    """One StreamAudio call attached to a session; ended by supersession, close or room loss."""
+
+    session: Session
+    ended: bool = False
+    end_reason: str = ""
+    end_code: str = ""  # a grpc.StatusCode name, "" for a clean end
+    frames_out: int = 0
+    bytes_out: int = 0
+    opened_at: float = field(default_factory=time.monotonic)
+
+    def end(self, reason: str, code: str = "") -> None:
+        if not self.ended:
+            self.ended, self.end_reason, self.end_code = True, reason, code
+            self.session.outbox.wakeup.set()
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _disconnect_reason_name(reason: object) -> str:
+    try:
+        return str(rtc.DisconnectReason.Name(reason))  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return str(reason)
+
+
+class Session:
+    """Build inside the running loop; `connect()` once; `close()` is idempotent."""
+
+    def __init__(
+        self,
+        user_id: str,
+        *,
+        room_name: str,
+        target_identity: str,
+        config: BridgeConfig,
+        on_idle: Callable[[Session], None] | None = None,
+    ) -> None:
+        self.user_id = user_id
+        self.requested_room = room_name
+        self.target_identity = target_identity
+        self._config = config
+        self._on_idle = on_idle
+        self.room = rtc.Room()
+        self.tracks = TrackSet(
+            self.room,
+            TrackOptions(
+                queue_ms=config.source_queue_ms,
+                min_frame_ms=config.capture_min_ms,
+                max_frame_ms=config.capture_max_ms,
+                first_audio_wait_s=config.first_audio_wait_s,
+            ),
+        )
+        self.outbox = Outbox(config.outbox_bytes)
+        self.state = SessionState.CONNECTING
+        self.created_at = time.monotonic()
+        self.last_disconnect_at = 0
+        self.last_disconnect_reason = ""
+        self.frames_in = 0
+        self.bytes_in = 0
+        self.stream: StreamBinding | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._forwarders: dict[str, tuple[rtc.AudioStream, asyncio.Task[None]]] = {}
+        self._close_lock = asyncio.Lock()
+        self.room.on("data_received", self._on_data)
+        self.room.on("disconnected", self._on_disconnected)
+        self.room.on("reconnecting", self._on_reconnecting)
+        self.room.on("reconnected", self._on_reconnected)
+        self.room.on("local_track_subscribed", self._on_local_track_subscribed)
+        if config.forward_tracks:
+            self.room.on("track_subscribed", self._on_track_subscribed)
+            self.room.on("track_unsubscribed", self._on_track_unsubscribed)
+
+    def _set_state(self, new: SessionState) -> None:
+        if new is not self.state:
+            log.info("session %s: %s -> %s", self.user_id, self.state.value, new.value)
+            self.state = new
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def connect(self, url: str, token: str) -> None:
+        """Join the room. Never cancelled from outside: the SDK's own timeout bounds it."""
+        options = rtc.RoomOptions(
+            auto_subscribe=self._config.forward_tracks,
+            connect_timeout=self._config.connect_timeout_s,
+        )
+        try:
+            await self.room.connect(url, token, options)
+        except rtc.ConnectError as exc:
+            self._set_state(SessionState.CLOSED)
+            raise JoinFailed(describe_connect_error(exc.message)) from None
+        if self.state is SessionState.CLOSED:  # closed while connecting (shutdown)
+            await self.room.disconnect()
+            raise JoinFailed("session closed while connecting")
+        self._set_state(SessionState.CONNECTED)
+        self.arm_idle_timer()
+
+    @property
+    def connected(self) -> bool:
+        return self.state is SessionState.CONNECTED and self.room.isconnected()
+
+    @property
+    def participant_id(self) -> str:
+        with contextlib.suppress(Exception):
+            return self.room.local_participant.sid
+        return ""
+
+    @property
+    def participant_count(self) -> int:
+        """Participants in the room, the bridge included; 0 when not connected."""
+        return len(self.room.remote_participants) + 1 if self.connected else 0
+
+    @property
+    def room_name(self) -> str:
+        return self.room.name if self.room.isconnected() else self.requested_room
+
+    async def close(self, reason: str) -> None:
+        """Leave the room and release everything, in the SDK's cleanup order. Idempotent."""
+        async with self._close_lock:
+            if self.state is SessionState.CLOSED and not self.room.isconnected():
+                return
+            self._set_state(SessionState.CLOSED)
+            log.info("session %s closing: %s", self.user_id, reason)
+            self.cancel_idle_timer()
+            if self.stream is not None:
+                self.stream.end(f"session closed: {reason}", "UNAVAILABLE")
+                self.stream = None
+            for stream, task in self._forwarders.values():
+                task.cancel()
+                with contextlib.suppress(Exception):
+                    await stream.aclose()
+            await asyncio.gather(*(t for _, t in self._forwarders.values()), return_exceptions=True)
+            self._forwarders.clear()
+            await self.tracks.aclose()
+            with contextlib.suppress(Exception):
+                await self.room.disconnect()
+            self.outbox.clear()
+
+    # -- stream binding --------------------------------------------------------------------------
+
+    def bind_stream(self) -> StreamBinding:
+        """Attach a new StreamAudio call; an older one is superseded and ends."""
+        if self.state is SessionState.CLOSED:
+            raise NotConnected("session is closed")
+        if self.stream is not None:
+            self.stream.end("superseded by a newer StreamAudio call", "ABORTED")
+        self.cancel_idle_timer()
+        self.stream = StreamBinding(self)
+        return self.stream
+
+    def unbind_stream(self, binding: StreamBinding) -> None:
+        """The call ended without error: the session stays until leave, rejoin or idle timeout."""
+        if self.stream is binding:
+            self.stream = None
+            self.arm_idle_timer()
+
+    def arm_idle_timer(self) -> None:
+        self.cancel_idle_timer()
+        if self._on_idle is None or self._config.idle_timeout_s <= 0 or self.stream is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._idle_timer = loop.call_later(self._config.idle_timeout_s, self._fire_idle)
+
+    def cancel_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def _fire_idle(self) -> None:
+        self._idle_timer = None
+        if self.stream is None and self.state is not SessionState.CLOSED and self._on_idle:
+            self._on_idle(self)
+
+    # -- client -> room --------------------------------------------------------------------------
+
+    async def write(self, track_id: int, samples: Int16Array) -> None:
+        if self.state is not SessionState.CONNECTED:
+            raise NotConnected(f"room is {self.state.value}")
+        self.frames_in += 1
+        self.bytes_in += 2 * len(samples)
+        await self.tracks.get(track_id).write(samples)
+
+    async def flush(self) -> None:
+        for track in self.tracks:
+            if self.state is SessionState.CONNECTED:
+                await track.flush()
+
+    # -- room events (run in the room's event task: quick, never awaiting) ------------------------
+
+    def _on_data(self, packet: rtc.DataPacket) -> None:
+        if self.state is SessionState.CLOSED:
+            return
+        if self.target_identity:
+            sender = packet.participant.identity if packet.participant else ""
+            if sender != self.target_identity:
+                return
+        self.outbox.put_device_packet(packet.data)
+
+    def _on_disconnected(self, reason: object) -> None:
+        if self.state is SessionState.CLOSED:
+            return
+        self.last_disconnect_at = _now_ms()
+        self.last_disconnect_reason = _disconnect_reason_name(reason)
+        self._set_state(SessionState.DISCONNECTED)
+        if self.stream is not None:
+            self.stream.end(f"room disconnected: {self.last_disconnect_reason}", "UNAVAILABLE")
+
+    def _on_reconnecting(self) -> None:
+        if self.state is SessionState.CLOSED:
+            return
+        self.last_disconnect_at = _now_ms()
+        self.last_disconnect_reason = "signal connection lost, reconnecting"
+        self._set_state(SessionState.RECONNECTING)
+
+    def _on_reconnected(self) -> None:
+        if self.state is SessionState.RECONNECTING:
+            self._set_state(SessionState.CONNECTED)
+
+    def _on_local_track_subscribed(self, track: rtc.Track) -> None:
+        if self.state is not SessionState.CLOSED:
+            self.tracks.on_local_track_subscribed(track)
+
+    def _on_track_subscribed(
+        self,
+        track: rtc.Track,
+        publication: rtc.RemoteTrackPublication,
+        participant: rtc.RemoteParticipant,
+    ) -> None:
+        if self.state is SessionState.CLOSED or track.kind != rtc.TrackKind.KIND_AUDIO:
+            return
+        if self.target_identity and participant.identity != self.target_identity:
+            return
+        stream = rtc.AudioStream.from_track(
+            track=track,
+            sample_rate=16000,
+            num_channels=1,
+            frame_size_ms=self._config.capture_min_ms,
+        )
+        task = asyncio.get_running_loop().create_task(
+            self._forward_track(stream), name=f"forward-track:{self.user_id}:{publication.sid}"
+        )
+        self._forwarders[publication.sid] = (stream, task)
+
+    def _on_track_unsubscribed(
+        self,
+        track: rtc.Track,
+        publication: rtc.RemoteTrackPublication,
+        participant: rtc.RemoteParticipant,
+    ) -> None:
+        entry = self._forwarders.pop(publication.sid, None)
+        if entry is not None:
+            stream, task = entry
+            task.cancel()
+            asyncio.get_running_loop().create_task(stream.aclose())
+
+    async def _forward_track(self, stream: rtc.AudioStream) -> None:
+        async for event in stream:
+            data = np.frombuffer(event.frame.data, dtype=np.int16)
+            self.outbox.put(data.tobytes())
+
+
+def describe_connect_error(message: str) -> str:
+    """Say in words a person acts on why the SDK could not join."""
+    lowered = message.lower()
+    if "401" in lowered or "unauthorized" in lowered or "invalid token" in lowered:
+        kind = "token rejected"
+    elif "timed out" in lowered or "timeout" in lowered:
+        kind = "timed out"
+    elif "refused" in lowered or "dns" in lowered or "resolve" in lowered or "connect" in lowered:
+        kind = "livekit server unreachable"
+    else:
+        kind = "connection failed"
+    return f"{kind}: {message}"

@@ -1,0 +1,196 @@
+"""Named output tracks of a session: an AudioSource and its published track, created on first use.
+
+No track is published at join (an empty published track is heard as static on the phone), and a
+track stays published once created (closing it was the Go bridge's "no audio after first play"
+bug). A source accepts one writer at a time, so every capture goes through the track's lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from livekit import rtc
+
+from lkbridge.audio.pcm import Int16Array, samples_per_ms, to_bytes
+from lkbridge.audio.resample import ROOM_RATE
+from lkbridge.errors import InvalidArgument
+
+log = logging.getLogger(__name__)
+
+WELL_KNOWN_TRACKS = {0: "speaker", 1: "app_audio", 2: "tts"}
+
+
+@dataclass(frozen=True)
+class TrackOptions:
+    queue_ms: int = 1000
+    min_frame_ms: int = 20
+    max_frame_ms: int = 100
+    first_audio_wait_s: float = 2.0
+
+
+def track_name(track_id: int) -> str:
+    return WELL_KNOWN_TRACKS.get(track_id) or f"track_{track_id}"
+
+
+class OutputTrack:
+    """One named AudioSource + LocalAudioTrack, published lazily, one writer at a time."""
+
+    def __init__(self, room: rtc.Room, track_id: int, options: TrackOptions) -> None:
+        self.track_id = track_id
+        self.name = track_name(track_id)
+        self._room = room
+        self._queue_ms = options.queue_ms
+        self._min_samples = samples_per_ms(ROOM_RATE, options.min_frame_ms)
+        self._max_samples = samples_per_ms(ROOM_RATE, options.max_frame_ms)
+        self._first_audio_wait_s = options.first_audio_wait_s
+        self._source: rtc.AudioSource | None = None
+        self._track: rtc.LocalAudioTrack | None = None
+        self._sid = ""
+        self._subscribed = asyncio.Event()
+        self._held_first_audio = False
+        self._pending = np.zeros(0, dtype=np.int16)
+        self.lock = asyncio.Lock()
+        self.frames_captured = 0
+        self.samples_captured = 0
+        self.last_capture_at = 0.0
+
+    @property
+    def sid(self) -> str:
+        return self._sid
+
+    @property
+    def published(self) -> bool:
+        return self._track is not None
+
+    @property
+    def queued_ms(self) -> int:
+        return int(self._source.queued_duration * 1000) if self._source else 0
+
+    def mark_subscribed(self) -> None:
+        self._subscribed.set()
+
+    async def _publish(self) -> rtc.AudioSource:
+        source = rtc.AudioSource(ROOM_RATE, 1, queue_size_ms=self._queue_ms)
+        track = rtc.LocalAudioTrack.create_audio_track(self.name, source)
+        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        try:
+            publication = await self._room.local_participant.publish_track(track, options)
+        except BaseException:
+            await source.aclose()
+            raise
+        self._source, self._track, self._sid = source, track, publication.sid
+        log.info("track %s published (sid %s)", self.name, self._sid)
+        return source
+
+    async def _wait_first_subscriber(self) -> None:
+        """Hold a new track's first audio until the phone subscribes, so first words are heard."""
+        if self._held_first_audio:
+            return
+        self._held_first_audio = True
+        if self._first_audio_wait_s > 0 and not self._subscribed.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._subscribed.wait(), self._first_audio_wait_s)
+
+    async def write(self, samples: Int16Array) -> None:
+        """Queue 16 kHz mono samples; frames of min..max ms reach the source, remainders wait."""
+        if len(self._pending):
+            samples = np.concatenate([self._pending, samples])
+        if len(samples) < self._min_samples:
+            self._pending = samples
+            return
+        self._pending = np.zeros(0, dtype=np.int16)
+        async with self.lock:
+            await self._capture(samples)
+
+    async def flush(self) -> None:
+        """Capture what `write` held back because it was shorter than a frame."""
+        pending, self._pending = self._pending, np.zeros(0, dtype=np.int16)
+        if len(pending):
+            async with self.lock:
+                await self._capture(pending)
+
+    async def _capture(self, samples: Int16Array) -> None:
+        source = self._source or await self._publish()
+        await self._wait_first_subscriber()
+        loop = asyncio.get_running_loop()
+        for frame in _split(samples, self._max_samples):
+            await source.capture_frame(rtc.AudioFrame(to_bytes(frame), ROOM_RATE, 1, len(frame)))
+            self.frames_captured += 1
+            self.samples_captured += len(frame)
+            self.last_capture_at = loop.time()
+
+    async def capture_locked(self, samples: Int16Array) -> None:
+        """Capture while the caller already holds `lock` (playback owns the track for a while)."""
+        await self._capture(samples)
+
+    def clear(self) -> None:
+        """Drop queued audio at once: how an interrupted playback falls silent within ms."""
+        self._pending = np.zeros(0, dtype=np.int16)
+        if self._source is not None:
+            self._source.clear_queue()
+
+    async def wait_for_playout(self) -> None:
+        if self._source is not None:
+            await self._source.wait_for_playout()
+
+    async def aclose(self) -> None:
+        """Release the native source; the room's disconnect takes the publication with it."""
+        if self._source is not None:
+            self._source.clear_queue()
+            await self._source.aclose()
+            self._source = None
+
+
+def _split(samples: Int16Array, size: int) -> Iterator[Int16Array]:
+    for start in range(0, len(samples), size):
+        yield samples[start : start + size]
+
+
+class TrackSet:
+    """A session's output tracks by track_id, created on first use and kept for reuse."""
+
+    def __init__(self, room: rtc.Room, options: TrackOptions) -> None:
+        self._room = room
+        self._options = options
+        self._tracks: dict[int, OutputTrack] = {}
+
+    def __len__(self) -> int:
+        return len(self._tracks)
+
+    def __iter__(self) -> Iterator[OutputTrack]:
+        return iter(list(self._tracks.values()))
+
+    def get(self, track_id: int) -> OutputTrack:
+        track = self._tracks.get(track_id)
+        if track is None:
+            track = OutputTrack(self._room, track_id, self._options)
+            self._tracks[track_id] = track
+        return track
+
+    def existing(self, track_id: int) -> OutputTrack | None:
+        return self._tracks.get(track_id)
+
+    def on_local_track_subscribed(self, track: rtc.Track) -> None:
+        for output in self._tracks.values():
+            if output.sid == track.sid:
+                output.mark_subscribed()
+
+    def names(self) -> list[str]:
+        return [t.name for t in self._tracks.values() if t.published]
+
+    async def aclose(self) -> None:
+        for track in self._tracks.values():
+            with contextlib.suppress(Exception):
+                await track.aclose()
+        self._tracks.clear()
+
+
+def validate_track_id(track_id: int, max_track_id: int) -> int:
+    if not 0 <= track_id <= max_track_id:
+        raise InvalidArgument(f"track_id {track_id} out of range 0..{max_track_id}")
+    return track_id
