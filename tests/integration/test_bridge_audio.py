@@ -11,7 +11,7 @@ import pytest
 from lkbridge.audio.pcm import to_bytes, to_int16
 from lkbridge.audio.signal import dominant_frequency, loud_part, loud_spans, tone
 from lkbridge.client import AudioStreamCall
-from tests.conftest import BridgeEnv, DeviceFactory
+from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory
 
 
 async def collect(stream: AudioStreamCall, min_bytes: int, timeout: float = 10.0) -> list:
@@ -70,3 +70,128 @@ async def test_client_tone_reaches_device_on_speaker_track(
     loud_ms = sum(end - start for start, end in spans)
     # first words are not clipped: the track's first audio waited for the device's subscription
     assert loud_ms >= 1900, f"heard {loud_ms} ms of a 2000 ms utterance: {spans}"
+
+
+async def stream_tone(
+    stream: AudioStreamCall,
+    freq: float,
+    seconds: float,
+    *,
+    rate: int = 16000,
+    channels: int = 1,
+    track_id: int = 0,
+    chunk_ms: int = 100,
+) -> None:
+    """Send a tone at real-time pace, as the cloud does."""
+    signal = tone(freq, seconds, rate, channels=channels)
+    step = rate * channels * chunk_ms // 1000
+    start = time.monotonic()
+    for i in range(0, len(signal), step):
+        await stream.send(
+            to_bytes(signal[i : i + step]), sample_rate=rate, channels=channels, track_id=track_id
+        )
+        await asyncio.sleep(max(0.0, start + (i // step + 1) * chunk_ms / 1000 - time.monotonic()))
+
+
+@pytest.mark.parametrize(
+    "track_id,name,rate,channels",
+    [
+        (1, "app_audio", 16000, 1),
+        (2, "tts", 16000, 1),
+        (0, "speaker", 48000, 2),
+        (5, "track_5", 44100, 1),
+    ],
+)
+async def test_tracks_by_id_and_resampling(
+    bridge: BridgeEnv,
+    device_factory: DeviceFactory,
+    room_name: str,
+    track_id: int,
+    name: str,
+    rate: int,
+    channels: int,
+) -> None:
+    device = await device_factory(room_name, "device")
+    await bridge.join("carol", room_name)
+    async with bridge.client.stream("carol") as stream:
+        await stream_tone(stream, 700, 1.5, rate=rate, channels=channels, track_id=track_id)
+        recording = await device.wait_for_track(name)
+        await asyncio.sleep(0.8)
+    assert set(device.recordings) == {name}, "only the used track is published"
+    heard = loud_part(recording.samples(), 16000)
+    assert len(heard) > 16000, f"heard {len(heard)} loud samples"
+    assert dominant_frequency(heard, 16000) == pytest.approx(700, abs=2)
+
+
+async def test_target_identity_filters_senders(
+    bridge: BridgeEnv, device_factory: DeviceFactory, room_name: str
+) -> None:
+    device = await device_factory(room_name, "device")
+    other = await device_factory(room_name, "other-phone")
+    await bridge.join("dave", room_name, target_identity="device")
+    async with bridge.client.stream("dave") as stream:
+        sent_other = other.send_packets(tone(880, 1.0), chunk_ms=100)
+        sent_device = device.send_packets(tone(440, 1.0), chunk_ms=100)
+        await asyncio.gather(sent_other, sent_device)
+        chunks = await collect(stream, 32000, timeout=5)
+        extra = await collect(stream, 1, timeout=0.5)
+    received = to_int16(b"".join(c.pcm_data for c in chunks + extra))
+    assert len(received) == 16000, "exactly the target's samples, nothing of the other phone"
+    assert dominant_frequency(received, 16000) == pytest.approx(440, abs=1)
+
+
+async def test_empty_target_forwards_everyone(
+    bridge: BridgeEnv, device_factory: DeviceFactory, room_name: str
+) -> None:
+    device = await device_factory(room_name, "device")
+    other = await device_factory(room_name, "other-phone")
+    await bridge.join("erin", room_name, target_identity="")
+    async with bridge.client.stream("erin") as stream:
+        await device.send_packets(tone(440, 0.5), chunk_ms=100)
+        await other.send_packets(tone(880, 0.5), chunk_ms=100)
+        chunks = await collect(stream, 32000, timeout=5)
+    received = to_int16(b"".join(c.pcm_data for c in chunks))
+    assert len(received) == 16000
+    assert dominant_frequency(received[:8000], 16000) == pytest.approx(440, abs=2)
+    assert dominant_frequency(received[8000:], 16000) == pytest.approx(880, abs=2)
+
+
+async def test_forward_tracks_option_forwards_the_microphone_track(
+    bridge_factory: BridgeFactory, device_factory: DeviceFactory, room_name: str
+) -> None:
+    bridge = await bridge_factory(forward_tracks=True)
+    device = await device_factory(room_name, "device")
+    await bridge.join("frank", room_name, target_identity="device")
+    async with bridge.client.stream("frank") as stream:
+        publish = asyncio.create_task(device.publish_audio("mic", tone(660, 2.0)))
+        chunks = await collect(stream, 32000, timeout=8)
+        await publish
+    received = loud_part(to_int16(b"".join(c.pcm_data for c in chunks)), 16000)
+    assert len(received) > 8000
+    assert dominant_frequency(received, 16000) == pytest.approx(660, abs=3)
+    assert all(c.sample_rate == 16000 and c.channels == 1 for c in chunks)
+
+
+async def test_slow_reader_keeps_memory_bounded_and_recovers(
+    bridge_factory: BridgeFactory, device_factory: DeviceFactory, room_name: str
+) -> None:
+    bridge = await bridge_factory(outbox_ms=1000)
+    device = await device_factory(room_name, "device")
+    await bridge.join("gina", room_name)
+    session = bridge.server.registry.get("gina")
+    assert session is not None
+    async with bridge.client.stream("gina") as stream:
+        # 30 s of audio while the client reads nothing
+        await device.send_packets(tone(440, 30.0), chunk_ms=100, realtime=False)
+        await asyncio.sleep(1.0)
+        outbox = session.outbox
+        assert outbox.queued_bytes <= outbox.max_bytes == 32000
+        assert outbox.dropped_frames > 0, "a stalled reader must cost old audio, counted"
+        # the client resumes; fresh audio (880 Hz) must arrive after what was buffered
+        fresh = asyncio.create_task(device.send_packets(tone(880, 3.0), chunk_ms=100))
+        chunks = await collect(stream, 30 * 32000, timeout=6)
+        await fresh
+    received = to_int16(b"".join(c.pcm_data for c in chunks))
+    assert len(received) < 30 * 16000, "the stall cost audio instead of memory"
+    assert dominant_frequency(received[-8000:], 16000) == pytest.approx(880, abs=2)
+    assert outbox.dropped_bytes == outbox.dropped_frames * 3200

@@ -1,0 +1,35 @@
+"""Entry point of the `lkbridge` command; subcommands live in their own modules."""
+
+from __future__ import annotations
+
+import typer
+
+from lkbridge import __version__
+from lkbridge.cli import serve
+
+app = typer.Typer(
+    name="lkbridge",
+    help="gRPC bridge between a cloud service and LiveKit rooms, and the tools around it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve.serve)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """lkbridge: see `lkbridge COMMAND --help`."""
+
+
+def main() -> None:
+    app()

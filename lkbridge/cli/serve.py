@@ -1,0 +1,92 @@
+"""`lkbridge serve`: run the bridge until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import typer
+
+from lkbridge.server.app import BridgeServer
+from lkbridge.server.config import LOG_FORMATS, LOG_LEVELS, BridgeConfig, TlsFiles
+from lkbridge.server.logs import configure_logging
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="TCP address to listen on."),
+    port: int | None = typer.Option(
+        None, envvar="PORT", help="TCP port (default 9090; 0 picks a free one)."
+    ),
+    socket: str | None = typer.Option(
+        None, envvar="LIVEKIT_GRPC_SOCKET", help="Unix socket path; alone, it disables TCP."
+    ),
+    socket_mode: str = typer.Option("0600", help="Permissions of the Unix socket (octal)."),
+    no_tcp: bool = typer.Option(False, "--no-tcp", help="Listen on the Unix socket only."),
+    log_level: str = typer.Option("info", envvar="LKBRIDGE_LOG_LEVEL", help="/".join(LOG_LEVELS)),
+    log_format: str = typer.Option("text", envvar="LKBRIDGE_LOG_FORMAT", help="text or json."),
+    grace_period: float = typer.Option(
+        10.0, envvar="LKBRIDGE_GRACE_PERIOD", help="Seconds to finish calls on SIGTERM."
+    ),
+    auth_token: str | None = typer.Option(
+        None,
+        envvar="LKBRIDGE_AUTH_TOKEN",
+        help="Require `authorization: Bearer TOKEN` on every bridge call.",
+        show_default=False,
+    ),
+    tls_cert: Path | None = typer.Option(None, envvar="LKBRIDGE_TLS_CERT", exists=True),
+    tls_key: Path | None = typer.Option(None, envvar="LKBRIDGE_TLS_KEY", exists=True),
+    tls_client_ca: Path | None = typer.Option(
+        None, envvar="LKBRIDGE_TLS_CLIENT_CA", exists=True, help="Require client certs (mTLS)."
+    ),
+    idle_timeout: float = typer.Option(
+        300.0, envvar="LKBRIDGE_IDLE_TIMEOUT", help="Close a session this long without a stream."
+    ),
+    forward_tracks: bool = typer.Option(
+        False,
+        "--forward-tracks",
+        envvar="LKBRIDGE_FORWARD_TRACKS",
+        help="Also forward the target's microphone track (besides data packets).",
+    ),
+    capture_ms: int = typer.Option(
+        20, envvar="LKBRIDGE_CAPTURE_MS", help="Smallest frame handed to the SDK (10-100 ms)."
+    ),
+) -> None:
+    """Run the bridge: LiveKitBridge, grpc.health.v1 and reflection on TCP and/or a Unix socket."""
+    if log_format not in LOG_FORMATS:
+        raise typer.BadParameter(
+            f"must be one of {', '.join(LOG_FORMATS)}", param_hint="--log-format"
+        )
+    if (tls_cert is None) != (tls_key is None):
+        raise typer.BadParameter("give both --tls-cert and --tls-key", param_hint="--tls-cert")
+    tcp_port: int | None = port if port is not None else 9090
+    if no_tcp or (socket and port is None and "PORT" not in os.environ):
+        tcp_port = None
+    try:
+        config = BridgeConfig(
+            host=host,
+            port=tcp_port,
+            socket=socket,
+            socket_mode=int(socket_mode, 8),
+            log_level=log_level,
+            log_format=log_format,
+            grace_period_s=grace_period,
+            auth_token=auth_token,
+            tls=TlsFiles(tls_cert, tls_key, tls_client_ca) if tls_cert and tls_key else None,
+            idle_timeout_s=idle_timeout,
+            forward_tracks=forward_tracks,
+            capture_min_ms=capture_ms,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    configure_logging(config.log_level, config.log_format)
+    asyncio.run(_run(config))
+
+
+async def _run(config: BridgeConfig) -> None:
+    server = BridgeServer(config)
+    await server.start()
+    server.install_signal_handlers()
+    for address in server.addresses:
+        print(f"lkbridge listening on {address}", flush=True)
+    await server.serve_until_exit()
