@@ -11,6 +11,7 @@ Every gRPC failure reaches the caller as `lkbridge.errors.ClientError` with the 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -108,8 +109,6 @@ class BridgeClient:
 
     async def wait_ready(self, timeout: float = 10.0) -> None:
         """Wait until the channel connects (the server is listening)."""
-        import asyncio
-
         try:
             await asyncio.wait_for(self._channel.channel_ready(), timeout)
         except TimeoutError:
@@ -219,6 +218,14 @@ class AudioStreamCall:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        """A clean exit half-closes and lets the bridge end the call (the session stays);
+        an exception cancels it (the bridge then closes the session, as for a broken stream)."""
+        if exc_type is None:
+            await self.done_writing()
+            with contextlib.suppress(ClientError, TimeoutError):
+                async with asyncio.timeout(5):
+                    while await self.receive() is not None:
+                        pass
         self.cancel()
 
     async def open(self) -> None:
@@ -227,6 +234,11 @@ class AudioStreamCall:
     async def send(
         self, pcm: bytes, *, sample_rate: int = 16000, channels: int = 1, track_id: int = 0
     ) -> None:
+        if len(pcm) > MAX_MESSAGE_BYTES - 64:
+            raise ClientError(
+                "INVALID_ARGUMENT",
+                f"chunk of {len(pcm)} bytes is over the {MAX_MESSAGE_BYTES} byte message limit",
+            )
         await self._write(
             pb.AudioChunk(
                 pcm_data=pcm, sample_rate=sample_rate, channels=channels, track_id=track_id

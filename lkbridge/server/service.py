@@ -52,7 +52,7 @@ def status_of(error: BridgeError) -> grpc.StatusCode:
 
 async def abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:
     """`context.abort` raises; this says so to the type checker."""
-    await abort(context, code, message)
+    await context.abort(code, message)
     raise AssertionError("unreachable")
 
 

@@ -1,0 +1,212 @@
+"""Sessions over time: rejoin, cancel, a dying SFU, and what standard tools see."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from lkbridge import __version__
+from lkbridge.audio.signal import tone
+from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer, cache_dir
+from lkbridge.devstack.tokens import mint_token
+from lkbridge.errors import ClientError
+from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory, LiveKitEnv
+
+
+async def wait_until(predicate, timeout: float = 10.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def task_count(bridge: BridgeEnv) -> int:
+    return int((await bridge.client.health()).metadata["tasks"])
+
+
+async def test_rejoin_replaces_the_old_session(
+    bridge: BridgeEnv, device_factory: DeviceFactory, room_name: str
+) -> None:
+    device = await device_factory(room_name, "device")
+    await bridge.join("hank", room_name)
+    first = bridge.server.registry.get("hank")
+    assert first is not None
+    old_stream = bridge.client.stream("hank")
+    await old_stream.open()
+    await device.send_packets(tone(440, 0.2), realtime=False)
+    assert await old_stream.receive() is not None
+    await asyncio.sleep(0.5)
+    baseline = await task_count(bridge)
+
+    for _ in range(3):
+        await bridge.join("hank", room_name)
+    second = bridge.server.registry.get("hank")
+    assert second is not None and second is not first
+    assert first.state.value == "closed" and not first.room.isconnected()
+    with pytest.raises(ClientError) as err:
+        while await old_stream.receive() is not None:
+            pass
+    assert err.value.code == "UNAVAILABLE"
+    assert "replaced by a new JoinRoom" in err.value.details
+    # the SFU sees one bridge participant: the newest
+    await wait_until(
+        lambda: (
+            [p.sid for p in device.room.remote_participants.values()] == [second.participant_id]
+        ),
+        what="old participant to leave the SFU room",
+    )
+    await asyncio.sleep(0.5)
+    assert await task_count(bridge) <= baseline, "rejoins must not leave tasks behind"
+    assert len(bridge.server.registry) == 1
+
+
+async def test_client_cancel_closes_the_session(
+    bridge: BridgeEnv, device_factory: DeviceFactory, room_name: str
+) -> None:
+    device = await device_factory(room_name, "device")
+    baseline = await task_count(bridge)
+    await bridge.join("ivy", room_name)
+    stream = bridge.client.stream("ivy")
+    await stream.open()
+    await stream.send(b"\0\0" * 1600)
+    await device.send_packets(tone(440, 0.2), realtime=False)
+    assert await stream.receive() is not None
+    assert (await bridge.client.health()).active_streams == 1
+    stream.cancel()
+    await wait_until(lambda: bridge.server.registry.get("ivy") is None, what="session close")
+    await wait_until(lambda: not device.room.remote_participants, what="bridge to leave the room")
+    health = await bridge.client.health()
+    assert (health.active_sessions, health.active_streams) == (0, 0)
+    await asyncio.sleep(0.5)
+    assert await task_count(bridge) <= baseline
+
+
+async def test_clean_eof_keeps_the_session_until_idle_timeout(
+    bridge_factory: BridgeFactory, room_name: str
+) -> None:
+    bridge = await bridge_factory(idle_timeout_s=1.5)
+    await bridge.join("jay", room_name)
+    async with bridge.client.stream("jay") as stream:
+        await stream.done_writing()
+        assert await stream.receive() is None
+        assert await stream.status() == ("OK", "")
+    assert (await bridge.client.status("jay")).connected
+    await wait_until(lambda: bridge.server.registry.get("jay") is None, 5, "idle timeout")
+    assert not (await bridge.client.status("jay")).connected
+
+
+async def test_new_stream_supersedes_the_old_one(bridge: BridgeEnv, room_name: str) -> None:
+    await bridge.join("kim", room_name)
+    old = bridge.client.stream("kim")
+    await old.open()
+    await asyncio.sleep(0.2)
+    async with bridge.client.stream("kim"):
+        with pytest.raises(ClientError) as err:
+            await old.receive()
+        assert err.value.code == "ABORTED"
+        assert "superseded" in err.value.details
+        assert (await bridge.client.status("kim")).connected
+
+
+async def test_livekit_server_killed_mid_session(
+    bridge: BridgeEnv, livekit_server: LiveKitEnv, tmp_path: Path
+) -> None:
+    config = LiveKitConfig(port=7890, udp_port=7892)
+    doomed = LiveKitServer(config, workdir=tmp_path)
+    doomed.start()
+    try:
+        token = mint_token(config.api_key, config.api_secret, "doomed", "cloud-agent:lee")
+        joined = await bridge.client.join("lee", token=token, livekit_url=config.url)
+        assert joined.success
+        stream = bridge.client.stream("lee")
+        await stream.open()
+        doomed.kill()
+        status = await bridge.client.status("lee")
+        deadline = time.monotonic() + 30
+        while status.connected and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            status = await bridge.client.status("lee")
+        assert not status.connected
+        assert status.last_disconnect_reason
+        assert status.last_disconnect_at > (time.time() - 60) * 1000
+        # after a restart the cloud's rejoin works
+        doomed.start()
+        rejoined = await bridge.client.join("lee", token=token, livekit_url=config.url)
+        assert rejoined.success, rejoined.error
+        assert (await bridge.client.status("lee")).connected
+        stream.cancel()
+    finally:
+        await bridge.client.leave("lee")
+        doomed.stop()
+
+
+async def test_standard_health_and_reflection(bridge: BridgeEnv) -> None:
+    async with grpc.aio.insecure_channel(bridge.target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for service in ("", "mentra.livekit.bridge.LiveKitBridge"):
+            reply = await health.Check(health_pb2.HealthCheckRequest(service=service))
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
+        call = reflect.ServerReflectionInfo()
+        await call.write(reflection_pb2.ServerReflectionRequest(list_services=""))
+        reply = await call.read()
+        call.cancel()
+    names = {s.name for s in reply.list_services_response.service}
+    assert {
+        "mentra.livekit.bridge.LiveKitBridge",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    } <= names
+
+
+async def test_health_check_reports_live_figures(bridge: BridgeEnv, room_name: str) -> None:
+    await asyncio.sleep(1.1)
+    await bridge.join("mo", room_name)
+    async with bridge.client.stream("mo"):
+        await asyncio.sleep(0.1)
+        health = await bridge.client.health()
+    assert health.status == health.SERVING
+    assert (health.active_sessions, health.active_streams) == (1, 1)
+    assert health.uptime_seconds >= 1
+    assert float(health.metadata["rss_mb"]) > 10 and int(health.metadata["tasks"]) > 0
+    assert health.metadata["version"]
+    unknown = await bridge.client.health("no.such.Service")
+    assert unknown.status == unknown.SERVICE_UNKNOWN
+    status = await bridge.client.status("mo")
+    assert status.connected and status.participant_id.startswith("PA_")
+    assert status.participant_count == 1
+
+
+def grpcurl(*args: str) -> subprocess.CompletedProcess[str]:
+    binary = cache_dir() / "bin" / "grpcurl"
+    assert binary.exists(), "scripts/setup.sh installs grpcurl"
+    return subprocess.run(
+        [str(binary), "-plaintext", *args], capture_output=True, text=True, timeout=20
+    )
+
+
+async def test_grpcurl_sees_every_service(bridge: BridgeEnv) -> None:
+    listed = await asyncio.to_thread(grpcurl, bridge.target, "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "mentra.livekit.bridge.LiveKitBridge" in listed.stdout.split()
+    assert "grpc.health.v1.Health" in listed.stdout.split()
+    called = await asyncio.to_thread(
+        grpcurl,
+        "-d",
+        '{"user_id": "zed"}',
+        bridge.target,
+        "mentra.livekit.bridge.LiveKitBridge/GetStatus",
+    )
+    assert called.returncode == 0, called.stderr
+    assert json.loads(called.stdout) == {"server_version": __version__}
+    health = await asyncio.to_thread(grpcurl, bridge.target, "grpc.health.v1.Health/Check")
+    assert json.loads(health.stdout) == {"status": "SERVING"}
