@@ -19,14 +19,7 @@ from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer, cache_dir
 from lkbridge.devstack.tokens import mint_token
 from lkbridge.errors import ClientError
 from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory, LiveKitEnv
-
-
-async def wait_until(predicate, timeout: float = 10.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+from tests.helpers import wait_until
 
 
 async def task_count(bridge: BridgeEnv) -> int:

@@ -1,0 +1,5 @@
+"""`python -m lkbridge` is the `lkbridge` command."""
+
+from lkbridge.cli.main import main
+
+main()
