@@ -207,6 +207,7 @@ class AudioStreamCall:
         self.user_id = user_id
         self.chunks_sent = 0
         self.bytes_sent = 0
+        self._pending_read: asyncio.Future[Any] | None = None
 
     async def __aenter__(self) -> AudioStreamCall:
         await self.open()
@@ -223,9 +224,8 @@ class AudioStreamCall:
         if exc_type is None:
             await self.done_writing()
             with contextlib.suppress(ClientError, TimeoutError):
-                async with asyncio.timeout(5):
-                    while await self.receive() is not None:
-                        pass
+                while await self.receive(timeout=5) is not None:
+                    pass
         self.cancel()
 
     async def open(self) -> None:
@@ -262,12 +262,25 @@ class AudioStreamCall:
         with contextlib.suppress(grpc.aio.UsageError):
             await self._call.done_writing()
 
-    async def receive(self) -> pb.AudioChunk | None:
-        """The next chunk from the room, or None when the stream ended cleanly."""
+    async def receive(self, timeout: float | None = None) -> pb.AudioChunk | None:
+        """The next chunk from the room, or None when the stream ended cleanly.
+
+        With `timeout`, raises TimeoutError when nothing came in time. The read stays pending
+        and the next call picks it up: cancelling a grpc.aio read would cancel the whole call.
+        """
+        if self._pending_read is None:
+            self._pending_read = asyncio.ensure_future(self._call.read())
+        read = self._pending_read
+        done, _ = await asyncio.wait({read}, timeout=timeout)
+        if not done:
+            raise TimeoutError("no audio within the timeout")
+        self._pending_read = None
         try:
-            message = await self._call.read()
+            message = read.result()
         except grpc.aio.AioRpcError as exc:
             raise _translate(exc) from None
+        except asyncio.CancelledError:
+            raise ClientError("CANCELLED", "stream cancelled") from None
         if message is grpc.aio.EOF:
             return None
         chunk: pb.AudioChunk = message
@@ -288,3 +301,6 @@ class AudioStreamCall:
 
     def cancel(self) -> None:
         self._call.cancel()
+        if self._pending_read is not None:
+            self._pending_read.cancel()
+            self._pending_read = None

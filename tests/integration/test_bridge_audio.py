@@ -23,7 +23,7 @@ async def collect(stream: AudioStreamCall, min_bytes: int, timeout: float = 10.0
         if remaining <= 0:
             break
         try:
-            chunk = await asyncio.wait_for(stream.receive(), remaining)
+            chunk = await stream.receive(timeout=remaining)
         except TimeoutError:
             break
         if chunk is None:
