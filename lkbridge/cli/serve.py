@@ -51,6 +51,14 @@ def serve(
     capture_ms: int = typer.Option(
         20, envvar="LKBRIDGE_CAPTURE_MS", help="Smallest frame handed to the SDK (10-100 ms)."
     ),
+    source_queue_ms: int = typer.Option(
+        1000, envvar="LKBRIDGE_SOURCE_QUEUE_MS", help="Audio a track may queue before pacing."
+    ),
+    first_audio_wait: float = typer.Option(
+        2.0,
+        envvar="LKBRIDGE_FIRST_AUDIO_WAIT",
+        help="Seconds a new track holds its first audio until the phone subscribes.",
+    ),
 ) -> None:
     """Run the bridge: LiveKitBridge, grpc.health.v1 and reflection on TCP and/or a Unix socket."""
     if log_format not in LOG_FORMATS:
@@ -76,6 +84,8 @@ def serve(
             idle_timeout_s=idle_timeout,
             forward_tracks=forward_tracks,
             capture_min_ms=capture_ms,
+            source_queue_ms=source_queue_ms,
+            first_audio_wait_s=first_audio_wait,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

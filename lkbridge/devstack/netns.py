@@ -77,6 +77,20 @@ def inside(interface: str = Netns.interface) -> bool:
     return Path("/sys/class/net", interface).exists()
 
 
+def reexec_inside(ns: Netns | None = None) -> None:
+    """Re-run this very command inside the namespace unless it already runs there.
+
+    For `lkbridge dev`, bench/ and loadtests/: one command works from a plain root shell. Not
+    root and not inside: return, and let the caller use LKBRIDGE_NODE_IP/LKBRIDGE_RTC_INTERFACE.
+    """
+    ns = ns or Netns()
+    if inside(ns.interface) or os.environ.get("LKBRIDGE_NODE_IP") or os.geteuid() != 0:
+        return
+    ns.ensure()
+    argv = [sys.executable, *sys.argv] if not sys.argv[0].endswith("lkbridge") else sys.argv
+    os.execvp("ip", [*ns.exec_prefix(), *argv])
+
+
 def _ip(*args: str, capture: bool = False) -> str:
     result = subprocess.run(["ip", *args], check=False, capture_output=True, text=True)
     if result.returncode != 0:

@@ -20,6 +20,7 @@ from lkbridge.audio.pcm import strip_device_header
 class OutboundAudio:
     pcm: bytes  # 16 kHz mono PCM16
     timestamp_ms: int  # wall clock (Unix ms) when the bridge received it
+    queued_at: float  # time.perf_counter() at arrival, for the bridge-added latency
 
 
 class Outbox:
@@ -43,7 +44,7 @@ class Outbox:
     def put(self, pcm: bytes) -> None:
         if not pcm:
             return
-        item = OutboundAudio(pcm, time.time_ns() // 1_000_000)
+        item = OutboundAudio(pcm, time.time_ns() // 1_000_000, time.perf_counter())
         self._items.append(item)
         self._bytes += len(pcm)
         self.frames_in += 1

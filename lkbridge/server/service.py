@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import NoReturn
 from urllib.parse import urlsplit
@@ -182,13 +183,16 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
     ) -> None:
         ingest = ChunkIngest(self._config.max_track_id)
         try:
+            latency = self._stats.latency_in
             chunk: pb.AudioChunk | None = first
             while chunk is not None and not binding.ended:
+                received = time.perf_counter()
                 converted = ingest.convert(
                     chunk.pcm_data, chunk.sample_rate, chunk.channels, chunk.track_id
                 )
                 if converted is not None:
-                    await session.write(*converted)
+                    held = await session.write(*converted)
+                    latency.record(time.perf_counter() - received - held)
                 chunk = await anext(requests, None)
             for track_id, samples in ingest.flush():
                 await session.write(track_id, samples)
@@ -210,6 +214,7 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         self, session: Session, binding: StreamBinding, context: grpc.aio.ServicerContext
     ) -> None:
         outbox = session.outbox
+        latency = self._stats.latency_out
         while not binding.ended:
             item = outbox.pop()
             if item is None:
@@ -224,6 +229,7 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
                     user_id=session.user_id,
                 )
             )
+            latency.record(time.perf_counter() - item.queued_at)
             binding.frames_out += 1
             binding.bytes_out += len(item.pcm)
 
@@ -252,6 +258,7 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
                 "open_fds": str(figures.open_fds),
                 "sessions_created": str(self._registry.sessions_created),
                 "streams_total": str(self._stats.streams_total),
+                **self._stats.latency_figures(),
             },
         )
 

@@ -213,12 +213,13 @@ class Session:
 
     # -- client -> room --------------------------------------------------------------------------
 
-    async def write(self, track_id: int, samples: Int16Array) -> None:
+    async def write(self, track_id: int, samples: Int16Array) -> float:
+        """Send streamed audio to a track; returns seconds held for the track's first subscriber."""
         if self.state is not SessionState.CONNECTED:
             raise NotConnected(f"room is {self.state.value}")
         self.frames_in += 1
         self.bytes_in += 2 * len(samples)
-        await self.tracks.get(track_id).write(samples)
+        return await self.tracks.get(track_id).write(samples)
 
     async def flush(self) -> None:
         for track in self.tracks:

@@ -10,6 +10,7 @@ import asyncio
 import os
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import psutil
@@ -28,12 +29,42 @@ class ProcessFigures:
     open_fds: int
 
 
+class LatencyRecorder:
+    """The last `size` latencies in ms; percentiles on demand, O(1) per record (hot path)."""
+
+    def __init__(self, size: int = 8192) -> None:
+        self._samples: deque[float] = deque(maxlen=size)
+
+    def record(self, seconds: float) -> None:
+        self._samples.append(seconds * 1000.0)
+
+    def percentile(self, q: float) -> float:
+        if not self._samples:
+            return 0.0
+        ordered = sorted(self._samples)
+        return ordered[min(len(ordered) - 1, int(q / 100.0 * len(ordered)))]
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+
 class Stats:
     def __init__(self) -> None:
         self.started = time.monotonic()
         self.active_streams = 0
         self.streams_total = 0
         self.version = __version__
+        # bridge-added latency: gRPC chunk received -> handed to the SDK's capture
+        self.latency_in = LatencyRecorder()
+        # data packet received from the room -> written to the gRPC stream
+        self.latency_out = LatencyRecorder()
+
+    def latency_figures(self) -> dict[str, str]:
+        figures = {}
+        for name, recorder in (("in", self.latency_in), ("out", self.latency_out)):
+            for q in (50, 99):
+                figures[f"latency_{name}_p{q}_ms"] = f"{recorder.percentile(q):.2f}"
+        return figures
 
     def uptime_s(self) -> float:
         return time.monotonic() - self.started

@@ -31,6 +31,9 @@ class TrackOptions:
     min_frame_ms: int = 20
     max_frame_ms: int = 100
     first_audio_wait_s: float = 2.0
+    # Streamed audio only: drop silent frames while more than this is queued, so the backlog a
+    # held first utterance leaves behind shrinks in the next pause instead of staying as latency.
+    catch_up_ms: int = 60
 
 
 def track_name(track_id: int) -> str:
@@ -48,6 +51,7 @@ class OutputTrack:
         self._min_samples = samples_per_ms(ROOM_RATE, options.min_frame_ms)
         self._max_samples = samples_per_ms(ROOM_RATE, options.max_frame_ms)
         self._first_audio_wait_s = options.first_audio_wait_s
+        self._catch_up_s = options.catch_up_ms / 1000
         self._source: rtc.AudioSource | None = None
         self._track: rtc.LocalAudioTrack | None = None
         self._sid = ""
@@ -56,6 +60,7 @@ class OutputTrack:
         self._pending = np.zeros(0, dtype=np.int16)
         self.lock = asyncio.Lock()
         self.frames_captured = 0
+        self.silent_frames_dropped = 0
         self.samples_captured = 0
         self.last_capture_at = 0.0
 
@@ -87,46 +92,60 @@ class OutputTrack:
         log.info("track %s published (sid %s)", self.name, self._sid)
         return source
 
-    async def _wait_first_subscriber(self) -> None:
-        """Hold a new track's first audio until the phone subscribes, so first words are heard."""
-        if self._held_first_audio:
-            return
-        self._held_first_audio = True
-        if self._first_audio_wait_s > 0 and not self._subscribed.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._subscribed.wait(), self._first_audio_wait_s)
+    async def _wait_first_subscriber(self) -> float:
+        """Hold a new track's first audio until the phone subscribes, so first words are heard.
 
-    async def write(self, samples: Int16Array) -> None:
-        """Queue 16 kHz mono samples; frames of min..max ms reach the source, remainders wait."""
+        Returns the seconds spent holding (0 after the first time).
+        """
+        if self._held_first_audio:
+            return 0.0
+        self._held_first_audio = True
+        if self._first_audio_wait_s <= 0 or self._subscribed.is_set():
+            return 0.0
+        started = asyncio.get_running_loop().time()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._first_audio_wait_s):
+                await self._subscribed.wait()
+        return asyncio.get_running_loop().time() - started
+
+    async def write(self, samples: Int16Array) -> float:
+        """Queue streamed 16 kHz mono samples in frames of min..max ms; a remainder waits.
+
+        Returns the seconds spent holding the track's first audio for its first subscriber.
+        """
         if len(self._pending):
             samples = np.concatenate([self._pending, samples])
         if len(samples) < self._min_samples:
             self._pending = samples
-            return
+            return 0.0
         self._pending = np.zeros(0, dtype=np.int16)
         async with self.lock:
-            await self._capture(samples)
+            return await self._capture(samples, catch_up=True)
 
     async def flush(self) -> None:
         """Capture what `write` held back because it was shorter than a frame."""
         pending, self._pending = self._pending, np.zeros(0, dtype=np.int16)
         if len(pending):
             async with self.lock:
-                await self._capture(pending)
+                await self._capture(pending, catch_up=True)
 
-    async def _capture(self, samples: Int16Array) -> None:
+    async def _capture(self, samples: Int16Array, *, catch_up: bool) -> float:
         source = self._source or await self._publish()
-        await self._wait_first_subscriber()
+        held = await self._wait_first_subscriber()
         loop = asyncio.get_running_loop()
         for frame in _split(samples, self._max_samples):
+            if catch_up and source.queued_duration > self._catch_up_s and _silent(frame):
+                self.silent_frames_dropped += 1
+                continue
             await source.capture_frame(rtc.AudioFrame(to_bytes(frame), ROOM_RATE, 1, len(frame)))
             self.frames_captured += 1
             self.samples_captured += len(frame)
             self.last_capture_at = loop.time()
+        return held
 
     async def capture_locked(self, samples: Int16Array) -> None:
         """Capture while the caller already holds `lock` (playback owns the track for a while)."""
-        await self._capture(samples)
+        await self._capture(samples, catch_up=False)
 
     def clear(self) -> None:
         """Drop queued audio at once: how an interrupted playback falls silent within ms."""
@@ -144,6 +163,13 @@ class OutputTrack:
             self._source.clear_queue()
             await self._source.aclose()
             self._source = None
+
+
+SILENCE_PEAK = 64  # about -54 dBFS: what an encoder's comfort noise and dither stay under
+
+
+def _silent(frame: Int16Array) -> bool:
+    return len(frame) == 0 or (int(frame.max()) < SILENCE_PEAK and int(frame.min()) > -SILENCE_PEAK)
 
 
 def _split(samples: Int16Array, size: int) -> Iterator[Int16Array]:

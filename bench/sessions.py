@@ -1,0 +1,328 @@
+"""N bridge sessions streaming real-time audio both ways through the real SFU.
+
+For each N it starts a fresh `lkbridge serve` process, joins N sessions, each with a device peer
+sending 100 ms data packets and a gRPC client streaming 100 ms chunks onto the speaker track
+and reading the room audio, for --duration seconds. It prints, per N: bridge RSS and tasks per
+session, threads, CPU %, the bridge-added latency each way (p50/p99, measured inside the bridge),
+the end-to-end latency device -> SFU -> bridge -> gRPC client, the one-way latency gRPC client
+-> bridge -> SFU -> device (first loud frame of a tone burst), and what is left after all leave.
+
+    sudo .venv/bin/python bench/sessions.py --sessions 1 10 20 --duration 60
+
+Run as root it enters the project's network namespace by itself. Not a test: it prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lkbridge.audio.pcm import to_bytes, to_int16  # noqa: E402
+from lkbridge.audio.signal import tone  # noqa: E402
+from lkbridge.client import AudioStreamCall, BridgeClient  # noqa: E402
+from lkbridge.devstack import netns  # noqa: E402
+from lkbridge.devstack.device import DevicePeer  # noqa: E402
+from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer  # noqa: E402
+from lkbridge.devstack.tokens import mint_token  # noqa: E402
+
+CHUNK_MS = 100
+CHUNK = 16000 * CHUNK_MS // 1000
+BURST_EVERY = 10  # chunks: one 100 ms tone burst per second, silence between
+
+
+@dataclass
+class Result:
+    sessions: int
+    duration_s: float
+    baseline_rss_mb: float
+    rss_mb: float
+    rss_per_session_mb: float
+    baseline_tasks: int
+    tasks: int
+    tasks_per_session: float
+    threads: int
+    cpu_percent: float
+    cpu_per_session: float
+    bridge_in_p50_ms: float
+    bridge_in_p99_ms: float
+    bridge_out_p50_ms: float
+    bridge_out_p99_ms: float
+    e2e_device_to_client_p50_ms: float
+    e2e_device_to_client_p99_ms: float
+    client_to_device_p50_ms: float
+    client_to_device_p95_ms: float
+    frames_to_client: int
+    frames_expected: int
+    after_leave_rss_mb: float
+    after_leave_tasks: int
+    after_leave_fds: int
+    baseline_fds: int
+    notes: list[str] = field(default_factory=list)
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+class SessionLoad:
+    """One user's traffic: device packets in, client chunks out, latency probes."""
+
+    def __init__(self, index: int, device: DevicePeer, stream: AudioStreamCall) -> None:
+        self.index = index
+        self.device = device
+        self.stream = stream
+        self.sent_at: dict[int, float] = {}
+        self.e2e_ms: list[float] = []
+        self.received = 0
+        self.burst_sent_at: list[float] = []
+
+    async def device_sender(self, seconds: float) -> None:
+        """Real-time packets; the first sample of each carries its sequence number."""
+        base = tone(440, CHUNK_MS / 1000)
+        start = time.monotonic()
+        for seq in range(int(seconds * 1000 / CHUNK_MS)):
+            chunk = base.copy()
+            chunk[0] = seq
+            self.sent_at[seq] = time.monotonic()
+            await self.device.room.local_participant.publish_data(
+                self.device.packetize(to_bytes(chunk)), reliable=True
+            )
+            await asyncio.sleep(max(0.0, start + (seq + 1) * CHUNK_MS / 1000 - time.monotonic()))
+
+    async def client_receiver(self) -> None:
+        while True:
+            chunk = await self.stream.receive()
+            if chunk is None:
+                return
+            now = time.monotonic()
+            self.received += 1
+            seq = int(to_int16(chunk.pcm_data[:2])[0])
+            sent = self.sent_at.get(seq)
+            if sent is not None:
+                self.e2e_ms.append((now - sent) * 1000)
+
+    async def client_sender(self, seconds: float) -> None:
+        """Real-time chunks: a 100 ms tone burst each second, silence between (for onsets)."""
+        burst = to_bytes(tone(880, CHUNK_MS / 1000))
+        silence = bytes(2 * CHUNK)
+        start = time.monotonic()
+        for i in range(int(seconds * 1000 / CHUNK_MS)):
+            loud = i % BURST_EVERY == BURST_EVERY - 1
+            if loud:
+                self.burst_sent_at.append(time.monotonic())
+            await self.stream.send(burst if loud else silence)
+            await asyncio.sleep(max(0.0, start + (i + 1) * CHUNK_MS / 1000 - time.monotonic()))
+
+    def one_way_ms(self) -> list[float]:
+        """Burst sent by the client -> first loud frame heard by the device."""
+        recording = self.device.recordings.get("speaker")
+        if recording is None:
+            return []
+        loud_times = [
+            at
+            for part, at in zip(recording.parts, recording.arrivals, strict=True)
+            if len(part) and float(np.sqrt(np.mean(part.astype(np.float64) ** 2))) > 1000
+        ]
+        out = []
+        for sent in self.burst_sent_at[1:]:  # the first burst waits for the subscription
+            heard = next((t for t in loud_times if t >= sent), None)
+            if heard is not None and heard - sent < 1.0:
+                out.append((heard - sent) * 1000)
+        return out
+
+
+BRIDGE_ARGS: list[str] = []
+
+
+def start_bridge() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lkbridge", "serve", "--port", "0", "--log-level", "warning",
+         *BRIDGE_ARGS],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("lkbridge listening on"):
+        raise RuntimeError(f"bridge did not start: {line!r}")
+    return proc, line.split()[-1]
+
+
+async def figures(client: BridgeClient, proc: psutil.Process) -> dict[str, float]:
+    health = await client.health()
+    return {
+        "rss_mb": proc.memory_info().rss / 2**20,
+        "tasks": int(health.metadata["tasks"]),
+        "threads": proc.num_threads(),
+        "fds": proc.num_fds(),
+        **{k: float(v) for k, v in health.metadata.items() if k.startswith("latency_")},
+    }
+
+
+async def run(n: int, seconds: float, livekit: LiveKitServer) -> Result:
+    cfg = livekit.config
+    bridge_proc, target = start_bridge()
+    proc = psutil.Process(bridge_proc.pid)
+    loads: list[SessionLoad] = []
+    try:
+        async with BridgeClient(target) as client:
+            await asyncio.sleep(1.0)
+            base = await figures(client, proc)
+            for i in range(n):
+                room = f"bench-{n}-{i}"
+                device = DevicePeer(
+                    cfg.url, mint_token(cfg.api_key, cfg.api_secret, room, "device")
+                )
+                await device.connect()
+                token = mint_token(cfg.api_key, cfg.api_secret, room, f"cloud-agent:u{i}")
+                joined = await client.join(
+                    f"u{i}", token=token, livekit_url=cfg.url, target_identity="device"
+                )
+                if not joined.success:
+                    raise RuntimeError(joined.error)
+                stream = client.stream(f"u{i}")
+                await stream.open()
+                loads.append(SessionLoad(i, device, stream))
+            await asyncio.sleep(1.0)
+            proc.cpu_percent()
+            receivers = [asyncio.create_task(load.client_receiver()) for load in loads]
+            await asyncio.gather(
+                *(load.device_sender(seconds) for load in loads),
+                *(load.client_sender(seconds) for load in loads),
+            )
+            cpu = proc.cpu_percent()
+            await asyncio.sleep(1.0)
+            during = await figures(client, proc)
+            for i, load in enumerate(loads):
+                load.stream.cancel()
+                await client.leave(f"u{i}")
+            for task in receivers:
+                task.cancel()
+            await asyncio.gather(*receivers, return_exceptions=True)
+            for load in loads:
+                await load.device.aclose()
+            await asyncio.sleep(3.0)
+            after = await figures(client, proc)
+    finally:
+        bridge_proc.terminate()
+        bridge_proc.wait(15)
+    e2e = [v for load in loads for v in load.e2e_ms]
+    one_way = [v for load in loads for v in load.one_way_ms()]
+    expected = n * int(seconds * 1000 / CHUNK_MS)
+    return Result(
+        sessions=n,
+        duration_s=seconds,
+        baseline_rss_mb=round(base["rss_mb"], 1),
+        rss_mb=round(during["rss_mb"], 1),
+        rss_per_session_mb=round((during["rss_mb"] - base["rss_mb"]) / n, 2),
+        baseline_tasks=int(base["tasks"]),
+        tasks=int(during["tasks"]),
+        tasks_per_session=round((during["tasks"] - base["tasks"]) / n, 2),
+        threads=int(during["threads"]),
+        cpu_percent=round(cpu, 1),
+        cpu_per_session=round(cpu / n, 2),
+        bridge_in_p50_ms=during["latency_in_p50_ms"],
+        bridge_in_p99_ms=during["latency_in_p99_ms"],
+        bridge_out_p50_ms=during["latency_out_p50_ms"],
+        bridge_out_p99_ms=during["latency_out_p99_ms"],
+        e2e_device_to_client_p50_ms=round(pct(e2e, 50), 1),
+        e2e_device_to_client_p99_ms=round(pct(e2e, 99), 1),
+        client_to_device_p50_ms=round(pct(one_way, 50), 1),
+        client_to_device_p95_ms=round(pct(one_way, 95), 1),
+        frames_to_client=sum(load.received for load in loads),
+        frames_expected=expected,
+        after_leave_rss_mb=round(after["rss_mb"], 1),
+        after_leave_tasks=int(after["tasks"]),
+        after_leave_fds=int(after["fds"]),
+        baseline_fds=int(base["fds"]),
+        notes=[
+            f"one-way samples: {len(one_way)}, e2e samples: {len(e2e)}",
+            f"stdev e2e {statistics.pstdev(e2e) if e2e else float('nan'):.1f} ms",
+        ],
+    )
+
+
+def print_table(results: list[Result]) -> None:
+    rows = [
+        ("sessions", "sessions"),
+        ("RSS MB (baseline -> loaded)", lambda r: f"{r.baseline_rss_mb} -> {r.rss_mb}"),
+        ("RSS per session MB", "rss_per_session_mb"),
+        ("asyncio tasks (baseline -> loaded)", lambda r: f"{r.baseline_tasks} -> {r.tasks}"),
+        ("tasks per session", "tasks_per_session"),
+        ("threads", "threads"),
+        ("CPU % of one core (per session)", lambda r: f"{r.cpu_percent} ({r.cpu_per_session})"),
+        (
+            "bridge in p50/p99 ms (gRPC -> capture)",
+            lambda r: f"{r.bridge_in_p50_ms:.2f} / {r.bridge_in_p99_ms:.2f}",
+        ),
+        (
+            "bridge out p50/p99 ms (packet -> gRPC write)",
+            lambda r: f"{r.bridge_out_p50_ms:.2f} / {r.bridge_out_p99_ms:.2f}",
+        ),
+        (
+            "device -> client p50/p99 ms",
+            lambda r: f"{r.e2e_device_to_client_p50_ms} / {r.e2e_device_to_client_p99_ms}",
+        ),
+        (
+            "client -> device p50/p95 ms",
+            lambda r: f"{r.client_to_device_p50_ms} / {r.client_to_device_p95_ms}",
+        ),
+        ("frames to client / expected", lambda r: f"{r.frames_to_client} / {r.frames_expected}"),
+        (
+            "after leave: RSS MB, tasks, fds (baseline fds)",
+            lambda r: (
+                f"{r.after_leave_rss_mb}, {r.after_leave_tasks}, "
+                f"{r.after_leave_fds} ({r.baseline_fds})"
+            ),
+        ),
+    ]
+    width = max(len(label) for label, _ in rows)
+    for label, get in rows:
+        cells = [str(get(r) if callable(get) else getattr(r, get)) for r in results]
+        print(f"{label:<{width}}  " + "  ".join(f"{c:>18}" for c in cells))
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, nargs="+", default=[1, 10, 20])
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--chunk-ms", type=int, default=100, help="client and device chunk size")
+    parser.add_argument(
+        "--bridge-arg", action="append", default=[], help="extra `lkbridge serve` flag (repeat)"
+    )
+    args = parser.parse_args()
+    global CHUNK_MS, CHUNK, BURST_EVERY
+    CHUNK_MS, CHUNK = args.chunk_ms, 16 * args.chunk_ms
+    BURST_EVERY = 1000 // args.chunk_ms
+    BRIDGE_ARGS.extend(args.bridge_arg)
+    results = []
+    with LiveKitServer(LiveKitConfig(port=7900, udp_port=7902)) as livekit:
+        for n in args.sessions:
+            print(f"running {n} session(s) for {args.duration:.0f} s ...", file=sys.stderr)
+            results.append(await run(n, args.duration, livekit))
+    print_table(results)
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
+
+
+if __name__ == "__main__":
+    netns.reexec_inside()
+    asyncio.run(main())
