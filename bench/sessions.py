@@ -17,11 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
+import multiprocessing
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
@@ -152,8 +153,17 @@ BRIDGE_ARGS: list[str] = []
 
 def start_bridge() -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lkbridge", "serve", "--port", "0", "--log-level", "warning",
-         *BRIDGE_ARGS],
+        [
+            sys.executable,
+            "-m",
+            "lkbridge",
+            "serve",
+            "--port",
+            "0",
+            "--log-level",
+            "warning",
+            *BRIDGE_ARGS,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -176,55 +186,120 @@ async def figures(client: BridgeClient, proc: psutil.Process) -> dict[str, float
     }
 
 
-async def run(n: int, seconds: float, livekit: LiveKitServer) -> Result:
-    cfg = livekit.config
+@dataclass
+class WorkerReport:
+    e2e_ms: list[float]
+    one_way_ms: list[float]
+    received: int
+
+
+def worker_main(
+    conn: Connection,
+    target: str,
+    cfg: LiveKitConfig,
+    users: list[int],
+    seconds: float,
+    chunk_ms: int,
+) -> None:
+    """A load-generator process: devices and gRPC clients for some of the sessions."""
+    global CHUNK_MS, CHUNK, BURST_EVERY
+    CHUNK_MS, CHUNK, BURST_EVERY = chunk_ms, 16 * chunk_ms, 1000 // chunk_ms
+    asyncio.run(_worker(conn, target, cfg, users, seconds))
+
+
+async def _worker(
+    conn: Connection, target: str, cfg: LiveKitConfig, users: list[int], seconds: float
+) -> None:
+    loads: list[SessionLoad] = []
+    async with BridgeClient(target) as client:
+        for i in users:
+            room = f"bench-{i}"
+            # only the first device listens (for the one-way latency): a listening SDK room
+            # costs a load generator far more than the bridge spends on a session
+            device = DevicePeer(
+                cfg.url, mint_token(cfg.api_key, cfg.api_secret, room, "device"), subscribe=i == 0
+            )
+            await device.connect()
+            token = mint_token(cfg.api_key, cfg.api_secret, room, f"cloud-agent:u{i}")
+            joined = await client.join(
+                f"u{i}", token=token, livekit_url=cfg.url, target_identity="device"
+            )
+            if not joined.success:
+                raise RuntimeError(joined.error)
+            stream = client.stream(f"u{i}")
+            await stream.open()
+            loads.append(SessionLoad(i, device, stream))
+        conn.send("ready")
+        await asyncio.to_thread(conn.recv)  # "go"
+        receivers = [asyncio.create_task(load.client_receiver()) for load in loads]
+        await asyncio.gather(
+            *(load.device_sender(seconds) for load in loads),
+            *(load.client_sender(seconds) for load in loads),
+        )
+        await asyncio.sleep(1.0)
+        conn.send(
+            WorkerReport(
+                e2e_ms=[v for load in loads for v in load.e2e_ms],
+                one_way_ms=[v for load in loads for v in load.one_way_ms()],
+                received=sum(load.received for load in loads),
+            )
+        )
+        await asyncio.to_thread(conn.recv)  # "leave"
+        for load in loads:
+            load.stream.cancel()
+            await client.leave(f"u{load.index}")
+        for task in receivers:
+            task.cancel()
+        await asyncio.gather(*receivers, return_exceptions=True)
+        for load in loads:
+            await load.device.aclose()
+    conn.send("left")
+
+
+async def run(n: int, seconds: float, livekit: LiveKitServer, per_worker: int) -> Result:
     bridge_proc, target = start_bridge()
     proc = psutil.Process(bridge_proc.pid)
-    loads: list[SessionLoad] = []
+    ctx = multiprocessing.get_context("spawn")
+    workers = []
     try:
         async with BridgeClient(target) as client:
             await asyncio.sleep(1.0)
             base = await figures(client, proc)
-            for i in range(n):
-                room = f"bench-{n}-{i}"
-                device = DevicePeer(
-                    cfg.url, mint_token(cfg.api_key, cfg.api_secret, room, "device")
+            for first in range(0, n, per_worker):
+                mine, theirs = ctx.Pipe()
+                users = list(range(first, min(n, first + per_worker)))
+                worker = ctx.Process(
+                    target=worker_main,
+                    args=(theirs, target, livekit.config, users, seconds, CHUNK_MS),
+                    daemon=True,
                 )
-                await device.connect()
-                token = mint_token(cfg.api_key, cfg.api_secret, room, f"cloud-agent:u{i}")
-                joined = await client.join(
-                    f"u{i}", token=token, livekit_url=cfg.url, target_identity="device"
-                )
-                if not joined.success:
-                    raise RuntimeError(joined.error)
-                stream = client.stream(f"u{i}")
-                await stream.open()
-                loads.append(SessionLoad(i, device, stream))
+                worker.start()
+                workers.append((worker, mine))
+            for _, conn in workers:
+                if await asyncio.to_thread(conn.recv) != "ready":
+                    raise RuntimeError("a load worker failed")
             await asyncio.sleep(1.0)
             proc.cpu_percent()
-            receivers = [asyncio.create_task(load.client_receiver()) for load in loads]
-            await asyncio.gather(
-                *(load.device_sender(seconds) for load in loads),
-                *(load.client_sender(seconds) for load in loads),
-            )
+            for _, conn in workers:
+                conn.send("go")
+            reports: list[WorkerReport] = [await asyncio.to_thread(c.recv) for _, c in workers]
             cpu = proc.cpu_percent()
-            await asyncio.sleep(1.0)
             during = await figures(client, proc)
-            for i, load in enumerate(loads):
-                load.stream.cancel()
-                await client.leave(f"u{i}")
-            for task in receivers:
-                task.cancel()
-            await asyncio.gather(*receivers, return_exceptions=True)
-            for load in loads:
-                await load.device.aclose()
+            for _, conn in workers:
+                conn.send("leave")
+            for worker, conn in workers:
+                await asyncio.to_thread(conn.recv)
+                worker.join(10)
             await asyncio.sleep(3.0)
             after = await figures(client, proc)
     finally:
+        for worker, _ in workers:
+            if worker.is_alive():
+                worker.kill()
         bridge_proc.terminate()
         bridge_proc.wait(15)
-    e2e = [v for load in loads for v in load.e2e_ms]
-    one_way = [v for load in loads for v in load.one_way_ms()]
+    e2e = [v for r in reports for v in r.e2e_ms]
+    one_way = [v for r in reports for v in r.one_way_ms]
     expected = n * int(seconds * 1000 / CHUNK_MS)
     return Result(
         sessions=n,
@@ -246,15 +321,15 @@ async def run(n: int, seconds: float, livekit: LiveKitServer) -> Result:
         e2e_device_to_client_p99_ms=round(pct(e2e, 99), 1),
         client_to_device_p50_ms=round(pct(one_way, 50), 1),
         client_to_device_p95_ms=round(pct(one_way, 95), 1),
-        frames_to_client=sum(load.received for load in loads),
+        frames_to_client=sum(r.received for r in reports),
         frames_expected=expected,
         after_leave_rss_mb=round(after["rss_mb"], 1),
         after_leave_tasks=int(after["tasks"]),
         after_leave_fds=int(after["fds"]),
         baseline_fds=int(base["fds"]),
         notes=[
-            f"one-way samples: {len(one_way)}, e2e samples: {len(e2e)}",
-            f"stdev e2e {statistics.pstdev(e2e) if e2e else float('nan'):.1f} ms",
+            f"one-way samples: {len(one_way)}, e2e samples: {len(e2e)}, "
+            f"load workers: {len(workers)}"
         ],
     )
 
@@ -304,6 +379,9 @@ async def main() -> None:
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 10, 20])
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--per-worker", type=int, default=4, help="sessions per load-generator process"
+    )
     parser.add_argument("--chunk-ms", type=int, default=100, help="client and device chunk size")
     parser.add_argument(
         "--bridge-arg", action="append", default=[], help="extra `lkbridge serve` flag (repeat)"
@@ -317,7 +395,7 @@ async def main() -> None:
     with LiveKitServer(LiveKitConfig(port=7900, udp_port=7902)) as livekit:
         for n in args.sessions:
             print(f"running {n} session(s) for {args.duration:.0f} s ...", file=sys.stderr)
-            results.append(await run(n, args.duration, livekit))
+            results.append(await run(n, args.duration, livekit, args.per_worker))
     print_table(results)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from lkbridge import __version__
-from lkbridge.cli import serve
+from lkbridge.cli import dev, serve, status
 
 app = typer.Typer(
     name="lkbridge",
@@ -14,6 +14,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("serve")(serve.serve)
+app.command("dev")(dev.dev)
+app.command("health")(status.health)
+app.command("status")(status.status)
 
 
 def _version(value: bool) -> None:

@@ -55,10 +55,13 @@ class ReceivedPacket:
 class DevicePeer:
     """One SDK participant. Build it inside the running loop; `aclose()` it."""
 
-    def __init__(self, url: str, token: str, *, record_rate: int = DEVICE_RATE) -> None:
+    def __init__(
+        self, url: str, token: str, *, record_rate: int = DEVICE_RATE, subscribe: bool = True
+    ) -> None:
         self.url = url
         self._token = token
         self._record_rate = record_rate
+        self._subscribe = subscribe
         self.room = rtc.Room()
         self.recordings: dict[str, TrackRecording] = {}
         self.packets: list[ReceivedPacket] = []
@@ -77,7 +80,9 @@ class DevicePeer:
 
     async def connect(self) -> None:
         await self.room.connect(
-            self.url, self._token, rtc.RoomOptions(auto_subscribe=True, connect_timeout=5.0)
+            self.url,
+            self._token,
+            rtc.RoomOptions(auto_subscribe=self._subscribe, connect_timeout=5.0),
         )
 
     # -- sending -------------------------------------------------------------------------------

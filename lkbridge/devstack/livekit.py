@@ -6,12 +6,14 @@ JSON, which the server's strict YAML parser reads as YAML, so no YAML library is
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -32,6 +34,13 @@ def cache_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "lkbridge"
     )
     return Path(base)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the parent dies, so no SFU outlives its owner."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 class LiveKitServerNotFound(FileNotFoundError):
@@ -130,6 +139,7 @@ class LiveKitServer:
                 stdin=subprocess.DEVNULL,
                 env=env,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         finally:
             log.close()

@@ -33,7 +33,7 @@ class TrackOptions:
     first_audio_wait_s: float = 2.0
     # Streamed audio only: drop silent frames while more than this is queued, so the backlog a
     # held first utterance leaves behind shrinks in the next pause instead of staying as latency.
-    catch_up_ms: int = 60
+    catch_up_ms: int = 20
 
 
 def track_name(track_id: int) -> str:
