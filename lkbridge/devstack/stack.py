@@ -61,7 +61,8 @@ class DevStack:
     def __init__(self, bridge_port: int = 9090, signal: str = "speech") -> None:
         self._bridge_port = bridge_port
         self._signal_kind = signal
-        self.livekit = LiveKitServer(LiveKitConfig())
+        port = int(os.environ.get("LKBRIDGE_DEV_LIVEKIT_PORT", "7880"))
+        self.livekit = LiveKitServer(LiveKitConfig(port=port, udp_port=port + 2))
         socket = cache_dir() / "dev" / "bridge.sock"
         socket.parent.mkdir(parents=True, exist_ok=True)
         self.bridge = BridgeServer(
