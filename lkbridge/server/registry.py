@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from lkbridge.errors import JoinFailed
 from lkbridge.server.config import BridgeConfig
+from lkbridge.server.memory import release_free_memory
 from lkbridge.server.session import Session
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class SessionRegistry:
     async def _close(self, session: Session, reason: str) -> None:
         await session.close(reason)
         self.sessions_closed += 1
+        await asyncio.to_thread(release_free_memory)
 
     def _forget_lock(self, user_id: str) -> None:
         lock = self._locks.get(user_id)
