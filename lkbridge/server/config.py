@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from lkbridge.server.fetch import FetchPolicy
+
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -55,6 +57,13 @@ class BridgeConfig:
     outbox_ms: int = 2000
     # playback
     playback_progress_ms: int = 250
+    playback_allow_hosts: tuple[str, ...] = ()
+    playback_deny_private: bool = False
+    playback_max_bytes: int = 50 * 1024 * 1024
+    playback_connect_timeout_s: float = 5.0
+    playback_read_timeout_s: float = 10.0
+    playback_total_timeout_s: float = 300.0
+    playback_max_redirects: int = 5
 
     def __post_init__(self) -> None:
         if self.port is None and not self.socket:
@@ -80,6 +89,17 @@ class BridgeConfig:
     @property
     def unix_address(self) -> str | None:
         return f"unix:{self.socket}" if self.socket else None
+
+    def fetch_policy(self) -> FetchPolicy:
+        return FetchPolicy(
+            connect_timeout_s=self.playback_connect_timeout_s,
+            read_timeout_s=self.playback_read_timeout_s,
+            total_timeout_s=self.playback_total_timeout_s,
+            max_bytes=self.playback_max_bytes,
+            max_redirects=self.playback_max_redirects,
+            allow_hosts=self.playback_allow_hosts,
+            deny_private=self.playback_deny_private,
+        )
 
     @property
     def outbox_bytes(self) -> int:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import NoReturn
 from urllib.parse import urlsplit
@@ -27,10 +28,13 @@ from lkbridge.errors import (
     SessionNotFound,
 )
 from lkbridge.server.config import SERVICE_NAME, BridgeConfig
+from lkbridge.server.fetch import FetchError, check_url
 from lkbridge.server.ingest import ChunkIngest
+from lkbridge.server.playback import PlayRequest
 from lkbridge.server.registry import SessionRegistry
 from lkbridge.server.session import Session, StreamBinding
 from lkbridge.server.stats import Stats
+from lkbridge.server.tracks import validate_track_id
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +82,7 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         self._config = config
         self._registry = registry
         self._stats = stats
+        self._policy = config.fetch_policy()
         self.shutting_down = False
 
     # -- rooms ---------------------------------------------------------------------------------
@@ -232,6 +237,69 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             latency.record(time.perf_counter() - item.queued_at)
             binding.frames_out += 1
             binding.bytes_out += len(item.pcm)
+
+    # -- playback ------------------------------------------------------------------------------
+
+    async def PlayAudio(
+        self, request: pb.PlayAudioRequest, context: grpc.aio.ServicerContext
+    ) -> None:
+        request_id = request.request_id or f"play-{uuid.uuid4().hex[:12]}"
+
+        async def refuse(code: grpc.StatusCode, message: str) -> NoReturn:
+            await context.write(
+                pb.PlayAudioEvent(
+                    type=pb.PlayAudioEvent.FAILED, request_id=request_id, error=message
+                )
+            )
+            await abort(context, code, message)
+
+        try:
+            check_url(request.audio_url)
+        except FetchError as exc:
+            await refuse(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        try:
+            validate_track_id(request.track_id, self._config.max_track_id)
+        except InvalidArgument as exc:
+            await refuse(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        session = self._registry.get(request.user_id)
+        if session is None:
+            await refuse(grpc.StatusCode.NOT_FOUND, "session not found")
+        play = PlayRequest(request_id, request.audio_url, request.volume, request.track_id)
+        try:
+            playback = session.start_playback(
+                play,
+                self._policy,
+                stop_other=request.stop_other,
+                progress_s=self._config.playback_progress_ms / 1000,
+            )
+        except NotConnected as exc:
+            await refuse(grpc.StatusCode.FAILED_PRECONDITION, f"room not connected: {exc}")
+        try:
+            async for event in playback.events_until_done():
+                await context.write(event)
+        except asyncio.CancelledError:
+            playback.stop("client cancelled the PlayAudio call")
+            raise
+
+    async def StopAudio(
+        self, request: pb.StopAudioRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StopAudioResponse:
+        session = self._registry.get(request.user_id)
+        if session is None:
+            return pb.StopAudioResponse(success=False, error="session not found")
+        reason = request.reason or "StopAudio"
+        stopped = session.stop_playbacks(
+            track_id=request.track_id if not request.request_id else -1,
+            request_id=request.request_id,
+            reason=reason,
+        )
+        if request.request_id and not stopped:
+            return pb.StopAudioResponse(
+                success=False, error=f"no playback with request_id {request.request_id!r}"
+            )
+        return pb.StopAudioResponse(
+            success=True, stopped_request_id=",".join(p.request_id for p in stopped)
+        )
 
     # -- status --------------------------------------------------------------------------------
 

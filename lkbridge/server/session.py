@@ -21,7 +21,9 @@ from livekit import rtc
 from lkbridge.audio.pcm import Int16Array
 from lkbridge.errors import JoinFailed, NotConnected
 from lkbridge.server.config import BridgeConfig
+from lkbridge.server.fetch import FetchPolicy
 from lkbridge.server.forward import Outbox
+from lkbridge.server.playback import Playback, PlayRequest
 from lkbridge.server.tracks import TrackOptions, TrackSet
 
 log = logging.getLogger(__name__)
@@ -101,6 +103,8 @@ class Session:
         self.stream: StreamBinding | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
         self._forwarders: dict[str, tuple[rtc.AudioStream, asyncio.Task[None]]] = {}
+        self.playbacks: dict[str, Playback] = {}
+        self.playbacks_total = 0
         self._close_lock = asyncio.Lock()
         self.room.on("data_received", self._on_data)
         self.room.on("disconnected", self._on_disconnected)
@@ -165,6 +169,7 @@ class Session:
             if self.stream is not None:
                 self.stream.end(f"session closed: {reason}", "UNAVAILABLE")
                 self.stream = None
+            await self._stop_and_wait(self.stop_playbacks(reason=f"session closed: {reason}"))
             for stream, task in self._forwarders.values():
                 task.cancel()
                 with contextlib.suppress(Exception):
@@ -225,6 +230,48 @@ class Session:
         for track in self.tracks:
             if self.state is SessionState.CONNECTED:
                 await track.flush()
+
+    # -- playback --------------------------------------------------------------------------------
+
+    def start_playback(
+        self, request: PlayRequest, policy: FetchPolicy, *, stop_other: bool, progress_s: float
+    ) -> Playback:
+        """Start a playback; stop_other stops every playback, else only this track's current."""
+        if not self.connected:
+            raise NotConnected(f"room is {self.state.value}")
+        if stop_other:
+            self.stop_playbacks(reason=f"stop_other by {request.request_id}")
+        else:
+            self.stop_playbacks(
+                track_id=request.track_id, reason=f"replaced by {request.request_id}"
+            )
+        playback = Playback(request, self.tracks.get(request.track_id), policy, progress_s)
+        self.playbacks[request.request_id] = playback
+        self.playbacks_total += 1
+        playback.start(on_done=self.finish_playback)
+        return playback
+
+    def finish_playback(self, playback: Playback) -> None:
+        if self.playbacks.get(playback.request_id) is playback:
+            del self.playbacks[playback.request_id]
+
+    def stop_playbacks(
+        self, *, track_id: int = -1, request_id: str = "", reason: str
+    ) -> list[Playback]:
+        """Stop matching playbacks (all with track_id -1); returns those it stopped."""
+        stopped = []
+        for playback in list(self.playbacks.values()):
+            if request_id and playback.request_id != request_id:
+                continue
+            if track_id >= 0 and playback.request.track_id != track_id:
+                continue
+            if playback.stop(reason):
+                stopped.append(playback)
+        return stopped
+
+    async def _stop_and_wait(self, playbacks: list[Playback]) -> None:
+        for playback in playbacks:
+            await playback.wait()
 
     # -- room events (run in the room's event task: quick, never awaiting) ------------------------
 

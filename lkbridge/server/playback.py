@@ -1,0 +1,229 @@
+"""PlayAudio: fetch -> decode -> resample -> gain -> a named track, with events.
+
+One `Playback` per request, driven by one task; the decoder runs in its own thread. Events go to
+the RPC through a queue: STARTED when the first frame is captured, PROGRESS every interval
+(position = what was played out, not what was queued), then COMPLETED once the source's queue
+has drained (the phone has heard it all), or FAILED with the reason. Every interrupt goes
+through `stop()`, which clears the source's queue, so the audio falls silent at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from lkbridge._proto import livekit_bridge_pb2 as pb
+from lkbridge.audio.decode import SNIFF_BYTES, DecodeError, StreamingDecoder, sniff_format
+from lkbridge.audio.pcm import Int16Array, apply_gain
+from lkbridge.audio.resample import ROOM_RATE
+from lkbridge.server.fetch import FetchError, FetchPolicy, open_download
+from lkbridge.server.tracks import OutputTrack
+
+log = logging.getLogger(__name__)
+
+EventType = pb.PlayAudioEvent.EventType
+FRAME_SAMPLES = ROOM_RATE // 10  # 100 ms frames: few FFI round trips, steady progress
+
+
+class PlaybackState(enum.Enum):
+    PENDING = "pending"
+    PLAYING = "playing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class PlayRequest:
+    request_id: str
+    url: str
+    volume: float
+    track_id: int
+
+
+def gain_of(volume: float) -> float:
+    """proto3's default 0 means full volume (the cloud relies on it); otherwise a gain."""
+    if volume == 0 or volume != volume:  # 0 or NaN
+        return 1.0
+    return max(0.0, float(volume))
+
+
+class Playback:
+    def __init__(
+        self,
+        request: PlayRequest,
+        track: OutputTrack,
+        policy: FetchPolicy,
+        progress_interval_s: float = 0.25,
+    ) -> None:
+        self.request = request
+        self.track = track
+        self._policy = policy
+        self._progress_s = progress_interval_s
+        self.events: asyncio.Queue[pb.PlayAudioEvent] = asyncio.Queue()
+        self.state = PlaybackState.PENDING
+        self.samples_written = 0
+        self.started_at = 0.0
+        self.first_capture_at = 0.0
+        self.duration_ms: int | None = None
+        self._stop_reason: str | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._decoder: StreamingDecoder | None = None
+        self._last_progress = 0.0
+
+    @property
+    def request_id(self) -> str:
+        return self.request.request_id
+
+    @property
+    def done(self) -> bool:
+        return self.state in (PlaybackState.COMPLETED, PlaybackState.FAILED)
+
+    @property
+    def position_ms(self) -> int:
+        """What the phone has heard: written minus what still waits in the source's queue."""
+        if self.state is PlaybackState.COMPLETED:
+            return self.samples_written * 1000 // ROOM_RATE
+        return max(0, self.samples_written * 1000 // ROOM_RATE - self.track.queued_ms)
+
+    def start(self, on_done: Callable[[Playback], None] | None = None) -> None:
+        self.started_at = time.monotonic()
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"playback:{self.request_id}"
+        )
+        if on_done is not None:
+            self._task.add_done_callback(lambda _: on_done(self))
+
+    async def events_until_done(self) -> AsyncIterator[pb.PlayAudioEvent]:
+        while True:
+            event = await self.events.get()
+            yield event
+            if event.type in (EventType.COMPLETED, EventType.FAILED):
+                return
+
+    def stop(self, reason: str) -> bool:
+        """Interrupt: silence at once, FAILED "stopped: <reason>". False if already over."""
+        if self.done or self._stop_reason is not None:
+            return False
+        self._stop_reason = reason
+        self.track.clear()
+        if self._decoder is not None:
+            self._decoder.close()
+        if self._task is not None:
+            self._task.cancel()
+        return True
+
+    async def wait(self) -> None:
+        if self._task is not None:
+            with contextlib.suppress(BaseException):
+                await self._task
+
+    # -- the playback task -----------------------------------------------------------------------
+
+    def _emit(self, kind: int, *, error: str = "") -> None:
+        self.events.put_nowait(
+            pb.PlayAudioEvent(
+                type=kind,  # type: ignore[arg-type]
+                request_id=self.request_id,
+                duration_ms=self.duration_ms or 0,
+                position_ms=self.position_ms,
+                error=error,
+                metadata={"track": self.track.name},
+            )
+        )
+
+    def _maybe_progress(self) -> None:
+        now = time.monotonic()
+        if now - self._last_progress >= self._progress_s:
+            self._last_progress = now
+            self._emit(EventType.PROGRESS)
+
+    async def _run(self) -> None:
+        try:
+            await self._play()
+            self.state = PlaybackState.COMPLETED
+            self.duration_ms = self.samples_written * 1000 // ROOM_RATE
+            self._emit(EventType.COMPLETED)
+            log.info("playback %s completed (%d ms)", self.request_id, self.duration_ms)
+        except asyncio.CancelledError:
+            self._fail(f"stopped: {self._stop_reason or 'cancelled'}")
+        except (FetchError, DecodeError) as exc:
+            self._fail(str(exc))
+        except Exception as exc:
+            log.exception("playback %s failed", self.request_id)
+            self._fail(f"internal error: {exc!r}")
+        finally:
+            if self._decoder is not None:
+                self._decoder.close()
+
+    def _fail(self, error: str) -> None:
+        if self.state is PlaybackState.PLAYING:
+            self.track.clear()
+        self.state = PlaybackState.FAILED
+        log.info("playback %s failed: %s", self.request_id, error)
+        self._emit(EventType.FAILED, error=error)
+
+    async def _play(self) -> None:
+        download = await open_download(self.request.url, self._policy)
+        feeder: asyncio.Task[None] | None = None
+        try:
+            body = download.chunks()
+            head = b""
+            async for chunk in body:
+                head += chunk
+                if len(head) >= SNIFF_BYTES:
+                    break
+            decoder = self._decoder = StreamingDecoder(sniff_format(head))
+            feeder = asyncio.get_running_loop().create_task(self._feed(decoder, head, body))
+            gain = gain_of(self.request.volume)
+            async for samples in decoder.chunks():
+                if decoder.duration_ms and not self.duration_ms:
+                    self.duration_ms = decoder.duration_ms
+                await self._write(apply_gain(samples, gain))
+            await feeder  # surfaces a download error that ended the decode early
+            await self._drain()
+        finally:
+            if feeder is not None and not feeder.done():
+                feeder.cancel()
+                with contextlib.suppress(BaseException):
+                    await feeder
+            await download.aclose()
+
+    async def _feed(
+        self, decoder: StreamingDecoder, head: bytes, body: AsyncIterator[bytes]
+    ) -> None:
+        try:
+            await decoder.feed(head)
+            async for chunk in body:
+                await decoder.feed(chunk)
+        except FetchError as exc:
+            decoder.close(exc)
+            raise
+        finally:
+            decoder.finish()
+
+    async def _write(self, samples: Int16Array) -> None:
+        for start in range(0, len(samples), FRAME_SAMPLES):
+            frame = samples[start : start + FRAME_SAMPLES]
+            async with self.track.lock:
+                await self.track.capture_locked(np.ascontiguousarray(frame))
+            self.samples_written += len(frame)
+            if self.state is PlaybackState.PENDING:
+                self.state = PlaybackState.PLAYING
+                self.first_capture_at = time.monotonic()
+                self._last_progress = self.first_capture_at
+                self._emit(EventType.STARTED)
+            else:
+                self._maybe_progress()
+
+    async def _drain(self) -> None:
+        """COMPLETED means heard: wait for the source's queue to empty, with PROGRESS."""
+        while self.track.queued_ms > 0:
+            await asyncio.sleep(min(self._progress_s, max(self.track.queued_ms / 1000, 0.01)))
+            self._maybe_progress()
