@@ -54,6 +54,21 @@ def serve(
     source_queue_ms: int = typer.Option(
         1000, envvar="LKBRIDGE_SOURCE_QUEUE_MS", help="Audio a track may queue before pacing."
     ),
+    playback_allow_host: list[str] = typer.Option(
+        [],
+        "--playback-allow-host",
+        envvar="LKBRIDGE_PLAYBACK_ALLOW_HOSTS",
+        help="Only fetch playback URLs from these hosts (repeat; `*.example.com` allowed).",
+    ),
+    playback_deny_private: bool = typer.Option(
+        False,
+        "--playback-deny-private",
+        envvar="LKBRIDGE_PLAYBACK_DENY_PRIVATE",
+        help="Also refuse loopback and private addresses for playback URLs.",
+    ),
+    playback_max_mb: float = typer.Option(
+        50.0, envvar="LKBRIDGE_PLAYBACK_MAX_MB", help="Largest playback file fetched."
+    ),
     first_audio_wait: float = typer.Option(
         2.0,
         envvar="LKBRIDGE_FIRST_AUDIO_WAIT",
@@ -86,6 +101,9 @@ def serve(
             capture_min_ms=capture_ms,
             source_queue_ms=source_queue_ms,
             first_audio_wait_s=first_audio_wait,
+            playback_allow_hosts=tuple(playback_allow_host),
+            playback_deny_private=playback_deny_private,
+            playback_max_bytes=int(playback_max_mb * 1024 * 1024),
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

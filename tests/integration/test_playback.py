@@ -10,9 +10,12 @@ import pytest
 
 from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge.audio.signal import dominant_frequency, loud_part, loud_spans, rms
+from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
+from lkbridge.devstack.tokens import mint_token
 from lkbridge.errors import ClientError
 from tests.audio_server import AudioServer, make_fixture, serve
 from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory
+from tests.helpers import wait_until
 
 E = pb.PlayAudioEvent
 FIXTURES = {
@@ -24,6 +27,9 @@ FIXTURES = {
     "tone-44k-mono-f32.wav": (880, 2.0, 44100, 1, "pcm_f32le"),
     "tone-8k-mono-u8.wav": (300, 2.0, 8000, 1, "pcm_u8"),
     "tone-16k-24bit.wav": (1000, 2.0, 16000, 1, "pcm_s24le"),
+    "tone-48k-opus.ogg": (600, 2.0, 48000, 1, "libopus"),
+    "tone-44k-stereo.flac": (750, 2.0, 44100, 2, None),
+    "tone-44k-mono.aac": (500, 2.0, 44100, 1, None),
     "tone-long.mp3": (400, 8.0, 44100, 1, None),
     "tone-long-b.mp3": (900, 8.0, 44100, 1, None),
 }
@@ -282,6 +288,31 @@ async def test_size_cap_and_host_policy(
     assert events[-1].error == (
         "host '169.254.169.254' refused by the playback policy: link-local (cloud metadata) address"
     )
+
+
+async def test_play_when_the_room_disconnected(
+    bridge: BridgeEnv, audio_server: AudioServer, tmp_path: Path
+) -> None:
+    config = LiveKitConfig(port=7930, udp_port=7932)
+    with LiveKitServer(config, workdir=tmp_path) as doomed:
+        token = mint_token(config.api_key, config.api_secret, "doomed", "cloud-agent:p13")
+        assert (await bridge.client.join("p13", token=token, livekit_url=config.url)).success
+        doomed.kill()
+        await wait_until(
+            lambda: not bridge.server.registry.get("p13").connected,  # type: ignore[union-attr]
+            30,
+            "the bridge to notice the SFU is gone",
+        )
+        events = []
+        with pytest.raises(ClientError) as err:
+            async for event in bridge.client.play(
+                "p13", audio_server.url("files/tone-48k-mono.mp3")
+            ):
+                events.append(event)
+    assert err.value.code == "FAILED_PRECONDITION"
+    assert err.value.details.startswith("room not connected: room is")
+    assert events[0].type == E.FAILED and events[0].error == err.value.details
+    await bridge.client.leave("p13")
 
 
 async def test_client_cancel_and_leave_stop_playback(
