@@ -6,14 +6,12 @@ JSON, which the server's strict YAML parser reads as YAML, so no YAML library is
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -36,11 +34,16 @@ def cache_dir() -> Path:
     return Path(base)
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL when the parent dies, so no SFU outlives its owner."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+def _die_with_parent() -> list[str]:
+    """A command prefix that SIGKILLs the SFU when its parent thread dies (no orphan SFU).
+
+    util-linux's setpriv sets PR_SET_PDEATHSIG and execs: no Python runs between fork and exec
+    (a preexec_fn in a process with the SDK's and gRPC's threads can crash the child). The
+    signal follows the thread that started the child, so start the server from a long-lived
+    thread (the main one), not from a worker pool.
+    """
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
 
 
 class LiveKitServerNotFound(FileNotFoundError):
@@ -133,13 +136,12 @@ class LiveKitServer:
         log = self.log_path.open("ab")
         try:
             self._proc = subprocess.Popen(
-                [str(binary), "--config", str(config_path)],
+                [*_die_with_parent(), str(binary), "--config", str(config_path)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
             )
         finally:
             log.close()

@@ -73,7 +73,7 @@ class DevStack:
         self._speaker: asyncio.Task[None] | None = None
 
     async def start(self) -> DevInfo:
-        await asyncio.to_thread(self.livekit.start)
+        self.livekit.start()  # from the loop's thread: the SFU dies with it (pdeathsig)
         await self.bridge.start()
         cfg = self.livekit.config
         samples, description = test_signal(self._signal_kind)
