@@ -39,35 +39,18 @@ def measure_pydub(url: str) -> dict[str, float]:
 
 
 def measure_av(url: str) -> dict[str, float]:
-    from lkbridge.audio.decode import SNIFF_BYTES, StreamingDecoder, sniff_format
-    from lkbridge.server.fetch import FetchPolicy, open_download
+    from lkbridge.server.fetch import FetchPolicy
+    from lkbridge.server.media import DecodedUrl
 
     async def run() -> dict[str, float]:
         start = time.perf_counter()
-        download = await open_download(url, FetchPolicy())
-        body = download.chunks()
-        head = b""
-        async for chunk in body:
-            head += chunk
-            if len(head) >= SNIFF_BYTES:
-                break
-        decoder = StreamingDecoder(sniff_format(head))
-
-        async def feed() -> None:
-            await decoder.feed(head)
-            async for chunk in body:
-                await decoder.feed(chunk)
-            decoder.finish()
-
-        feeder = asyncio.create_task(feed())
         first = 0.0
         total = 0
-        async for samples in decoder.chunks():
-            if not first:
-                first = time.perf_counter() - start
-            total += len(samples)
-        await feeder
-        await download.aclose()
+        async with DecodedUrl(url, FetchPolicy()) as media:
+            async for samples in media.chunks():
+                if not first:
+                    first = time.perf_counter() - start
+                total += len(samples)
         return {
             "first_audio_ms": first * 1000,
             "total_ms": (time.perf_counter() - start) * 1000,
@@ -88,8 +71,7 @@ def one(kind: str, url: str) -> None:
     if kind == "pydub":
         import pydub  # noqa: F401
     else:
-        import lkbridge.audio.decode
-        import lkbridge.server.fetch  # noqa: F401
+        import lkbridge.server.media  # noqa: F401
     cpu_before = _cpu()
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result = measure_pydub(url) if kind == "pydub" else measure_av(url)

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from lkbridge._proto import livekit_bridge_pb2 as pb
-from lkbridge.audio.decode import SNIFF_BYTES, DecodeError, StreamingDecoder, sniff_format
+from lkbridge.audio.decode import DecodeError
 from lkbridge.audio.pcm import Int16Array, apply_gain
 from lkbridge.audio.resample import ROOM_RATE
-from lkbridge.server.fetch import FetchError, FetchPolicy, open_download
+from lkbridge.server.fetch import FetchError, FetchPolicy
+from lkbridge.server.media import DecodedUrl
 from lkbridge.server.tracks import OutputTrack
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class Playback:
         self.duration_ms: int | None = None
         self._stop_reason: str | None = None
         self._task: asyncio.Task[None] | None = None
-        self._decoder: StreamingDecoder | None = None
+        self._media: DecodedUrl | None = None
         self._last_progress = 0.0
 
     @property
@@ -113,8 +114,8 @@ class Playback:
             return False
         self._stop_reason = reason
         self.track.clear()
-        if self._decoder is not None:
-            self._decoder.close()
+        if self._media is not None:
+            self._media.abort()
         if self._task is not None:
             self._task.cancel()
         return True
@@ -158,9 +159,6 @@ class Playback:
         except Exception as exc:
             log.exception("playback %s failed", self.request_id)
             self._fail(f"internal error: {exc!r}")
-        finally:
-            if self._decoder is not None:
-                self._decoder.close()
 
     def _fail(self, error: str) -> None:
         if self.state is PlaybackState.PLAYING:
@@ -170,43 +168,14 @@ class Playback:
         self._emit(EventType.FAILED, error=error)
 
     async def _play(self) -> None:
-        download = await open_download(self.request.url, self._policy)
-        feeder: asyncio.Task[None] | None = None
-        try:
-            body = download.chunks()
-            head = b""
-            async for chunk in body:
-                head += chunk
-                if len(head) >= SNIFF_BYTES:
-                    break
-            decoder = self._decoder = StreamingDecoder(sniff_format(head))
-            feeder = asyncio.get_running_loop().create_task(self._feed(decoder, head, body))
+        async with DecodedUrl(self.request.url, self._policy) as media:
+            self._media = media
             gain = gain_of(self.request.volume)
-            async for samples in decoder.chunks():
-                if decoder.duration_ms and not self.duration_ms:
-                    self.duration_ms = decoder.duration_ms
+            async for samples in media.chunks():
+                if media.duration_ms and not self.duration_ms:
+                    self.duration_ms = media.duration_ms
                 await self._write(apply_gain(samples, gain))
-            await feeder  # surfaces a download error that ended the decode early
             await self._drain()
-        finally:
-            if feeder is not None and not feeder.done():
-                feeder.cancel()
-                with contextlib.suppress(BaseException):
-                    await feeder
-            await download.aclose()
-
-    async def _feed(
-        self, decoder: StreamingDecoder, head: bytes, body: AsyncIterator[bytes]
-    ) -> None:
-        try:
-            await decoder.feed(head)
-            async for chunk in body:
-                await decoder.feed(chunk)
-        except FetchError as exc:
-            decoder.close(exc)
-            raise
-        finally:
-            decoder.finish()
 
     async def _write(self, samples: Int16Array) -> None:
         for start in range(0, len(samples), FRAME_SAMPLES):
