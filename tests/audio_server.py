@@ -27,6 +27,7 @@ class AudioServer:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.base = ""
+        self.slow_finished_at = 0.0
         self._runner: web.AppRunner | None = None
 
     def url(self, name: str) -> str:
@@ -42,6 +43,7 @@ class AudioServer:
         app.router.add_get("/stall", self._stall)
         app.router.add_get("/loop", self._loop)
         app.router.add_get("/redirect/{name}", self._redirect)
+        app.router.add_get("/slow/{name}", self._slow)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -84,6 +86,18 @@ class AudioServer:
         await response.prepare(request)
         await response.write(b"ID3\x04\x00\x00\x00\x00\x00\x00")
         await asyncio.sleep(60)
+        return response
+
+    async def _slow(self, request: web.Request) -> web.StreamResponse:
+        """The file trickled over about 4 s: playback must start long before the end."""
+        data = (self.root / request.match_info["name"]).read_bytes()
+        response = web.StreamResponse(headers={"Content-Length": str(len(data))})
+        await response.prepare(request)
+        step = max(1, len(data) // 40)
+        for start in range(0, len(data), step):
+            await response.write(data[start : start + step])
+            await asyncio.sleep(0.1)
+        self.slow_finished_at = asyncio.get_running_loop().time()
         return response
 
     async def _loop(self, request: web.Request) -> web.Response:

@@ -27,6 +27,7 @@ FIXTURES = {
     "tone-44k-mono-f32.wav": (880, 2.0, 44100, 1, "pcm_f32le"),
     "tone-8k-mono-u8.wav": (300, 2.0, 8000, 1, "pcm_u8"),
     "tone-16k-24bit.wav": (1000, 2.0, 16000, 1, "pcm_s24le"),
+    "tone-32k-32bit.wav": (1200, 2.0, 32000, 1, "pcm_s32le"),
     "tone-48k-opus.ogg": (600, 2.0, 48000, 1, "libopus"),
     "tone-44k-stereo.flac": (750, 2.0, 44100, 2, None),
     "tone-44k-mono.aac": (500, 2.0, 44100, 1, None),
@@ -333,3 +334,36 @@ async def test_client_cancel_and_leave_stop_playback(
     await bridge.client.leave("p12")
     events = await leaver
     assert events[-1].error == "stopped: session closed: LeaveRoom"
+
+
+async def test_playback_starts_before_the_download_ends(
+    bridge: BridgeEnv, device_factory: DeviceFactory, audio_server: AudioServer, room_name: str
+) -> None:
+    await device_factory(room_name, "device")
+    await bridge.join("p14", room_name)
+    loop = asyncio.get_running_loop()
+    started_at = 0.0
+    async for event in bridge.client.play("p14", audio_server.url("slow/tone-long.mp3")):
+        if event.type == E.STARTED:
+            started_at = loop.time()
+        if event.type in (E.COMPLETED, E.FAILED):
+            assert event.type == E.COMPLETED, event.error
+    assert started_at and audio_server.slow_finished_at
+    assert audio_server.slow_finished_at - started_at > 2.0, "STARTED came before most bytes"
+
+
+async def test_rejoin_stops_the_old_sessions_playback(
+    bridge: BridgeEnv, device_factory: DeviceFactory, audio_server: AudioServer, room_name: str
+) -> None:
+    await device_factory(room_name, "device")
+    await bridge.join("p15", room_name)
+    task = asyncio.create_task(play_all(bridge, "p15", audio_server.url("files/tone-long.mp3")))
+    await asyncio.sleep(1.0)
+    await bridge.join("p15", room_name)
+    events = await task
+    assert (events[-1].type, events[-1].error) == (
+        E.FAILED,
+        "stopped: session closed: replaced by a new JoinRoom",
+    )
+    again = await play_all(bridge, "p15", audio_server.url("files/tone-48k-mono.mp3"))
+    assert again[-1].type == E.COMPLETED
