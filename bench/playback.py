@@ -61,7 +61,7 @@ async def main(runs: int, long_s: float) -> None:
     ):
         make_mp3(Path(tmp) / "clip.mp3", 3.0, 440)
         make_mp3(Path(tmp) / "long.mp3", long_s, 523)
-        http = subprocess.Popen(  # noqa: ASYNC220 - a one-off helper process at start-up
+        http = subprocess.Popen(
             [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", tmp],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )  # fmt: skip

@@ -205,3 +205,28 @@ class StreamingDecoder:
             return total
         finally:
             container.close()
+
+
+def decode_file(path: str, out_rate: int = ROOM_RATE) -> Int16Array:
+    """A whole local file (any format PyAV reads) as mono PCM16 at `out_rate`."""
+    try:
+        container = av.open(path, mode="r")
+    except (av.FFmpegError, OSError) as exc:
+        raise DecodeError(f"cannot read {path}: {exc}") from None
+    parts: list[Int16Array] = []
+    try:
+        if not container.streams.audio:
+            raise DecodeError(f"no audio stream in {path}")
+        to_s16 = av.AudioResampler(format="s16", layout="mono")
+        soxr = MonoResampler(out_rate)
+        for frame in container.decode(container.streams.audio[0]):
+            assert isinstance(frame, av.audio.frame.AudioFrame)
+            for mono in to_s16.resample(frame):
+                samples = np.asarray(mono.to_ndarray(), dtype=np.int16).reshape(-1)
+                parts.append(soxr.process(samples, mono.sample_rate, 1))
+        parts.append(soxr.flush())
+    except av.FFmpegError as exc:
+        raise DecodeError(f"undecodable audio in {path}: {exc}") from None
+    finally:
+        container.close()
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from lkbridge import __version__
-from lkbridge.cli import dev, serve, status
+from lkbridge.cli import audio, dev, rooms, serve, status
 
 app = typer.Typer(
     name="lkbridge",
@@ -17,6 +17,12 @@ app.command("serve")(serve.serve)
 app.command("dev")(dev.dev)
 app.command("health")(status.health)
 app.command("status")(status.status)
+app.command("token")(rooms.token)
+app.command("join")(rooms.join)
+app.command("leave")(rooms.leave)
+app.command("play")(audio.play)
+app.command("stop")(audio.stop)
+app.command("stream")(audio.stream)
 
 
 def _version(value: bool) -> None:

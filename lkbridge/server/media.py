@@ -72,10 +72,11 @@ class DecodedUrl:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._feeder is not None and not self._feeder.done():
-            self._feeder.cancel()
+        if self._feeder is not None:
+            if not self._feeder.done():
+                self._feeder.cancel()
             with contextlib.suppress(BaseException):
-                await self._feeder
+                await self._feeder  # also retrieves an error chunks() already re-raised
         if self._decoder is not None:
             self._decoder.close()
         if self._download is not None:
