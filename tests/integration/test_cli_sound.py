@@ -114,3 +114,20 @@ async def test_room_audio_on_the_speakers(
     heard = loud_part(samples, 16000, threshold=300)
     assert len(heard) > 8000, f"recorded {len(samples)} samples, {len(heard)} loud"
     assert dominant_frequency(heard, 16000) == pytest.approx(784, abs=3)
+
+
+async def test_no_such_audio_device_is_one_line(
+    pulse_sink: dict[str, str], bridge: BridgeEnv, room_name: str
+) -> None:
+    await bridge.join("nodev", room_name)
+    listed = await asyncio.to_thread(runner.invoke, app, ["stream", "x", "--list-devices"])
+    assert listed.exit_code == 0 and "pulse" in listed.stdout
+    result = await asyncio.to_thread(
+        runner.invoke,
+        app,
+        ["stream", "nodev", "--mic", "--input-device", "no-such-mic", "--duration", "1",
+         "--bridge", bridge.target],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: no audio input device:")
+    assert "Traceback" not in result.output
