@@ -53,9 +53,11 @@ def _banner(info: DevInfo) -> Panel:
         f"[bold]Session[/]   user {info.user_id} in room {info.room}, "
         f"device '{info.device_identity}' speaking {info.signal}",
         "",
-        "Try, from another shell:",
-        f"  lkbridge health --bridge {info.bridge_socket}",
-        f"  lkbridge status {info.user_id} --bridge {info.bridge_socket}",
+        "Try, from another shell (the commands find this stack by themselves):",
+        "  lkbridge health",
+        f"  lkbridge status {info.user_id}",
+        f"  lkbridge stream {info.user_id} --record room.wav --duration 3",
+        f"  lkbridge token --dev --room {info.room} --identity phone",
         f"  grpcurl -plaintext -unix {info.bridge_socket[5:]} list",
         "Ctrl-C stops everything.",
     ]
