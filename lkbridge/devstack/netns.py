@@ -91,6 +91,20 @@ def reexec_inside(ns: Netns | None = None) -> None:
     os.execvp("ip", [*ns.exec_prefix(), *argv])
 
 
+def host_interface() -> tuple[str, str] | None:
+    """(interface, IPv4) of this host's first global address: the SFU's media address on a
+    laptop without root, where no namespace can be made. None when there is none."""
+    try:
+        out = _ip("-4", "-o", "addr", "show", "scope", "global", capture=True)
+    except (RuntimeError, FileNotFoundError):
+        return None
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[2] == "inet":
+            return fields[1], fields[3].split("/")[0]
+    return None
+
+
 def _ip(*args: str, capture: bool = False) -> str:
     result = subprocess.run(["ip", *args], check=False, capture_output=True, text=True)
     if result.returncode != 0:

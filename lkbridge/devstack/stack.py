@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lkbridge.audio.pcm import Int16Array
 from lkbridge.client import BridgeClient
+from lkbridge.devstack import netns
 from lkbridge.devstack.device import DevicePeer
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer, cache_dir
 from lkbridge.devstack.speech import test_signal
@@ -57,12 +58,27 @@ def load_dev_info() -> DevInfo | None:
         return None
 
 
+def media_config(port: int) -> LiveKitConfig:
+    """Inside the project's namespace (or with LKBRIDGE_NODE_IP set): the defaults. Elsewhere
+    (a laptop without root): the host's own interface and address."""
+    if netns.inside() or os.environ.get("LKBRIDGE_NODE_IP"):
+        return LiveKitConfig(port=port, udp_port=port + 2)
+    found = netns.host_interface()
+    if found is None:
+        raise RuntimeError(
+            "no network namespace and no global IPv4 address: set LKBRIDGE_NODE_IP and "
+            "LKBRIDGE_RTC_INTERFACE"
+        )
+    interface, address = found
+    return LiveKitConfig(port=port, udp_port=port + 2, node_ip=address, interface=interface)
+
+
 class DevStack:
     def __init__(self, bridge_port: int = 9090, signal: str = "speech") -> None:
         self._bridge_port = bridge_port
         self._signal_kind = signal
         port = int(os.environ.get("LKBRIDGE_DEV_LIVEKIT_PORT", "7880"))
-        self.livekit = LiveKitServer(LiveKitConfig(port=port, udp_port=port + 2))
+        self.livekit = LiveKitServer(media_config(port))
         socket = cache_dir() / "dev" / "bridge.sock"
         socket.parent.mkdir(parents=True, exist_ok=True)
         self.bridge = BridgeServer(

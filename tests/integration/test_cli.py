@@ -182,3 +182,11 @@ async def test_stream_file_and_record(
     assert len(recorded) > 16000
     assert dominant_frequency(recorded, 16000) == pytest.approx(330, abs=2)
     assert summary["bytes_received"] == 2 * len(recorded)
+
+
+async def test_health_exit_code_when_not_serving(bridge: BridgeEnv) -> None:
+    result = await asyncio.to_thread(
+        invoke, "health", "--bridge", bridge.target, "--service", "no.such.Service", "--json"
+    )
+    assert result.exit_code == 4
+    assert json.loads(result.stdout)["status"] == "SERVICE_UNKNOWN"
