@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from lkbridge import __version__
-from lkbridge.cli import audio, dev, rooms, serve, status
+from lkbridge.cli import audio, dev, device, rooms, serve, status
 
 app = typer.Typer(
     name="lkbridge",
@@ -23,6 +23,7 @@ app.command("leave")(rooms.leave)
 app.command("play")(audio.play)
 app.command("stop")(audio.stop)
 app.command("stream")(audio.stream)
+app.command("device")(device.device)
 
 
 def _version(value: bool) -> None:

@@ -14,14 +14,18 @@ from lkbridge.server.logs import configure_logging
 
 
 def serve(
-    host: str = typer.Option("127.0.0.1", help="TCP address to listen on."),
+    host: str = typer.Option(
+        "127.0.0.1", envvar="LKBRIDGE_HOST", help="TCP address to listen on (0.0.0.0: all)."
+    ),
     port: int | None = typer.Option(
         None, envvar="PORT", help="TCP port (default 9090; 0 picks a free one)."
     ),
     socket: str | None = typer.Option(
         None, envvar="LIVEKIT_GRPC_SOCKET", help="Unix socket path; alone, it disables TCP."
     ),
-    socket_mode: str = typer.Option("0600", help="Permissions of the Unix socket (octal)."),
+    socket_mode: str = typer.Option(
+        "0600", envvar="LKBRIDGE_SOCKET_MODE", help="Permissions of the Unix socket (octal)."
+    ),
     no_tcp: bool = typer.Option(False, "--no-tcp", help="Listen on the Unix socket only."),
     log_level: str = typer.Option("info", envvar="LKBRIDGE_LOG_LEVEL", help="/".join(LOG_LEVELS)),
     log_format: str = typer.Option("text", envvar="LKBRIDGE_LOG_FORMAT", help="text or json."),
@@ -34,8 +38,12 @@ def serve(
         help="Require `authorization: Bearer TOKEN` on every bridge call.",
         show_default=False,
     ),
-    tls_cert: Path | None = typer.Option(None, envvar="LKBRIDGE_TLS_CERT", exists=True),
-    tls_key: Path | None = typer.Option(None, envvar="LKBRIDGE_TLS_KEY", exists=True),
+    tls_cert: Path | None = typer.Option(
+        None, envvar="LKBRIDGE_TLS_CERT", exists=True, help="Serve TLS with this certificate."
+    ),
+    tls_key: Path | None = typer.Option(
+        None, envvar="LKBRIDGE_TLS_KEY", exists=True, help="The certificate's private key."
+    ),
     tls_client_ca: Path | None = typer.Option(
         None, envvar="LKBRIDGE_TLS_CLIENT_CA", exists=True, help="Require client certs (mTLS)."
     ),

@@ -27,11 +27,25 @@ def health(
     json_output: bool = JsonOption,
     timeout: float = TimeoutOption,
     service: str = typer.Option("", help="Service name to ask about (default: the server)."),
+    standard: bool = typer.Option(
+        False,
+        "--standard",
+        help="Ask grpc.health.v1 (as grpc_health_probe does): for container health checks.",
+    ),
 ) -> None:
     """HealthCheck: serving status, sessions, streams, uptime and live figures.
 
     Exit codes: 0 serving, 2 cannot connect, 3 RPC failed, 4 not serving.
     """
+    if standard:
+        state = run_call(bridge, auth_token, timeout, lambda c: c.standard_health(service))
+        if json_output:
+            print_json({"status": state})
+        else:
+            print(state)
+        if state != "SERVING":
+            raise typer.Exit(EXIT_NOT_SERVING)
+        return
     response: pb.HealthCheckResponse = run_call(
         bridge, auth_token, timeout, lambda c: c.health(service)
     )

@@ -67,6 +67,12 @@ class Netns:
         _ip("-n", self.name, "link", "set", self.interface, "up")
         _ip("-n", self.name, "link", "set", self.peer_interface, "up")
 
+    def attach_host(self) -> None:
+        """Name the current (host) namespace `<name>-host`, so code inside ours can still reach
+        package indexes for setup-like steps (`ip netns exec lkb-host pip ...`)."""
+        if not inside(self.interface) and not Path("/run/netns", f"{self.name}-host").exists():
+            _ip("netns", "attach", f"{self.name}-host", str(os.getpid()))
+
     def delete(self) -> None:
         if self.exists():
             _ip("netns", "del", self.name)
@@ -119,6 +125,7 @@ def main(argv: list[str]) -> int:
         return 2
     if argv[0] == "ensure":
         ns.ensure()
+        ns.attach_host()
         print(f"network namespace {ns.name}: {ns.interface} {ns.address}")
         return 0
     if argv[0] == "delete":
