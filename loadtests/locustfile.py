@@ -135,7 +135,12 @@ class BridgeUser(User):
                 last = now
                 env.events.request.fire(
                     request_type="audio", name="device->client", response_time=latency_ms,
-                    response_length=len(chunk.pcm_data),
+                    response_length=len(chunk.pcm_data), exception=None, context={},
+                )  # fmt: skip
+                # the gap as a metric of its own; a hole in the audio is a failure (drops)
+                env.events.request.fire(
+                    request_type="audio", name="inter-arrival gap", response_time=gap_ms,
+                    response_length=0,
                     exception=RuntimeError(f"gap {gap_ms:.0f} ms") if gap_ms > GAP_FAILURE_MS
                     else None,
                     context={},

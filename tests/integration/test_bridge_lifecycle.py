@@ -203,3 +203,24 @@ async def test_grpcurl_sees_every_service(bridge: BridgeEnv) -> None:
     assert json.loads(called.stdout) == {"server_version": __version__}
     health = await asyncio.to_thread(grpcurl, bridge.target, "grpc.health.v1.Health/Check")
     assert json.loads(health.stdout) == {"status": "SERVING"}
+
+
+async def test_client_keepalive_pings_every_10_s_are_allowed(bridge: BridgeEnv) -> None:
+    """A client pinging every 10 s, even with no call in flight, is never sent away."""
+    options = [
+        ("grpc.keepalive_time_ms", 10_000),
+        ("grpc.keepalive_timeout_ms", 5_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]
+    async with grpc.aio.insecure_channel(bridge.target, options=options) as channel:
+        await channel.channel_ready()
+        states = set()
+        for _ in range(35):  # 3 pings with no call in flight: past the default 2 strikes
+            states.add(channel.get_state())
+            await asyncio.sleep(1)
+        health = health_pb2_grpc.HealthStub(channel)
+        reply = await health.Check(health_pb2.HealthCheckRequest())
+        states.add(channel.get_state())
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    assert states == {grpc.ChannelConnectivity.READY}, f"the connection was dropped: {states}"
