@@ -25,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from lkbridge.devstack.tonefile import make_tone_file  # noqa: E402
+
 
 def measure_pydub(url: str) -> dict[str, float]:
     from pydub import AudioSegment
@@ -95,12 +97,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         mp3 = Path(tmp) / "speech-like.mp3"
-        subprocess.run(
-            ["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
-             f"sine=frequency=440:sample_rate=44100:duration={args.seconds}",
-             "-ac", "2", "-b:a", "128k", str(mp3)],
-            check=True,
-        )  # fmt: skip
+        make_tone_file(mp3, 440, args.seconds, channels=2, bitrate="128k")
         server = subprocess.Popen(
             [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", tmp],
             stdout=subprocess.PIPE,

@@ -32,14 +32,7 @@ from lkbridge.devstack import netns  # noqa: E402
 from lkbridge.devstack.device import DevicePeer  # noqa: E402
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer  # noqa: E402
 from lkbridge.devstack.tokens import mint_token  # noqa: E402
-
-
-def make_mp3(path: Path, seconds: float, freq: int) -> None:
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-         f"sine=frequency={freq}:sample_rate=44100:duration={seconds}", "-ac", "2", str(path)],
-        check=True,
-    )  # fmt: skip
+from lkbridge.devstack.tonefile import make_tone_file  # noqa: E402
 
 
 def last_loud_after(device: DevicePeer, since: float) -> float | None:
@@ -59,8 +52,8 @@ async def main(runs: int, long_s: float) -> None:
         tempfile.TemporaryDirectory() as tmp,
         LiveKitServer(LiveKitConfig(port=7940, udp_port=7942)) as livekit,
     ):
-        make_mp3(Path(tmp) / "clip.mp3", 3.0, 440)
-        make_mp3(Path(tmp) / "long.mp3", long_s, 523)
+        make_tone_file(Path(tmp) / "clip.mp3", 440, 3.0, channels=2)
+        make_tone_file(Path(tmp) / "long.mp3", 523, long_s, channels=2)
         http = subprocess.Popen(
             [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", tmp],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,

@@ -23,16 +23,9 @@ from pathlib import Path
 
 from lkbridge.devstack import netns
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
+from lkbridge.devstack.tonefile import make_tone_file
 
 HERE = Path(__file__).resolve().parent
-
-
-def make_clip(path: Path) -> None:
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-         "sine=frequency=500:sample_rate=44100:duration=1.5", "-ac", "1", str(path)],
-        check=True, timeout=60,
-    )  # fmt: skip
 
 
 def main() -> int:
@@ -53,7 +46,7 @@ def main() -> int:
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp, LiveKitServer(config) as livekit:
         clip = Path(tmp) / "clip.mp3"
-        make_clip(clip)
+        make_tone_file(clip, 500, 1.5)
         try:
             bridge = subprocess.Popen(
                 [sys.executable, "-m", "lkbridge", "serve", "--port", str(args.bridge_port),

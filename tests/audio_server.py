@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
 
+from lkbridge.devstack.tonefile import make_tone_file
 
-def make_fixture(
-    path: Path, freq: float, seconds: float, rate: int, channels: int, codec: str | None = None
-) -> Path:
-    """A sine tone file made by ffmpeg (format from the suffix; `codec` for WAV sample formats)."""
-    args = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi",
-            "-i", f"sine=frequency={freq}:sample_rate={rate}:duration={seconds}",
-            "-ac", str(channels), "-ar", str(rate)]  # fmt: skip
-    if codec:
-        args += ["-c:a", codec]
-    subprocess.run([*args, str(path)], check=True, capture_output=True, timeout=60)
-    return path
+make_fixture = make_tone_file  # the tests' name for it
 
 
 class AudioServer:
