@@ -24,6 +24,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
+from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
+from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
 from lkbridge.errors import ClientError
 
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
@@ -91,6 +93,7 @@ class BridgeClient:
                 target, credentials, options=channel_options(tls.server_name)
             )
         self._stub = pb_grpc.LiveKitBridgeStub(self._channel)
+        self._admin = admin_grpc.BridgeAdminStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     async def __aenter__(self) -> BridgeClient:
@@ -154,6 +157,28 @@ class BridgeClient:
             self._health.Check(health_pb2.HealthCheckRequest(service=service), timeout=self.timeout)
         )
         return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
+
+    # -- admin ---------------------------------------------------------------------------------
+
+    async def list_sessions(self) -> list[admin_pb.SessionInfo]:
+        response = await self._unary(self._admin.ListSessions, admin_pb.ListSessionsRequest())
+        return list(response.sessions)
+
+    async def watch_stats(
+        self, interval_ms: int = 1000, include_sessions: bool = True
+    ) -> AsyncIterator[admin_pb.StatsSnapshot]:
+        """Snapshots from the bridge until the caller stops iterating."""
+        request = admin_pb.WatchStatsRequest(
+            interval_ms=interval_ms, include_sessions=include_sessions
+        )
+        call = self._admin.WatchStats(request, metadata=self._metadata)
+        try:
+            async for snapshot in call:
+                yield snapshot
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc) from None
+        finally:
+            call.cancel()
 
     # -- playback ------------------------------------------------------------------------------
 

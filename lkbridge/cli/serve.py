@@ -77,6 +77,12 @@ def serve(
     playback_max_mb: float = typer.Option(
         50.0, envvar="LKBRIDGE_PLAYBACK_MAX_MB", help="Largest playback file fetched."
     ),
+    metrics_port: int | None = typer.Option(
+        None, envvar="LKBRIDGE_METRICS_PORT", help="Serve Prometheus text on this port (/metrics)."
+    ),
+    metrics_host: str = typer.Option(
+        "127.0.0.1", envvar="LKBRIDGE_METRICS_HOST", help="Address of the metrics endpoint."
+    ),
     first_audio_wait: float = typer.Option(
         2.0,
         envvar="LKBRIDGE_FIRST_AUDIO_WAIT",
@@ -109,6 +115,8 @@ def serve(
             capture_min_ms=capture_ms,
             source_queue_ms=source_queue_ms,
             first_audio_wait_s=first_audio_wait,
+            metrics_port=metrics_port,
+            metrics_host=metrics_host,
             playback_allow_hosts=tuple(playback_allow_host),
             playback_deny_private=playback_deny_private,
             playback_max_bytes=int(playback_max_mb * 1024 * 1024),

@@ -15,13 +15,17 @@ import signal
 import time
 
 import grpc
+from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
+from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
+from lkbridge.server.admin import ADMIN_SERVICE_NAME, BridgeAdminService, Snapshots
 from lkbridge.server.auth import BearerTokenInterceptor
 from lkbridge.server.config import MAX_MESSAGE_BYTES, SERVICE_NAME, BridgeConfig
+from lkbridge.server.metrics import start_metrics_server
 from lkbridge.server.registry import SessionRegistry
 from lkbridge.server.service import LiveKitBridgeService
 from lkbridge.server.stats import Stats
@@ -54,6 +58,11 @@ class BridgeServer:
         self.registry = SessionRegistry(config)
         self.service = LiveKitBridgeService(config, self.registry, self.stats)
         self.health = health.aio.HealthServicer()
+        self.snapshots = Snapshots(self.registry, self.stats)
+        self.admin = BridgeAdminService(self.snapshots)
+        self.metrics_port: int | None = None
+        self._metrics: web.AppRunner | None = None
+        self._lag_watch: asyncio.Task[None] | None = None
         self.addresses: list[str] = []
         self._server: grpc.aio.Server | None = None
         self._should_exit = asyncio.Event()
@@ -67,8 +76,10 @@ class BridgeServer:
         server = grpc.aio.server(interceptors=interceptors, options=server_options())
         pb_grpc.add_LiveKitBridgeServicer_to_server(self.service, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        admin_grpc.add_BridgeAdminServicer_to_server(self.admin, server)
         service_names = (
             SERVICE_NAME,
+            ADMIN_SERVICE_NAME,
             HEALTH_SERVICE_NAME,
             reflection.SERVICE_NAME,
         )
@@ -94,6 +105,16 @@ class BridgeServer:
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._server = server
+        self._lag_watch = asyncio.get_running_loop().create_task(
+            self.stats.watch_loop_lag(), name="loop-lag"
+        )
+        if self.config.metrics_port is not None:
+            self._metrics = await start_metrics_server(
+                self.snapshots, self.config.metrics_host, self.config.metrics_port
+            )
+            sockets = self._metrics.addresses
+            self.metrics_port = int(sockets[0][1]) if sockets else self.config.metrics_port
+            log.info("metrics on http://%s:%s/metrics", self.config.metrics_host, self.metrics_port)
         log.info("lkbridge listening on %s", ", ".join(self.addresses))
 
     def _credentials(self) -> grpc.ServerCredentials | None:
@@ -143,6 +164,10 @@ class BridgeServer:
         except TimeoutError:
             log.warning("sessions still closing after the grace period")
         await stop
+        if self._lag_watch is not None:
+            self._lag_watch.cancel()
+        if self._metrics is not None:
+            await self._metrics.cleanup()
         self._stopped.set()
         if self.config.socket:
             with contextlib.suppress(FileNotFoundError):

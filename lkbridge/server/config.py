@@ -43,6 +43,8 @@ class BridgeConfig:
     grace_period_s: float = 10.0
     auth_token: str | None = field(default=None, repr=False)
     tls: TlsFiles | None = None
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
     # sessions
     connect_timeout_s: float = 5.0
     idle_timeout_s: float = 300.0

@@ -105,6 +105,7 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
                 target_identity=request.target_identity,
             )
         except JoinFailed as exc:
+            self._stats.errors += 1
             log.warning("JoinRoom %s failed: %s", user_id, exc)
             return pb.JoinRoomResponse(success=False, error=str(exc))
         return pb.JoinRoomResponse(
@@ -176,6 +177,8 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
                     self._registry.spawn_remove(session, binding.end_reason)
             elif binding.end_code == "":
                 session.unbind_stream(binding)
+        if binding.end_code in ("INVALID_ARGUMENT", "INTERNAL"):
+            self._stats.errors += 1
         if binding.end_code:
             await abort(context, grpc.StatusCode[binding.end_code], binding.end_reason)
 
@@ -235,8 +238,8 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
                 )
             )
             latency.record(time.perf_counter() - item.queued_at)
-            binding.frames_out += 1
-            binding.bytes_out += len(item.pcm)
+            session.frames_out += 1
+            session.bytes_out += len(item.pcm)
 
     # -- playback ------------------------------------------------------------------------------
 
@@ -277,6 +280,10 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         try:
             async for event in playback.events_until_done():
                 await context.write(event)
+                if event.type == pb.PlayAudioEvent.FAILED and not event.error.startswith(
+                    "stopped:"
+                ):
+                    self._stats.errors += 1
         except asyncio.CancelledError:
             playback.stop("client cancelled the PlayAudio call")
             raise

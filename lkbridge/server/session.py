@@ -45,8 +45,6 @@ class StreamBinding:
     ended: bool = False
     end_reason: str = ""
     end_code: str = ""  # a grpc.StatusCode name, "" for a clean end
-    frames_out: int = 0
-    bytes_out: int = 0
     opened_at: float = field(default_factory=time.monotonic)
 
     def end(self, reason: str, code: str = "") -> None:
@@ -100,6 +98,8 @@ class Session:
         self.last_disconnect_reason = ""
         self.frames_in = 0
         self.bytes_in = 0
+        self.frames_out = 0
+        self.bytes_out = 0
         self.stream: StreamBinding | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
         self._forwarders: dict[str, tuple[rtc.AudioStream, asyncio.Task[None]]] = {}

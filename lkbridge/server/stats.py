@@ -53,6 +53,8 @@ class Stats:
         self.started = time.monotonic()
         self.active_streams = 0
         self.streams_total = 0
+        self.errors = 0
+        self.loop_lag_ms = 0.0
         self.version = __version__
         # bridge-added latency: gRPC chunk received -> handed to the SDK's capture
         self.latency_in = LatencyRecorder()
@@ -81,6 +83,20 @@ class Stats:
             threads=threading.active_count() + _native_threads_extra(),
             open_fds=fds,
         )
+
+    def cpu_percent(self) -> float:
+        """CPU % of one core since the previous call (psutil's own bookkeeping)."""
+        return float(_process.cpu_percent())
+
+    async def watch_loop_lag(self, period_s: float = 0.25) -> None:
+        """How late the event loop wakes up: the figure that says a process is starved."""
+        loop = asyncio.get_running_loop()
+        recent: deque[float] = deque(maxlen=4)
+        while True:
+            before = loop.time()
+            await asyncio.sleep(period_s)
+            recent.append(max(0.0, (loop.time() - before - period_s) * 1000))
+            self.loop_lag_ms = max(recent)
 
 
 def _native_threads_extra() -> int:
