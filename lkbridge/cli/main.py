@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from lkbridge import __version__
-from lkbridge.cli import audio, dev, device, rooms, serve, status
+from lkbridge.cli import audio, dev, device, rooms, serve, status, tui
 
 app = typer.Typer(
     name="lkbridge",
@@ -24,6 +24,7 @@ app.command("play")(audio.play)
 app.command("stop")(audio.stop)
 app.command("stream")(audio.stream)
 app.command("device")(device.device)
+app.command("tui")(tui.tui)
 
 
 def _version(value: bool) -> None:
