@@ -54,7 +54,8 @@ class BridgeDashboard(App[None]):
         super().__init__()
         self.target = target
         self.interval_ms = interval_ms
-        self.client = BridgeClient(target, auth_token=auth_token, timeout=5)
+        self._auth_token = auth_token
+        self._client: BridgeClient | None = None
         self.snapshot: admin_pb.StatsSnapshot | None = None
         self.connected = False
         self.paused = False
@@ -80,6 +81,13 @@ class BridgeDashboard(App[None]):
             yield Static("select a session", id="detail")
         yield RichLog(id="log", max_lines=500, markup=False)
         yield Footer()
+
+    @property
+    def client(self) -> BridgeClient:
+        """Made on first use inside the app's own loop (a grpc.aio channel is bound to one)."""
+        if self._client is None:
+            self._client = BridgeClient(self.target, auth_token=self._auth_token, timeout=5)
+        return self._client
 
     def on_mount(self) -> None:
         self.sub_title = self.target
@@ -265,4 +273,5 @@ class BridgeDashboard(App[None]):
         )
 
     async def on_unmount(self) -> None:
-        await self.client.aclose()
+        if self._client is not None:
+            await self._client.aclose()

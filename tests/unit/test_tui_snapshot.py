@@ -1,0 +1,61 @@
+"""The dashboard's main screen, rendered from a fixed snapshot and compared with a stored SVG.
+
+Our own snapshot fixture (pytest-textual-snapshot pins a syrupy that breaks on pytest 9).
+Regenerate after a deliberate UI change:
+    LKBRIDGE_UPDATE_SNAPSHOTS=1 pytest tests/unit/test_tui_snapshot.py
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
+from lkbridge.tui.app import BridgeDashboard, StatsArrived
+
+STORED = Path(__file__).resolve().parent.parent / "snapshots" / "tui_main.svg"
+
+
+def fixed_snapshot() -> admin_pb.StatsSnapshot:
+    return admin_pb.StatsSnapshot(
+        timestamp_ms=1_800_000_000_000,
+        process=admin_pb.ProcessStats(uptime_s=3723, rss_mb=118.5, cpu_percent=12.0, threads=19,
+                                      tasks=24, open_fds=49, loop_lag_ms=0.8, version="0.1.0"),
+        totals=admin_pb.Totals(sessions=2, streams=1, playbacks=1, frames_in=1200,
+                               frames_out=1190, drops=0, errors=0, sessions_created=2),
+        sessions=[
+            admin_pb.SessionInfo(
+                user_id="alice", room="room-a", participant_id="PA_alice", connected=True,
+                participant_count=2, tracks=["speaker", "tts"], stream_open=True,
+                frames_in_per_s=10.0, frames_out_per_s=10.0, age_s=120, state="connected",
+                frames_in=1200, frames_out=1190,
+                playbacks=[admin_pb.PlaybackInfo(request_id="tts-1", track="tts",
+                                                 position_ms=1500, duration_ms=4000,
+                                                 state="playing")],
+            ),
+            admin_pb.SessionInfo(
+                user_id="bob", room="room-b", participant_id="PA_bob", connected=False,
+                participant_count=0, state="disconnected", age_s=300,
+                last_disconnect_reason="SERVER_SHUTDOWN",
+            ),
+        ],
+    )  # fmt: skip
+
+
+def normalise(svg: str) -> str:
+    """Drop what differs run to run: the log's clock times and the SVG's generated ids."""
+    svg = re.sub(r"terminal-\d+", "terminal-N", svg)
+    return re.sub(r"\d\d:\d\d:\d\d", "HH:MM:SS", svg)
+
+
+async def test_main_screen_matches_the_stored_snapshot() -> None:
+    app = BridgeDashboard("127.0.0.1:1", interval_ms=60_000)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.workers.cancel_all()
+        app.post_message(StatsArrived(fixed_snapshot(), 3.0))
+        await pilot.pause(0.3)
+        svg = normalise(app.export_screenshot())
+    if os.environ.get("LKBRIDGE_UPDATE_SNAPSHOTS") or not STORED.exists():
+        STORED.write_text(svg)
+    assert svg == STORED.read_text(), f"the main screen changed: compare with {STORED}"
