@@ -75,7 +75,10 @@ class BridgeDashboard(App[None]):
                 with Vertical(classes="spark-box") as box:
                     box.border_title = title
                     yield Sparkline(list(self.history[name]), id=f"spark-{name}")
-        yield Input(placeholder="filter by user or room, Enter to apply", id="filter")
+        # disabled while hidden, or it would take the focus and swallow every key
+        yield Input(
+            placeholder="filter by user or room, Enter to apply", id="filter", disabled=True
+        )
         with Horizontal(id="middle"):
             yield DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
             yield Static("select a session", id="detail")
@@ -94,6 +97,7 @@ class BridgeDashboard(App[None]):
         table = self.query_one("#sessions", DataTable)
         for column in COLUMNS:
             table.add_column(column, key=column)
+        table.focus()
         self.watch_bridge()
 
     # -- background I/O ----------------------------------------------------------------------
@@ -243,6 +247,7 @@ class BridgeDashboard(App[None]):
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
+        box.disabled = False
         box.add_class("visible")
         box.focus()
 
@@ -250,6 +255,7 @@ class BridgeDashboard(App[None]):
     def _apply_filter(self, event: Input.Submitted) -> None:
         self.filter_text = event.value.strip()
         event.input.remove_class("visible")
+        event.input.disabled = True
         self.query_one("#sessions", DataTable).focus()
         if self.snapshot is not None:
             self._render_table(self.snapshot)

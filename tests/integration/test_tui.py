@@ -49,11 +49,17 @@ async def test_sessions_appear_leave_and_the_bridge_restarts(
         await settle(pilot, lambda: rows(app) == {"tui1"})
         assert "leave: tui2" in log_text(app)
 
-        # the `l` key leaves the selected session through the bridge
-        app.query_one("#sessions", DataTable).focus()
+        # `/` filters the table; the `l` key leaves the selected session through the bridge
+        await bridge.join("other", room_name)
+        await settle(pilot, lambda: rows(app) == {"tui1", "other"})
+        await pilot.press("slash", "t", "u", "i", "enter")
+        await settle(pilot, lambda: rows(app) == {"tui1"})
+        assert app.focused is app.query_one("#sessions", DataTable)
         await pilot.press("l")
         await settle(pilot, lambda: bridge.server.registry.get("tui1") is None)
         await settle(pilot, lambda: rows(app) == set())
+        assert bridge.server.registry.get("other") is not None, "only the selected one left"
+        await bridge.client.leave("other")
 
         # the bridge goes away: "disconnected"; it comes back on the same port: recovered
         port = bridge.server.port
