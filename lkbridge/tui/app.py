@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -36,6 +37,20 @@ class ConnectionLost(Message):
     reason: str
 
 
+_SORT_FIELDS = {
+    "user": "user_id", "room": "room", "conn": "connected", "peers": "participant_count",
+    "stream": "stream_open", "in/s": "frames_in_per_s", "out/s": "frames_out_per_s",
+    "drops": "drops", "age": "age_s",
+}  # fmt: skip
+
+
+def _sort_key(column: str) -> Callable[[admin_pb.SessionInfo], Any]:
+    if column == "plays":
+        return lambda s: len(s.playbacks)
+    field = _SORT_FIELDS.get(column, "user_id")
+    return lambda s: getattr(s, field)
+
+
 class BridgeDashboard(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "lkbridge"
@@ -60,6 +75,8 @@ class BridgeDashboard(App[None]):
         self.connected = False
         self.paused = False
         self.filter_text = ""
+        self.sort_column = "user"
+        self.sort_reverse = False
         self.history: dict[str, deque[float]] = {
             name: deque([0.0] * HISTORY, maxlen=HISTORY) for name in ("in", "out", "drops", "tasks")
         }
@@ -191,7 +208,7 @@ class BridgeDashboard(App[None]):
         selected = self.selected_user()
         table.clear()
         needle = self.filter_text.lower()
-        for s in sorted(snap.sessions, key=lambda s: s.user_id):
+        for s in sorted(snap.sessions, key=_sort_key(self.sort_column), reverse=self.sort_reverse):
             if needle and needle not in s.user_id.lower() and needle not in s.room.lower():
                 continue
             table.add_row(
@@ -234,6 +251,17 @@ class BridgeDashboard(App[None]):
         except Exception:
             return None
         return str(key.value) if key.value is not None else None
+
+    @on(DataTable.HeaderSelected)
+    def _sort(self, event: DataTable.HeaderSelected) -> None:
+        """Click a header to sort by it; click again to reverse."""
+        column = str(event.column_key.value)
+        if column == self.sort_column:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_column, self.sort_reverse = column, False
+        if self.snapshot is not None:
+            self._render_table(self.snapshot)
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:

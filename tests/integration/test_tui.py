@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
 from textual.widgets import DataTable, RichLog, Static
 
+from lkbridge.cli.fileserver import OneFileServer
+from lkbridge.devstack.tonefile import make_tone_file
 from lkbridge.tui.app import BridgeDashboard
 from lkbridge.tui.changes import changes
 from tests.conftest import BridgeFactory, DeviceFactory
@@ -30,7 +33,7 @@ def log_text(app: BridgeDashboard) -> str:
 
 
 async def test_sessions_appear_leave_and_the_bridge_restarts(
-    bridge_factory: BridgeFactory, device_factory: DeviceFactory, room_name: str
+    bridge_factory: BridgeFactory, device_factory: DeviceFactory, room_name: str, tmp_path: Path
 ) -> None:
     bridge = await bridge_factory()
     await device_factory(room_name, "device")
@@ -44,6 +47,18 @@ async def test_sessions_appear_leave_and_the_bridge_restarts(
         sessions_meter = str(app.query_one("#m-sessions", Static).content)
         assert sessions_meter == f"sessions {health.active_sessions}"
         assert "join: tui1" in log_text(app)
+
+        # s stops the selected session's audio: a playback in progress ends "stopped"
+        table = app.query_one("#sessions", DataTable)
+        table.move_cursor(row=table.get_row_index("tui2"))
+        clip = make_tone_file(tmp_path / "long.wav", 500, 8.0)
+        with OneFileServer(clip) as served:
+            events = bridge.client.play("tui2", served.url, request_id="tui-play")
+            assert (await anext(events)).type == 0  # STARTED
+            await settle(pilot, lambda: "play: tui2 tui-play" in log_text(app))
+            await pilot.press("s")
+            last = [event async for event in events][-1]
+        assert last.error.startswith("stopped: stopped from tui")
 
         await bridge.client.leave("tui2")
         await settle(pilot, lambda: rows(app) == {"tui1"})
