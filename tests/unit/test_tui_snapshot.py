@@ -59,3 +59,13 @@ async def test_main_screen_matches_the_stored_snapshot() -> None:
     if os.environ.get("LKBRIDGE_UPDATE_SNAPSHOTS") or not STORED.exists():
         STORED.write_text(svg)
     assert svg == STORED.read_text(), f"the main screen changed: compare with {STORED}"
+
+
+def test_sort_keys() -> None:
+    from lkbridge.tui.app import _sort_key
+
+    sessions = list(fixed_snapshot().sessions)
+    assert [s.user_id for s in sorted(sessions, key=_sort_key("age"))] == ["alice", "bob"]
+    assert [s.user_id for s in sorted(sessions, key=_sort_key("plays"))] == ["bob", "alice"]
+    assert [s.user_id for s in sorted(sessions, key=_sort_key("conn"))] == ["bob", "alice"]
+    assert [s.user_id for s in sorted(sessions, key=_sort_key("nonsense"))] == ["alice", "bob"]
