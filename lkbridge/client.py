@@ -120,6 +120,17 @@ class BridgeClient:
     def _unary(self, method: Callable[..., Awaitable[T]], request: Any) -> Awaitable[T]:
         return _call(method(request, timeout=self.timeout, metadata=self._metadata))
 
+    async def _server_stream(self, method: Callable[..., Any], request: Any) -> AsyncIterator[Any]:
+        """The messages of a server-streaming call; leaving early cancels the call."""
+        call = method(request, metadata=self._metadata)
+        try:
+            async for message in call:
+                yield message
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc) from None
+        finally:
+            call.cancel()
+
     # -- rooms ---------------------------------------------------------------------------------
 
     async def join(
@@ -171,14 +182,8 @@ class BridgeClient:
         request = admin_pb.WatchStatsRequest(
             interval_ms=interval_ms, include_sessions=include_sessions
         )
-        call = self._admin.WatchStats(request, metadata=self._metadata)
-        try:
-            async for snapshot in call:
-                yield snapshot
-        except grpc.aio.AioRpcError as exc:
-            raise _translate(exc) from None
-        finally:
-            call.cancel()
+        async for snapshot in self._server_stream(self._admin.WatchStats, request):
+            yield snapshot
 
     # -- playback ------------------------------------------------------------------------------
 
@@ -201,14 +206,8 @@ class BridgeClient:
             stop_other=stop_other,
             track_id=track_id,
         )
-        call = self._stub.PlayAudio(request, metadata=self._metadata)
-        try:
-            async for event in call:
-                yield event
-        except grpc.aio.AioRpcError as exc:
-            raise _translate(exc) from None
-        finally:
-            call.cancel()
+        async for event in self._server_stream(self._stub.PlayAudio, request):
+            yield event
 
     async def stop(
         self, user_id: str, *, track_id: int = -1, request_id: str = "", reason: str = ""
