@@ -73,6 +73,7 @@ class Playback:
         self.started_at = 0.0
         self.first_capture_at = 0.0
         self.duration_ms: int | None = None
+        self._position_ms = 0
         self._stop_reason: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._media: DecodedUrl | None = None
@@ -88,10 +89,18 @@ class Playback:
 
     @property
     def position_ms(self) -> int:
-        """What the phone has heard: written minus what still waits in the source's queue."""
+        """What the phone has heard: written minus what still waits in the source's queue.
+
+        The queue length is the SDK's estimate, which can step back by a few ms right after a
+        capture; the position reported never does.
+        """
+        written_ms = self.samples_written * 1000 // ROOM_RATE
         if self.state is PlaybackState.COMPLETED:
-            return self.samples_written * 1000 // ROOM_RATE
-        return max(0, self.samples_written * 1000 // ROOM_RATE - self.track.queued_ms)
+            heard = written_ms
+        else:
+            heard = max(0, written_ms - self.track.queued_ms)
+        self._position_ms = max(self._position_ms, heard)
+        return self._position_ms
 
     def start(self, on_done: Callable[[Playback], None] | None = None) -> None:
         self.started_at = time.monotonic()
