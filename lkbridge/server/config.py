@@ -6,7 +6,6 @@ cheap; `load_tls()` reads files only when the server starts.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -106,8 +105,3 @@ class BridgeConfig:
     @property
     def outbox_bytes(self) -> int:
         return 32 * self.outbox_ms  # 16 kHz mono PCM16 = 32 bytes per ms
-
-
-def env_int(name: str, default: int | None) -> int | None:
-    value = os.environ.get(name)
-    return int(value) if value else default

@@ -6,8 +6,6 @@ resampling with per-track state (so chunk edges stay click-free). No I/O here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from lkbridge.audio.pcm import BYTES_PER_SAMPLE, Int16Array, to_int16
 from lkbridge.audio.resample import ROOM_RATE, MonoResampler
 from lkbridge.errors import InvalidArgument
@@ -17,21 +15,12 @@ MAX_RATE = 192000
 MAX_CHANNELS = 8
 
 
-@dataclass
-class IngestCounters:
-    chunks: int = 0
-    keepalives: int = 0
-    bytes: int = 0
-    odd_bytes_dropped: int = 0
-
-
 class ChunkIngest:
-    """State of one inbound stream: a resampler per track id, and counters."""
+    """State of one inbound stream: a resampler per track id."""
 
     def __init__(self, max_track_id: int) -> None:
         self._max_track_id = max_track_id
         self._resamplers: dict[int, MonoResampler] = {}
-        self.counters = IngestCounters()
 
     def convert(
         self, pcm: bytes, sample_rate: int, channels: int, track_id: int
@@ -44,14 +33,9 @@ class ChunkIngest:
             raise InvalidArgument(f"sample_rate {sample_rate} out of range 1000..{MAX_RATE}")
         if not 1 <= chans <= MAX_CHANNELS:
             raise InvalidArgument(f"channels {channels} out of range 1..{MAX_CHANNELS}")
-        self.counters.chunks += 1
         if not pcm:
-            self.counters.keepalives += 1
-            return None
-        self.counters.bytes += len(pcm)
-        odd = len(pcm) % (BYTES_PER_SAMPLE * chans)
-        if odd:
-            self.counters.odd_bytes_dropped += odd
+            return None  # a keepalive
+        odd = len(pcm) % (BYTES_PER_SAMPLE * chans)  # a partial last frame is dropped
         samples = to_int16(pcm[: len(pcm) - odd] if odd else pcm)
         resampler = self._resamplers.get(track_id)
         if resampler is None:

@@ -104,7 +104,6 @@ class Session:
         self._idle_timer: asyncio.TimerHandle | None = None
         self._forwarders: dict[str, tuple[rtc.AudioStream, asyncio.Task[None]]] = {}
         self.playbacks: dict[str, Playback] = {}
-        self.playbacks_total = 0
         self._close_lock = asyncio.Lock()
         self.room.on("data_received", self._on_data)
         self.room.on("disconnected", self._on_disconnected)
@@ -247,7 +246,6 @@ class Session:
             )
         playback = Playback(request, self.tracks.get(request.track_id), policy, progress_s)
         self.playbacks[request.request_id] = playback
-        self.playbacks_total += 1
         playback.start(on_done=self.finish_playback)
         return playback
 

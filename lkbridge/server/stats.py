@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -80,7 +79,7 @@ class Stats:
             uptime_s=self.uptime_s(),
             rss_mb=_process.memory_info().rss / (1024 * 1024),
             tasks=len(asyncio.all_tasks()),
-            threads=threading.active_count() + _native_threads_extra(),
+            threads=_process.num_threads(),  # the SDK's and gRPC's native threads too
             open_fds=fds,
         )
 
@@ -97,11 +96,3 @@ class Stats:
             await asyncio.sleep(period_s)
             recent.append(max(0.0, (loop.time() - before - period_s) * 1000))
             self.loop_lag_ms = max(recent)
-
-
-def _native_threads_extra() -> int:
-    """Threads Python does not know about (the SDK's Rust runtime, gRPC's pollers)."""
-    try:
-        return max(0, int(_process.num_threads()) - threading.active_count())
-    except psutil.Error:
-        return 0

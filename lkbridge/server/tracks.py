@@ -59,10 +59,6 @@ class OutputTrack:
         self._held_first_audio = False
         self._pending = np.zeros(0, dtype=np.int16)
         self.lock = asyncio.Lock()
-        self.frames_captured = 0
-        self.silent_frames_dropped = 0
-        self.samples_captured = 0
-        self.last_capture_at = 0.0
 
     @property
     def sid(self) -> str:
@@ -132,15 +128,10 @@ class OutputTrack:
     async def _capture(self, samples: Int16Array, *, catch_up: bool) -> float:
         source = self._source or await self._publish()
         held = await self._wait_first_subscriber()
-        loop = asyncio.get_running_loop()
         for frame in _split(samples, self._max_samples):
             if catch_up and source.queued_duration > self._catch_up_s and _silent(frame):
-                self.silent_frames_dropped += 1
                 continue
             await source.capture_frame(rtc.AudioFrame(to_bytes(frame), ROOM_RATE, 1, len(frame)))
-            self.frames_captured += 1
-            self.samples_captured += len(frame)
-            self.last_capture_at = loop.time()
         return held
 
     async def capture_locked(self, samples: Int16Array) -> None:
@@ -152,10 +143,6 @@ class OutputTrack:
         self._pending = np.zeros(0, dtype=np.int16)
         if self._source is not None:
             self._source.clear_queue()
-
-    async def wait_for_playout(self) -> None:
-        if self._source is not None:
-            await self._source.wait_for_playout()
 
     async def aclose(self) -> None:
         """Release the native source; the room's disconnect takes the publication with it."""
@@ -197,9 +184,6 @@ class TrackSet:
             track = OutputTrack(self._room, track_id, self._options)
             self._tracks[track_id] = track
         return track
-
-    def existing(self, track_id: int) -> OutputTrack | None:
-        return self._tracks.get(track_id)
 
     def on_local_track_subscribed(self, track: rtc.Track) -> None:
         for output in self._tracks.values():
