@@ -57,4 +57,23 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-say "ready: $VENV, $CACHE/bin/livekit-server-$LIVEKIT_VERSION"
+# -- the TypeScript client: Node.js >= 18 and its locked npm dependencies ------------------------
+TS="$ROOT/clients/typescript"
+if ! command -v node >/dev/null || ! node -e 'process.exit(parseInt(process.versions.node) < 18 ? 1 : 0)'; then
+  if [ "$(id -u)" -ne 0 ]; then
+    say "Node.js >= 18 with npm is needed for clients/typescript (sudo apt-get install nodejs npm)"
+    exit 1
+  fi
+  say "installing Node.js from Debian's packages"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+ts_stamp="$TS/node_modules/.lkbridge-deps"
+ts_want="$(sha256sum "$TS/package-lock.json" | cut -d' ' -f1)"
+if [ "$(cat "$ts_stamp" 2>/dev/null)" != "$ts_want" ]; then
+  say "installing the TypeScript client's npm dependencies (locked in package-lock.json)"
+  (cd "$TS" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$ts_want" > "$ts_stamp"
+fi
+
+say "ready: $VENV, $CACHE/bin/livekit-server-$LIVEKIT_VERSION, $TS/node_modules"

@@ -34,7 +34,7 @@ def cache_dir() -> Path:
     return Path(base)
 
 
-def _die_with_parent() -> list[str]:
+def die_with_parent() -> list[str]:
     """A command prefix that SIGKILLs the SFU when its parent thread dies (no orphan SFU).
 
     util-linux's setpriv sets PR_SET_PDEATHSIG and execs: no Python runs between fork and exec
@@ -136,7 +136,7 @@ class LiveKitServer:
         log = self.log_path.open("ab")
         try:
             self._proc = subprocess.Popen(
-                [*_die_with_parent(), str(binary), "--config", str(config_path)],
+                [*die_with_parent(), str(binary), "--config", str(config_path)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -1,0 +1,616 @@
+/**
+ * LiveKitGrpcClient: one user's session on the bridge, as the cloud uses it.
+ *
+ * Data flows one way per direction: sendAudio() -> bounded queue -> the StreamAudio call; the
+ * call's messages -> onAudio listeners. Everything else is a unary or server-streaming call.
+ * The client owns one gRPC channel, at most one StreamAudio call (a generation number makes the
+ * events of a replaced call harmless) and a reconnect loop that asks GetStatus before it
+ * rejoins, so a bridge that still holds the session is not made to tear it down.
+ */
+import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
+import * as grpc from "@grpc/grpc-js";
+import { Backoff, type BackoffOptions } from "./backoff";
+import {
+  BridgeError,
+  ClientClosedError,
+  JoinError,
+  PlaybackError,
+  fromServiceError,
+} from "./errors";
+import { playEventType, servingStatus, type ServingStatus } from "./playEvents";
+import { AudioSendQueue } from "./sendQueue";
+import { resolveTarget } from "./target";
+import {
+  loadStubConstructor,
+  type AudioChunkMessage,
+  type LiveKitBridgeStub,
+  type PlayAudioEventMessage,
+} from "./wire";
+
+/** Pino-compatible, all optional: pass your logger or nothing. */
+export interface Logger {
+  debug?(fields: object, message?: string): void;
+  info?(fields: object, message?: string): void;
+  warn?(fields: object, message?: string): void;
+  error?(fields: object, message?: string): void;
+}
+
+export interface ReconnectOptions extends BackoffOptions {
+  /** Reconnect after a broken stream (default true). */
+  enabled?: boolean;
+  /** Attempts before giving up and emitting "reconnectFailed" (default 10). */
+  maxAttempts?: number;
+  /** A stream that lived this long resets the backoff when it breaks (default 5 000 ms). */
+  stableAfterMs?: number;
+}
+
+export interface LiveKitGrpcClientOptions {
+  /** The cloud's user id: the bridge's session key. */
+  userId: string;
+  /** host:port or unix:/path; default from LIVEKIT_GRPC_BRIDGE_URL / LIVEKIT_GRPC_SOCKET. */
+  target?: string;
+  /** Sent as `authorization: Bearer ...`; default from LKBRIDGE_AUTH_TOKEN. */
+  authToken?: string;
+  /** Default: plaintext (a sidecar socket or a private network). */
+  credentials?: grpc.ChannelCredentials;
+  /** Outgoing audio chunks held while the bridge pushes back (default 50). */
+  sendQueueChunks?: number;
+  /** Deadline of unary calls (default 10 000 ms); JoinRoom gets joinTimeoutMs. */
+  callTimeoutMs?: number;
+  /** Deadline of JoinRoom (default 30 000 ms: the SFU connect itself may take seconds). */
+  joinTimeoutMs?: number;
+  reconnect?: ReconnectOptions;
+  logger?: Logger;
+  /** Extra channel options (merged over ours). */
+  channelOptions?: grpc.ChannelOptions;
+  /** Path of livekit_bridge.proto (default: the copy shipped with the package). */
+  protoPath?: string;
+}
+
+export interface JoinParams {
+  livekitUrl: string;
+  token: string;
+  roomName?: string;
+  /** Forward only this participant's audio (default: everyone's). */
+  targetIdentity?: string;
+}
+
+export interface JoinResult {
+  participantId: string;
+  participantCount: number;
+  metadata: Record<string, string>;
+}
+
+export interface SendOptions {
+  sampleRate?: number;
+  channels?: number;
+  /** 0 speaker (default), 1 app_audio, 2 tts, n track_n. */
+  trackId?: number;
+}
+
+export interface RoomAudio {
+  pcm: Buffer;
+  sampleRate: number;
+  channels: number;
+  timestampMs: number;
+}
+
+export interface PlayProgress {
+  requestId: string;
+  positionMs: number;
+  durationMs: number;
+}
+
+export interface PlayRequest {
+  url: string;
+  /** Default: a random id, returned in the result. */
+  requestId?: string;
+  /** 0 (default) is full volume; otherwise a gain. */
+  volume?: number;
+  /** Stop every other playback of the session first (default false: only this track's). */
+  stopOther?: boolean;
+  trackId?: number;
+  onStarted?: (event: PlayProgress) => void;
+  onProgress?: (event: PlayProgress) => void;
+  /** Aborting cancels the call; the bridge stops the playback. */
+  signal?: AbortSignal;
+}
+
+export interface StopRequest {
+  /** -1 (default) stops every track; otherwise that track. Ignored when requestId is set. */
+  trackId?: number;
+  requestId?: string;
+  reason?: string;
+}
+
+export interface StopResult {
+  success: boolean;
+  error: string;
+  stoppedRequestId: string;
+}
+
+export interface BridgeStatus {
+  connected: boolean;
+  participantId: string;
+  participantCount: number;
+  /** Unix ms of the last room disconnect; 0 = never. */
+  lastDisconnectAt: number;
+  lastDisconnectReason: string;
+  serverVersion: string;
+}
+
+export interface BridgeHealth {
+  status: ServingStatus;
+  activeSessions: number;
+  activeStreams: number;
+  uptimeSeconds: number;
+  metadata: Record<string, string>;
+}
+
+export type ClientState = "idle" | "connecting" | "connected" | "reconnecting" | "closed";
+
+export interface ClientStats {
+  state: ClientState;
+  chunksSent: number;
+  chunksDropped: number;
+  chunksQueued: number;
+  chunksReceived: number;
+  bytesReceived: number;
+  reconnects: number;
+}
+
+export interface ClientEvents {
+  state: (state: ClientState) => void;
+  /** The stream broke; a reconnect follows unless disabled. */
+  disconnected: (error: BridgeError) => void;
+  reconnecting: (attempt: number, delayMs: number) => void;
+  /** A new stream is open; `rejoined` says whether JoinRoom had to be called again. */
+  reconnected: (rejoined: boolean) => void;
+  reconnectFailed: (error: BridgeError) => void;
+  /** Another client took this user's session (JoinRoom or StreamAudio); this one does not fight it. */
+  superseded: () => void;
+}
+
+export interface LiveKitGrpcClient {
+  on<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): this;
+  once<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): this;
+  off<E extends keyof ClientEvents>(event: E, listener: ClientEvents[E]): this;
+  emit<E extends keyof ClientEvents>(event: E, ...args: Parameters<ClientEvents[E]>): boolean;
+}
+
+const NO_LOGGER: Logger = {};
+/** How long one reconnect attempt waits for the bridge before the next backoff step. */
+const RECONNECT_PROBE_MS = 2_000;
+/** How the bridge ends a stream whose session another JoinRoom for this user replaced. */
+const REPLACED = /replaced by a new JoinRoom/;
+const EMPTY = Buffer.alloc(0);
+
+export class LiveKitGrpcClient extends EventEmitter {
+  readonly userId: string;
+  readonly target: string;
+  private readonly stub: LiveKitBridgeStub;
+  private readonly authToken: string | undefined;
+  private readonly callTimeoutMs: number;
+  private readonly joinTimeoutMs: number;
+  private readonly reconnectOptions: Required<Pick<ReconnectOptions, "enabled" | "maxAttempts" | "stableAfterMs">>;
+  private readonly backoff: Backoff;
+  private readonly log: Logger;
+  private readonly queue: AudioSendQueue<Partial<AudioChunkMessage>>;
+  private readonly audioListeners = new Set<(audio: RoomAudio) => void>();
+  private readonly plays = new Set<grpc.ClientReadableStream<PlayAudioEventMessage>>();
+  private currentState: ClientState = "idle";
+  private joinParams: JoinParams | undefined;
+  private stream: grpc.ClientDuplexStream<Partial<AudioChunkMessage>, AudioChunkMessage> | undefined;
+  private streamGeneration = 0;
+  private streamOpenedAt = 0;
+  private sleeping: { timer: NodeJS.Timeout; wake: () => void } | undefined;
+  private disposing: Promise<void> | undefined;
+  private received = { chunks: 0, bytes: 0 };
+  private reconnects = 0;
+
+  constructor(options: LiveKitGrpcClientOptions) {
+    super();
+    if (!options.userId) throw new BridgeError("userId is required");
+    this.userId = options.userId;
+    this.target = resolveTarget(options.target);
+    this.authToken = options.authToken ?? process.env.LKBRIDGE_AUTH_TOKEN ?? undefined;
+    this.callTimeoutMs = options.callTimeoutMs ?? 10_000;
+    this.joinTimeoutMs = options.joinTimeoutMs ?? 30_000;
+    const reconnect = options.reconnect ?? {};
+    this.reconnectOptions = {
+      enabled: reconnect.enabled ?? true,
+      maxAttempts: reconnect.maxAttempts ?? 10,
+      stableAfterMs: reconnect.stableAfterMs ?? 5_000,
+    };
+    this.backoff = new Backoff(reconnect);
+    const maxDelay = reconnect.maxDelayMs ?? 10_000;
+    this.log = options.logger ?? NO_LOGGER;
+    this.queue = new AudioSendQueue(options.sendQueueChunks ?? 50);
+    const Stub = loadStubConstructor(options.protoPath);
+    this.stub = new Stub(this.target, options.credentials ?? grpc.credentials.createInsecure(), {
+      // The bridge allows a ping every 10 s; a dead peer is noticed within 15 s.
+      "grpc.keepalive_time_ms": 10_000,
+      "grpc.keepalive_timeout_ms": 5_000,
+      "grpc.keepalive_permit_without_calls": 1,
+      "grpc.max_receive_message_length": 10 * 1024 * 1024,
+      "grpc.max_send_message_length": 10 * 1024 * 1024,
+      // Without these the channel's own backoff (up to 120 s) outlasts ours after a restart.
+      "grpc.initial_reconnect_backoff_ms": Math.min(1_000, maxDelay),
+      "grpc.max_reconnect_backoff_ms": maxDelay,
+      ...options.channelOptions,
+    });
+  }
+
+  get state(): ClientState {
+    return this.currentState;
+  }
+
+  // -- session -----------------------------------------------------------------------------------
+
+  /** JoinRoom, then open StreamAudio. Calling it again rejoins (the bridge replaces the session). */
+  async connect(params: JoinParams): Promise<JoinResult> {
+    this.assertOpen();
+    this.joinParams = { ...params };
+    this.setState("connecting");
+    try {
+      const joined = await this.join(params);
+      this.assertOpen();
+      this.openStream();
+      this.setState("connected");
+      return joined;
+    } catch (error) {
+      if (this.currentState === "connecting") this.setState("idle");
+      throw error;
+    }
+  }
+
+  /** LeaveRoom and end the stream; the client can connect() again later. */
+  async leave(reason = "client left"): Promise<void> {
+    this.assertOpen();
+    this.setState("idle"); // the stream's end is expected from here on: no reconnect
+    this.queue.clear();
+    let response;
+    try {
+      response = await this.unary("LeaveRoom", { userId: this.userId, reason });
+    } finally {
+      this.closeStream("cancel");
+    }
+    if (!response.success && response.error !== "session not found") {
+      throw new BridgeError(`LeaveRoom: ${response.error}`);
+    }
+  }
+
+  /**
+   * End everything: reconnects, playbacks, the stream, the channel. By default the session is
+   * left first (`leave: false` keeps it on the bridge until its idle timeout). Safe to call twice.
+   */
+  dispose(options: { leave?: boolean; reason?: string } = {}): Promise<void> {
+    this.disposing ??= this.shutdown(options.leave ?? true, options.reason ?? "client disposed");
+    return this.disposing;
+  }
+
+  // -- audio -------------------------------------------------------------------------------------
+
+  /**
+   * Queue PCM16 audio for the room. Resolves true once gRPC took it, false when it was dropped
+   * (queue full: the oldest goes first; or the client is closed). Awaiting it paces a producer
+   * to the bridge; not awaiting it is safe too, memory stays bounded.
+   */
+  sendAudio(pcm: Uint8Array, options: SendOptions = {}): Promise<boolean> {
+    if (this.currentState === "closed") return Promise.resolve(false);
+    return this.queue.push({
+      pcmData: Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength),
+      sampleRate: options.sampleRate ?? 16_000,
+      channels: options.channels ?? 1,
+      trackId: options.trackId ?? 0,
+      timestampMs: Date.now(),
+    });
+  }
+
+  /** Resolves when every queued chunk was handed to gRPC (or dropped). */
+  flush(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  /** Listen to the room's audio (PCM16 16 kHz mono); returns the function that stops it. */
+  onAudio(listener: (audio: RoomAudio) => void): () => void {
+    this.audioListeners.add(listener);
+    return () => this.audioListeners.delete(listener);
+  }
+
+  // -- playback ----------------------------------------------------------------------------------
+
+  /** Play a URL into the room. Resolves on COMPLETED; rejects with PlaybackError on FAILED. */
+  playAudio(request: PlayRequest): Promise<PlayProgress> {
+    this.assertOpen();
+    const requestId = request.requestId || `play-${randomUUID()}`;
+    return new Promise<PlayProgress>((resolve, reject) => {
+      const call = this.stub.PlayAudio(
+        {
+          requestId,
+          audioUrl: request.url,
+          volume: request.volume ?? 0,
+          stopOther: request.stopOther ?? false,
+          userId: this.userId,
+          trackId: request.trackId ?? 0,
+        },
+        this.metadata(),
+      );
+      this.plays.add(call);
+      let settled = false;
+      const settle = (outcome: PlayProgress | PlaybackError): void => {
+        if (settled) return;
+        settled = true;
+        this.plays.delete(call);
+        request.signal?.removeEventListener("abort", abort);
+        if (outcome instanceof PlaybackError) reject(outcome);
+        else resolve(outcome);
+      };
+      const abort = (): void => {
+        settle(new PlaybackError("stopped: aborted by the caller", requestId, grpc.status.CANCELLED));
+        call.cancel();
+      };
+      if (request.signal?.aborted) return abort();
+      request.signal?.addEventListener("abort", abort, { once: true });
+      call.on("data", (event: PlayAudioEventMessage) => {
+        const progress = {
+          requestId: event.requestId || requestId,
+          positionMs: event.positionMs,
+          durationMs: event.durationMs,
+        };
+        switch (playEventType(event.type)) {
+          case "STARTED":
+            this.callback(request.onStarted, progress);
+            break;
+          case "PROGRESS":
+            this.callback(request.onProgress, progress);
+            break;
+          case "COMPLETED":
+            settle(progress);
+            break;
+          case "FAILED":
+            settle(new PlaybackError(event.error || "playback failed", progress.requestId));
+            break;
+          default:
+            this.log.warn?.({ type: event.type, requestId }, "unknown PlayAudioEvent type ignored");
+        }
+      });
+      call.on("error", (error: grpc.ServiceError) => {
+        const closed = this.currentState === "closed";
+        const message = closed ? "stopped: client disposed" : `PlayAudio: ${error.details}`;
+        settle(new PlaybackError(message, requestId, error.code));
+      });
+      call.on("status", (status: grpc.StatusObject) => {
+        if (status.code === grpc.status.OK) {
+          settle(new PlaybackError("the bridge ended PlayAudio without COMPLETED or FAILED", requestId));
+        }
+      });
+    });
+  }
+
+  /** StopAudio: every track by default, one track, or one request. */
+  async stopAudio(request: StopRequest = {}): Promise<StopResult> {
+    this.assertOpen();
+    return this.unary("StopAudio", {
+      userId: this.userId,
+      requestId: request.requestId ?? "",
+      reason: request.reason ?? "",
+      trackId: request.trackId ?? -1,
+    });
+  }
+
+  // -- status ------------------------------------------------------------------------------------
+
+  async getStatus(): Promise<BridgeStatus> {
+    this.assertOpen();
+    return this.unary("GetStatus", { userId: this.userId });
+  }
+
+  async health(): Promise<BridgeHealth> {
+    this.assertOpen();
+    const response = await this.unary("HealthCheck", { service: "" });
+    return { ...response, status: servingStatus(response.status) };
+  }
+
+  stats(): ClientStats {
+    return {
+      state: this.currentState,
+      chunksSent: this.queue.written,
+      chunksDropped: this.queue.dropped,
+      chunksQueued: this.queue.length,
+      chunksReceived: this.received.chunks,
+      bytesReceived: this.received.bytes,
+      reconnects: this.reconnects,
+    };
+  }
+
+  // -- internals ---------------------------------------------------------------------------------
+
+  private async join(params: JoinParams): Promise<JoinResult> {
+    const response = await this.unary(
+      "JoinRoom",
+      {
+        userId: this.userId,
+        roomName: params.roomName ?? "",
+        token: params.token,
+        livekitUrl: params.livekitUrl,
+        targetIdentity: params.targetIdentity ?? "",
+      },
+      this.joinTimeoutMs,
+    );
+    if (!response.success) throw new JoinError(`JoinRoom: ${response.error || "failed"}`);
+    return {
+      participantId: response.participantId,
+      participantCount: response.participantCount,
+      metadata: response.metadata,
+    };
+  }
+
+  private openStream(): void {
+    this.closeStream("cancel");
+    const generation = ++this.streamGeneration;
+    const stream = this.stub.StreamAudio(this.metadata());
+    this.stream = stream;
+    this.streamOpenedAt = performance.now();
+    stream.write({ userId: this.userId, pcmData: EMPTY }); // the bridge binds the call by it
+    stream.on("data", (chunk: AudioChunkMessage) => {
+      this.received.chunks += 1;
+      this.received.bytes += chunk.pcmData.length;
+      const audio: RoomAudio = {
+        pcm: chunk.pcmData,
+        sampleRate: chunk.sampleRate,
+        channels: chunk.channels,
+        timestampMs: chunk.timestampMs,
+      };
+      for (const listener of this.audioListeners) this.callback(listener, audio);
+    });
+    stream.on("error", () => undefined); // reported through "status", which always follows
+    stream.on("status", (status: grpc.StatusObject) => this.streamEnded(generation, status));
+    this.queue.attach(stream);
+  }
+
+  private closeStream(how: "cancel" | "end"): void {
+    const stream = this.stream;
+    if (!stream) return;
+    this.streamGeneration += 1; // its last events are now stale
+    this.stream = undefined;
+    this.queue.detach();
+    if (how === "end") stream.end();
+    else stream.cancel();
+  }
+
+  private streamEnded(generation: number, status: grpc.StatusObject): void {
+    if (generation !== this.streamGeneration) return;
+    this.stream = undefined;
+    this.queue.detach();
+    const error = new BridgeError(
+      `StreamAudio ended: ${grpc.status[status.code]} ${status.details}`.trim(),
+      status.code,
+    );
+    this.log.warn?.({ code: status.code, details: status.details }, "StreamAudio ended");
+    if (this.currentState !== "connected") return; // left, disposed, or being replaced
+    this.emit("disconnected", error);
+    if (status.code === grpc.status.ABORTED || REPLACED.test(status.details)) {
+      this.setState("idle");
+      this.emit("superseded");
+      return;
+    }
+    if (!this.reconnectOptions.enabled || !this.joinParams) {
+      this.setState("idle");
+      return;
+    }
+    if (performance.now() - this.streamOpenedAt >= this.reconnectOptions.stableAfterMs) {
+      this.backoff.reset();
+    }
+    this.setState("reconnecting");
+    void this.reconnect(error);
+  }
+
+  private async reconnect(cause: BridgeError): Promise<void> {
+    let lastError = cause;
+    while (this.currentState === "reconnecting") {
+      if (this.backoff.attempts >= this.reconnectOptions.maxAttempts) {
+        this.setState("idle");
+        this.emit("reconnectFailed", lastError);
+        return;
+      }
+      const delay = this.backoff.next();
+      this.emit("reconnecting", this.backoff.attempts, delay);
+      await this.sleep(delay);
+      if (this.currentState !== "reconnecting") return;
+      try {
+        const status = await this.unary("GetStatus", { userId: this.userId }, RECONNECT_PROBE_MS);
+        const rejoin = !status.connected;
+        if (rejoin) await this.join(this.joinParams!);
+        if (this.currentState !== "reconnecting") return;
+        this.openStream();
+        this.reconnects += 1;
+        this.setState("connected");
+        this.log.info?.({ rejoin, attempt: this.backoff.attempts }, "reconnected to the bridge");
+        this.emit("reconnected", rejoin);
+        return;
+      } catch (error) {
+        lastError = error instanceof BridgeError ? error : new BridgeError(String(error));
+        this.log.warn?.({ error: lastError.message }, "reconnect attempt failed");
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.sleeping = undefined;
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.sleeping = { timer, wake };
+    });
+  }
+
+  private async shutdown(leave: boolean, reason: string): Promise<void> {
+    const hadSession = this.joinParams !== undefined && this.currentState !== "idle";
+    this.setState("closed");
+    this.sleeping?.wake();
+    this.queue.clear();
+    for (const call of this.plays) call.cancel();
+    if (leave && hadSession) {
+      try {
+        await this.unary("LeaveRoom", { userId: this.userId, reason }, 3_000);
+      } catch (error) {
+        this.log.warn?.({ error: String(error) }, "LeaveRoom on dispose failed");
+      }
+    }
+    this.closeStream(leave ? "cancel" : "end");
+    this.stub.close();
+  }
+
+  private unary<M extends "JoinRoom" | "LeaveRoom" | "StopAudio" | "HealthCheck" | "GetStatus">(
+    method: M,
+    request: Parameters<LiveKitBridgeStub[M]>[0],
+    timeoutMs = this.callTimeoutMs,
+  ): Promise<NonNullable<Parameters<Parameters<LiveKitBridgeStub[M]>[3]>[1]>> {
+    type Response = NonNullable<Parameters<Parameters<LiveKitBridgeStub[M]>[3]>[1]>;
+    return new Promise<Response>((resolve, reject) => {
+      const invoke = this.stub[method].bind(this.stub) as (
+        request: unknown,
+        metadata: grpc.Metadata,
+        options: grpc.CallOptions,
+        callback: (error: grpc.ServiceError | null, response?: Response) => void,
+      ) => grpc.ClientUnaryCall;
+      // waitForReady: a bridge that is restarting gets until the deadline to come back, rather
+      // than failing the call at once while the channel is between connection attempts.
+      const options = { deadline: Date.now() + timeoutMs };
+      invoke(request, this.metadata(true), options, (error, response) => {
+        if (error) reject(fromServiceError(error, method));
+        else resolve(response!);
+      });
+    });
+  }
+
+  private metadata(waitForReady = false): grpc.Metadata {
+    const metadata = new grpc.Metadata({ waitForReady });
+    if (this.authToken) metadata.set("authorization", `Bearer ${this.authToken}`);
+    return metadata;
+  }
+
+  private callback<T>(listener: ((value: T) => void) | undefined, value: T): void {
+    if (!listener) return;
+    try {
+      listener(value);
+    } catch (error) {
+      this.log.error?.({ error: String(error) }, "a listener threw; ignored");
+    }
+  }
+
+  private setState(state: ClientState): void {
+    if (this.currentState === state) return;
+    this.currentState = state;
+    this.emit("state", state);
+  }
+
+  private assertOpen(): void {
+    if (this.currentState === "closed") throw new ClientClosedError();
+  }
+}

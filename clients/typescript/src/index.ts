@@ -1,0 +1,26 @@
+/** @lkbridge/client: the cloud's side of the LiveKit gRPC bridge. */
+export {
+  LiveKitGrpcClient,
+  type BridgeHealth,
+  type BridgeStatus,
+  type ClientEvents,
+  type ClientState,
+  type ClientStats,
+  type JoinParams,
+  type JoinResult,
+  type LiveKitGrpcClientOptions,
+  type Logger,
+  type PlayProgress,
+  type PlayRequest,
+  type ReconnectOptions,
+  type RoomAudio,
+  type SendOptions,
+  type StopRequest,
+  type StopResult,
+} from "./client";
+export { AudioPacer, type PacerOptions, type PacerStats } from "./pacer";
+export { Backoff, type BackoffOptions } from "./backoff";
+export { BridgeError, ClientClosedError, JoinError, PlaybackError } from "./errors";
+export { playEventType, type PlayEventType, type ServingStatus } from "./playEvents";
+export { resolveTarget } from "./target";
+export { DEFAULT_PROTO_PATH, SERVICE_NAME } from "./wire";
