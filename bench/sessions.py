@@ -18,6 +18,8 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -149,6 +151,8 @@ class SessionLoad:
 
 
 BRIDGE_ARGS: list[str] = []
+LOAD_NICE = 0  # --load-nice: niceness of the load-generator processes
+PROFILE_DIR: Path | None = None  # --profile: py-spy samples of the bridge while loaded
 
 
 def start_bridge() -> tuple[subprocess.Popen[str], str]:
@@ -173,6 +177,44 @@ def start_bridge() -> tuple[subprocess.Popen[str], str]:
     if not line.startswith("lkbridge listening on"):
         raise RuntimeError(f"bridge did not start: {line!r}")
     return proc, line.split()[-1]
+
+
+def start_profiler(pid: int, n: int, seconds: float) -> subprocess.Popen[bytes] | None:
+    """py-spy (pip install py-spy; not a dependency) sampling the bridge, collapsed stacks."""
+    if PROFILE_DIR is None:
+        return None
+    py_spy = shutil.which("py-spy")
+    if py_spy is None:
+        raise SystemExit("--profile needs py-spy on PATH (pip install py-spy)")
+    PROFILE_DIR.mkdir(parents=True, exist_ok=True)
+    out = PROFILE_DIR / f"sessions-{n}.txt"
+    args = [py_spy, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds) - 2))]
+    args += ["--rate", "200", "--format", "raw", "--output", str(out), "--nonblocking"]
+    args += ["--native", "--threads"] if os.environ.get("LKBRIDGE_PROFILE_NATIVE") else []
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def profile_summary(path: Path, top: int = 25) -> str:
+    """Self and inclusive share of the busiest functions in py-spy's collapsed stacks."""
+    self_samples: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        total += count
+        frames = [f.split(" (")[0] + " " + f.rsplit("/", 1)[-1].split(":")[0]
+                  for f in stack.split(";")]  # fmt: skip
+        self_samples[frames[-1]] = self_samples.get(frames[-1], 0) + count
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+    lines = [f"{path.name}: {total} samples (self %, inclusive %)"]
+    for frame, count in sorted(self_samples.items(), key=lambda kv: -kv[1])[:top]:
+        share = 100 * count / max(total, 1)
+        lines.append(f"  {share:5.1f} {100 * inclusive[frame] / max(total, 1):5.1f}  {frame}")
+    return "\n".join(lines)
 
 
 async def figures(client: BridgeClient, proc: psutil.Process) -> dict[str, float]:
@@ -200,9 +242,12 @@ def worker_main(
     users: list[int],
     seconds: float,
     chunk_ms: int,
+    nice: int = 0,
 ) -> None:
     """A load-generator process: devices and gRPC clients for some of the sessions."""
     global CHUNK_MS, CHUNK, BURST_EVERY
+    if nice:
+        os.nice(nice)  # the bridge comes first when the machine is short of cores
     CHUNK_MS, CHUNK, BURST_EVERY = chunk_ms, 16 * chunk_ms, 1000 // chunk_ms
     asyncio.run(_worker(conn, target, cfg, users, seconds))
 
@@ -270,7 +315,7 @@ async def run(n: int, seconds: float, livekit: LiveKitServer, per_worker: int) -
                 users = list(range(first, min(n, first + per_worker)))
                 worker = ctx.Process(
                     target=worker_main,
-                    args=(theirs, target, livekit.config, users, seconds, CHUNK_MS),
+                    args=(theirs, target, livekit.config, users, seconds, CHUNK_MS, LOAD_NICE),
                     daemon=True,
                 )
                 worker.start()
@@ -280,9 +325,12 @@ async def run(n: int, seconds: float, livekit: LiveKitServer, per_worker: int) -
                     raise RuntimeError("a load worker failed")
             await asyncio.sleep(1.0)
             proc.cpu_percent()
+            profiler = start_profiler(bridge_proc.pid, n, seconds)
             for _, conn in workers:
                 conn.send("go")
             reports: list[WorkerReport] = [await asyncio.to_thread(c.recv) for _, c in workers]
+            if profiler is not None:
+                await asyncio.to_thread(profiler.wait, 60)
             cpu = proc.cpu_percent()
             during = await figures(client, proc)
             for _, conn in workers:
@@ -386,7 +434,13 @@ async def main() -> None:
     parser.add_argument(
         "--bridge-arg", action="append", default=[], help="extra `lkbridge serve` flag (repeat)"
     )
+    parser.add_argument(
+        "--load-nice", type=int, default=0, help="niceness of the load generators (e.g. 10)"
+    )
+    parser.add_argument("--profile", type=Path, help="py-spy the bridge; write stacks here")
     args = parser.parse_args()
+    global LOAD_NICE, PROFILE_DIR
+    LOAD_NICE, PROFILE_DIR = args.load_nice, args.profile
     global CHUNK_MS, CHUNK, BURST_EVERY
     CHUNK_MS, CHUNK = args.chunk_ms, 16 * args.chunk_ms
     BURST_EVERY = 1000 // args.chunk_ms
@@ -397,6 +451,11 @@ async def main() -> None:
             print(f"running {n} session(s) for {args.duration:.0f} s ...", file=sys.stderr)
             results.append(await run(n, args.duration, livekit, args.per_worker))
     print_table(results)
+    if PROFILE_DIR is not None:
+        for n in args.sessions:
+            path = PROFILE_DIR / f"sessions-{n}.txt"
+            if path.exists():
+                print(profile_summary(path))
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
 

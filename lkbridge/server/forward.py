@@ -3,14 +3,15 @@
 Room events arrive in the SDK's event task and must not wait, while the gRPC writer may stall on
 a slow client. The outbox sits between them with a byte budget: when it is full the oldest audio
 is dropped and counted, so memory stays bounded whatever the client does, and the audio the
-client gets after a stall is the freshest there is.
+client gets after a stall is the freshest there is. It tells its `listener` (the bound stream's
+writer, see egress.py) when audio arrives; with no stream bound it only keeps the audio.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lkbridge.audio.pcm import strip_device_header
@@ -28,7 +29,7 @@ class Outbox:
         self.max_bytes = max_bytes
         self._items: deque[OutboundAudio] = deque()
         self._bytes = 0
-        self.wakeup = asyncio.Event()
+        self.listener: Callable[[], None] | None = None
         self.frames_in = 0
         self.bytes_in = 0
         self.dropped_frames = 0
@@ -54,7 +55,8 @@ class Outbox:
             self._bytes -= len(old.pcm)
             self.dropped_frames += 1
             self.dropped_bytes += len(old.pcm)
-        self.wakeup.set()
+        if self.listener is not None:
+            self.listener()
 
     def put_device_packet(self, packet: bytes) -> None:
         """A data packet from the glasses: strip the 1-byte header, keep whole samples."""
@@ -62,7 +64,6 @@ class Outbox:
 
     def pop(self) -> OutboundAudio | None:
         if not self._items:
-            self.wakeup.clear()
             return None
         item = self._items.popleft()
         self._bytes -= len(item.pcm)

@@ -7,7 +7,6 @@ the sessions and their tracks.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -19,7 +18,6 @@ import grpc
 
 from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
-from lkbridge.audio.resample import ROOM_RATE
 from lkbridge.errors import (
     BridgeError,
     InvalidArgument,
@@ -28,6 +26,7 @@ from lkbridge.errors import (
     SessionNotFound,
 )
 from lkbridge.server.config import SERVICE_NAME, BridgeConfig
+from lkbridge.server.egress import StreamWriter
 from lkbridge.server.fetch import FetchError, check_url
 from lkbridge.server.ingest import ChunkIngest
 from lkbridge.server.playback import PlayRequest
@@ -37,6 +36,8 @@ from lkbridge.server.stats import Stats
 from lkbridge.server.tracks import validate_track_id
 
 log = logging.getLogger(__name__)
+
+CANCEL_SETTLE_S = 0.02
 
 STATUS_OF: dict[type[BridgeError], grpc.StatusCode] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
@@ -157,21 +158,21 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
                 context, grpc.StatusCode.NOT_FOUND, f"session not found for user {first.user_id!r}"
             )
         binding = session.bind_stream()
-        reader = asyncio.get_running_loop().create_task(
-            self._read_client(first, requests, session, binding),
-            name=f"stream-in:{session.user_id}",
-        )
+        writer = StreamWriter(session, binding, context, self._stats.latency_out)
+        outbox = session.outbox
+        outbox.listener = writer.kick
+        writer.kick()  # audio the outbox kept while no stream was bound
         cancelled = False
         try:
-            await self._write_client(session, binding, context)
+            await self._read_client(first, requests, session, binding)
         except asyncio.CancelledError:
             cancelled = True
             binding.end("client cancelled the stream", "CANCELLED")
             raise
         finally:
-            reader.cancel()
-            with contextlib.suppress(BaseException):
-                await reader
+            if outbox.listener == writer.kick:  # a newer stream may have taken the outbox
+                outbox.listener = None
+            await writer.close()
             if binding.end_code in ("CANCELLED", "INTERNAL") or cancelled:
                 if session.stream is binding:
                     self._registry.spawn_remove(session, binding.end_reason)
@@ -189,6 +190,7 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         session: Session,
         binding: StreamBinding,
     ) -> None:
+        """Client -> room, in the handler's own task (the writer needs none, see egress.py)."""
         ingest = ChunkIngest(self._config.max_track_id)
         try:
             latency = self._stats.latency_in
@@ -201,7 +203,13 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
                 if converted is not None:
                     held = await session.write(*converted)
                     latency.record(time.perf_counter() - received - held)
-                chunk = await anext(requests, None)
+                chunk = await _next_chunk(requests, binding)
+            if binding.ended:
+                return
+            # A client's cancel also ends the request stream, and grpc.aio cancels this task a
+            # moment after that EOF: wait that moment, so a cancel is not taken for a clean end
+            # (which would keep the session until its idle timeout instead of closing it).
+            await asyncio.sleep(CANCEL_SETTLE_S)
             for track_id, samples in ingest.flush():
                 await session.write(track_id, samples)
             await session.flush()
@@ -217,29 +225,6 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         except Exception as exc:
             log.exception("StreamAudio %s: unexpected error", session.user_id)
             binding.end(f"internal error: {exc!r}", "INTERNAL")
-
-    async def _write_client(
-        self, session: Session, binding: StreamBinding, context: grpc.aio.ServicerContext
-    ) -> None:
-        outbox = session.outbox
-        latency = self._stats.latency_out
-        while not binding.ended:
-            item = outbox.pop()
-            if item is None:
-                await outbox.wakeup.wait()
-                continue
-            await context.write(
-                pb.AudioChunk(
-                    pcm_data=item.pcm,
-                    sample_rate=ROOM_RATE,
-                    channels=1,
-                    timestamp_ms=item.timestamp_ms,
-                    user_id=session.user_id,
-                )
-            )
-            latency.record(time.perf_counter() - item.queued_at)
-            session.frames_out += 1
-            session.bytes_out += len(item.pcm)
 
     # -- playback ------------------------------------------------------------------------------
 
@@ -351,3 +336,24 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             last_disconnect_reason=session.last_disconnect_reason,
             server_version=self._stats.version,
         )
+
+
+async def _next_chunk(
+    requests: AsyncIterator[pb.AudioChunk], binding: StreamBinding
+) -> pb.AudioChunk | None:
+    """The client's next chunk; None at EOF, or when the bridge ended the call meanwhile.
+
+    `StreamBinding.end()` cancels this wait only (never a capture in flight): the CancelledError
+    it causes is told apart from grpc's own (the client cancelled) by `uncancel()`.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    binding.reader = task
+    try:
+        return await anext(requests, None)
+    except asyncio.CancelledError:
+        if binding.interrupted and task.uncancel() == 0:
+            return None
+        raise
+    finally:
+        binding.reader = None

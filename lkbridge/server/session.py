@@ -47,10 +47,17 @@ class StreamBinding:
     end_code: str = ""  # a grpc.StatusCode name, "" for a clean end
     opened_at: float = field(default_factory=time.monotonic)
 
+    # The handler task, while it waits for the client's next chunk: end() interrupts that wait
+    # (supersession, session close, room loss) so the call ends now, not at the next chunk.
+    reader: asyncio.Task[object] | None = None
+    interrupted: bool = False
+
     def end(self, reason: str, code: str = "") -> None:
         if not self.ended:
             self.ended, self.end_reason, self.end_code = True, reason, code
-            self.session.outbox.wakeup.set()
+            if self.reader is not None and not self.interrupted:
+                self.interrupted = True
+                self.reader.cancel()
 
 
 def _now_ms() -> int:

@@ -17,6 +17,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from lkbridge.audio.pcm import to_bytes
+from lkbridge.audio.signal import tone
 from lkbridge.client import BridgeClient, ClientTls
 from lkbridge.errors import ClientError
 from lkbridge.server.config import TlsFiles
@@ -109,6 +111,49 @@ async def test_sigterm_with_live_sessions(
     await wait_until(
         lambda: not any(d.room.remote_participants for d in devices), 5, "every room to be left"
     )
+
+
+async def test_a_streaming_session_costs_three_tasks(
+    serve_process: list[ServeProcess], livekit_server: LiveKitEnv, device_factory: DeviceFactory
+) -> None:
+    """grpc.aio's two per call plus the SDK's room task: the bridge parks no task of its own
+    (its reader is the handler, its writer runs only while audio waits)."""
+    served = start_serve("--port", "0")
+    serve_process.append(served)
+    sessions = 3
+    async with BridgeClient(served.target) as client:
+
+        async def tasks() -> int:
+            return int((await client.health()).metadata["tasks"])
+
+        baseline = await tasks()
+        streams = []
+        devices = []
+        for i in range(sessions):
+            room = f"tasks-{i}-{os.getpid()}"
+            devices.append(await device_factory(room, "device"))
+            token = livekit_server.token(room, f"cloud-agent:t{i}")
+            joined = await client.join(
+                f"t{i}", token=token, livekit_url=livekit_server.url, target_identity="device"
+            )
+            assert joined.success, joined.error
+            stream = client.stream(f"t{i}")
+            await stream.open()
+            streams.append(stream)
+        for device, stream in zip(devices, streams, strict=True):
+            await device.send_packets(tone(440, 0.3), chunk_ms=100)
+            await stream.send(to_bytes(tone(440, 0.3)))
+            assert await stream.receive(timeout=5) is not None  # audio flows both ways
+        loaded = await tasks()
+        assert loaded - baseline <= 3 * sessions, f"{loaded - baseline} tasks for {sessions}"
+        for stream in streams:
+            stream.cancel()
+        for _ in range(50):  # cancelled streams close their sessions: back to the baseline
+            if await tasks() <= baseline:
+                break
+            await asyncio.sleep(0.1)
+        sessions_left = await client.list_sessions()
+        assert await tasks() <= baseline, (loaded, baseline, sessions_left)
 
 
 async def test_serve_on_a_unix_socket_only(

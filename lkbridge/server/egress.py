@@ -1,0 +1,92 @@
+"""Room -> client writes without a task parked per stream.
+
+A writer waiting on an empty outbox would be one more task per session doing nothing most of
+the time (the room sends a packet every 100 ms, the write takes microseconds). Instead the
+outbox calls `kick()` when audio arrives, and a short-lived drain task writes until the outbox is
+empty, then ends. At most one drain runs per stream, so writes stay in order, and a slow client
+still pushes back: the drain awaits each `write()` while the outbox keeps dropping the oldest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import grpc
+
+from lkbridge._proto import livekit_bridge_pb2 as pb
+from lkbridge.audio.resample import ROOM_RATE
+from lkbridge.server.session import Session, StreamBinding
+from lkbridge.server.stats import LatencyRecorder
+
+log = logging.getLogger(__name__)
+
+
+class StreamWriter:
+    """Drains one session's outbox into one StreamAudio call."""
+
+    def __init__(
+        self,
+        session: Session,
+        binding: StreamBinding,
+        context: grpc.aio.ServicerContext,
+        latency: LatencyRecorder,
+    ) -> None:
+        self._session = session
+        self._binding = binding
+        self._context = context
+        self._latency = latency
+        self._drain: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def kick(self) -> None:
+        """Audio is waiting: start a drain unless one runs (called by the outbox, in the loop)."""
+        if self._drain is not None or self._closed or self._binding.ended:
+            return
+        if not len(self._session.outbox):
+            return
+        self._drain = asyncio.get_running_loop().create_task(
+            self._write_all(), name=f"stream-out:{self._session.user_id}"
+        )
+        self._drain.add_done_callback(self._drained)
+
+    async def _write_all(self) -> None:
+        session, outbox = self._session, self._session.outbox
+        while not self._binding.ended:
+            item = outbox.pop()
+            if item is None:
+                return
+            await self._context.write(
+                pb.AudioChunk(
+                    pcm_data=item.pcm,
+                    sample_rate=ROOM_RATE,
+                    channels=1,
+                    timestamp_ms=item.timestamp_ms,
+                    user_id=session.user_id,
+                )
+            )
+            self._latency.record(time.perf_counter() - item.queued_at)
+            session.frames_out += 1
+            session.bytes_out += len(item.pcm)
+
+    def _drained(self, task: asyncio.Task[None]) -> None:
+        self._drain = None
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            log.info("StreamAudio %s: write failed: %r", self._session.user_id, error)
+            self._binding.end(f"client stream error: {error!r}", "CANCELLED")
+            return
+        self.kick()  # audio that arrived during the last write
+
+    async def close(self) -> None:
+        """No more writes: cancel a drain still in flight (the call is ending) and wait for it."""
+        self._closed = True
+        drain = self._drain
+        if drain is not None:
+            drain.cancel()
+            with contextlib.suppress(BaseException):
+                await drain
