@@ -237,7 +237,7 @@ class WorkerReport:
 
 def worker_main(
     conn: Connection,
-    target: str,
+    targets: list[str],
     cfg: LiveKitConfig,
     users: list[int],
     seconds: float,
@@ -249,103 +249,139 @@ def worker_main(
     if nice:
         os.nice(nice)  # the bridge comes first when the machine is short of cores
     CHUNK_MS, CHUNK, BURST_EVERY = chunk_ms, 16 * chunk_ms, 1000 // chunk_ms
-    asyncio.run(_worker(conn, target, cfg, users, seconds))
+    asyncio.run(_worker(conn, targets, cfg, users, seconds))
 
 
 async def _worker(
-    conn: Connection, target: str, cfg: LiveKitConfig, users: list[int], seconds: float
+    conn: Connection, targets: list[str], cfg: LiveKitConfig, users: list[int], seconds: float
 ) -> None:
     loads: list[SessionLoad] = []
-    async with BridgeClient(target) as client:
-        for i in users:
-            room = f"bench-{i}"
-            # only the first device listens (for the one-way latency): a listening SDK room
-            # costs a load generator far more than the bridge spends on a session
-            device = DevicePeer(
-                cfg.url, mint_token(cfg.api_key, cfg.api_secret, room, "device"), subscribe=i == 0
-            )
-            await device.connect()
-            token = mint_token(cfg.api_key, cfg.api_secret, room, f"cloud-agent:u{i}")
-            joined = await client.join(
-                f"u{i}", token=token, livekit_url=cfg.url, target_identity="device"
-            )
-            if not joined.success:
-                raise RuntimeError(joined.error)
-            stream = client.stream(f"u{i}")
-            await stream.open()
-            loads.append(SessionLoad(i, device, stream))
-        conn.send("ready")
-        await asyncio.to_thread(conn.recv)  # "go"
-        receivers = [asyncio.create_task(load.client_receiver()) for load in loads]
-        await asyncio.gather(
-            *(load.device_sender(seconds) for load in loads),
-            *(load.client_sender(seconds) for load in loads),
+    clients = [BridgeClient(target) for target in targets]  # session i -> shard i % K
+    try:
+        await _drive(conn, clients, cfg, users, seconds, loads)
+    finally:
+        for bridge in clients:
+            await bridge.aclose()
+
+
+async def _drive(
+    conn: Connection,
+    clients: list[BridgeClient],
+    cfg: LiveKitConfig,
+    users: list[int],
+    seconds: float,
+    loads: list[SessionLoad],
+) -> None:
+    for i in users:
+        client = clients[i % len(clients)]
+        room = f"bench-{i}"
+        # only the first device listens (for the one-way latency): a listening SDK room
+        # costs a load generator far more than the bridge spends on a session
+        device = DevicePeer(
+            cfg.url, mint_token(cfg.api_key, cfg.api_secret, room, "device"), subscribe=i == 0
         )
-        await asyncio.sleep(1.0)
-        conn.send(
-            WorkerReport(
-                e2e_ms=[v for load in loads for v in load.e2e_ms],
-                one_way_ms=[v for load in loads for v in load.one_way_ms()],
-                received=sum(load.received for load in loads),
-            )
+        await device.connect()
+        token = mint_token(cfg.api_key, cfg.api_secret, room, f"cloud-agent:u{i}")
+        joined = await client.join(
+            f"u{i}", token=token, livekit_url=cfg.url, target_identity="device"
         )
-        await asyncio.to_thread(conn.recv)  # "leave"
-        for load in loads:
-            load.stream.cancel()
-            await client.leave(f"u{load.index}")
-        for task in receivers:
-            task.cancel()
-        await asyncio.gather(*receivers, return_exceptions=True)
-        for load in loads:
-            await load.device.aclose()
+        if not joined.success:
+            raise RuntimeError(joined.error)
+        stream = client.stream(f"u{i}")
+        await stream.open()
+        loads.append(SessionLoad(i, device, stream))
+    conn.send("ready")
+    await asyncio.to_thread(conn.recv)  # "go"
+    receivers = [asyncio.create_task(load.client_receiver()) for load in loads]
+    await asyncio.gather(
+        *(load.device_sender(seconds) for load in loads),
+        *(load.client_sender(seconds) for load in loads),
+    )
+    await asyncio.sleep(1.0)
+    conn.send(
+        WorkerReport(
+            e2e_ms=[v for load in loads for v in load.e2e_ms],
+            one_way_ms=[v for load in loads for v in load.one_way_ms()],
+            received=sum(load.received for load in loads),
+        )
+    )
+    await asyncio.to_thread(conn.recv)  # "leave"
+    for load in loads:
+        load.stream.cancel()
+        await clients[load.index % len(clients)].leave(f"u{load.index}")
+    for task in receivers:
+        task.cancel()
+    await asyncio.gather(*receivers, return_exceptions=True)
+    for load in loads:
+        await load.device.aclose()
     conn.send("left")
 
 
-async def run(n: int, seconds: float, livekit: LiveKitServer, per_worker: int) -> Result:
-    bridge_proc, target = start_bridge()
-    proc = psutil.Process(bridge_proc.pid)
+async def shard_figures(
+    clients: list[BridgeClient], procs: list[psutil.Process]
+) -> dict[str, float]:
+    """Figures of every bridge process added up; latency: mean p50, worst p99."""
+    each = [await figures(c, p) for c, p in zip(clients, procs, strict=True)]
+    total = {k: sum(f[k] for f in each) for k in ("rss_mb", "tasks", "threads", "fds")}
+    for key in each[0]:
+        if key.startswith("latency_"):
+            values = [f[key] for f in each]
+            total[key] = max(values) if "p99" in key else round(sum(values) / len(values), 2)
+    return total
+
+
+async def run(
+    n: int, seconds: float, livekit: LiveKitServer, per_worker: int, shards: int = 1
+) -> Result:
+    bridges = [start_bridge() for _ in range(shards)]
+    procs = [psutil.Process(bridge.pid) for bridge, _ in bridges]
+    targets = [target for _, target in bridges]
     ctx = multiprocessing.get_context("spawn")
     workers = []
+    clients = [BridgeClient(target) for target in targets]
     try:
-        async with BridgeClient(target) as client:
-            await asyncio.sleep(1.0)
-            base = await figures(client, proc)
-            for first in range(0, n, per_worker):
-                mine, theirs = ctx.Pipe()
-                users = list(range(first, min(n, first + per_worker)))
-                worker = ctx.Process(
-                    target=worker_main,
-                    args=(theirs, target, livekit.config, users, seconds, CHUNK_MS, LOAD_NICE),
-                    daemon=True,
-                )
-                worker.start()
-                workers.append((worker, mine))
-            for _, conn in workers:
-                if await asyncio.to_thread(conn.recv) != "ready":
-                    raise RuntimeError("a load worker failed")
-            await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)
+        base = await shard_figures(clients, procs)
+        for first in range(0, n, per_worker):
+            mine, theirs = ctx.Pipe()
+            users = list(range(first, min(n, first + per_worker)))
+            worker = ctx.Process(
+                target=worker_main,
+                args=(theirs, targets, livekit.config, users, seconds, CHUNK_MS, LOAD_NICE),
+                daemon=True,
+            )
+            worker.start()
+            workers.append((worker, mine))
+        for _, conn in workers:
+            if await asyncio.to_thread(conn.recv) != "ready":
+                raise RuntimeError("a load worker failed")
+        await asyncio.sleep(1.0)
+        for proc in procs:
             proc.cpu_percent()
-            profiler = start_profiler(bridge_proc.pid, n, seconds)
-            for _, conn in workers:
-                conn.send("go")
-            reports: list[WorkerReport] = [await asyncio.to_thread(c.recv) for _, c in workers]
-            if profiler is not None:
-                await asyncio.to_thread(profiler.wait, 60)
-            cpu = proc.cpu_percent()
-            during = await figures(client, proc)
-            for _, conn in workers:
-                conn.send("leave")
-            for worker, conn in workers:
-                await asyncio.to_thread(conn.recv)
-                worker.join(10)
-            await asyncio.sleep(3.0)
-            after = await figures(client, proc)
+        profiler = start_profiler(procs[0].pid, n, seconds)
+        for _, conn in workers:
+            conn.send("go")
+        reports: list[WorkerReport] = [await asyncio.to_thread(c.recv) for _, c in workers]
+        if profiler is not None:
+            await asyncio.to_thread(profiler.wait, 60)
+        cpu = sum(proc.cpu_percent() for proc in procs)
+        during = await shard_figures(clients, procs)
+        for _, conn in workers:
+            conn.send("leave")
+        for worker, conn in workers:
+            await asyncio.to_thread(conn.recv)
+            worker.join(10)
+        await asyncio.sleep(3.0)
+        after = await shard_figures(clients, procs)
     finally:
+        for client in clients:
+            await client.aclose()
         for worker, _ in workers:
             if worker.is_alive():
                 worker.kill()
-        bridge_proc.terminate()
-        bridge_proc.wait(15)
+        for bridge, _ in bridges:
+            bridge.terminate()
+            bridge.wait(15)
     e2e = [v for r in reports for v in r.e2e_ms]
     one_way = [v for r in reports for v in r.one_way_ms]
     expected = n * int(seconds * 1000 / CHUNK_MS)
@@ -377,7 +413,7 @@ async def run(n: int, seconds: float, livekit: LiveKitServer, per_worker: int) -
         baseline_fds=int(base["fds"]),
         notes=[
             f"one-way samples: {len(one_way)}, e2e samples: {len(e2e)}, "
-            f"load workers: {len(workers)}"
+            f"load workers: {len(workers)}, bridge processes: {shards}"
         ],
     )
 
@@ -438,6 +474,9 @@ async def main() -> None:
         "--load-nice", type=int, default=0, help="niceness of the load generators (e.g. 10)"
     )
     parser.add_argument("--profile", type=Path, help="py-spy the bridge; write stacks here")
+    parser.add_argument(
+        "--shards", type=int, default=1, help="bridge processes; session i goes to i %% K"
+    )
     args = parser.parse_args()
     global LOAD_NICE, PROFILE_DIR
     LOAD_NICE, PROFILE_DIR = args.load_nice, args.profile
@@ -449,7 +488,7 @@ async def main() -> None:
     with LiveKitServer(LiveKitConfig(port=7900, udp_port=7902)) as livekit:
         for n in args.sessions:
             print(f"running {n} session(s) for {args.duration:.0f} s ...", file=sys.stderr)
-            results.append(await run(n, args.duration, livekit, args.per_worker))
+            results.append(await run(n, args.duration, livekit, args.per_worker, args.shards))
     print_table(results)
     if PROFILE_DIR is not None:
         for n in args.sessions:
