@@ -11,6 +11,7 @@ from rich.panel import Panel
 
 from lkbridge.devstack import netns
 from lkbridge.devstack.stack import DevInfo, DevStack
+from lkbridge.server import eventloop
 from lkbridge.server.logs import configure_logging
 
 console = Console(stderr=True)
@@ -26,7 +27,7 @@ def dev(
     """Start livekit-server, the bridge, a simulated device and a joined session; Ctrl-C stops."""
     netns.reexec_inside()
     configure_logging(log_level, "text")
-    asyncio.run(_run(bridge_port, signal_kind))
+    eventloop.run(_run(bridge_port, signal_kind))
 
 
 async def _run(bridge_port: int, signal_kind: str) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 
 import typer
 
+from lkbridge.server import eventloop
 from lkbridge.server.app import BridgeServer
 from lkbridge.server.config import LOG_FORMATS, LOG_LEVELS, BridgeConfig, TlsFiles
 from lkbridge.server.logs import configure_logging
@@ -31,6 +31,11 @@ def serve(
     log_format: str = typer.Option("text", envvar="LKBRIDGE_LOG_FORMAT", help="text or json."),
     grace_period: float = typer.Option(
         10.0, envvar="LKBRIDGE_GRACE_PERIOD", help="Seconds to finish calls on SIGTERM."
+    ),
+    loop: str = typer.Option(
+        "auto",
+        envvar="LKBRIDGE_LOOP",
+        help="auto (uvloop if installed), uvloop or asyncio.",
     ),
     auth_token: str | None = typer.Option(
         None,
@@ -108,6 +113,7 @@ def serve(
             log_level=log_level,
             log_format=log_format,
             grace_period_s=grace_period,
+            loop=loop,
             auth_token=auth_token,
             tls=TlsFiles(tls_cert, tls_key, tls_client_ca) if tls_cert and tls_key else None,
             idle_timeout_s=idle_timeout,
@@ -124,7 +130,7 @@ def serve(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     configure_logging(config.log_level, config.log_format)
-    asyncio.run(_run(config))
+    eventloop.run(_run(config), config.loop)
 
 
 async def _run(config: BridgeConfig) -> None:

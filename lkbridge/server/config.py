@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from lkbridge.server.eventloop import LOOPS
 from lkbridge.server.fetch import FetchPolicy
 
 LogFormat = Literal["text", "json"]
@@ -44,6 +45,7 @@ class BridgeConfig:
     tls: TlsFiles | None = None
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
+    loop: str = "auto"
     # sessions
     connect_timeout_s: float = 5.0
     idle_timeout_s: float = 300.0
@@ -77,6 +79,8 @@ class BridgeConfig:
             raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}")
         if not 10 <= self.capture_min_ms <= self.capture_max_ms <= 1000:
             raise ValueError("capture frame sizes must satisfy 10 <= min <= max <= 1000 ms")
+        if self.loop not in LOOPS:
+            raise ValueError(f"loop must be one of {', '.join(LOOPS)}")
         if self.grace_period_s < 0 or self.idle_timeout_s < 0:
             raise ValueError("timeouts cannot be negative")
 

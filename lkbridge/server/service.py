@@ -27,6 +27,7 @@ from lkbridge.errors import (
 )
 from lkbridge.server.config import SERVICE_NAME, BridgeConfig
 from lkbridge.server.egress import StreamWriter
+from lkbridge.server.eventloop import running_loop_name
 from lkbridge.server.fetch import FetchError, check_url
 from lkbridge.server.ingest import ChunkIngest
 from lkbridge.server.playback import PlayRequest
@@ -312,6 +313,7 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             uptime_seconds=int(figures.uptime_s),
             metadata={
                 "version": self._stats.version,
+                "loop": running_loop_name(),
                 "tasks": str(figures.tasks),
                 "rss_mb": f"{figures.rss_mb:.1f}",
                 "threads": str(figures.threads),

@@ -127,6 +127,7 @@ async def test_a_streaming_session_costs_three_tasks(
             return int((await client.health()).metadata["tasks"])
 
         baseline = await tasks()
+        assert (await client.health()).metadata["loop"] == "uvloop"  # the default, measured
         streams = []
         devices = []
         for i in range(sessions):
@@ -255,3 +256,15 @@ async def test_tls_and_mutual_tls(bridge_factory: BridgeFactory, tmp_path: Path)
         with pytest.raises(ClientError) as err:
             await anon.health()
         assert err.value.code == "UNAVAILABLE"
+
+
+async def test_loop_choice(serve_process: list[ServeProcess]) -> None:
+    served = start_serve("--port", "0", "--loop", "asyncio")
+    serve_process.append(served)
+    async with BridgeClient(served.target) as client:
+        assert (await client.health()).metadata["loop"] == "asyncio"
+    result = subprocess.run(
+        [*LKBRIDGE, "serve", "--port", "0", "--loop", "trio"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "loop must be one of auto, uvloop, asyncio" in result.stderr
