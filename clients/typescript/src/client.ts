@@ -184,6 +184,18 @@ const NO_LOGGER: Logger = {};
 const RECONNECT_PROBE_MS = 2_000;
 /** How the bridge ends a stream whose session another JoinRoom for this user replaced. */
 const REPLACED = /replaced by a new JoinRoom/;
+/** Stream endings a retry cannot cure. */
+const FINAL = new Set<number>([
+  grpc.status.INVALID_ARGUMENT,
+  grpc.status.UNAUTHENTICATED,
+  grpc.status.PERMISSION_DENIED,
+]);
+
+function copyBytes(view: ArrayBufferView): Buffer {
+  const copy = Buffer.allocUnsafe(view.byteLength);
+  copy.set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+  return copy;
+}
 const EMPTY = Buffer.alloc(0);
 
 export class LiveKitGrpcClient extends EventEmitter {
@@ -206,6 +218,10 @@ export class LiveKitGrpcClient extends EventEmitter {
   private streamOpenedAt = 0;
   private sleeping: { timer: NodeJS.Timeout; wake: () => void } | undefined;
   private disposing: Promise<void> | undefined;
+  /** Bumped by connect(), leave() and dispose(): work begun under an older epoch is stale. */
+  private epoch = 0;
+  /** JoinRooms run one after another, so a late one never replaces a newer session. */
+  private joinChain: Promise<unknown> = Promise.resolve();
   private received = { chunks: 0, bytes: 0 };
   private reconnects = 0;
 
@@ -251,16 +267,20 @@ export class LiveKitGrpcClient extends EventEmitter {
   /** JoinRoom, then open StreamAudio. Calling it again rejoins (the bridge replaces the session). */
   async connect(params: JoinParams): Promise<JoinResult> {
     this.assertOpen();
+    const epoch = ++this.epoch;
     this.joinParams = { ...params };
     this.setState("connecting");
     try {
       const joined = await this.join(params);
-      this.assertOpen();
+      if (epoch !== this.epoch) {
+        throw new BridgeError("connect() was overtaken by leave(), dispose() or another connect()");
+      }
       this.openStream();
+      this.backoff.reset();
       this.setState("connected");
       return joined;
     } catch (error) {
-      if (this.currentState === "connecting") this.setState("idle");
+      if (epoch === this.epoch) this.becomeIdle();
       throw error;
     }
   }
@@ -268,10 +288,11 @@ export class LiveKitGrpcClient extends EventEmitter {
   /** LeaveRoom and end the stream; the client can connect() again later. */
   async leave(reason = "client left"): Promise<void> {
     this.assertOpen();
-    this.setState("idle"); // the stream's end is expected from here on: no reconnect
-    this.queue.clear();
+    this.epoch += 1; // a connect or reconnect under way must not open a stream after this
+    this.becomeIdle(); // the stream's end is expected from here on: no reconnect
     let response;
     try {
+      await this.joinChain.catch(() => undefined); // leave after a JoinRoom still under way
       response = await this.unary("LeaveRoom", { userId: this.userId, reason });
     } finally {
       this.closeStream("cancel");
@@ -297,13 +318,28 @@ export class LiveKitGrpcClient extends EventEmitter {
    * (queue full: the oldest goes first; or the client is closed). Awaiting it paces a producer
    * to the bridge; not awaiting it is safe too, memory stays bounded.
    */
-  sendAudio(pcm: Uint8Array, options: SendOptions = {}): Promise<boolean> {
-    if (this.currentState === "closed") return Promise.resolve(false);
+  sendAudio(pcm: ArrayBufferView, options: SendOptions = {}): Promise<boolean> {
+    const sampleRate = options.sampleRate ?? 16_000;
+    const channels = options.channels ?? 1;
+    const trackId = options.trackId ?? 0;
+    // The bridge ends the whole stream on a nonsensical chunk: refuse it here instead.
+    if (!Number.isInteger(sampleRate) || sampleRate < 8_000 || sampleRate > 192_000) {
+      return Promise.reject(new RangeError(`sampleRate ${sampleRate} is not 8000-192000 Hz`));
+    }
+    if (!Number.isInteger(channels) || channels < 1 || channels > 8) {
+      return Promise.reject(new RangeError(`channels ${channels} is not 1-8`));
+    }
+    if (!Number.isInteger(trackId) || trackId < 0) {
+      return Promise.reject(new RangeError(`trackId ${trackId} is not a track number`));
+    }
+    if (this.currentState === "closed" || this.currentState === "idle") {
+      return Promise.resolve(false); // no session: nothing would carry it
+    }
     return this.queue.push({
-      pcmData: Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength),
-      sampleRate: options.sampleRate ?? 16_000,
-      channels: options.channels ?? 1,
-      trackId: options.trackId ?? 0,
+      pcmData: copyBytes(pcm), // the caller may reuse its buffer while this one waits
+      sampleRate,
+      channels,
+      trackId,
       timestampMs: Date.now(),
     });
   }
@@ -323,7 +359,7 @@ export class LiveKitGrpcClient extends EventEmitter {
 
   /** Play a URL into the room. Resolves on COMPLETED; rejects with PlaybackError on FAILED. */
   playAudio(request: PlayRequest): Promise<PlayProgress> {
-    this.assertOpen();
+    if (this.currentState === "closed") return Promise.reject(new ClientClosedError());
     const requestId = request.requestId || `play-${randomUUID()}`;
     return new Promise<PlayProgress>((resolve, reject) => {
       const call = this.stub.PlayAudio(
@@ -339,6 +375,7 @@ export class LiveKitGrpcClient extends EventEmitter {
       );
       this.plays.add(call);
       let settled = false;
+      let failure: string | undefined; // FAILED's text; the call's status follows it
       const settle = (outcome: PlayProgress | PlaybackError): void => {
         if (settled) return;
         settled = true;
@@ -354,6 +391,7 @@ export class LiveKitGrpcClient extends EventEmitter {
       if (request.signal?.aborted) return abort();
       request.signal?.addEventListener("abort", abort, { once: true });
       call.on("data", (event: PlayAudioEventMessage) => {
+        if (settled) return;
         const progress = {
           requestId: event.requestId || requestId,
           positionMs: event.positionMs,
@@ -370,20 +408,25 @@ export class LiveKitGrpcClient extends EventEmitter {
             settle(progress);
             break;
           case "FAILED":
-            settle(new PlaybackError(event.error || "playback failed", progress.requestId));
+            failure = event.error || "playback failed";
             break;
           default:
             this.log.warn?.({ type: event.type, requestId }, "unknown PlayAudioEvent type ignored");
         }
       });
-      call.on("error", (error: grpc.ServiceError) => {
-        const closed = this.currentState === "closed";
-        const message = closed ? "stopped: client disposed" : `PlayAudio: ${error.details}`;
-        settle(new PlaybackError(message, requestId, error.code));
-      });
+      call.on("error", () => undefined); // reported through "status", which always follows
       call.on("status", (status: grpc.StatusObject) => {
-        if (status.code === grpc.status.OK) {
-          settle(new PlaybackError("the bridge ended PlayAudio without COMPLETED or FAILED", requestId));
+        const ok = status.code === grpc.status.OK;
+        const code = ok ? undefined : status.code;
+        if (this.currentState === "closed" && failure === undefined && !ok) {
+          settle(new PlaybackError("stopped: client disposed", requestId, code));
+        } else if (failure !== undefined) {
+          settle(new PlaybackError(failure, requestId, code)); // refusals carry their code
+        } else {
+          const message = ok
+            ? "the bridge ended PlayAudio without COMPLETED or FAILED"
+            : `PlayAudio: ${status.details}`;
+          settle(new PlaybackError(message, requestId, code));
         }
       });
     });
@@ -427,7 +470,13 @@ export class LiveKitGrpcClient extends EventEmitter {
 
   // -- internals ---------------------------------------------------------------------------------
 
-  private async join(params: JoinParams): Promise<JoinResult> {
+  private join(params: JoinParams): Promise<JoinResult> {
+    const run = this.joinChain.catch(() => undefined).then(() => this.joinNow(params));
+    this.joinChain = run;
+    return run;
+  }
+
+  private async joinNow(params: JoinParams): Promise<JoinResult> {
     const response = await this.unary(
       "JoinRoom",
       {
@@ -492,12 +541,12 @@ export class LiveKitGrpcClient extends EventEmitter {
     if (this.currentState !== "connected") return; // left, disposed, or being replaced
     this.emit("disconnected", error);
     if (status.code === grpc.status.ABORTED || REPLACED.test(status.details)) {
-      this.setState("idle");
+      this.becomeIdle();
       this.emit("superseded");
       return;
     }
-    if (!this.reconnectOptions.enabled || !this.joinParams) {
-      this.setState("idle");
+    if (!this.reconnectOptions.enabled || !this.joinParams || FINAL.has(status.code)) {
+      this.becomeIdle(); // retrying a refused chunk or a wrong token would fail the same way
       return;
     }
     if (performance.now() - this.streamOpenedAt >= this.reconnectOptions.stableAfterMs) {
@@ -509,21 +558,25 @@ export class LiveKitGrpcClient extends EventEmitter {
 
   private async reconnect(cause: BridgeError): Promise<void> {
     let lastError = cause;
-    while (this.currentState === "reconnecting") {
+    const epoch = this.epoch;
+    const current = (): boolean => this.currentState === "reconnecting" && epoch === this.epoch;
+    while (current()) {
       if (this.backoff.attempts >= this.reconnectOptions.maxAttempts) {
-        this.setState("idle");
+        this.backoff.reset(); // a later connect() starts afresh
+        this.becomeIdle();
         this.emit("reconnectFailed", lastError);
         return;
       }
       const delay = this.backoff.next();
       this.emit("reconnecting", this.backoff.attempts, delay);
       await this.sleep(delay);
-      if (this.currentState !== "reconnecting") return;
+      if (!current()) return;
       try {
         const status = await this.unary("GetStatus", { userId: this.userId }, RECONNECT_PROBE_MS);
+        if (!current()) return; // left, disposed or reconnected by hand meanwhile
         const rejoin = !status.connected;
         if (rejoin) await this.join(this.joinParams!);
-        if (this.currentState !== "reconnecting") return;
+        if (!current()) return; // leave() and connect() queue their calls after this join
         this.openStream();
         this.reconnects += 1;
         this.setState("connected");
@@ -551,12 +604,14 @@ export class LiveKitGrpcClient extends EventEmitter {
 
   private async shutdown(leave: boolean, reason: string): Promise<void> {
     const hadSession = this.joinParams !== undefined && this.currentState !== "idle";
+    this.epoch += 1;
     this.setState("closed");
     this.sleeping?.wake();
     this.queue.clear();
     for (const call of this.plays) call.cancel();
     if (leave && hadSession) {
       try {
+        await this.joinChain.catch(() => undefined); // a JoinRoom under way comes first
         await this.unary("LeaveRoom", { userId: this.userId, reason }, 3_000);
       } catch (error) {
         this.log.warn?.({ error: String(error) }, "LeaveRoom on dispose failed");
@@ -602,6 +657,12 @@ export class LiveKitGrpcClient extends EventEmitter {
     } catch (error) {
       this.log.error?.({ error: String(error) }, "a listener threw; ignored");
     }
+  }
+
+  /** No session from here on: audio waiting for one would only go stale. */
+  private becomeIdle(): void {
+    this.setState("idle");
+    this.queue.clear();
   }
 
   private setState(state: ClientState): void {

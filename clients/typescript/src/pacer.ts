@@ -42,6 +42,7 @@ export class AudioPacer {
   private timer: NodeJS.Timeout | undefined;
   private startedAt = 0;
   private ticks = 0;
+  private runs = 0;
   private readonly stats = { framesEmitted: 0, droppedBytes: 0, underruns: 0 };
 
   constructor(options: PacerOptions = {}) {
@@ -65,7 +66,9 @@ export class AudioPacer {
   /** Add audio; returns the number of old bytes dropped to stay within maxBufferedMs. */
   push(pcm: Uint8Array): number {
     if (pcm.length === 0) return 0;
-    this.parts.push(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength));
+    const copy = Buffer.allocUnsafe(pcm.byteLength); // the caller may reuse its buffer
+    copy.set(pcm);
+    this.parts.push(copy);
     this.buffered += pcm.length;
     let excess = this.buffered - this.maxBytes;
     if (excess <= 0) return 0;
@@ -87,19 +90,26 @@ export class AudioPacer {
     return frame;
   }
 
-  /** Call `onFrame` every intervalMs with the next frame until stop(). */
-  start(onFrame: (frame: Buffer) => void): void {
+  /**
+   * Call `onFrame` every intervalMs with the next frame until stop(). An error thrown by
+   * `onFrame` goes to `onError` (without one it is rethrown); the cadence goes on either way.
+   */
+  start(onFrame: (frame: Buffer) => void, onError?: (error: unknown) => void): void {
     if (this.timer) throw new Error("the pacer is already running");
+    const run = ++this.runs; // a stop() + start() inside onFrame must not leave two loops
     this.startedAt = this.now();
     this.ticks = 0;
     const tick = (): void => {
       this.ticks += 1;
-      const frame = this.pull();
-      if (frame) onFrame(frame);
-      if (!this.timer) return; // stopped by onFrame
-      const due = this.startedAt + (this.ticks + 1) * this.intervalMs;
-      this.timer = setTimeout(tick, Math.max(0, due - this.now()));
-      this.timer.unref?.();
+      try {
+        const frame = this.pull();
+        if (frame) onFrame(frame);
+      } catch (error) {
+        if (!onError) throw error;
+        onError(error);
+      } finally {
+        if (run === this.runs && this.timer) this.schedule(tick);
+      }
     };
     this.timer = setTimeout(tick, this.intervalMs);
     this.timer.unref?.();
@@ -108,6 +118,21 @@ export class AudioPacer {
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.runs += 1;
+  }
+
+  private schedule(tick: () => void): void {
+    let due = this.startedAt + (this.ticks + 1) * this.intervalMs;
+    const now = this.now();
+    if (now - due > 2 * this.intervalMs) {
+      // The loop stalled: start the cadence again from now rather than firing the missed ticks
+      // back to back (a burst is what pacing is meant to prevent).
+      this.startedAt = now;
+      this.ticks = 0;
+      due = now + this.intervalMs;
+    }
+    this.timer = setTimeout(tick, Math.max(0, due - now));
+    this.timer.unref?.();
   }
 
   get running(): boolean {

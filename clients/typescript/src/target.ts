@@ -13,9 +13,10 @@ export function resolveTarget(
   explicit?: string,
   env: NodeJS.ProcessEnv = process.env,
 ): string {
-  const raw = explicit ?? env.LIVEKIT_GRPC_BRIDGE_URL ?? socketTarget(env.LIVEKIT_GRPC_SOCKET);
-  const target = (raw ?? DEFAULT_TARGET).trim();
-  if (!target) throw new Error("the bridge target is empty");
+  // `||`, not `??`: an empty variable (`${VAR:-}` in a manifest) means "not set".
+  const raw = explicit || env.LIVEKIT_GRPC_BRIDGE_URL || socketTarget(env.LIVEKIT_GRPC_SOCKET);
+  if (explicit !== undefined && !explicit.trim()) throw new Error("the bridge target is empty");
+  const target = (raw || DEFAULT_TARGET).trim();
   if (target.startsWith("unix:")) {
     if (target.length === "unix:".length) throw new Error("the bridge target 'unix:' has no path");
     return target;

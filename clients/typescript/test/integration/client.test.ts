@@ -6,7 +6,7 @@
 import { strict as assert } from "node:assert";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import {
   BridgeError,
@@ -77,6 +77,23 @@ async function streamRealtime(client: LiveKitGrpcClient, pcm: Buffer, trackId = 
   await client.flush();
 }
 
+/** Ask the device what it heard on `track` until `ok` says yes or `timeoutMs` passes. */
+async function heardUntil(
+  device: string,
+  track: string,
+  ok: (heard: Heard) => boolean,
+  timeoutMs = 5_000,
+): Promise<Heard> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const heard = await harness.call<Heard>("device_heard", { device, track });
+    if (ok(heard) || Date.now() > deadline) return heard;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+const near = (hz: number) => (heard: Heard) => Math.abs(heard.dominant_hz - hz) <= 10;
+
 function collectAudio(client: LiveKitGrpcClient): { pcm: () => Buffer; bytes: () => number } {
   const parts: Buffer[] = [];
   let bytes = 0;
@@ -98,8 +115,13 @@ before(async () => {
   await files.start();
 });
 
+afterEach(async () => {
+  // Every test's clients go with it: a client left connected would reconnect and rejoin when a
+  // later test restarts the bridge, and load the machine for nothing.
+  await Promise.allSettled(clients.splice(0).map((client) => client.dispose()));
+});
+
 after(async () => {
-  await Promise.allSettled(clients.map((client) => client.dispose()));
   await files?.stop();
   await harness?.close();
 });
@@ -126,8 +148,7 @@ describe("audio both ways", () => {
   test("sendAudio reaches the device on the speaker track, first words included", async () => {
     const { client, device } = await joinedPair();
     await streamRealtime(client, tone(660, 2.0));
-    await new Promise((resolve) => setTimeout(resolve, 500)); // the SFU's jitter buffer drains
-    const heard = await harness.call<Heard>("device_heard", { device, track: "speaker" });
+    const heard = await heardUntil(device, "speaker", (h) => near(660)(h) && h.loud_seconds >= 1.9);
     assert.ok(Math.abs(heard.dominant_hz - 660) <= 10, `heard ${heard.dominant_hz} Hz`);
     assert.ok(heard.loud_seconds >= 1.9, `only ${heard.loud_seconds} s of the first 2 s`);
   });
@@ -135,8 +156,7 @@ describe("audio both ways", () => {
   test("track ids pick the room track; 48 kHz audio is resampled by the bridge", async () => {
     const { client, device } = await joinedPair();
     await streamRealtime(client, tone(550, 1.0, 48_000), 2, 48_000);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const heard = await harness.call<Heard>("device_heard", { device, track: "tts" });
+    const heard = await heardUntil(device, "tts", near(550));
     assert.ok(Math.abs(heard.dominant_hz - 550) <= 10, `heard ${heard.dominant_hz} Hz`);
   });
 });
@@ -160,7 +180,7 @@ describe("playback", () => {
     assert.ok(progress.length >= 2, `${progress.length} PROGRESS events`);
     const positions = progress.map((event) => event.positionMs);
     assert.deepEqual(positions, [...positions].sort((a, b) => a - b));
-    const heard = await harness.call<Heard>("device_heard", { device, track: "app_audio" });
+    const heard = await heardUntil(device, "app_audio", near(880));
     assert.ok(Math.abs(heard.dominant_hz - 880) <= 10, `heard ${heard.dominant_hz} Hz`);
   });
 
@@ -181,10 +201,16 @@ describe("playback", () => {
     await assert.rejects(client.playAudio({ url: "ftp://example.com/a.mp3" }), (error) => {
       assert.ok(error instanceof PlaybackError);
       assert.match(error.message, /scheme|http/i);
+      assert.equal(error.code, grpc.status.INVALID_ARGUMENT); // FAILED's text, the call's code
       return true;
     });
     const stranger = newClient();
-    await assert.rejects(stranger.playAudio({ url: files.url("x.wav") }), /session not found/);
+    await assert.rejects(stranger.playAudio({ url: files.url("x.wav") }), (error) => {
+      assert.ok(error instanceof PlaybackError);
+      assert.match(error.message, /session not found/);
+      assert.equal(error.code, grpc.status.NOT_FOUND);
+      return true;
+    });
   });
 
   test("stopAudio by request id ends that playback as stopped", async () => {
@@ -207,7 +233,7 @@ describe("playback", () => {
   });
 
   test("an AbortSignal cancels the call and the bridge stops playing", async () => {
-    const { client } = await joinedPair();
+    const { client, device } = await joinedPair();
     const url = files.add("abort.wav", wavFile(300, 6));
     const controller = new AbortController();
     const playing = client.playAudio({
@@ -216,6 +242,9 @@ describe("playback", () => {
       onStarted: () => controller.abort(),
     });
     await assert.rejects(playing, (error) => error instanceof PlaybackError && error.stopped);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const heard = await harness.call<Heard>("device_heard", { device, track: "speaker" });
+    assert.ok(heard.loud_seconds < 1.5, `the device heard ${heard.loud_seconds} s of a 6 s file`);
   });
 });
 
@@ -247,6 +276,32 @@ describe("status, errors, lifecycle", () => {
     assert.throws(() => new LiveKitGrpcClient({ userId: "u", target: "nowhere" }), /host:port/);
   });
 
+  test("sendAudio refuses nonsense before it can end the stream, and needs a session", async () => {
+    const { client } = await joinedPair();
+    await assert.rejects(client.sendAudio(Buffer.alloc(320), { sampleRate: 7 }), RangeError);
+    await assert.rejects(client.sendAudio(Buffer.alloc(320), { channels: 0 }), RangeError);
+    await assert.rejects(client.sendAudio(Buffer.alloc(320), { trackId: -2 }), RangeError);
+    assert.equal(await client.sendAudio(Buffer.alloc(320)), true);
+    assert.equal(client.state, "connected");
+    assert.equal(await newClient().sendAudio(Buffer.alloc(320)), false); // never connected
+  });
+
+  test("leave() during connect() wins: no stream opens, the session is gone", async () => {
+    const room = `ts-${randomUUID().slice(0, 8)}`;
+    const client = newClient();
+    const { token } = await harness.call<{ token: string }>("token", {
+      room,
+      identity: `cloud-agent:${client.userId}`,
+    });
+    const connecting = client.connect({ livekitUrl: sfu.url, token, roomName: room });
+    const leaving = client.leave("changed my mind");
+    await assert.rejects(connecting, /overtaken/);
+    await leaving;
+    assert.equal(client.state, "idle");
+    assert.equal((await client.getStatus()).connected, false);
+    assert.equal((await client.health()).activeStreams, 0);
+  });
+
   test("leave ends the session; dispose is idempotent and final", async () => {
     const { client } = await joinedPair();
     await client.leave("done");
@@ -256,7 +311,7 @@ describe("status, errors, lifecycle", () => {
     assert.equal(client.state, "closed");
     assert.equal(await client.sendAudio(Buffer.alloc(320)), false);
     await assert.rejects(client.getStatus(), ClientClosedError);
-    assert.throws(() => client.playAudio({ url: "http://x/y.wav" }), ClientClosedError);
+    await assert.rejects(client.playAudio({ url: "http://x/y.wav" }), ClientClosedError);
   });
 
   test("another client's JoinRoom for the same user supersedes this one, which does not fight back", async () => {
@@ -304,16 +359,16 @@ describe("reconnect", () => {
     await waitFor(() => heard.bytes() >= sent.pcm_bytes, 5_000, "audio after the restart");
     assert.ok(Math.abs(dominantFrequency(int16(heard.pcm())) - 500) <= 10);
     await streamRealtime(client, tone(700, 1.0));
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const back = await harness.call<Heard>("device_heard", { device, track: "speaker" });
+    const back = await heardUntil(device, "speaker", near(700));
     assert.ok(Math.abs(back.dominant_hz - 700) <= 10, `heard ${back.dominant_hz} Hz`);
     assert.equal(client.stats().reconnects, 1);
   });
 
-  test("a broken stream with the session still on the bridge reopens without a rejoin", async () => {
+  test("a stream that ends while the bridge keeps the session reopens without a rejoin", async () => {
     const { client } = await joinedPair();
     const reconnected = once(client, "reconnected");
-    // Simulate a network blip: the call breaks, the bridge keeps the session (idle timeout).
+    // The call ends (here by a half-close the bridge answers with OK) while the session stays
+    // on the bridge: GetStatus says connected, so only the stream is reopened.
     (client as unknown as { stream: grpc.ClientDuplexStream<unknown, unknown> }).stream.end();
     const [rejoined] = (await reconnected) as [boolean];
     assert.equal(rejoined, false);

@@ -47,25 +47,77 @@ test("silence fills underruns only when asked", () => {
   assert.equal(new AudioPacer().pull(), undefined);
 });
 
-test("one frame per interval on the timer, and stop() halts it", () => {
+function withMockedTime(body: () => void): void {
   mock.timers.enable({ apis: ["setTimeout", "Date"] });
   try {
-    const pacer = new AudioPacer({ now: () => Date.now() });
-    pacer.push(bytes(FRAME * 10));
+    body();
+  } finally {
+    mock.timers.reset();
+  }
+}
+
+test("one frame per interval on the timer, and stop() halts it", () => {
+  withMockedTime(() => {
+    const pacer = new AudioPacer({ now: () => Date.now(), maxBufferedMs: 5000 });
+    pacer.push(bytes(FRAME * 20));
     const frames: Buffer[] = [];
     pacer.start((frame) => frames.push(frame));
     assert.throws(() => pacer.start(() => undefined), /already running/);
     for (let i = 0; i < 5; i++) mock.timers.tick(100);
     assert.equal(frames.length, 5);
     pacer.stop();
-    mock.timers.tick(1000);
-    const after = frames.length;
-    mock.timers.tick(1000);
-    assert.equal(frames.length, after);
+    mock.timers.tick(1000); // 15 frames are still buffered: none may come out
+    assert.equal(frames.length, 5);
     assert.equal(pacer.running, false);
-  } finally {
-    mock.timers.reset();
-  }
+    assert.equal(pacer.snapshot().bufferedBytes, 15 * FRAME);
+  });
+});
+
+test("after a stall the cadence restarts instead of bursting the missed ticks", () => {
+  withMockedTime(() => {
+    const pacer = new AudioPacer({ now: () => Date.now(), maxBufferedMs: 5000 });
+    pacer.push(bytes(FRAME * 40));
+    const at: number[] = [];
+    pacer.start(() => at.push(Date.now()));
+    mock.timers.tick(100);
+    mock.timers.setTime(Date.now() + 1000); // the event loop was blocked for a second
+    for (let i = 0; i < 5; i++) mock.timers.tick(100);
+    const gaps = at.slice(1).map((t, i) => t - at[i]!);
+    assert.ok(gaps.slice(1).every((gap) => gap >= 100), `gaps ${gaps.join(", ")}`);
+    pacer.stop();
+  });
+});
+
+test("a throwing consumer does not stop the pacer; stop() + start() inside onFrame runs once", () => {
+  withMockedTime(() => {
+    const pacer = new AudioPacer({ now: () => Date.now(), fillSilence: true });
+    const errors: unknown[] = [];
+    pacer.start(
+      () => {
+        throw new Error("consumer bug");
+      },
+      (error) => errors.push(error),
+    );
+    mock.timers.tick(100);
+    mock.timers.tick(100);
+    assert.equal(errors.length, 2);
+    assert.equal(pacer.running, true);
+    pacer.stop();
+
+    const restarting = new AudioPacer({ now: () => Date.now(), fillSilence: true });
+    let frames = 0;
+    const onFrame = (): void => {
+      frames += 1;
+      if (frames === 1) {
+        restarting.stop();
+        restarting.start(onFrame);
+      }
+    };
+    restarting.start(onFrame);
+    for (let i = 0; i < 4; i++) mock.timers.tick(100);
+    assert.equal(frames, 4); // one loop: a second would have doubled the count
+    restarting.stop();
+  });
 });
 
 test("settings that cannot work are refused", () => {

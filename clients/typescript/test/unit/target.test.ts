@@ -31,3 +31,9 @@ test("malformed targets are refused with the value in the message", () => {
   assert.throws(() => resolveTarget("unix:", {}), /no path/);
   assert.throws(() => resolveTarget("  ", {}), /empty/);
 });
+
+test("an empty variable counts as not set", () => {
+  const env = { LIVEKIT_GRPC_BRIDGE_URL: "", LIVEKIT_GRPC_SOCKET: "/run/b.sock" };
+  assert.equal(resolveTarget(undefined, env), "unix:/run/b.sock");
+  assert.equal(resolveTarget(undefined, { LIVEKIT_GRPC_BRIDGE_URL: "" }), DEFAULT_TARGET);
+});
