@@ -2,7 +2,8 @@
 
 `Snapshots.take()` builds what WatchStats streams, ListSessions lists and the Prometheus
 endpoint renders, so every view shows the same numbers. Per-session rates come from the
-counters' change since the previous snapshot.
+counters' change over a window of at least a second, kept per viewer: each WatchStats call has
+its own baseline, so two dashboards do not cut each other's windows short.
 """
 
 from __future__ import annotations
@@ -21,20 +22,51 @@ from lkbridge.server.stats import Stats
 ADMIN_SERVICE_NAME = "lkbridge.admin.v1.BridgeAdmin"
 
 
+RATE_WINDOW_S = 1.0
+
+
+class FrameRates:
+    """Frames per second in and out per session, over windows of at least RATE_WINDOW_S.
+
+    A reading sooner than that returns the last rates instead of a delta over a sliver of time.
+    """
+
+    def __init__(self) -> None:
+        self._base: dict[str, tuple[float, int, int]] = {}
+        self._rates: dict[str, tuple[float, float]] = {}
+
+    def read(
+        self, user_id: str, now: float, frames_in: int, frames_out: int
+    ) -> tuple[float, float]:
+        base = self._base.get(user_id)
+        if base is None:
+            self._base[user_id] = (now, frames_in, frames_out)
+            return 0.0, 0.0
+        elapsed = now - base[0]
+        if elapsed < RATE_WINDOW_S:
+            return self._rates.get(user_id, (0.0, 0.0))
+        rates = (
+            max(frames_in - base[1], 0) / elapsed,
+            max(frames_out - base[2], 0) / elapsed,
+        )
+        self._base[user_id] = (now, frames_in, frames_out)
+        self._rates[user_id] = rates
+        return rates
+
+    def forget_others(self, live: set[str]) -> None:
+        for user in [u for u in self._base if u not in live]:
+            self._base.pop(user, None)
+            self._rates.pop(user, None)
+
+
 class Snapshots:
     def __init__(self, registry: SessionRegistry, stats: Stats) -> None:
         self._registry = registry
         self._stats = stats
-        self._last: dict[str, tuple[float, int, int]] = {}
+        self._shared_rates = FrameRates()  # ListSessions and the metrics endpoint
 
-    def session_info(self, session: Session, now: float) -> admin_pb.SessionInfo:
-        previous = self._last.get(session.user_id)
-        rate_in = rate_out = 0.0
-        if previous is not None and now > previous[0]:
-            elapsed = now - previous[0]
-            rate_in = (session.frames_in - previous[1]) / elapsed
-            rate_out = (session.frames_out - previous[2]) / elapsed
-        self._last[session.user_id] = (now, session.frames_in, session.frames_out)
+    def session_info(self, session: Session, now: float, rates: FrameRates) -> admin_pb.SessionInfo:
+        rate_in, rate_out = rates.read(session.user_id, now, session.frames_in, session.frames_out)
         playbacks = [
             admin_pb.PlaybackInfo(
                 request_id=p.request_id,
@@ -54,8 +86,8 @@ class Snapshots:
             tracks=session.tracks.names(),
             stream_open=session.stream is not None,
             queue_bytes=session.outbox.queued_bytes,
-            frames_in_per_s=round(max(rate_in, 0.0), 2),
-            frames_out_per_s=round(max(rate_out, 0.0), 2),
+            frames_in_per_s=round(rate_in, 2),
+            frames_out_per_s=round(rate_out, 2),
             drops=session.outbox.dropped_frames,
             playbacks=playbacks,
             last_disconnect_reason=session.last_disconnect_reason,
@@ -65,18 +97,18 @@ class Snapshots:
             frames_out=session.frames_out,
         )
 
-    def sessions(self) -> list[admin_pb.SessionInfo]:
+    def sessions(self, rates: FrameRates | None = None) -> list[admin_pb.SessionInfo]:
+        rates = rates or self._shared_rates
         now = time.monotonic()
-        infos = [self.session_info(s, now) for s in self._registry]
-        live = {s.user_id for s in infos}
-        for user in list(self._last):
-            if user not in live:
-                del self._last[user]
+        infos = [self.session_info(s, now, rates) for s in self._registry]
+        rates.forget_others({s.user_id for s in infos})
         return infos
 
-    def take(self, include_sessions: bool = True) -> admin_pb.StatsSnapshot:
+    def take(
+        self, include_sessions: bool = True, rates: FrameRates | None = None
+    ) -> admin_pb.StatsSnapshot:
         figures = self._stats.process()
-        sessions = self.sessions()
+        sessions = self.sessions(rates) if include_sessions else []
         live = list(self._registry)
         totals = admin_pb.Totals(
             sessions=len(live),
@@ -103,7 +135,7 @@ class Snapshots:
                 version=self._stats.version,
             ),
             totals=totals,
-            sessions=sessions if include_sessions else [],
+            sessions=sessions,
         )
 
 
@@ -115,8 +147,9 @@ class BridgeAdminService(admin_grpc.BridgeAdminServicer):  # type: ignore[misc]
         self, request: admin_pb.WatchStatsRequest, context: grpc.aio.ServicerContext
     ) -> None:
         interval = max(request.interval_ms or 1000, 100) / 1000
+        rates = FrameRates()  # this viewer's own windows
         while True:
-            await context.write(self._snapshots.take(request.include_sessions))
+            await context.write(self._snapshots.take(request.include_sessions, rates))
             await asyncio.sleep(interval)
 
     async def ListSessions(
