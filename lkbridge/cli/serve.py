@@ -10,6 +10,7 @@ import typer
 from lkbridge.server import eventloop
 from lkbridge.server.app import BridgeServer
 from lkbridge.server.config import LOG_FORMATS, LOG_LEVELS, BridgeConfig, TlsFiles
+from lkbridge.server.front import FrontServer
 from lkbridge.server.logs import configure_logging
 
 
@@ -31,6 +32,11 @@ def serve(
     log_format: str = typer.Option("text", envvar="LKBRIDGE_LOG_FORMAT", help="text or json."),
     grace_period: float = typer.Option(
         10.0, envvar="LKBRIDGE_GRACE_PERIOD", help="Seconds to finish calls on SIGTERM."
+    ),
+    workers: int = typer.Option(
+        1,
+        envvar="LKBRIDGE_WORKERS",
+        help="Session processes behind this one (about 10 sessions each; 1: none).",
     ),
     loop: str = typer.Option(
         "auto",
@@ -114,6 +120,7 @@ def serve(
             log_format=log_format,
             grace_period_s=grace_period,
             loop=loop,
+            workers=workers,
             auth_token=auth_token,
             tls=TlsFiles(tls_cert, tls_key, tls_client_ca) if tls_cert and tls_key else None,
             idle_timeout_s=idle_timeout,
@@ -130,11 +137,15 @@ def serve(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     configure_logging(config.log_level, config.log_format)
+    run_server(config)
+
+
+def run_server(config: BridgeConfig) -> None:
     eventloop.run(_run(config), config.loop)
 
 
 async def _run(config: BridgeConfig) -> None:
-    server = BridgeServer(config)
+    server = BridgeServer(config) if config.workers == 1 else FrontServer(config)
     await server.start()
     server.install_signal_handlers()
     for address in server.addresses:

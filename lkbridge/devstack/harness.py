@@ -29,8 +29,9 @@ from lkbridge.audio.pcm import strip_device_header, to_int16
 from lkbridge.audio.signal import dominant_frequency, loud_part, loud_spans, tone
 from lkbridge.devstack import netns
 from lkbridge.devstack.device import DEVICE_RATE, DevicePeer
-from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer, die_with_parent
+from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
 from lkbridge.devstack.tokens import mint_token
+from lkbridge.procs import die_with_parent
 
 log = logging.getLogger(__name__)
 

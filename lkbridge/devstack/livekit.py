@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from lkbridge.procs import die_with_parent
+
 LIVEKIT_SERVER_VERSION = "v1.13.5"
 
 # Environment variables the server reads on its own; a stray one would override our config.
@@ -32,18 +34,6 @@ def cache_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "lkbridge"
     )
     return Path(base)
-
-
-def die_with_parent() -> list[str]:
-    """A command prefix that SIGKILLs the SFU when its parent thread dies (no orphan SFU).
-
-    util-linux's setpriv sets PR_SET_PDEATHSIG and execs: no Python runs between fork and exec
-    (a preexec_fn in a process with the SDK's and gRPC's threads can crash the child). The
-    signal follows the thread that started the child, so start the server from a long-lived
-    thread (the main one), not from a worker pool.
-    """
-    setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
 
 
 class LiveKitServerNotFound(FileNotFoundError):

@@ -46,6 +46,7 @@ class BridgeConfig:
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     loop: str = "auto"
+    workers: int = 1  # > 1: this process fronts that many session processes (front.py)
     # sessions
     connect_timeout_s: float = 5.0
     idle_timeout_s: float = 300.0
@@ -79,6 +80,10 @@ class BridgeConfig:
             raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}")
         if not 10 <= self.capture_min_ms <= self.capture_max_ms <= 1000:
             raise ValueError("capture frame sizes must satisfy 10 <= min <= max <= 1000 ms")
+        if not 1 <= self.workers <= 64:
+            raise ValueError("workers must be between 1 and 64")
+        if self.workers > 1 and self.metrics_port is not None:
+            raise ValueError("--metrics-port is not available with --workers > 1 (use WatchStats)")
         if self.loop not in LOOPS:
             raise ValueError(f"loop must be one of {', '.join(LOOPS)}")
         if self.grace_period_s < 0 or self.idle_timeout_s < 0:

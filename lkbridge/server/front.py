@@ -1,0 +1,290 @@
+"""The front of `lkbridge serve --workers K`: the public address in front of K session processes.
+
+It speaks the same services (LiveKitBridge, health, reflection, BridgeAdmin) behind the same
+auth and TLS, and relays each call to the worker that holds the user (workers.py). Status codes
+and messages come back unchanged, so a caller cannot tell a front from a single bridge, except
+that HealthCheck adds the workers up and says how many answered. The relay costs a second gRPC
+receive and send per chunk (measured in docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
+
+import grpc
+
+from lkbridge._proto import livekit_bridge_pb2 as pb
+from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
+from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
+from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
+from lkbridge.server.app import BridgeServer
+from lkbridge.server.config import MAX_MESSAGE_BYTES, SERVICE_NAME, BridgeConfig
+from lkbridge.server.eventloop import running_loop_name
+from lkbridge.server.stats import Stats
+from lkbridge.server.workers import WorkerPool, shard_of
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+WORKER_HEALTH_TIMEOUT_S = 2.0
+
+
+async def relay_error(context: grpc.aio.ServicerContext, exc: grpc.aio.AioRpcError) -> NoReturn:
+    """End the caller's call with the worker's status, word for word."""
+    await context.abort(exc.code(), exc.details() or "")
+    raise AssertionError("abort returns only by raising")  # pragma: no cover
+
+
+class Workers:
+    """Channels and stubs to the workers; `for_user` picks the user's one."""
+
+    def __init__(self, targets: list[str]) -> None:
+        options = [
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ]
+        self.channels = [grpc.aio.insecure_channel(t, options=options) for t in targets]
+        self.bridges = [pb_grpc.LiveKitBridgeStub(c) for c in self.channels]
+        self.admins = [admin_grpc.BridgeAdminStub(c) for c in self.channels]
+
+    def for_user(self, user_id: str) -> Any:
+        return self.bridges[shard_of(user_id, len(self.bridges))]
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.channels), return_exceptions=True)
+
+
+class ProxyService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
+    def __init__(self, stats: Stats) -> None:
+        self.shutting_down = False
+        self.workers: Workers | None = None
+        self._stats = stats
+
+    def _pick(self, user_id: str) -> Any:
+        assert self.workers is not None
+        return self.workers.for_user(user_id)
+
+    async def _unary(
+        self, call: Callable[..., Awaitable[T]], request: Any, context: grpc.aio.ServicerContext
+    ) -> T:
+        try:
+            return await call(request, timeout=context.time_remaining())
+        except grpc.aio.AioRpcError as exc:
+            await relay_error(context, exc)
+
+    async def JoinRoom(
+        self, request: pb.JoinRoomRequest, context: grpc.aio.ServicerContext
+    ) -> pb.JoinRoomResponse:
+        return await self._unary(self._pick(request.user_id).JoinRoom, request, context)
+
+    async def LeaveRoom(
+        self, request: pb.LeaveRoomRequest, context: grpc.aio.ServicerContext
+    ) -> pb.LeaveRoomResponse:
+        return await self._unary(self._pick(request.user_id).LeaveRoom, request, context)
+
+    async def StopAudio(
+        self, request: pb.StopAudioRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StopAudioResponse:
+        return await self._unary(self._pick(request.user_id).StopAudio, request, context)
+
+    async def GetStatus(
+        self, request: pb.BridgeStatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.BridgeStatusResponse:
+        return await self._unary(self._pick(request.user_id).GetStatus, request, context)
+
+    async def PlayAudio(
+        self, request: pb.PlayAudioRequest, context: grpc.aio.ServicerContext
+    ) -> None:
+        call = self._pick(request.user_id).PlayAudio(request)
+        try:
+            async for event in call:
+                await context.write(event)
+        except grpc.aio.AioRpcError as exc:
+            await relay_error(context, exc)
+        except asyncio.CancelledError:
+            call.cancel()  # the bridge stops the playback, as for a direct caller
+            raise
+
+    async def StreamAudio(
+        self, request_iterator: AsyncIterator[pb.AudioChunk], context: grpc.aio.ServicerContext
+    ) -> None:
+        try:
+            first = await anext(request_iterator)
+        except StopAsyncIteration:
+            return
+
+        async def caller_chunks() -> AsyncIterator[pb.AudioChunk]:
+            yield first
+            async for chunk in request_iterator:
+                yield chunk
+
+        call = self._pick(first.user_id).StreamAudio(caller_chunks())
+        self._stats.active_streams += 1
+        try:
+            async for chunk in call:
+                await context.write(chunk)
+        except grpc.aio.AioRpcError as exc:
+            await relay_error(context, exc)
+        except asyncio.CancelledError:
+            call.cancel()  # the caller cancelled: the worker closes the session, as it should
+            raise
+        finally:
+            self._stats.active_streams -= 1
+
+    async def HealthCheck(
+        self, request: pb.HealthCheckRequest, context: grpc.aio.ServicerContext
+    ) -> pb.HealthCheckResponse:
+        assert self.workers is not None
+        answers = await asyncio.gather(
+            *(
+                bridge.HealthCheck(pb.HealthCheckRequest(), timeout=WORKER_HEALTH_TIMEOUT_S)
+                for bridge in self.workers.bridges
+            ),
+            return_exceptions=True,
+        )
+        up = [a for a in answers if isinstance(a, pb.HealthCheckResponse)]
+        if request.service not in ("", SERVICE_NAME):
+            status = pb.HealthCheckResponse.SERVICE_UNKNOWN
+        elif self.shutting_down or len(up) < len(answers):
+            status = pb.HealthCheckResponse.NOT_SERVING
+        else:
+            status = pb.HealthCheckResponse.SERVING
+        own = self._stats.process()
+
+        def total(key: str, own_value: float = 0.0) -> float:
+            return own_value + sum(float(a.metadata.get(key, 0)) for a in up)
+
+        metadata = {
+            "version": self._stats.version,
+            "loop": running_loop_name(),
+            "workers": str(len(answers)),
+            "workers_up": str(len(up)),
+            "tasks": str(int(total("tasks", own.tasks))),
+            "rss_mb": f"{total('rss_mb', own.rss_mb):.1f}",
+            "threads": str(int(total("threads", own.threads))),
+            "open_fds": str(int(total("open_fds", own.open_fds))),
+            "sessions_created": str(int(total("sessions_created"))),
+            "streams_total": str(int(total("streams_total"))),
+        }
+        for key in up[0].metadata if up else ():
+            if key.startswith("latency_"):  # inside the workers: mean p50, worst p99
+                values = [float(a.metadata[key]) for a in up if key in a.metadata]
+                merged = max(values) if "_p99_" in key else sum(values) / len(values)
+                metadata[key] = f"{merged:.2f}"
+        return pb.HealthCheckResponse(
+            status=status,
+            active_sessions=sum(a.active_sessions for a in up),
+            active_streams=sum(a.active_streams for a in up),
+            uptime_seconds=int(own.uptime_s),
+            metadata=metadata,
+        )
+
+
+def merge_snapshots(own: admin_pb.ProcessStats, parts: list[Any]) -> admin_pb.StatsSnapshot:
+    """One snapshot of the front and its workers: figures added up, sessions listed together."""
+    merged = admin_pb.StatsSnapshot(process=own)
+    for part in parts:
+        process, totals = merged.process, merged.totals
+        process.rss_mb += part.process.rss_mb
+        process.cpu_percent += part.process.cpu_percent
+        process.threads += part.process.threads
+        process.tasks += part.process.tasks
+        process.open_fds += part.process.open_fds
+        process.loop_lag_ms = max(process.loop_lag_ms, part.process.loop_lag_ms)
+        for field in admin_pb.Totals.DESCRIPTOR.fields:
+            setattr(
+                totals, field.name, getattr(totals, field.name) + getattr(part.totals, field.name)
+            )
+        merged.sessions.extend(part.sessions)
+        merged.timestamp_ms = max(merged.timestamp_ms, part.timestamp_ms)
+    return merged
+
+
+class FrontAdmin(admin_grpc.BridgeAdminServicer):  # type: ignore[misc]
+    def __init__(self, stats: Stats) -> None:
+        self.workers: Workers | None = None
+        self._stats = stats
+
+    def _own(self) -> admin_pb.ProcessStats:
+        figures = self._stats.process()
+        return admin_pb.ProcessStats(
+            uptime_s=round(figures.uptime_s, 1),
+            rss_mb=round(figures.rss_mb, 1),
+            cpu_percent=round(self._stats.cpu_percent(), 1),
+            threads=figures.threads,
+            tasks=figures.tasks,
+            open_fds=figures.open_fds,
+            loop_lag_ms=round(self._stats.loop_lag_ms, 2),
+            version=self._stats.version,
+        )
+
+    async def ListSessions(
+        self, request: admin_pb.ListSessionsRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb.ListSessionsResponse:
+        assert self.workers is not None
+        try:
+            answers = await asyncio.gather(
+                *(
+                    admin.ListSessions(request, timeout=context.time_remaining())
+                    for admin in self.workers.admins
+                )
+            )
+        except grpc.aio.AioRpcError as exc:
+            await relay_error(context, exc)
+        return admin_pb.ListSessionsResponse(sessions=[s for a in answers for s in a.sessions])
+
+    async def WatchStats(
+        self, request: admin_pb.WatchStatsRequest, context: grpc.aio.ServicerContext
+    ) -> None:
+        """Every worker's stream, merged: a snapshot each time the slowest worker has sent one."""
+        assert self.workers is not None
+        calls = [admin.WatchStats(request) for admin in self.workers.admins]
+        try:
+            while True:
+                parts = await asyncio.gather(*(call.read() for call in calls))
+                if any(part is grpc.aio.EOF for part in parts):
+                    return
+                merged = merge_snapshots(self._own(), parts)
+                if not request.include_sessions:
+                    del merged.sessions[:]
+                await context.write(merged)
+        except grpc.aio.AioRpcError as exc:
+            await relay_error(context, exc)
+        finally:
+            for call in calls:
+                call.cancel()
+
+
+class FrontServer(BridgeServer):
+    """BridgeServer's serving and shutdown, with the sessions in worker processes."""
+
+    def __init__(self, config: BridgeConfig) -> None:
+        super().__init__(config)
+        self.pool = WorkerPool(config)
+        self.proxy = ProxyService(self.stats)
+        self.front_admin = FrontAdmin(self.stats)
+        self.service = self.proxy
+        self.admin = self.front_admin
+        self._workers: Workers | None = None
+
+    async def start(self) -> None:
+        await self.pool.start()
+        self._workers = Workers(self.pool.targets)
+        self.proxy.workers = self.front_admin.workers = self._workers
+        await super().start()
+        log.info("fronting %d workers", len(self.pool.targets))
+
+    async def shutdown(self) -> None:
+        """Workers get SIGTERM at once: they end their streams (relayed as they are) and leave
+        their rooms while the front stops taking calls."""
+        grace = 0.0 if self._force_exit else self.config.grace_period_s
+        self.proxy.shutting_down = True
+        workers_stopped = asyncio.get_running_loop().create_task(self.pool.stop(grace))
+        await super().shutdown()
+        await workers_stopped
+        if self._workers is not None:
+            await self._workers.close()

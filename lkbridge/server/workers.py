@@ -1,0 +1,153 @@
+"""Session processes behind a front (`lkbridge serve --workers K`).
+
+One Python process runs about ten streaming sessions before its event loop, shared with the
+SDK's FFI callbacks, adds tail latency (docs/benchmarks.md). The front keeps the public address,
+auth and TLS, and routes each user to one of K worker processes, each a plain bridge on a
+private Unix socket. A user always lands on the same worker (a hash of user_id), so JoinRoom,
+StreamAudio, PlayAudio and GetStatus of one user meet the same session. A worker that dies is
+started again; its users' GetStatus then says disconnected and the cloud rejoins, as after any
+bridge restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+
+from lkbridge.procs import die_with_parent
+from lkbridge.server.config import BridgeConfig
+
+log = logging.getLogger(__name__)
+
+CONFIG_ENV = "LKBRIDGE_WORKER_CONFIG"
+RESTART_DELAY_S = 0.5
+
+
+def worker_config(config: BridgeConfig, socket: str) -> BridgeConfig:
+    """What a worker runs: the front's session settings, on a private socket, nothing public."""
+    return dataclasses.replace(
+        config,
+        workers=1,
+        host="",
+        port=None,
+        socket=socket,
+        socket_mode=0o600,
+        auth_token=None,
+        tls=None,
+        metrics_port=None,
+    )
+
+
+def shard_of(user_id: str, count: int) -> int:
+    """The worker of a user: stable across restarts of the front and of the workers."""
+    return zlib.crc32(user_id.encode()) % count
+
+
+class WorkerPool:
+    """K worker processes, started with the front's thread so they die with it (pdeathsig)."""
+
+    def __init__(self, config: BridgeConfig) -> None:
+        self._config = config
+        self._dir = Path(tempfile.mkdtemp(prefix="lkbridge-workers-"))  # mode 0700
+        self.sockets = [str(self._dir / f"worker-{i}.sock") for i in range(config.workers)]
+        self._procs: list[asyncio.subprocess.Process | None] = [None] * config.workers
+        self._watchers: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self.restarts = 0
+
+    @property
+    def targets(self) -> list[str]:
+        return [f"unix:{path}" for path in self.sockets]
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._procs if p is not None and p.returncode is None]
+
+    async def start(self) -> None:
+        await asyncio.gather(*(self._spawn(i) for i in range(len(self.sockets))))
+        loop = asyncio.get_running_loop()
+        self._watchers = [
+            loop.create_task(self._watch(i), name=f"worker-watch-{i}")
+            for i in range(len(self.sockets))
+        ]
+
+    async def _spawn(self, index: int) -> None:
+        config = worker_config(self._config, self.sockets[index])
+        env = dict(os.environ)
+        env[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
+        proc = await asyncio.create_subprocess_exec(
+            *die_with_parent(), sys.executable, "-m", "lkbridge.server.workers",
+            stdout=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        line = (await proc.stdout.readline()).decode()
+        if not line.startswith("lkbridge listening on "):
+            proc.kill()
+            await proc.wait()
+            raise RuntimeError(f"worker {index} did not start: {line.strip()!r}")
+        self._procs[index] = proc
+        log.info("worker %d (pid %d) on %s", index, proc.pid, self.sockets[index])
+
+    async def _watch(self, index: int) -> None:
+        while not self._stopping:
+            proc = self._procs[index]
+            assert proc is not None
+            code = await proc.wait()
+            if self._stopping:
+                return
+            self.restarts += 1
+            log.error("worker %d exited with %s; starting it again", index, code)
+            await asyncio.sleep(RESTART_DELAY_S)
+            try:
+                await self._spawn(index)
+            except Exception:
+                log.exception("worker %d could not be started again", index)
+
+    async def stop(self, grace_s: float) -> None:
+        """SIGTERM every worker (each ends its streams and leaves its rooms), then wait."""
+        self._stopping = True
+        for task in self._watchers:
+            task.cancel()
+        live = [p for p in self._procs if p is not None and p.returncode is None]
+        for proc in live:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(p.wait() for p in live)), grace_s + 2)
+        except TimeoutError:
+            for proc in live:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+            await asyncio.gather(*(p.wait() for p in live))
+        with contextlib.suppress(OSError):
+            for path in self.sockets:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+            self._dir.rmdir()
+
+
+def _load_config() -> BridgeConfig:
+    raw = json.loads(os.environ[CONFIG_ENV])
+    raw["playback_allow_hosts"] = tuple(raw.get("playback_allow_hosts", ()))
+    return BridgeConfig(**raw)
+
+
+def main() -> None:
+    """A worker: a plain bridge on the private socket given by the front."""
+    from lkbridge.cli.serve import run_server
+    from lkbridge.server.logs import configure_logging
+
+    config = _load_config()
+    configure_logging(config.log_level, config.log_format)
+    run_server(config)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""`lkbridge serve --workers 2`: the front relays everything to the user's worker, unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import psutil
+import pytest
+
+from lkbridge._proto import livekit_bridge_pb2 as pb
+from lkbridge.audio.pcm import to_bytes, to_int16
+from lkbridge.audio.signal import dominant_frequency, loud_part, tone
+from lkbridge.cli.fileserver import OneFileServer
+from lkbridge.client import BridgeClient
+from lkbridge.devstack.device import DevicePeer
+from lkbridge.devstack.tonefile import make_tone_file
+from lkbridge.errors import ClientError
+from tests.conftest import DeviceFactory, LiveKitEnv
+from tests.helpers import wait_until
+from tests.integration.test_serving import ServeProcess, serve_process, start_serve
+
+__all__ = ["serve_process"]  # the fixture, imported for this module
+
+
+async def join(
+    client: BridgeClient, livekit: LiveKitEnv, devices: DeviceFactory, user: str
+) -> DevicePeer:
+    room = f"front-{user}-{os.getpid()}"
+    device = await devices(room, "device")
+    token = livekit.token(room, f"cloud-agent:{user}")
+    joined = await client.join(user, token=token, livekit_url=livekit.url, target_identity="device")
+    assert joined.success, joined.error
+    return device
+
+
+async def test_front_relays_sessions_audio_playback_and_status(
+    serve_process: list[ServeProcess],
+    livekit_server: LiveKitEnv,
+    device_factory: DeviceFactory,
+    tmp_path: Path,
+) -> None:
+    served = start_serve("--port", "0", "--workers", "2")
+    serve_process.append(served)
+    workers = psutil.Process(served.proc.pid).children()
+    assert len(workers) == 2
+    async with BridgeClient(served.target) as client:
+        health = await client.health()
+        assert health.status == pb.HealthCheckResponse.SERVING
+        assert (health.metadata["workers"], health.metadata["workers_up"]) == ("2", "2")
+        users = [f"fu{i}" for i in range(4)]
+        devices = [await join(client, livekit_server, device_factory, u) for u in users]
+        assert (await client.health()).active_sessions == 4
+        assert sorted(s.user_id for s in await client.list_sessions()) == users
+        async for snapshot in client.watch_stats(interval_ms=200):  # what `lkbridge tui` reads
+            assert snapshot.totals.sessions == 4
+            assert sorted(s.user_id for s in snapshot.sessions) == users
+            assert snapshot.process.tasks >= 4 * 1 and snapshot.process.rss_mb > 100
+            break
+
+        # audio both ways through the front, judged by content
+        device = devices[0]
+        async with client.stream("fu0") as stream:
+            sent = await device.send_packets(tone(440, 0.5), chunk_ms=100)
+            received = b""
+            while len(received) < sum(len(p) - 1 for _, p in sent):
+                chunk = await stream.receive(timeout=5)
+                assert chunk is not None
+                received += chunk.pcm_data
+            assert abs(dominant_frequency(to_int16(received), 16000) - 440) < 10
+            await stream.send(to_bytes(tone(660, 1.0)))
+            recording = await device.wait_for_track("speaker")
+            await wait_until(lambda: len(recording.samples()) > 16000, 10, "the tone")
+            heard = loud_part(recording.samples(), 16000)
+            assert abs(dominant_frequency(heard, 16000) - 660) < 10
+
+        # playback events relayed in order
+        clip = make_tone_file(tmp_path / "clip.wav", 880, 0.8)
+        with OneFileServer(clip) as files:
+            events = [e.type async for e in client.play("fu1", files.url, track_id=1)]
+        assert events[0] == pb.PlayAudioEvent.STARTED
+        assert events[-1] == pb.PlayAudioEvent.COMPLETED
+
+        status = await client.status("fu2")
+        assert status.connected and status.participant_count == 2
+        assert (await client.leave("fu3")).success
+        assert not (await client.status("fu3")).connected
+
+
+async def test_front_relays_errors_word_for_word(serve_process: list[ServeProcess]) -> None:
+    served = start_serve("--port", "0", "--workers", "2")
+    serve_process.append(served)
+    async with BridgeClient(served.target) as client:
+        async with client.stream("nobody") as stream:
+            with pytest.raises(ClientError) as err:
+                await stream.receive(timeout=5)
+        assert err.value.code == "NOT_FOUND"
+        assert err.value.details == "session not found for user 'nobody'"  # the worker's words
+        with pytest.raises(ClientError) as err:
+            await client.join("u", token="", livekit_url="ws://x")
+        assert err.value.code == "INVALID_ARGUMENT"
+        with pytest.raises(ClientError) as err:
+            async for _ in client.play("u", "ftp://host/a.mp3"):
+                pass
+        assert err.value.code == "INVALID_ARGUMENT"
+        assert (await client.stop("u")).error == "session not found"
+
+
+async def test_a_dead_worker_is_started_again_and_its_users_rejoin(
+    serve_process: list[ServeProcess], livekit_server: LiveKitEnv, device_factory: DeviceFactory
+) -> None:
+    served = start_serve("--port", "0", "--workers", "2")
+    serve_process.append(served)
+    front = psutil.Process(served.proc.pid)
+    async with BridgeClient(served.target) as client:
+        await join(client, livekit_server, device_factory, "phoenix")
+        for worker in front.children():
+            worker.send_signal(signal.SIGKILL)
+        await wait_until(
+            lambda: (
+                len(front.children()) == 2
+                and all(w.status() != psutil.STATUS_ZOMBIE for w in front.children())
+            ),
+            10,
+            "workers to be started again",
+        )
+
+        async def healthy() -> bool:
+            return (await client.health()).metadata["workers_up"] == "2"
+
+        for _ in range(50):
+            if await healthy():
+                break
+            await asyncio.sleep(0.2)
+        assert not (await client.status("phoenix")).connected  # the cloud's cue to rejoin
+        await join(client, livekit_server, device_factory, "phoenix-again")
+        assert (await client.status("phoenix-again")).connected
+
+
+async def test_sigterm_ends_streams_stops_workers_and_exits(
+    serve_process: list[ServeProcess], livekit_server: LiveKitEnv, device_factory: DeviceFactory
+) -> None:
+    served = start_serve("--port", "0", "--workers", "2", "--grace-period", "5")
+    serve_process.append(served)
+    workers = psutil.Process(served.proc.pid).children()
+    async with BridgeClient(served.target) as client:
+        streams = []
+        for user in ("t1", "t2", "t3"):
+            await join(client, livekit_server, device_factory, user)
+            stream = client.stream(user)
+            await stream.open()
+            streams.append(stream)
+        assert (await client.health()).active_streams == 3
+        served.proc.send_signal(signal.SIGTERM)
+        for stream in streams:
+            with pytest.raises(ClientError) as err:
+                while await stream.receive(timeout=10) is not None:
+                    pass
+            assert err.value.code == "UNAVAILABLE"
+    assert await asyncio.to_thread(served.proc.wait, 10) == 0
+    assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
