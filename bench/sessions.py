@@ -217,13 +217,18 @@ def profile_summary(path: Path, top: int = 25) -> str:
     return "\n".join(lines)
 
 
+def family(proc: psutil.Process) -> list[psutil.Process]:
+    """The bridge and its worker processes (`--bridge-arg=--workers=K`)."""
+    return [proc, *proc.children(recursive=True)]
+
+
 async def figures(client: BridgeClient, proc: psutil.Process) -> dict[str, float]:
     health = await client.health()
     return {
-        "rss_mb": proc.memory_info().rss / 2**20,
+        "rss_mb": sum(p.memory_info().rss for p in family(proc)) / 2**20,
         "tasks": int(health.metadata["tasks"]),
-        "threads": proc.num_threads(),
-        "fds": proc.num_fds(),
+        "threads": sum(p.num_threads() for p in family(proc)),
+        "fds": sum(p.num_fds() for p in family(proc)),
         **{k: float(v) for k, v in health.metadata.items() if k.startswith("latency_")},
     }
 
@@ -356,7 +361,8 @@ async def run(
             if await asyncio.to_thread(conn.recv) != "ready":
                 raise RuntimeError("a load worker failed")
         await asyncio.sleep(1.0)
-        for proc in procs:
+        measured = [p for proc in procs for p in family(proc)]  # keep the objects: CPU deltas
+        for proc in measured:
             proc.cpu_percent()
         profiler = start_profiler(procs[0].pid, n, seconds)
         for _, conn in workers:
@@ -364,7 +370,7 @@ async def run(
         reports: list[WorkerReport] = [await asyncio.to_thread(c.recv) for _, c in workers]
         if profiler is not None:
             await asyncio.to_thread(profiler.wait, 60)
-        cpu = sum(proc.cpu_percent() for proc in procs)
+        cpu = sum(proc.cpu_percent() for proc in measured)
         during = await shard_figures(clients, procs)
         for _, conn in workers:
             conn.send("leave")
