@@ -10,7 +10,6 @@ still pushes back: the drain awaits each `write()` while the outbox keeps droppi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -83,10 +82,13 @@ class StreamWriter:
         self.kick()  # audio that arrived during the last write
 
     async def close(self) -> None:
-        """No more writes: cancel a drain still in flight (the call is ending) and wait for it."""
+        """No more writes: cancel a drain still in flight (the call is ending) and wait for it.
+
+        `asyncio.wait` keeps the drain's own CancelledError out, and lets a cancel of the
+        caller through.
+        """
         self._closed = True
         drain = self._drain
         if drain is not None:
             drain.cancel()
-            with contextlib.suppress(BaseException):
-                await drain
+            await asyncio.wait({drain})

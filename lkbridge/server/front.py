@@ -23,6 +23,7 @@ from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
 from lkbridge.server.app import BridgeServer
 from lkbridge.server.config import MAX_MESSAGE_BYTES, SERVICE_NAME, BridgeConfig
 from lkbridge.server.eventloop import running_loop_name
+from lkbridge.server.service import CANCEL_SETTLE_S
 from lkbridge.server.stats import Stats
 from lkbridge.server.workers import WorkerPool, shard_of
 
@@ -46,6 +47,10 @@ class Workers:
         options = [
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            # a restarted worker is back within a second: do not sit in a long backoff
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1000),
         ]
         self.channels = [grpc.aio.insecure_channel(t, options=options) for t in targets]
         self.bridges = [pb_grpc.LiveKitBridgeStub(c) for c in self.channels]
@@ -105,9 +110,8 @@ class ProxyService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
                 await context.write(event)
         except grpc.aio.AioRpcError as exc:
             await relay_error(context, exc)
-        except asyncio.CancelledError:
-            call.cancel()  # the bridge stops the playback, as for a direct caller
-            raise
+        finally:
+            call.cancel()  # caller gone or write failed: the worker stops the playback
 
     async def StreamAudio(
         self, request_iterator: AsyncIterator[pb.AudioChunk], context: grpc.aio.ServicerContext
@@ -121,6 +125,9 @@ class ProxyService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             yield first
             async for chunk in request_iterator:
                 yield chunk
+            # A caller's cancel also ends its request stream first: hold the half-close a
+            # moment so the cancel (below) reaches the worker instead of a clean end.
+            await asyncio.sleep(CANCEL_SETTLE_S)
 
         call = self._pick(first.user_id).StreamAudio(caller_chunks())
         self._stats.active_streams += 1
@@ -129,10 +136,10 @@ class ProxyService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
                 await context.write(chunk)
         except grpc.aio.AioRpcError as exc:
             await relay_error(context, exc)
-        except asyncio.CancelledError:
-            call.cancel()  # the caller cancelled: the worker closes the session, as it should
-            raise
         finally:
+            # the caller cancelled or its stream broke: the worker closes the session, as the
+            # contract says; after a normal end this does nothing
+            call.cancel()
             self._stats.active_streams -= 1
 
     async def HealthCheck(
@@ -146,10 +153,14 @@ class ProxyService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             ),
             return_exceptions=True,
         )
-        up = [a for a in answers if isinstance(a, pb.HealthCheckResponse)]
+        up = [
+            a
+            for a in answers
+            if isinstance(a, pb.HealthCheckResponse) and a.status == pb.HealthCheckResponse.SERVING
+        ]
         if request.service not in ("", SERVICE_NAME):
             status = pb.HealthCheckResponse.SERVICE_UNKNOWN
-        elif self.shutting_down or len(up) < len(answers):
+        elif self.shutting_down or not up:  # a worker being restarted is in workers_up
             status = pb.HealthCheckResponse.NOT_SERVING
         else:
             status = pb.HealthCheckResponse.SERVING
@@ -226,37 +237,60 @@ class FrontAdmin(admin_grpc.BridgeAdminServicer):  # type: ignore[misc]
         self, request: admin_pb.ListSessionsRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb.ListSessionsResponse:
         assert self.workers is not None
-        try:
-            answers = await asyncio.gather(
-                *(
-                    admin.ListSessions(request, timeout=context.time_remaining())
-                    for admin in self.workers.admins
-                )
-            )
-        except grpc.aio.AioRpcError as exc:
-            await relay_error(context, exc)
-        return admin_pb.ListSessionsResponse(sessions=[s for a in answers for s in a.sessions])
+        answers = await asyncio.gather(
+            *(
+                admin.ListSessions(request, timeout=context.time_remaining())
+                for admin in self.workers.admins
+            ),
+            return_exceptions=True,  # a worker being restarted has no sessions to list
+        )
+        listed = [a for a in answers if isinstance(a, admin_pb.ListSessionsResponse)]
+        return admin_pb.ListSessionsResponse(sessions=[s for a in listed for s in a.sessions])
 
     async def WatchStats(
         self, request: admin_pb.WatchStatsRequest, context: grpc.aio.ServicerContext
     ) -> None:
-        """Every worker's stream, merged: a snapshot each time the slowest worker has sent one."""
+        """Every worker's stream kept at its latest snapshot, merged on this call's own timer.
+
+        A worker that is down (being restarted) is left out until its stream opens again.
+        """
         assert self.workers is not None
-        calls = [admin.WatchStats(request) for admin in self.workers.admins]
+        interval = max(request.interval_ms or 1000, 100) / 1000
+        latest: dict[int, Any] = {}
+        loop = asyncio.get_running_loop()
+        followers = [
+            loop.create_task(self._follow(i, admin, request, latest, interval))
+            for i, admin in enumerate(self.workers.admins)
+        ]
         try:
+            await asyncio.sleep(min(interval, 0.2))  # the workers' first snapshots
             while True:
-                parts = await asyncio.gather(*(call.read() for call in calls))
-                if any(part is grpc.aio.EOF for part in parts):
-                    return
-                merged = merge_snapshots(self._own(), parts)
-                if not request.include_sessions:
-                    del merged.sessions[:]
+                merged = merge_snapshots(self._own(), [latest[i] for i in sorted(latest)])
                 await context.write(merged)
-        except grpc.aio.AioRpcError as exc:
-            await relay_error(context, exc)
+                await asyncio.sleep(interval)
         finally:
-            for call in calls:
+            for task in followers:
+                task.cancel()
+
+    @staticmethod
+    async def _follow(
+        index: int,
+        admin: Any,
+        request: admin_pb.WatchStatsRequest,
+        latest: dict[int, Any],
+        interval: float,
+    ) -> None:
+        while True:
+            call = admin.WatchStats(request)
+            try:
+                async for snapshot in call:
+                    latest[index] = snapshot
+            except grpc.aio.AioRpcError:
+                pass
+            finally:
                 call.cancel()
+            latest.pop(index, None)
+            await asyncio.sleep(interval)
 
 
 class FrontServer(BridgeServer):

@@ -173,12 +173,14 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         finally:
             if outbox.listener == writer.kick:  # a newer stream may have taken the outbox
                 outbox.listener = None
-            await writer.close()
+            # Decide the session's fate before the last await: a cancel landing while the
+            # writer winds down must not skip it.
             if binding.end_code in ("CANCELLED", "INTERNAL") or cancelled:
                 if session.stream is binding:
                     self._registry.spawn_remove(session, binding.end_reason)
             elif binding.end_code == "":
                 session.unbind_stream(binding)
+            await writer.close()
         if binding.end_code in ("INVALID_ARGUMENT", "INTERNAL"):
             self._stats.errors += 1
         if binding.end_code:
@@ -211,6 +213,8 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             # moment after that EOF: wait that moment, so a cancel is not taken for a clean end
             # (which would keep the session until its idle timeout instead of closing it).
             await asyncio.sleep(CANCEL_SETTLE_S)
+            if binding.ended:  # superseded or closed meanwhile: its leftovers are not wanted
+                return
             for track_id, samples in ingest.flush():
                 await session.write(track_id, samples)
             await session.flush()

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 CONFIG_ENV = "LKBRIDGE_WORKER_CONFIG"
 RESTART_DELAY_S = 0.5
+MAX_RESTART_DELAY_S = 10.0
+START_TIMEOUT_S = 30.0
 
 
 def worker_config(config: BridgeConfig, socket: str) -> BridgeConfig:
@@ -83,33 +85,43 @@ class WorkerPool:
         config = worker_config(self._config, self.sockets[index])
         env = dict(os.environ)
         env[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
+        # Its own session: a Ctrl-C or a group kill reaches the front only, which then stops
+        # the workers in order (they still die with the front: pdeathsig).
         proc = await asyncio.create_subprocess_exec(
             *die_with_parent(), sys.executable, "-m", "lkbridge.server.workers",
-            stdout=asyncio.subprocess.PIPE, env=env,
+            stdout=asyncio.subprocess.PIPE, env=env, start_new_session=True,
         )  # fmt: skip
+        self._procs[index] = proc  # stop() sees it even while it starts
         assert proc.stdout is not None
-        line = (await proc.stdout.readline()).decode()
+        try:
+            line = (await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT_S)).decode()
+        except TimeoutError:
+            line = "(nothing within the start timeout)"
         if not line.startswith("lkbridge listening on "):
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
             await proc.wait()
+            self._procs[index] = None
             raise RuntimeError(f"worker {index} did not start: {line.strip()!r}")
-        self._procs[index] = proc
         log.info("worker %d (pid %d) on %s", index, proc.pid, self.sockets[index])
 
     async def _watch(self, index: int) -> None:
+        delay = RESTART_DELAY_S
         while not self._stopping:
             proc = self._procs[index]
-            assert proc is not None
-            code = await proc.wait()
-            if self._stopping:
-                return
-            self.restarts += 1
-            log.error("worker %d exited with %s; starting it again", index, code)
-            await asyncio.sleep(RESTART_DELAY_S)
+            if proc is not None:
+                code = await proc.wait()
+                if self._stopping:
+                    return
+                self.restarts += 1
+                log.error("worker %d exited with %s; starting it again", index, code)
+            await asyncio.sleep(delay)
             try:
                 await self._spawn(index)
+                delay = RESTART_DELAY_S
             except Exception:
                 log.exception("worker %d could not be started again", index)
+                delay = min(delay * 2, MAX_RESTART_DELAY_S)
 
     async def stop(self, grace_s: float) -> None:
         """SIGTERM every worker (each ends its streams and leaves its rooms), then wait."""

@@ -161,3 +161,23 @@ async def test_sigterm_ends_streams_stops_workers_and_exits(
             assert err.value.code == "UNAVAILABLE"
     assert await asyncio.to_thread(served.proc.wait, 10) == 0
     assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
+
+
+async def test_a_cancel_through_the_front_closes_the_session(
+    serve_process: list[ServeProcess], livekit_server: LiveKitEnv, device_factory: DeviceFactory
+) -> None:
+    served = start_serve("--port", "0", "--workers", "2")
+    serve_process.append(served)
+    async with BridgeClient(served.target) as client:
+        device = await join(client, livekit_server, device_factory, "quitter")
+        stream = client.stream("quitter")
+        await stream.open()
+        await device.send_packets(tone(440, 0.3), chunk_ms=100, realtime=False)
+        assert await stream.receive(timeout=5) is not None
+        stream.cancel()  # not a clean end: the worker must close the session, not keep it
+        for _ in range(50):
+            if (await client.health()).active_sessions == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert (await client.health()).active_sessions == 0
+        assert not (await client.status("quitter")).connected
