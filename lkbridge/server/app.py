@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 
 from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
+from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
 from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
 from lkbridge.server.admin import ADMIN_SERVICE_NAME, BridgeAdminService, Snapshots
 from lkbridge.server.auth import BearerTokenInterceptor
@@ -110,12 +111,15 @@ class BridgeServer:
         )
         if self.config.metrics_port is not None:
             self._metrics = await start_metrics_server(
-                self.snapshots, self.config.metrics_host, self.config.metrics_port
+                self.metrics_snapshot, self.config.metrics_host, self.config.metrics_port
             )
             sockets = self._metrics.addresses
             self.metrics_port = int(sockets[0][1]) if sockets else self.config.metrics_port
             log.info("metrics on http://%s:%s/metrics", self.config.metrics_host, self.metrics_port)
         log.info("lkbridge listening on %s", ", ".join(self.addresses))
+
+    async def metrics_snapshot(self) -> admin_pb.StatsSnapshot:
+        return self.snapshots.take(include_sessions=False)
 
     def _credentials(self) -> grpc.ServerCredentials | None:
         if self.config.tls is None:

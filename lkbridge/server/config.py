@@ -82,8 +82,6 @@ class BridgeConfig:
             raise ValueError("capture frame sizes must satisfy 10 <= min <= max <= 1000 ms")
         if not 1 <= self.workers <= 64:
             raise ValueError("workers must be between 1 and 64")
-        if self.workers > 1 and self.metrics_port is not None:
-            raise ValueError("--metrics-port is not available with --workers > 1 (use WatchStats)")
         if self.loop not in LOOPS:
             raise ValueError(f"loop must be one of {', '.join(LOOPS)}")
         if self.grace_period_s < 0 or self.idle_timeout_s < 0:

@@ -220,7 +220,7 @@ class FrontAdmin(admin_grpc.BridgeAdminServicer):  # type: ignore[misc]
         self.workers: Workers | None = None
         self._stats = stats
 
-    def _own(self) -> admin_pb.ProcessStats:
+    def own_stats(self) -> admin_pb.ProcessStats:
         figures = self._stats.process()
         return admin_pb.ProcessStats(
             uptime_s=round(figures.uptime_s, 1),
@@ -265,7 +265,7 @@ class FrontAdmin(admin_grpc.BridgeAdminServicer):  # type: ignore[misc]
         try:
             await asyncio.sleep(min(interval, 0.2))  # the workers' first snapshots
             while True:
-                merged = merge_snapshots(self._own(), [latest[i] for i in sorted(latest)])
+                merged = merge_snapshots(self.own_stats(), [latest[i] for i in sorted(latest)])
                 await context.write(merged)
                 await asyncio.sleep(interval)
         finally:
@@ -311,6 +311,24 @@ class FrontServer(BridgeServer):
         self.proxy.workers = self.front_admin.workers = self._workers
         await super().start()
         log.info("fronting %d workers", len(self.pool.targets))
+
+    async def metrics_snapshot(self) -> admin_pb.StatsSnapshot:
+        """The front's figures plus each worker's first WatchStats snapshot (one per scrape)."""
+        assert self._workers is not None
+        request = admin_pb.WatchStatsRequest(include_sessions=False)
+
+        async def first(admin: Any) -> Any:
+            call = admin.WatchStats(request, timeout=WORKER_HEALTH_TIMEOUT_S)
+            try:
+                return await call.read()
+            finally:
+                call.cancel()
+
+        answers = await asyncio.gather(
+            *(first(admin) for admin in self._workers.admins), return_exceptions=True
+        )
+        parts = [a for a in answers if isinstance(a, admin_pb.StatsSnapshot)]
+        return merge_snapshots(self.front_admin.own_stats(), parts)
 
     async def shutdown(self) -> None:
         """Workers get SIGTERM at once: they end their streams (relayed as they are) and leave

@@ -5,10 +5,11 @@ Process and total figures only: per-user labels would grow without bound with th
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
-from lkbridge.server.admin import Snapshots
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -51,9 +52,14 @@ def render(snapshot: admin_pb.StatsSnapshot) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def start_metrics_server(snapshots: Snapshots, host: str, port: int) -> web.AppRunner:
+SnapshotSource = Callable[[], Awaitable[admin_pb.StatsSnapshot]]
+
+
+async def start_metrics_server(snapshot: SnapshotSource, host: str, port: int) -> web.AppRunner:
+    """Serve /metrics; `snapshot` gives the figures (this process's, or a front's merged ones)."""
+
     async def metrics(request: web.Request) -> web.Response:
-        body = render(snapshots.take(include_sessions=False))
+        body = render(await snapshot())
         return web.Response(body=body.encode(), headers={"Content-Type": CONTENT_TYPE})
 
     app = web.Application()

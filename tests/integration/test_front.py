@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
+import urllib.request
 from pathlib import Path
 
 import psutil
@@ -42,7 +44,10 @@ async def test_front_relays_sessions_audio_playback_and_status(
     device_factory: DeviceFactory,
     tmp_path: Path,
 ) -> None:
-    served = start_serve("--port", "0", "--workers", "2")
+    with socket.socket() as probe:  # a free port for the metrics endpoint
+        probe.bind(("127.0.0.1", 0))
+        metrics_port = probe.getsockname()[1]
+    served = start_serve("--port", "0", "--workers", "2", "--metrics-port", str(metrics_port))
     serve_process.append(served)
     workers = psutil.Process(served.proc.pid).children()
     assert len(workers) == 2
@@ -54,6 +59,14 @@ async def test_front_relays_sessions_audio_playback_and_status(
         devices = [await join(client, livekit_server, device_factory, u) for u in users]
         assert (await client.health()).active_sessions == 4
         assert sorted(s.user_id for s in await client.list_sessions()) == users
+        metrics = await asyncio.to_thread(
+            lambda: (
+                urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+                .read()
+                .decode()
+            )
+        )
+        assert "\nlkbridge_sessions 4\n" in metrics  # the workers' sessions, added up
         async for snapshot in client.watch_stats(interval_ms=200):  # what `lkbridge tui` reads
             assert snapshot.totals.sessions == 4
             assert sorted(s.user_id for s in snapshot.sessions) == users
