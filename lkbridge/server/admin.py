@@ -25,6 +25,21 @@ ADMIN_SERVICE_NAME = "lkbridge.admin.v1.BridgeAdmin"
 RATE_WINDOW_S = 1.0
 
 
+def process_stats(stats: Stats) -> admin_pb.ProcessStats:
+    """This process's figures, as every snapshot (and a front's merged one) carries them."""
+    figures = stats.process()
+    return admin_pb.ProcessStats(
+        uptime_s=round(figures.uptime_s, 1),
+        rss_mb=round(figures.rss_mb, 1),
+        cpu_percent=round(stats.cpu_percent(), 1),
+        threads=figures.threads,
+        tasks=figures.tasks,
+        open_fds=figures.open_fds,
+        loop_lag_ms=round(stats.loop_lag_ms, 2),
+        version=stats.version,
+    )
+
+
 class FrameRates:
     """Frames per second in and out per session, over windows of at least RATE_WINDOW_S.
 
@@ -107,7 +122,6 @@ class Snapshots:
     def take(
         self, include_sessions: bool = True, rates: FrameRates | None = None
     ) -> admin_pb.StatsSnapshot:
-        figures = self._stats.process()
         sessions = self.sessions(rates) if include_sessions else []
         live = list(self._registry)
         totals = admin_pb.Totals(
@@ -124,16 +138,7 @@ class Snapshots:
         )
         return admin_pb.StatsSnapshot(
             timestamp_ms=time.time_ns() // 1_000_000,
-            process=admin_pb.ProcessStats(
-                uptime_s=round(figures.uptime_s, 1),
-                rss_mb=round(figures.rss_mb, 1),
-                cpu_percent=round(self._stats.cpu_percent(), 1),
-                threads=figures.threads,
-                tasks=figures.tasks,
-                open_fds=figures.open_fds,
-                loop_lag_ms=round(self._stats.loop_lag_ms, 2),
-                version=self._stats.version,
-            ),
+            process=process_stats(self._stats),
             totals=totals,
             sessions=sessions,
         )

@@ -20,6 +20,7 @@ from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
 from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
 from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
+from lkbridge.server.admin import process_stats
 from lkbridge.server.app import BridgeServer
 from lkbridge.server.config import MAX_MESSAGE_BYTES, SERVICE_NAME, BridgeConfig
 from lkbridge.server.eventloop import running_loop_name
@@ -220,19 +221,6 @@ class FrontAdmin(admin_grpc.BridgeAdminServicer):  # type: ignore[misc]
         self.workers: Workers | None = None
         self._stats = stats
 
-    def own_stats(self) -> admin_pb.ProcessStats:
-        figures = self._stats.process()
-        return admin_pb.ProcessStats(
-            uptime_s=round(figures.uptime_s, 1),
-            rss_mb=round(figures.rss_mb, 1),
-            cpu_percent=round(self._stats.cpu_percent(), 1),
-            threads=figures.threads,
-            tasks=figures.tasks,
-            open_fds=figures.open_fds,
-            loop_lag_ms=round(self._stats.loop_lag_ms, 2),
-            version=self._stats.version,
-        )
-
     async def ListSessions(
         self, request: admin_pb.ListSessionsRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb.ListSessionsResponse:
@@ -265,7 +253,9 @@ class FrontAdmin(admin_grpc.BridgeAdminServicer):  # type: ignore[misc]
         try:
             await asyncio.sleep(min(interval, 0.2))  # the workers' first snapshots
             while True:
-                merged = merge_snapshots(self.own_stats(), [latest[i] for i in sorted(latest)])
+                merged = merge_snapshots(
+                    process_stats(self._stats), [latest[i] for i in sorted(latest)]
+                )
                 await context.write(merged)
                 await asyncio.sleep(interval)
         finally:
@@ -328,7 +318,7 @@ class FrontServer(BridgeServer):
             *(first(admin) for admin in self._workers.admins), return_exceptions=True
         )
         parts = [a for a in answers if isinstance(a, admin_pb.StatsSnapshot)]
-        return merge_snapshots(self.front_admin.own_stats(), parts)
+        return merge_snapshots(process_stats(self.stats), parts)
 
     async def shutdown(self) -> None:
         """Workers get SIGTERM at once: they end their streams (relayed as they are) and leave
