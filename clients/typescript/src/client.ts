@@ -24,8 +24,10 @@ import { resolveTarget } from "./target";
 import {
   loadStubConstructor,
   type AudioChunkMessage,
+  type BridgeStatusResponseMessage,
   type LiveKitBridgeStub,
   type PlayAudioEventMessage,
+  type StopAudioResponseMessage,
 } from "./wire";
 
 /** Pino-compatible, all optional: pass your logger or nothing. */
@@ -124,21 +126,11 @@ export interface StopRequest {
   reason?: string;
 }
 
-export interface StopResult {
-  success: boolean;
-  error: string;
-  stoppedRequestId: string;
-}
+/** StopAudio's answer as the bridge sends it (`stoppedRequestId` filled when one stopped). */
+export type StopResult = StopAudioResponseMessage;
 
-export interface BridgeStatus {
-  connected: boolean;
-  participantId: string;
-  participantCount: number;
-  /** Unix ms of the last room disconnect; 0 = never. */
-  lastDisconnectAt: number;
-  lastDisconnectReason: string;
-  serverVersion: string;
-}
+/** GetStatus as the bridge sends it; `lastDisconnectAt` is Unix ms, 0 = never. */
+export type BridgeStatus = BridgeStatusResponseMessage;
 
 export interface BridgeHealth {
   status: ServingStatus;

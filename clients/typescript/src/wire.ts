@@ -94,6 +94,7 @@ export interface BridgeStatusResponseMessage {
   connected: boolean;
   participantId: string;
   participantCount: number;
+  /** Unix ms of the last room disconnect; 0 = never. */
   lastDisconnectAt: number;
   lastDisconnectReason: string;
   serverVersion: string;

@@ -1,0 +1,46 @@
+"""Settings that cannot work are refused with a message that says which and why."""
+
+from __future__ import annotations
+
+import pytest
+
+from lkbridge.server.config import BridgeConfig
+from lkbridge.server.eventloop import loop_factory
+from lkbridge.server.workers import shard_of, worker_config
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"workers": 0}, "workers must be between 1 and 64"),
+        ({"workers": 65}, "workers must be between 1 and 64"),
+        ({"loop": "trio"}, "loop must be one of auto, uvloop, asyncio"),
+        ({"port": None}, "nothing to listen on: give a TCP port or a Unix socket"),
+    ],
+)
+def test_refused_settings(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError) as err:
+        BridgeConfig(**changes)  # type: ignore[arg-type]
+    assert str(err.value) == message
+
+
+def test_loop_factory_names() -> None:
+    assert loop_factory("asyncio") is None
+    assert loop_factory("uvloop") is not None  # a dependency: installed by setup
+    with pytest.raises(ValueError, match="loop must be one of"):
+        loop_factory("trio")
+
+
+def test_workers_get_the_session_settings_and_nothing_public() -> None:
+    front = BridgeConfig(
+        host="0.0.0.0", port=9090, workers=4, auth_token="secret", idle_timeout_s=42.0
+    )
+    worker = worker_config(front, "/run/w0.sock")
+    assert (worker.workers, worker.port, worker.socket) == (1, None, "/run/w0.sock")
+    assert worker.auth_token is None and worker.tls is None and worker.metrics_port is None
+    assert worker.idle_timeout_s == 42.0 and worker.socket_mode == 0o600
+
+
+def test_a_user_always_lands_on_the_same_worker() -> None:
+    assert shard_of("alice", 4) == shard_of("alice", 4)
+    assert {shard_of(f"user{i}", 4) for i in range(100)} == {0, 1, 2, 3}
