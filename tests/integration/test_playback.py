@@ -72,7 +72,9 @@ async def test_play_formats_heard_at_the_device(
     assert set(kinds[1:-1]) == {E.PROGRESS} and len(kinds) - 2 >= 5  # ~every 250 ms over 2 s
     assert all(e.request_id == "r1" for e in events)
     positions = [e.position_ms for e in events if e.type == E.PROGRESS]
-    assert positions == sorted(positions) and positions[-1] <= 2000
+    # An MP3 decoded as a stream keeps the encoder's end padding (a few ms of silence), so the
+    # bound is the duration the bridge itself reports at the end, not the nominal 2000 ms.
+    assert positions == sorted(positions) and positions[-1] <= events[-1].duration_ms
     assert abs(events[-1].duration_ms - 2000) <= 60
     recording = await device.wait_for_track("speaker")
     await asyncio.sleep(0.3)
