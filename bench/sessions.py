@@ -40,6 +40,7 @@ from lkbridge.devstack import netns  # noqa: E402
 from lkbridge.devstack.device import DevicePeer  # noqa: E402
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer  # noqa: E402
 from lkbridge.devstack.tokens import mint_token  # noqa: E402
+from lkbridge.rtcruntime import set_sdk_logs  # noqa: E402
 
 CHUNK_MS = 100
 CHUNK = 16000 * CHUNK_MS // 1000
@@ -254,6 +255,7 @@ def worker_main(
     if nice:
         os.nice(nice)  # the bridge comes first when the machine is short of cores
     CHUNK_MS, CHUNK, BURST_EVERY = chunk_ms, 16 * chunk_ms, 1000 // chunk_ms
+    set_sdk_logs("native")  # the generator's share of the cores goes to audio, not log records
     asyncio.run(_worker(conn, targets, cfg, users, seconds))
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from lkbridge.rtcruntime import SDK_LOGS
 from lkbridge.server import eventloop
 from lkbridge.server.app import BridgeServer
 from lkbridge.server.config import LOG_FORMATS, LOG_LEVELS, BridgeConfig, TlsFiles
@@ -42,6 +43,12 @@ def serve(
         "auto",
         envvar="LKBRIDGE_LOOP",
         help="auto (uvloop if installed), uvloop or asyncio.",
+    ),
+    sdk_logs: str = typer.Option(
+        "native",
+        envvar="LKBRIDGE_SDK_LOGS",
+        help="The SDK's native log records: native (stderr, per RUST_LOG, default warn) or "
+        "python (through this process's logging; costs about a quarter of the CPU).",
     ),
     auth_token: str | None = typer.Option(
         None,
@@ -105,6 +112,8 @@ def serve(
         raise typer.BadParameter(
             f"must be one of {', '.join(LOG_FORMATS)}", param_hint="--log-format"
         )
+    if sdk_logs not in SDK_LOGS:
+        raise typer.BadParameter(f"must be one of {', '.join(SDK_LOGS)}", param_hint="--sdk-logs")
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("give both --tls-cert and --tls-key", param_hint="--tls-cert")
     tcp_port: int | None = port if port is not None else 9090
@@ -121,6 +130,7 @@ def serve(
             grace_period_s=grace_period,
             loop=loop,
             workers=workers,
+            sdk_logs=sdk_logs,
             auth_token=auth_token,
             tls=TlsFiles(tls_cert, tls_key, tls_client_ca) if tls_cert and tls_key else None,
             idle_timeout_s=idle_timeout,

@@ -17,6 +17,7 @@ import numpy as np
 from livekit import rtc
 
 from lkbridge.audio.pcm import Int16Array, chunks, samples_per_ms, to_bytes
+from lkbridge.rtcruntime import route_own_events
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class DevicePeer:
             self._token,
             rtc.RoomOptions(auto_subscribe=self._subscribe, connect_timeout=5.0),
         )
+        route_own_events(self.room)  # many devices share a process in tests and benchmarks
 
     # -- sending -------------------------------------------------------------------------------
 

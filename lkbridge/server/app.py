@@ -23,6 +23,7 @@ from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
 from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
 from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
+from lkbridge.rtcruntime import set_sdk_logs
 from lkbridge.server.admin import ADMIN_SERVICE_NAME, BridgeAdminService, Snapshots
 from lkbridge.server.auth import BearerTokenInterceptor
 from lkbridge.server.config import MAX_MESSAGE_BYTES, SERVICE_NAME, BridgeConfig
@@ -71,6 +72,7 @@ class BridgeServer:
         self._stopped = asyncio.Event()
 
     async def start(self) -> None:
+        set_sdk_logs(self.config.sdk_logs)
         interceptors = []
         if self.config.auth_token:
             interceptors.append(BearerTokenInterceptor(self.config.auth_token))

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from lkbridge.rtcruntime import SDK_LOGS, SdkLogs
 from lkbridge.server.eventloop import LOOPS
 from lkbridge.server.fetch import FetchPolicy
 
@@ -47,6 +48,9 @@ class BridgeConfig:
     metrics_host: str = "127.0.0.1"
     loop: str = "auto"
     workers: int = 1  # > 1: this process fronts that many session processes (front.py)
+    sdk_logs: SdkLogs = (
+        "native"  # the SDK's native log records: stderr (RUST_LOG) or Python logging
+    )
     # sessions
     connect_timeout_s: float = 5.0
     idle_timeout_s: float = 300.0
@@ -84,6 +88,8 @@ class BridgeConfig:
             raise ValueError("workers must be between 1 and 64")
         if self.loop not in LOOPS:
             raise ValueError(f"loop must be one of {', '.join(LOOPS)}")
+        if self.sdk_logs not in SDK_LOGS:
+            raise ValueError(f"sdk logs must be one of {', '.join(SDK_LOGS)}")
         if self.grace_period_s < 0 or self.idle_timeout_s < 0:
             raise ValueError("timeouts cannot be negative")
 

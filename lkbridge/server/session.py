@@ -20,6 +20,7 @@ from livekit import rtc
 
 from lkbridge.audio.pcm import Int16Array
 from lkbridge.errors import JoinFailed, NotConnected
+from lkbridge.rtcruntime import route_own_events
 from lkbridge.server.config import BridgeConfig
 from lkbridge.server.fetch import FetchPolicy
 from lkbridge.server.forward import Outbox
@@ -139,6 +140,7 @@ class Session:
         except rtc.ConnectError as exc:
             self._set_state(SessionState.CLOSED)
             raise JoinFailed(describe_connect_error(exc.message)) from None
+        route_own_events(self.room)
         if self.state is SessionState.CLOSED:  # closed while connecting (shutdown)
             await self.room.disconnect()
             raise JoinFailed("session closed while connecting")

@@ -1,0 +1,101 @@
+"""Two corrections to how livekit.rtc runs many rooms in one process.
+
+Both were the largest items of the bridge's profile at 10 sessions (docs/benchmarks.md, "third
+round"), and both come from the SDK's one process-wide event queue:
+
+- Native log records. The SDK starts its native side with log capture on, so every debug and
+  trace record of libwebrtc and the Rust SDK (about 1,500 a second at 10 streaming sessions) is
+  formatted, encoded, sent through the event callback, parsed and then dropped by Python. Started
+  again with capture off, the native logger keeps them: it prints what `RUST_LOG` selects (we
+  default it to `warn`) on stderr and drops the rest where they are made.
+- Room events. Every subscriber of the queue sees every event, and a connected Room subscribes
+  with a filter that only leaves out media-stream frames: every data packet and capture callback
+  of any room wakes all N room listeners (a thread-safe loop wakeup, a task switch and a broadcast
+  round each), N^2 work in all. After `Room.connect()` we narrow the room's filter to its own room
+  events and the callbacks it may wait for.
+
+Both reach into the SDK's private parts, so each checks the shape it expects and otherwise does
+nothing but warn once; the bridge then works as before, at the SDK's own cost.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import Any, Literal
+
+from livekit import rtc
+from livekit.rtc import _ffi_client
+from livekit.rtc._proto import ffi_pb2
+from livekit.rtc.version import __version__ as sdk_version
+
+log = logging.getLogger(__name__)
+
+FfiEvent = ffi_pb2.FfiEvent
+EventFilter = Callable[[FfiEvent], bool]
+SdkLogs = Literal["native", "python"]
+SDK_LOGS: tuple[SdkLogs, ...] = ("native", "python")
+DEFAULT_RUST_LOG = "warn"
+
+# Frequent events with subscriptions of their own: a room listener would pass them on to nobody.
+_NOT_FOR_ROOMS = frozenset(
+    {"audio_stream_event", "video_stream_event", "capture_audio_frame", "publish_data"}
+)
+
+_warned: set[str] = set()
+
+
+def set_sdk_logs(where: SdkLogs) -> bool:
+    """Where the SDK's native log records go: "native" (stderr, `RUST_LOG`) or "python".
+
+    Process-wide and repeatable. False (and a warning once) if this SDK can't be switched.
+    """
+    os.environ.setdefault("RUST_LOG", DEFAULT_RUST_LOG)  # read once, when the native side starts
+    try:
+        client: Any = _ffi_client.FfiClient.instance
+        initialize = client._ffi_lib.livekit_ffi_initialize
+        callback = _ffi_client.ffi_event_callback
+    except AttributeError as exc:
+        _warn_once("logs", f"native SDK logs stay captured: unexpected SDK shape ({exc})")
+        return False
+    initialize(callback, where == "python", b"python", sdk_version.encode("ascii"))
+    return True
+
+
+def room_filter(room_handle: int) -> EventFilter:
+    """What the listener of the room with native handle `room_handle` needs to see."""
+
+    def wanted(event: FfiEvent) -> bool:
+        which = event.WhichOneof("message")
+        if which == "room_event":
+            return bool(event.room_event.room_handle == room_handle)
+        return which not in _NOT_FOR_ROOMS
+
+    return wanted
+
+
+def route_own_events(room: rtc.Room) -> bool:
+    """Narrow a connected room's event subscription; False (and a warning once) if it can't."""
+    try:
+        queue = room._ffi_queue
+        handle = room._ffi_handle.handle  # type: ignore[union-attr]
+        fanout: Any = _ffi_client.FfiClient.instance.queue
+        subscribers: list[tuple[Any, Any, EventFilter | None]] = fanout._subscribers
+        lock = fanout._lock
+    except AttributeError as exc:
+        _warn_once("rooms", f"every room sees every room's events: unexpected SDK shape ({exc})")
+        return False
+    with lock:
+        for index, (subscribed, loop, _) in enumerate(subscribers):
+            if subscribed is queue:
+                subscribers[index] = (subscribed, loop, room_filter(handle))
+                return True
+    _warn_once("rooms", "every room sees every room's events: its subscription was not found")
+    return False
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        log.warning("livekit SDK: %s", message)

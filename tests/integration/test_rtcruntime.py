@@ -1,0 +1,93 @@
+"""The SDK corrections of lkbridge.rtcruntime, checked against the installed SDK and a real SFU.
+
+They reach into livekit.rtc's private parts, so these tests are also the alarm for an SDK
+upgrade that changes them: each would then quietly fall back to the SDK's own (costlier) way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from livekit.rtc import _ffi_client
+
+from lkbridge.audio.signal import tone
+from lkbridge.devstack.device import DevicePeer
+from lkbridge.rtcruntime import route_own_events, set_sdk_logs
+from tests.conftest import DeviceFactory
+
+
+def watch_listener(peer: DevicePeer) -> list[Any]:
+    """Every event the SDK hands to this room's listener, from now on."""
+    seen: list[Any] = []
+    queue = peer.room._ffi_queue
+    deliver = queue.put_nowait
+
+    def recording(event: Any) -> None:
+        seen.append(event)
+        deliver(event)
+
+    queue.put_nowait = recording
+    return seen
+
+
+async def test_a_room_listener_sees_its_own_room_only(
+    device_factory: DeviceFactory, room_name: str
+) -> None:
+    talker = await device_factory(f"{room_name}-a", "talker")
+    listener = await device_factory(f"{room_name}-a", "listener")
+    other = await device_factory(f"{room_name}-b", "other")
+    await device_factory(f"{room_name}-b", "other-listener")
+    assert route_own_events(listener.room)  # the SDK still has the shape this relies on
+    own_handle = listener.room._ffi_handle.handle  # type: ignore[union-attr]
+    seen = watch_listener(listener)
+
+    # The other room: data packets, a published track and its capture callbacks.
+    await asyncio.gather(
+        other.send_packets(tone(500, 0.5), chunk_ms=100),
+        other.publish_audio("mic", tone(500, 0.5)),  # publish_track's callback must get through
+        talker.send_packets(tone(300, 0.3), chunk_ms=100),
+    )
+    await listener.wait_for_packets(3)
+
+    kinds = {event.WhichOneof("message") for event in seen}
+    assert not kinds & {"capture_audio_frame", "publish_data"}, kinds
+    rooms = {e.room_event.room_handle for e in seen if e.WhichOneof("message") == "room_event"}
+    assert rooms == {own_handle}
+    assert [p.sender for p in listener.packets] == ["talker"] * 3
+
+
+@pytest.fixture
+def log_records() -> Iterator[list[int]]:
+    """Levels of the native log records that reach Python."""
+    levels: list[int] = []
+    original = _ffi_client.to_python_level
+
+    def counting(level: Any) -> Any:
+        levels.append(level)
+        return original(level)
+
+    _ffi_client.to_python_level = counting
+    yield levels
+    _ffi_client.to_python_level = original
+    set_sdk_logs("native")
+
+
+async def test_native_log_records_stay_native(
+    device_factory: DeviceFactory, room_name: str, log_records: list[int]
+) -> None:
+    set_sdk_logs("python")
+    first = await device_factory(room_name, "first")
+    await first.send_packets(tone(400, 1.5), chunk_ms=100)  # the native side logs as it works
+    await asyncio.sleep(1.2)  # it ships records in batches, at least once a second
+    assert log_records, "with capture on, the native side sends its records to Python"
+
+    assert set_sdk_logs("native")
+    await asyncio.sleep(1.2)  # whatever was batched before the switch
+    log_records.clear()
+    second = await device_factory(f"{room_name}-2", "second")
+    await second.send_packets(tone(400, 1.5), chunk_ms=100)
+    await asyncio.sleep(1.2)
+    assert log_records == []
