@@ -153,12 +153,14 @@ class SessionLoad:
 
 BRIDGE_ARGS: list[str] = []
 LOAD_NICE = 0  # --load-nice: niceness of the load-generator processes
+BRIDGE_CPU: int | None = None  # --pin: the bridge alone on this CPU
 PROFILE_DIR: Path | None = None  # --profile: py-spy samples of the bridge while loaded
 
 
 def start_bridge() -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [
+            *(["taskset", "--cpu-list", str(BRIDGE_CPU)] if BRIDGE_CPU is not None else []),
             sys.executable,
             "-m",
             "lkbridge",
@@ -485,9 +487,20 @@ async def main() -> None:
     parser.add_argument(
         "--shards", type=int, default=1, help="bridge processes; session i goes to i %% K"
     )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="bridge on CPU 0, the SFU and the load generator on the others",
+    )
     args = parser.parse_args()
-    global LOAD_NICE, PROFILE_DIR
+    global LOAD_NICE, PROFILE_DIR, BRIDGE_CPU
     LOAD_NICE, PROFILE_DIR = args.load_nice, args.profile
+    if args.pin:
+        others = set(range(1, os.cpu_count() or 1))
+        if not others:
+            raise SystemExit("--pin needs at least 2 CPUs")
+        os.sched_setaffinity(0, others)  # the SFU and the load workers start from here
+        BRIDGE_CPU = 0
     global CHUNK_MS, CHUNK, BURST_EVERY
     CHUNK_MS, CHUNK = args.chunk_ms, 16 * args.chunk_ms
     BURST_EVERY = 1000 // args.chunk_ms
