@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
 import grpc
+from grpc_health.v1 import health_pb2
 
 from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
@@ -300,7 +301,26 @@ class FrontServer(BridgeServer):
         self._workers = Workers(self.pool.targets)
         self.proxy.workers = self.front_admin.workers = self._workers
         await super().start()
+        self.pool.on_change = self._workers_changed
+        await self._workers_changed(self.pool.ready)
         log.info("fronting %d workers", len(self.pool.targets))
+
+    async def _workers_changed(self, ready: int) -> None:
+        """The standard health follows the workers: NOT_SERVING while none of them is up.
+
+        (One worker down is not a reason to take the whole front out of a load balancer: the
+        front restarts it, and the users of the others are fine.) After shutdown has begun the
+        health servicer ignores this and stays NOT_SERVING.
+        """
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if ready
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        if not ready:
+            log.error("no worker is up: health NOT_SERVING until one is back")
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, status)
 
     async def metrics_snapshot(self) -> admin_pb.StatsSnapshot:
         """The front's figures plus each worker's first WatchStats snapshot (one per scrape)."""

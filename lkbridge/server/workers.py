@@ -21,6 +21,7 @@ import signal
 import sys
 import tempfile
 import zlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from lkbridge.procs import die_with_parent
@@ -62,9 +63,22 @@ class WorkerPool:
         self._dir = Path(tempfile.mkdtemp(prefix="lkbridge-workers-"))  # mode 0700
         self.sockets = [str(self._dir / f"worker-{i}.sock") for i in range(config.workers)]
         self._procs: list[asyncio.subprocess.Process | None] = [None] * config.workers
+        self._ready = [False] * config.workers  # started, and not exited since
         self._watchers: list[asyncio.Task[None]] = []
         self._stopping = False
         self.restarts = 0
+        # awaited with the number of ready workers whenever it changes (the front's health)
+        self.on_change: Callable[[int], Awaitable[None]] | None = None
+
+    @property
+    def ready(self) -> int:
+        return sum(self._ready)
+
+    async def _set_ready(self, index: int, ready: bool) -> None:
+        if self._ready[index] != ready:
+            self._ready[index] = ready
+            if self.on_change is not None:
+                await self.on_change(self.ready)
 
     @property
     def targets(self) -> list[str]:
@@ -104,6 +118,7 @@ class WorkerPool:
             self._procs[index] = None
             raise RuntimeError(f"worker {index} did not start: {line.strip()!r}")
         log.info("worker %d (pid %d) on %s", index, proc.pid, self.sockets[index])
+        await self._set_ready(index, True)
 
     async def _watch(self, index: int) -> None:
         delay = RESTART_DELAY_S
@@ -113,6 +128,7 @@ class WorkerPool:
                 code = await proc.wait()
                 if self._stopping:
                     return
+                await self._set_ready(index, False)
                 self.restarts += 1
                 log.error("worker %d exited with %s; starting it again", index, code)
             await asyncio.sleep(delay)

@@ -9,8 +9,10 @@ import socket
 import urllib.request
 from pathlib import Path
 
+import grpc
 import psutil
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge.audio.pcm import to_bytes, to_int16
@@ -121,14 +123,25 @@ async def test_front_relays_errors_word_for_word(serve_process: list[ServeProces
         assert (await client.stop("u")).error == "session not found"
 
 
+async def watch_standard_health(target: str, seen: list[str]) -> None:
+    """grpc.health.v1 Watch on the whole server (""), every status it sends, by name."""
+    async with grpc.aio.insecure_channel(target) as channel:
+        call = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+        async for reply in call:
+            seen.append(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+
+
 async def test_a_dead_worker_is_started_again_and_its_users_rejoin(
     serve_process: list[ServeProcess], livekit_server: LiveKitEnv, device_factory: DeviceFactory
 ) -> None:
     served = start_serve("--port", "0", "--workers", "2")
     serve_process.append(served)
     front = psutil.Process(served.proc.pid)
+    health: list[str] = []
+    watcher = asyncio.create_task(watch_standard_health(served.target, health))
     async with BridgeClient(served.target) as client:
         await join(client, livekit_server, device_factory, "phoenix")
+        await wait_until(lambda: health == ["SERVING"], 5, "the standard health to say SERVING")
         for worker in front.children():
             worker.send_signal(signal.SIGKILL)
         await wait_until(
@@ -150,6 +163,10 @@ async def test_a_dead_worker_is_started_again_and_its_users_rejoin(
         assert not (await client.status("phoenix")).connected  # the cloud's cue to rejoin
         await join(client, livekit_server, device_factory, "phoenix-again")
         assert (await client.status("phoenix-again")).connected
+    # no worker up: the front is out of a load balancer's rotation until one is back
+    await wait_until(lambda: health[-1:] == ["SERVING"], 5, "the standard health to recover")
+    watcher.cancel()
+    assert health == ["SERVING", "NOT_SERVING", "SERVING"]
 
 
 async def test_sigterm_ends_streams_stops_workers_and_exits(
