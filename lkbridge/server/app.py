@@ -54,6 +54,8 @@ def server_options() -> list[tuple[str, int]]:
 class BridgeServer:
     """One gRPC server with the bridge, health and reflection services."""
 
+    hosts_sessions = True  # rooms live in this process (the front relays to workers instead)
+
     def __init__(self, config: BridgeConfig) -> None:
         self.config = config
         self.stats = Stats()
@@ -72,7 +74,8 @@ class BridgeServer:
         self._stopped = asyncio.Event()
 
     async def start(self) -> None:
-        set_sdk_logs(self.config.sdk_logs)
+        if self.hosts_sessions:  # before any room: the switch applies to the whole process
+            set_sdk_logs(self.config.sdk_logs)
         interceptors = []
         if self.config.auth_token:
             interceptors.append(BearerTokenInterceptor(self.config.auth_token))

@@ -287,6 +287,8 @@ class FrontAdmin(admin_grpc.BridgeAdminServicer):  # type: ignore[misc]
 class FrontServer(BridgeServer):
     """BridgeServer's serving and shutdown, with the sessions in worker processes."""
 
+    hosts_sessions = False  # no room here: the SDK's native side is never started
+
     def __init__(self, config: BridgeConfig) -> None:
         super().__init__(config)
         self.pool = WorkerPool(config)

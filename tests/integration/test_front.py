@@ -53,6 +53,10 @@ async def test_front_relays_sessions_audio_playback_and_status(
     serve_process.append(served)
     workers = psutil.Process(served.proc.pid).children()
     assert len(workers) == 2
+
+    def sdk_loaded(proc: psutil.Process) -> bool:
+        return any("livekit_ffi" in m.path for m in proc.memory_maps())
+
     async with BridgeClient(served.target) as client:
         health = await client.health()
         assert health.status == pb.HealthCheckResponse.SERVING
@@ -61,6 +65,9 @@ async def test_front_relays_sessions_audio_playback_and_status(
         devices = [await join(client, livekit_server, device_factory, u) for u in users]
         assert (await client.health()).active_sessions == 4
         assert sorted(s.user_id for s in await client.list_sessions()) == users
+        # rooms live in the workers; the front never starts the SDK's native side
+        assert not sdk_loaded(psutil.Process(served.proc.pid))
+        assert all(sdk_loaded(worker) for worker in workers)
         metrics = await asyncio.to_thread(
             lambda: (
                 urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
