@@ -1,0 +1,77 @@
+"""An MP3 streamed through the decoder lasts what was encoded: no encoder padding at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lkbridge.audio.decode import StreamingDecoder, sniff_format
+from lkbridge.audio.mp3info import HEAD_BYTES, parse_gapless
+from lkbridge.devstack.tonefile import make_tone_file
+
+CASES = [(48000, 1), (44100, 2), (22050, 1), (16000, 2)]  # MPEG-1 and MPEG-2 Layer III
+
+
+@pytest.fixture(scope="module")
+def mp3s(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[int, int], Path]:
+    root = tmp_path_factory.mktemp("mp3")
+    return {
+        (rate, ch): make_tone_file(root / f"t{rate}-{ch}.mp3", 440, 2.0, rate, ch)
+        for rate, ch in CASES
+    }
+
+
+async def stream_decode(data: bytes, piece: int = 700) -> int:
+    """Feed `data` in small pieces, as a download would; the 16 kHz samples that come out."""
+    decoder = StreamingDecoder(sniff_format(data[:12]))
+
+    async def feed() -> None:
+        for start in range(0, len(data), piece):
+            await decoder.feed(data[start : start + piece])
+        decoder.finish()
+
+    feeder = asyncio.create_task(feed())
+    count = sum([len(chunk) async for chunk in decoder.chunks()])
+    await feeder
+    return count
+
+
+@pytest.mark.parametrize(("rate", "channels"), CASES)
+def test_the_tags_give_the_encoded_length(
+    mp3s: dict[tuple[int, int], Path], rate: int, channels: int
+) -> None:
+    info = parse_gapless(mp3s[rate, channels].read_bytes()[:HEAD_BYTES])
+    assert info is not None
+    assert info.samples_per_frame == (1152 if rate >= 32000 else 576)
+    assert info.samples == 2 * rate  # 2 s, to the sample
+
+
+@pytest.mark.parametrize(("rate", "channels"), CASES)
+async def test_a_streamed_mp3_ends_where_its_audio_ends(
+    mp3s: dict[tuple[int, int], Path], rate: int, channels: int
+) -> None:
+    assert await stream_decode(mp3s[rate, channels].read_bytes()) == 2 * 16000
+
+
+async def test_without_the_tag_nothing_is_cut(tmp_path: Path) -> None:
+    path = tmp_path / "untagged.mp3"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=2",
+         "-ar", "48000", "-write_xing", "0", str(path)],
+        check=True,
+    )  # fmt: skip
+    data = path.read_bytes()
+    assert parse_gapless(data[:HEAD_BYTES]) is None
+    assert await stream_decode(data) >= 2 * 16000  # the padding stays: no figures, no guess
+
+
+def test_incomplete_or_foreign_heads_give_nothing(mp3s: dict[tuple[int, int], Path]) -> None:
+    data = mp3s[48000, 1].read_bytes()
+    assert parse_gapless(data[:60]) is None  # the tag frame is cut short
+    assert parse_gapless(b"RIFF\x00\x00\x00\x00WAVEfmt ") is None
+    assert parse_gapless(b"") is None
+    huge_id3 = b"ID3\x04\x00\x00\x7f\x7f\x7f\x7f"  # a 256 MB tag: the frame is beyond the head
+    assert parse_gapless(huge_id3 + data[:HEAD_BYTES]) is None
