@@ -34,13 +34,20 @@ log = logging.getLogger(__name__)
 
 FfiEvent = ffi_pb2.FfiEvent
 EventFilter = Callable[[FfiEvent], bool]
-SdkLogs = Literal["native", "python"]
-SDK_LOGS: tuple[SdkLogs, ...] = ("native", "python")
+SdkLogs = Literal["native", "python"]  # the choices, with their help, are in server/config.py
 DEFAULT_RUST_LOG = "warn"
 
-# Frequent events with subscriptions of their own: a room listener would pass them on to nobody.
+# Events with subscriptions of their own: a room listener would pass them on to nobody.
 _NOT_FOR_ROOMS = frozenset(
-    {"audio_stream_event", "video_stream_event", "capture_audio_frame", "publish_data"}
+    {
+        "audio_stream_event",
+        "video_stream_event",
+        "capture_audio_frame",
+        "publish_data",
+        "byte_stream_reader_event",
+        "text_stream_reader_event",
+        "data_track_stream_event",
+    }
 )
 
 _warned: set[str] = set()
@@ -84,14 +91,14 @@ def route_own_events(room: rtc.Room) -> bool:
         subscribers: list[tuple[Any, Any, EventFilter | None]] = fanout._subscribers
         lock = fanout._lock
     except AttributeError as exc:
-        _warn_once("rooms", f"every room sees every room's events: unexpected SDK shape ({exc})")
+        _warn_once("shape", f"every room sees every room's events: unexpected SDK shape ({exc})")
         return False
     with lock:
         for index, (subscribed, loop, _) in enumerate(subscribers):
             if subscribed is queue:
                 subscribers[index] = (subscribed, loop, room_filter(handle))
                 return True
-    _warn_once("rooms", "every room sees every room's events: its subscription was not found")
+    _warn_once("missing", "a room sees every room's events: its subscription was not found")
     return False
 
 

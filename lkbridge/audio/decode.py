@@ -18,7 +18,7 @@ import av
 import av.audio.frame
 import numpy as np
 
-from lkbridge.audio.mp3info import HEAD_BYTES, parse_gapless
+from lkbridge.audio.mp3info import EncoderPadding, TagWindow, parse_gapless
 from lkbridge.audio.pcm import Int16Array
 from lkbridge.audio.resample import ROOM_RATE, MonoResampler
 
@@ -116,14 +116,14 @@ class StreamingDecoder:
         self.duration_ms: int | None = None  # from the container, when it says
         self.source_rate = 0
         self.source_channels = 0
-        self._head = b""  # an MP3's first bytes, for its gapless figures (mp3info.py)
+        self._tag = TagWindow()  # an MP3's first frame, for its gapless figures (mp3info.py)
         self._thread = threading.Thread(target=self._run, name=f"decode-{fmt}", daemon=True)
         self._thread.start()
 
     async def feed(self, data: bytes) -> None:
         """Hand downloaded bytes to the decoder; waits while it is far behind (backpressure)."""
-        if self.format == "mp3" and len(self._head) < HEAD_BYTES:
-            self._head += data[: HEAD_BYTES - len(self._head)]  # before the thread can read it
+        if self.format == "mp3":
+            self._tag.feed(data)  # before the decode thread can read it
         self._pipe.feed(data)
         # the reader is a thread: polling is simpler than waking the loop from it
         while self._pipe.buffered() > self._pipe.high_water and not self._stopped.is_set():  # noqa: ASYNC110
@@ -192,20 +192,18 @@ class StreamingDecoder:
             to_s16 = av.AudioResampler(format="s16", layout="mono")
             soxr = MonoResampler(self._out_rate)
             total = 0
-            left: int | None = None  # source samples still to play, when the file says
+            end: EncoderPadding | None = None
             for frame in container.decode(stream):
                 if self._stopped.is_set():
                     return total
                 assert isinstance(frame, av.audio.frame.AudioFrame)
-                if left is None and self.format == "mp3":
+                if end is None and self.format == "mp3":
                     # the first frame is decoded: the tag frame before it has been read and fed
-                    gapless = parse_gapless(self._head)
-                    left = gapless.samples if gapless else -1
+                    end = EncoderPadding(parse_gapless(self._tag.window))
                 for mono in to_s16.resample(frame):
                     samples = np.asarray(mono.to_ndarray(), dtype=np.int16).reshape(-1)
-                    if left is not None and left >= 0:
-                        # the encoder's end padding: drop it, but read on (the feeder waits)
-                        samples, left = samples[:left], max(0, left - len(samples))
+                    if end is not None:
+                        samples = end.cut(samples)
                     out = soxr.process(samples, mono.sample_rate, 1)
                     if len(out):
                         total += len(out)

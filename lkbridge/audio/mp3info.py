@@ -5,7 +5,9 @@ frame. Encoders that write the LAME tag (LAME, ffmpeg/Lavc) record both, and the
 in the file's first frame. ffmpeg drops the delay when it decodes a stream, but drops the
 padding only when it can seek: a stream fed through a pipe, as playback's is, ends with up to
 one frame of silence (17 ms for a 2 s tone at 48 kHz) that would be played and counted in the
-reported duration. The decoder stops at `Mp3Gapless.samples` instead.
+reported duration. The decoder stops at `Mp3Gapless.samples` instead, unless more audio than
+that padding follows: then the tag is wrong (files joined end to end, as TTS chunks often are,
+keep the first part's tag) and nothing is cut, as ffmpeg does when it can check the size.
 
 Layout (per channel counts): the first MPEG frame carries "Xing" or "Info" right after its side
 information, then a flags word and the fields it announces (frames, bytes, a 100-byte seek table,
@@ -18,10 +20,16 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-HEAD_BYTES = 16 * 1024  # an ID3 tag larger than this (cover art) just means no trimming
+import numpy as np
+
+from lkbridge.audio.pcm import Int16Array
+
+FRAME_WINDOW = 4096  # from the first MPEG frame on: the tag sits in its first ~200 bytes
+HEAD_BYTES = 16 * 1024  # what the tests read of a file
 
 _FRAMES, _BYTES, _TOC, _QUALITY = 1, 2, 4, 8
 _LAME_TAGGERS = (b"LAME", b"Lavc", b"Lavf")  # encoders that write the LAME fields (as ffmpeg)
+DECODER_DELAY = 529  # samples an MP3 decoder adds at the start (ffmpeg skips them with the delay)
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,28 @@ def _id3_end(head: bytes) -> int:
     size = (head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9]  # "syncsafe"
     footer = 10 if head[5] & 0x10 else 0
     return 10 + size + footer
+
+
+class TagWindow:
+    """Collects an MP3's first frame from a download in pieces, however big its ID3 tag
+    (cover art can make it hundreds of KB), keeping at most FRAME_WINDOW bytes."""
+
+    def __init__(self) -> None:
+        self._seen = 0
+        self._prefix = b""
+        self._start: int | None = None  # where the first frame begins, once known
+        self.window = b""
+
+    def feed(self, data: bytes) -> None:
+        offset, self._seen = self._seen, self._seen + len(data)
+        if self._start is None:
+            self._prefix += data[: 10 - len(self._prefix)]
+            if len(self._prefix) < 10:
+                return
+            self._start = _id3_end(self._prefix)
+        low, high = max(self._start, offset), min(self._start + FRAME_WINDOW, self._seen)
+        if high > low:
+            self.window += data[low - offset : high - offset]
 
 
 def parse_gapless(head: bytes) -> Mp3Gapless | None:
@@ -73,3 +103,38 @@ def parse_gapless(head: bytes) -> Mp3Gapless | None:
     packed = int.from_bytes(head[fields : fields + 3], "big")
     info = Mp3Gapless(frames, 1152 if mpeg1 else 576, packed >> 12, packed & 0xFFF)
     return info if info.samples > 0 else None
+
+
+class EncoderPadding:
+    """Cuts the encoder's end padding off decoded mono samples (source rate), as they come.
+
+    Samples past the tag's count are held back rather than dropped: if more arrive than the
+    padding can be (plus a frame of slack), the tag is wrong and they all go through, as does
+    everything after. What is still held at the end is the padding, never played.
+    """
+
+    def __init__(self, gapless: Mp3Gapless | None) -> None:
+        self._left = gapless.samples if gapless else None
+        slack = gapless.samples_per_frame + DECODER_DELAY if gapless else 0
+        self._most = (gapless.padding if gapless else 0) + slack
+        self._held: list[Int16Array] = []
+        self._held_count = 0
+
+    @property
+    def trimming(self) -> bool:
+        return self._left is not None
+
+    def cut(self, samples: Int16Array) -> Int16Array:
+        if self._left is None:
+            return samples
+        keep, extra = samples[: self._left], samples[self._left :]
+        self._left -= len(keep)
+        if not len(extra):
+            return keep
+        self._held.append(extra)
+        self._held_count += len(extra)
+        if self._held_count <= self._most:
+            return keep
+        self._left = None  # more than padding: the tag does not describe this stream
+        held, self._held = self._held, []
+        return np.concatenate([keep, *held])

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import typer
 
-from lkbridge.rtcruntime import SDK_LOGS
 from lkbridge.server import eventloop
 from lkbridge.server.app import BridgeServer
-from lkbridge.server.config import LOG_FORMATS, LOG_LEVELS, BridgeConfig, TlsFiles
+from lkbridge.server.config import LOG_FORMATS, LOG_LEVELS, SDK_LOGS, BridgeConfig, TlsFiles
 from lkbridge.server.front import FrontServer
 from lkbridge.server.logs import configure_logging
 

@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from lkbridge.rtcruntime import SDK_LOGS, SdkLogs
 from lkbridge.server.eventloop import LOOPS
 from lkbridge.server.fetch import FetchPolicy
 
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+SdkLogs = Literal["native", "python"]  # where the SDK's native log records go (rtcruntime.py)
+SDK_LOGS: tuple[SdkLogs, ...] = ("native", "python")
 
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 SERVICE_NAME = "mentra.livekit.bridge.LiveKitBridge"

@@ -33,6 +33,7 @@ CONFIG_ENV = "LKBRIDGE_WORKER_CONFIG"
 RESTART_DELAY_S = 0.5
 MAX_RESTART_DELAY_S = 10.0
 START_TIMEOUT_S = 30.0
+ON_CHANGE_TIMEOUT_S = 1.0
 
 
 def worker_config(config: BridgeConfig, socket: str) -> BridgeConfig:
@@ -75,10 +76,16 @@ class WorkerPool:
         return sum(self._ready)
 
     async def _set_ready(self, index: int, ready: bool) -> None:
-        if self._ready[index] != ready:
-            self._ready[index] = ready
-            if self.on_change is not None:
+        if self._ready[index] == ready:
+            return
+        self._ready[index] = ready
+        if self.on_change is None:
+            return
+        try:  # never let it hold up or break a restart (a health watcher may read slowly)
+            async with asyncio.timeout(ON_CHANGE_TIMEOUT_S):
                 await self.on_change(self.ready)
+        except Exception:
+            log.exception("reporting %d ready workers failed", self.ready)
 
     @property
     def targets(self) -> list[str]:

@@ -6,10 +6,17 @@ import asyncio
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lkbridge.audio.decode import StreamingDecoder, sniff_format
-from lkbridge.audio.mp3info import HEAD_BYTES, parse_gapless
+from lkbridge.audio.mp3info import (
+    HEAD_BYTES,
+    EncoderPadding,
+    Mp3Gapless,
+    TagWindow,
+    parse_gapless,
+)
 from lkbridge.devstack.tonefile import make_tone_file
 
 CASES = [(48000, 1), (44100, 2), (22050, 1), (16000, 2)]  # MPEG-1 and MPEG-2 Layer III
@@ -75,3 +82,47 @@ def test_incomplete_or_foreign_heads_give_nothing(mp3s: dict[tuple[int, int], Pa
     assert parse_gapless(b"") is None
     huge_id3 = b"ID3\x04\x00\x00\x7f\x7f\x7f\x7f"  # a 256 MB tag: the frame is beyond the head
     assert parse_gapless(huge_id3 + data[:HEAD_BYTES]) is None
+
+
+async def test_files_joined_end_to_end_keep_all_their_audio(
+    mp3s: dict[tuple[int, int], Path],
+) -> None:
+    """TTS chunks joined into one file keep the first part's tag: it must not cut the rest."""
+    first = mp3s[48000, 1].read_bytes()
+    frames = first[first.index(b"\xff\xfb") :]  # the next parts without their ID3 header
+    joined = first + frames + frames
+    assert parse_gapless(joined[:HEAD_BYTES]) is not None  # the tag says 2 s
+    decoded = await stream_decode(joined)
+    assert decoded >= 3 * 2 * 16000 - 16000 // 10  # about 6 s (the joins keep their padding)
+
+
+async def test_a_cover_art_sized_id3_tag_still_finds_the_frame(
+    mp3s: dict[tuple[int, int], Path],
+) -> None:
+    plain = mp3s[44100, 2].read_bytes()
+    body = 300_000
+    syncsafe = bytes([(body >> 21) & 0x7F, (body >> 14) & 0x7F, (body >> 7) & 0x7F, body & 0x7F])
+    tagged = b"ID3\x03\x00\x00" + syncsafe + bytes(body) + plain[plain.index(b"\xff\xfb") :]
+    window = TagWindow()
+    for start in range(0, len(tagged), 1000):
+        window.feed(tagged[start : start + 1000])
+    info = parse_gapless(window.window)
+    assert info is not None and info.samples == 2 * 44100
+    assert len(window.window) <= 4096
+    assert await stream_decode(tagged) == 2 * 16000
+
+
+def test_padding_is_held_then_dropped_and_a_wrong_tag_cuts_nothing() -> None:
+    info = Mp3Gapless(frames=3, samples_per_frame=1152, delay=576, padding=1000)  # 1880 samples
+    ones = np.ones(1152, dtype=np.int16)
+
+    right = EncoderPadding(info)
+    out = [right.cut(ones) for _ in range(2)]  # 2304 decoded, what ffmpeg gives on a pipe
+    assert sum(len(o) for o in out) == info.samples
+
+    wrong = EncoderPadding(info)  # the stream goes on well past the tag's count
+    out = [wrong.cut(ones) for _ in range(6)]
+    assert sum(len(o) for o in out) == 6 * 1152 and not wrong.trimming
+
+    untagged = EncoderPadding(None)
+    assert len(untagged.cut(ones)) == 1152 and not untagged.trimming

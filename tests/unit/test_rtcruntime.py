@@ -18,7 +18,7 @@ def room_event(handle: int) -> ffi_pb2.FfiEvent:
 
 def callback(kind: str) -> ffi_pb2.FfiEvent:
     event = ffi_pb2.FfiEvent()
-    getattr(event, kind).async_id = 7
+    getattr(event, kind).SetInParent()
     return event
 
 
@@ -39,7 +39,16 @@ def test_rpc_invocations_pass() -> None:
     assert room_filter(11)(event)
 
 
-@pytest.mark.parametrize("kind", ["capture_audio_frame", "publish_data"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "capture_audio_frame",
+        "publish_data",
+        "byte_stream_reader_event",
+        "text_stream_reader_event",
+        "data_track_stream_event",
+    ],
+)
 def test_frequent_callbacks_are_left_to_their_caller(kind: str) -> None:
     assert not room_filter(11)(callback(kind))
 
