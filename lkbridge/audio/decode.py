@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import av
 import av.audio.frame
@@ -22,12 +24,15 @@ from lkbridge.audio.mp3info import EncoderPadding, TagWindow, parse_gapless
 from lkbridge.audio.pcm import Int16Array
 from lkbridge.audio.resample import ROOM_RATE, MonoResampler
 
+log = logging.getLogger(__name__)
+
 
 class DecodeError(Exception):
     pass
 
 
 SNIFF_BYTES = 12
+MAX_DAMAGED_PACKETS = 4  # in a row: a join or a glitch costs one or two, garbage many
 
 
 def sniff_format(head: bytes) -> str:
@@ -193,10 +198,9 @@ class StreamingDecoder:
             soxr = MonoResampler(self._out_rate)
             total = 0
             end: EncoderPadding | None = None
-            for frame in container.decode(stream):
+            for frame in _frames(container, stream, self.format):
                 if self._stopped.is_set():
                     return total
-                assert isinstance(frame, av.audio.frame.AudioFrame)
                 if end is None and self.format == "mp3":
                     # the first frame is decoded: the tag frame before it has been read and fed
                     end = EncoderPadding(parse_gapless(self._tag.window))
@@ -215,6 +219,30 @@ class StreamingDecoder:
             return total
         finally:
             container.close()
+
+
+def _frames(container: Any, stream: Any, fmt: str) -> Iterator[av.audio.frame.AudioFrame]:
+    """The stream's decoded frames; a damaged packet is skipped, as ffmpeg's own tools do.
+
+    Whole MP3 files joined end to end (each with its ID3 tag) or a few corrupt bytes in a long
+    download should not end a playback that can go on. Many damaged packets in a row is a file
+    that is not what it claims to be: that fails.
+    """
+    damaged = 0
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.InvalidDataError as exc:
+            damaged += 1
+            if damaged > MAX_DAMAGED_PACKETS:
+                raise DecodeError(f"undecodable {fmt} audio: {damaged} damaged packets in a row") from exc
+            continue
+        if damaged:
+            log.warning("skipped %d damaged audio packet(s)", damaged)
+            damaged = 0
+        for frame in frames:
+            assert isinstance(frame, av.audio.frame.AudioFrame)
+            yield frame
 
 
 def decode_file(path: str, out_rate: int = ROOM_RATE) -> Int16Array:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from lkbridge.audio.decode import StreamingDecoder, sniff_format
 from lkbridge.audio.mp3info import (
     HEAD_BYTES,
     EncoderPadding,
@@ -18,6 +16,7 @@ from lkbridge.audio.mp3info import (
     parse_gapless,
 )
 from lkbridge.devstack.tonefile import make_tone_file
+from tests.helpers import stream_decode
 
 CASES = [(48000, 1), (44100, 2), (22050, 1), (16000, 2)]  # MPEG-1 and MPEG-2 Layer III
 
@@ -29,21 +28,6 @@ def mp3s(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[int, int], Path
         (rate, ch): make_tone_file(root / f"t{rate}-{ch}.mp3", 440, 2.0, rate, ch)
         for rate, ch in CASES
     }
-
-
-async def stream_decode(data: bytes, piece: int = 700) -> int:
-    """Feed `data` in small pieces, as a download would; the 16 kHz samples that come out."""
-    decoder = StreamingDecoder(sniff_format(data[:12]))
-
-    async def feed() -> None:
-        for start in range(0, len(data), piece):
-            await decoder.feed(data[start : start + piece])
-        decoder.finish()
-
-    feeder = asyncio.create_task(feed())
-    count = sum([len(chunk) async for chunk in decoder.chunks()])
-    await feeder
-    return count
 
 
 @pytest.mark.parametrize(("rate", "channels"), CASES)
