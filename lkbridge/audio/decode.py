@@ -235,7 +235,8 @@ def _frames(container: Any, stream: Any, fmt: str) -> Iterator[av.audio.frame.Au
         except av.InvalidDataError as exc:
             damaged += 1
             if damaged > MAX_DAMAGED_PACKETS:
-                raise DecodeError(f"undecodable {fmt} audio: {damaged} damaged packets in a row") from exc
+                why = f"undecodable {fmt} audio: {damaged} damaged packets in a row"
+                raise DecodeError(why) from exc
             continue
         if damaged:
             log.warning("skipped %d damaged audio packet(s)", damaged)
