@@ -13,7 +13,7 @@ import asyncio
 import io
 import logging
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 import av
@@ -194,31 +194,50 @@ class StreamingDecoder:
                 self.duration_ms = int(container.duration // 1000)
             self.source_rate = stream.rate or 0
             self.source_channels = stream.channels or 0
-            to_s16 = av.AudioResampler(format="s16", layout="mono")
-            soxr = MonoResampler(self._out_rate)
             total = 0
-            end: EncoderPadding | None = None
-            for frame in _frames(container, stream, self.format):
+            trim = self._encoder_padding() if self.format == "mp3" else None
+            for out in _mono_pcm(_frames(container, stream, self.format), self._out_rate, trim):
                 if self._stopped.is_set():
                     return total
-                if end is None and self.format == "mp3":
-                    # the first frame is decoded: the tag frame before it has been read and fed
-                    end = EncoderPadding(parse_gapless(self._tag.window))
-                for mono in to_s16.resample(frame):
-                    samples = np.asarray(mono.to_ndarray(), dtype=np.int16).reshape(-1)
-                    if end is not None:
-                        samples = end.cut(samples)
-                    out = soxr.process(samples, mono.sample_rate, 1)
-                    if len(out):
-                        total += len(out)
-                        self._put(out)
-            tail = soxr.flush()
-            if len(tail):
-                total += len(tail)
-                self._put(tail)
+                total += len(out)
+                self._put(out)
             return total
         finally:
             container.close()
+
+    def _encoder_padding(self) -> Callable[[Int16Array], Int16Array]:
+        """Cuts an MP3's end padding; reads the tag on first use, once the first frame is
+        decoded (so the tag frame before it has been read, and fed to `_tag`)."""
+        padding: EncoderPadding | None = None
+
+        def cut(samples: Int16Array) -> Int16Array:
+            nonlocal padding
+            if padding is None:
+                padding = EncoderPadding(parse_gapless(self._tag.window))
+            return padding.cut(samples)
+
+        return cut
+
+
+def _mono_pcm(
+    frames: Iterable[av.audio.frame.AudioFrame],
+    out_rate: int,
+    trim: Callable[[Int16Array], Int16Array] | None = None,
+) -> Iterator[Int16Array]:
+    """Decoded frames as mono PCM16 at `out_rate` (soxr), `trim` applied at the source rate."""
+    to_s16 = av.AudioResampler(format="s16", layout="mono")
+    soxr = MonoResampler(out_rate)
+    for frame in frames:
+        for mono in to_s16.resample(frame):
+            samples = np.asarray(mono.to_ndarray(), dtype=np.int16).reshape(-1)
+            if trim is not None:
+                samples = trim(samples)
+            out = soxr.process(samples, mono.sample_rate, 1)
+            if len(out):
+                yield out
+    tail = soxr.flush()
+    if len(tail):
+        yield tail
 
 
 def _frames(container: Any, stream: Any, fmt: str) -> Iterator[av.audio.frame.AudioFrame]:
@@ -256,14 +275,8 @@ def decode_file(path: str, out_rate: int = ROOM_RATE) -> Int16Array:
     try:
         if not container.streams.audio:
             raise DecodeError(f"no audio stream in {path}")
-        to_s16 = av.AudioResampler(format="s16", layout="mono")
-        soxr = MonoResampler(out_rate)
-        for frame in container.decode(container.streams.audio[0]):
-            assert isinstance(frame, av.audio.frame.AudioFrame)
-            for mono in to_s16.resample(frame):
-                samples = np.asarray(mono.to_ndarray(), dtype=np.int16).reshape(-1)
-                parts.append(soxr.process(samples, mono.sample_rate, 1))
-        parts.append(soxr.flush())
+        frames = _frames(container, container.streams.audio[0], container.format.name)
+        parts.extend(_mono_pcm(frames, out_rate))
     except av.FFmpegError as exc:
         raise DecodeError(f"undecodable audio in {path}: {exc}") from None
     finally:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import cast
 
 import typer
 
 from lkbridge.server import eventloop
 from lkbridge.server.app import BridgeServer
-from lkbridge.server.config import LOG_FORMATS, LOG_LEVELS, SDK_LOGS, BridgeConfig, TlsFiles
+from lkbridge.server.config import LOG_FORMATS, LOG_LEVELS, BridgeConfig, SdkLogs, TlsFiles
 from lkbridge.server.front import FrontServer
 from lkbridge.server.logs import configure_logging
 
@@ -111,8 +112,6 @@ def serve(
         raise typer.BadParameter(
             f"must be one of {', '.join(LOG_FORMATS)}", param_hint="--log-format"
         )
-    if sdk_logs not in SDK_LOGS:
-        raise typer.BadParameter(f"must be one of {', '.join(SDK_LOGS)}", param_hint="--sdk-logs")
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("give both --tls-cert and --tls-key", param_hint="--tls-cert")
     tcp_port: int | None = port if port is not None else 9090
@@ -129,7 +128,7 @@ def serve(
             grace_period_s=grace_period,
             loop=loop,
             workers=workers,
-            sdk_logs=sdk_logs,
+            sdk_logs=cast(SdkLogs, sdk_logs),  # BridgeConfig checks it
             auth_token=auth_token,
             tls=TlsFiles(tls_cert, tls_key, tls_client_ca) if tls_cert and tls_key else None,
             idle_timeout_s=idle_timeout,

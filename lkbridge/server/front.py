@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import grpc
 from grpc_health.v1 import health_pb2
@@ -31,7 +31,6 @@ from lkbridge.server.workers import WorkerPool, shard_of
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 WORKER_HEALTH_TIMEOUT_S = 2.0
 
@@ -65,6 +64,16 @@ class Workers:
         await asyncio.gather(*(c.close() for c in self.channels), return_exceptions=True)
 
 
+def _unary_relay(method: str) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]:
+    """A ProxyService method that relays the unary call `method` to the user's worker."""
+
+    async def relay(self: ProxyService, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await self._unary(method, request, context)
+
+    relay.__name__ = relay.__qualname__ = method
+    return relay
+
+
 class ProxyService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
     def __init__(self, stats: Stats) -> None:
         self.shutting_down = False
@@ -75,33 +84,18 @@ class ProxyService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         assert self.workers is not None
         return self.workers.for_user(user_id)
 
-    async def _unary(
-        self, call: Callable[..., Awaitable[T]], request: Any, context: grpc.aio.ServicerContext
-    ) -> T:
+    async def _unary(self, method: str, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        """One request, one answer: the user's worker answers, its status comes back as is."""
+        call = getattr(self._pick(request.user_id), method)
         try:
             return await call(request, timeout=context.time_remaining())
         except grpc.aio.AioRpcError as exc:
             await relay_error(context, exc)
 
-    async def JoinRoom(
-        self, request: pb.JoinRoomRequest, context: grpc.aio.ServicerContext
-    ) -> pb.JoinRoomResponse:
-        return await self._unary(self._pick(request.user_id).JoinRoom, request, context)
-
-    async def LeaveRoom(
-        self, request: pb.LeaveRoomRequest, context: grpc.aio.ServicerContext
-    ) -> pb.LeaveRoomResponse:
-        return await self._unary(self._pick(request.user_id).LeaveRoom, request, context)
-
-    async def StopAudio(
-        self, request: pb.StopAudioRequest, context: grpc.aio.ServicerContext
-    ) -> pb.StopAudioResponse:
-        return await self._unary(self._pick(request.user_id).StopAudio, request, context)
-
-    async def GetStatus(
-        self, request: pb.BridgeStatusRequest, context: grpc.aio.ServicerContext
-    ) -> pb.BridgeStatusResponse:
-        return await self._unary(self._pick(request.user_id).GetStatus, request, context)
+    JoinRoom = _unary_relay("JoinRoom")
+    LeaveRoom = _unary_relay("LeaveRoom")
+    StopAudio = _unary_relay("StopAudio")
+    GetStatus = _unary_relay("GetStatus")
 
     async def PlayAudio(
         self, request: pb.PlayAudioRequest, context: grpc.aio.ServicerContext

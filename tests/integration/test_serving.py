@@ -173,12 +173,19 @@ async def test_serve_on_a_unix_socket_only(
     assert not path.exists(), "the socket file is removed on exit"
 
 
-def test_serve_rejects_bad_flags() -> None:
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--log-format", "xml"], "must be one of text, json"),
+        (["--sdk-logs", "syslog"], "sdk logs must be one of native, python"),
+    ],
+)
+def test_serve_rejects_bad_flags(flags: list[str], message: str) -> None:
     result = subprocess.run(
-        [*LKBRIDGE, "serve", "--log-format", "xml"], capture_output=True, text=True, timeout=30
+        [*LKBRIDGE, "serve", *flags], capture_output=True, text=True, timeout=30
     )
     assert result.returncode == 2
-    assert "must be one of text, json" in result.stderr
+    assert message in result.stderr
 
 
 def make_certs(tmp: Path) -> dict[str, Path]:

@@ -15,6 +15,7 @@ from lkbridge.server.workers import shard_of, worker_config
         ({"workers": 0}, "workers must be between 1 and 64"),
         ({"workers": 65}, "workers must be between 1 and 64"),
         ({"loop": "trio"}, "loop must be one of auto, uvloop, asyncio"),
+        ({"sdk_logs": "syslog"}, "sdk logs must be one of native, python"),
         ({"port": None}, "nothing to listen on: give a TCP port or a Unix socket"),
     ],
 )

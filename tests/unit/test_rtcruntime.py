@@ -6,7 +6,6 @@ import pytest
 from livekit.rtc._proto import ffi_pb2
 
 from lkbridge.rtcruntime import room_filter
-from lkbridge.server.config import BridgeConfig
 
 
 def room_event(handle: int) -> ffi_pb2.FfiEvent:
@@ -57,9 +56,3 @@ def test_media_stream_frames_are_left_to_their_stream() -> None:
     event = ffi_pb2.FfiEvent()
     event.audio_stream_event.stream_handle = 3
     assert not room_filter(11)(event)
-
-
-def test_sdk_logs_setting_is_checked() -> None:
-    assert BridgeConfig(sdk_logs="python").sdk_logs == "python"
-    with pytest.raises(ValueError, match="sdk logs must be one of native, python"):
-        BridgeConfig(sdk_logs="syslog")  # type: ignore[arg-type]
