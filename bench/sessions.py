@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -62,6 +63,8 @@ class Result:
     cpu_per_session: float
     bridge_in_p50_ms: float
     bridge_in_p99_ms: float
+    bridge_in_ack_p50_ms: float
+    bridge_in_ack_p99_ms: float
     bridge_out_p50_ms: float
     bridge_out_p99_ms: float
     e2e_device_to_client_p50_ms: float
@@ -220,6 +223,32 @@ def profile_summary(path: Path, top: int = 25) -> str:
     return "\n".join(lines)
 
 
+def thread_cpu_s(procs: list[psutil.Process]) -> dict[str, float]:
+    """CPU seconds so far per thread name (digits dropped: `tokio-runtime-w`, `grpc_global_tim`).
+
+    Tells the SDK's native threads, gRPC's and the Python loop's shares apart, which a Python
+    profiler alone cannot: most of the bridge's CPU has no Python frame.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    spent: dict[str, float] = {}
+    for proc in procs:
+        for task in Path(f"/proc/{proc.pid}/task").glob("*"):
+            try:
+                name = (task / "comm").read_text().strip().rstrip("0123456789_-#") or "?"
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the thread ended meanwhile
+            spent[name] = spent.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return spent
+
+
+def thread_shares(before: dict[str, float], after: dict[str, float], seconds: float) -> str:
+    """Per thread name: % of one core over the window, busiest first."""
+    shares = {k: 100 * (v - before.get(k, 0.0)) / seconds for k, v in after.items()}
+    busiest = sorted(shares.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{name} {share:.1f}" for name, share in busiest if share >= 0.5)
+
+
 def family(proc: psutil.Process) -> list[psutil.Process]:
     """The bridge and its worker processes (`--bridge-arg=--workers=K`)."""
     return [proc, *proc.children(recursive=True)]
@@ -368,6 +397,8 @@ async def run(
         measured = [p for proc in procs for p in family(proc)]  # keep the objects: CPU deltas
         for proc in measured:
             proc.cpu_percent()
+        threads_before, window_started = thread_cpu_s(measured), time.monotonic()
+        psutil.cpu_percent()  # the whole machine's, from here
         profiler = start_profiler(procs[0].pid, n, seconds)
         for _, conn in workers:
             conn.send("go")
@@ -375,6 +406,10 @@ async def run(
         if profiler is not None:
             await asyncio.to_thread(profiler.wait, 60)
         cpu = sum(proc.cpu_percent() for proc in measured)
+        machine_busy = psutil.cpu_percent()
+        by_thread = thread_shares(
+            threads_before, thread_cpu_s(measured), time.monotonic() - window_started
+        )
         during = await shard_figures(clients, procs)
         for _, conn in workers:
             conn.send("leave")
@@ -409,6 +444,8 @@ async def run(
         cpu_per_session=round(cpu / n, 2),
         bridge_in_p50_ms=during["latency_in_p50_ms"],
         bridge_in_p99_ms=during["latency_in_p99_ms"],
+        bridge_in_ack_p50_ms=during["latency_in_ack_p50_ms"],
+        bridge_in_ack_p99_ms=during["latency_in_ack_p99_ms"],
         bridge_out_p50_ms=during["latency_out_p50_ms"],
         bridge_out_p99_ms=during["latency_out_p99_ms"],
         e2e_device_to_client_p50_ms=round(pct(e2e, 50), 1),
@@ -423,13 +460,16 @@ async def run(
         baseline_fds=int(base["fds"]),
         notes=[
             f"one-way samples: {len(one_way)}, e2e samples: {len(e2e)}, "
-            f"load workers: {len(workers)}, bridge processes: {shards}"
+            f"load workers: {len(workers)}, bridge processes: {shards}",
+            f"CPU % of one core by thread: {by_thread}",
+            f"the machine's {psutil.cpu_count()} cores busy: {machine_busy:.0f} % "
+            "(bridge, SFU and load generator)",
         ],
     )
 
 
 def print_table(results: list[Result]) -> None:
-    rows = [
+    rows: list[tuple[str, str | Callable[[Result], object]]] = [
         ("sessions", "sessions"),
         ("RSS MB (baseline -> loaded)", lambda r: f"{r.baseline_rss_mb} -> {r.rss_mb}"),
         ("RSS per session MB", "rss_per_session_mb"),
@@ -438,8 +478,12 @@ def print_table(results: list[Result]) -> None:
         ("threads", "threads"),
         ("CPU % of one core (per session)", lambda r: f"{r.cpu_percent} ({r.cpu_per_session})"),
         (
-            "bridge in p50/p99 ms (gRPC -> capture)",
+            "bridge in p50/p99 ms (gRPC -> into the SDK)",
             lambda r: f"{r.bridge_in_p50_ms:.2f} / {r.bridge_in_p99_ms:.2f}",
+        ),
+        (
+            "  ... -> capture acknowledged p50/p99 ms",
+            lambda r: f"{r.bridge_in_ack_p50_ms:.2f} / {r.bridge_in_ack_p99_ms:.2f}",
         ),
         (
             "bridge out p50/p99 ms (packet -> gRPC write)",
@@ -464,7 +508,7 @@ def print_table(results: list[Result]) -> None:
     ]
     width = max(len(label) for label, _ in rows)
     for label, get in rows:
-        cells = [str(get(r) if callable(get) else getattr(r, get)) for r in results]
+        cells = [str(getattr(r, get) if isinstance(get, str) else get(r)) for r in results]
         print(f"{label:<{width}}  " + "  ".join(f"{c:>18}" for c in cells))
 
 
@@ -511,6 +555,9 @@ async def main() -> None:
             print(f"running {n} session(s) for {args.duration:.0f} s ...", file=sys.stderr)
             results.append(await run(n, args.duration, livekit, args.per_worker, args.shards))
     print_table(results)
+    for result in results:
+        for note in result.notes:
+            print(f"N={result.sessions}: {note}")
     if PROFILE_DIR is not None:
         for n in args.sessions:
             path = PROFILE_DIR / f"sessions-{n}.txt"

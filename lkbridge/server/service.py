@@ -196,7 +196,7 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         """Client -> room, in the handler's own task (the writer needs none, see egress.py)."""
         ingest = ChunkIngest(self._config.max_track_id)
         try:
-            latency = self._stats.latency_in
+            handed, acknowledged = self._stats.latency_in, self._stats.latency_in_ack
             chunk: pb.AudioChunk | None = first
             while chunk is not None and not binding.ended:
                 received = time.perf_counter()
@@ -204,8 +204,11 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
                     chunk.pcm_data, chunk.sample_rate, chunk.channels, chunk.track_id
                 )
                 if converted is not None:
-                    held = await session.write(*converted)
-                    latency.record(time.perf_counter() - received - held)
+                    delivery = await session.write(*converted)
+                    if delivery.handed_at is not None:
+                        since = received + delivery.held_s
+                        handed.record(delivery.handed_at - since)
+                        acknowledged.record(time.perf_counter() - since)
                 chunk = await _next_chunk(requests, binding)
             if binding.ended:
                 return

@@ -25,7 +25,7 @@ from lkbridge.server.config import BridgeConfig
 from lkbridge.server.fetch import FetchPolicy
 from lkbridge.server.forward import Outbox
 from lkbridge.server.playback import Playback, PlayRequest
-from lkbridge.server.tracks import TrackOptions, TrackSet
+from lkbridge.server.tracks import Delivery, TrackOptions, TrackSet
 
 log = logging.getLogger(__name__)
 
@@ -226,8 +226,8 @@ class Session:
 
     # -- client -> room --------------------------------------------------------------------------
 
-    async def write(self, track_id: int, samples: Int16Array) -> float:
-        """Send streamed audio to a track; returns seconds held for the track's first subscriber."""
+    async def write(self, track_id: int, samples: Int16Array) -> Delivery:
+        """Send streamed audio to a track."""
         if self.state is not SessionState.CONNECTED:
             raise NotConnected(f"room is {self.state.value}")
         self.frames_in += 1

@@ -55,14 +55,21 @@ class Stats:
         self.errors = 0
         self.loop_lag_ms = 0.0
         self.version = __version__
-        # bridge-added latency: gRPC chunk received -> handed to the SDK's capture
+        # bridge-added latency: gRPC chunk received -> its first frame copied into the SDK
         self.latency_in = LatencyRecorder()
+        # ... -> the SDK's acknowledgement of that capture: what holds up the stream's next chunk
+        self.latency_in_ack = LatencyRecorder()
         # data packet received from the room -> written to the gRPC stream
         self.latency_out = LatencyRecorder()
 
     def latency_figures(self) -> dict[str, str]:
         figures = {}
-        for name, recorder in (("in", self.latency_in), ("out", self.latency_out)):
+        recorders = (
+            ("in", self.latency_in),
+            ("in_ack", self.latency_in_ack),
+            ("out", self.latency_out),
+        )
+        for name, recorder in recorders:
             for q in (50, 99):
                 figures[f"latency_{name}_p{q}_ms"] = f"{recorder.percentile(q):.2f}"
         return figures

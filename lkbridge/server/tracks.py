@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -34,6 +35,22 @@ class TrackOptions:
     # Streamed audio only: drop silent frames while more than this is queued, so the backlog a
     # held first utterance leaves behind shrinks in the next pause instead of staying as latency.
     catch_up_ms: int = 20
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """When streamed audio reached the SDK, for the bridge-added latency figures.
+
+    The SDK copies a frame into its native side inside the `capture_frame` call, before the
+    call's first await; the await that follows is an acknowledgement from the SDK's callback
+    thread, which holds up the next capture of this track but not the audio itself.
+    """
+
+    held_s: float = 0.0  # spent holding the track's first audio for its first subscriber
+    handed_at: float | None = None  # perf_counter() as the first frame went in; None: nothing did
+
+
+NOTHING_DELIVERED = Delivery()
 
 
 def track_name(track_id: int) -> str:
@@ -104,16 +121,13 @@ class OutputTrack:
                 await self._subscribed.wait()
         return asyncio.get_running_loop().time() - started
 
-    async def write(self, samples: Int16Array) -> float:
-        """Queue streamed 16 kHz mono samples in frames of min..max ms; a remainder waits.
-
-        Returns the seconds spent holding the track's first audio for its first subscriber.
-        """
+    async def write(self, samples: Int16Array) -> Delivery:
+        """Queue streamed 16 kHz mono samples in frames of min..max ms; a remainder waits."""
         if len(self._pending):
             samples = np.concatenate([self._pending, samples])
         if len(samples) < self._min_samples:
             self._pending = samples
-            return 0.0
+            return NOTHING_DELIVERED
         self._pending = np.zeros(0, dtype=np.int16)
         async with self.lock:
             return await self._capture(samples, catch_up=True)
@@ -125,14 +139,18 @@ class OutputTrack:
             async with self.lock:
                 await self._capture(pending, catch_up=True)
 
-    async def _capture(self, samples: Int16Array, *, catch_up: bool) -> float:
+    async def _capture(self, samples: Int16Array, *, catch_up: bool) -> Delivery:
         source = self._source or await self._publish()
         held = await self._wait_first_subscriber()
+        handed_at: float | None = None
         for frame in _split(samples, self._max_samples):
             if catch_up and source.queued_duration > self._catch_up_s and _silent(frame):
                 continue
-            await source.capture_frame(rtc.AudioFrame(to_bytes(frame), ROOM_RATE, 1, len(frame)))
-        return held
+            audio = rtc.AudioFrame(to_bytes(frame), ROOM_RATE, 1, len(frame))
+            if handed_at is None:
+                handed_at = time.perf_counter()
+            await source.capture_frame(audio)
+        return Delivery(held, handed_at)
 
     async def capture_locked(self, samples: Int16Array) -> None:
         """Capture while the caller already holds `lock` (playback owns the track for a while)."""

@@ -70,6 +70,11 @@ async def test_client_tone_reaches_device_on_speaker_track(
     loud_ms = sum(end - start for start, end in spans)
     # first words are not clipped: the track's first audio waited for the device's subscription
     assert loud_ms >= 1900, f"heard {loud_ms} ms of a 2000 ms utterance: {spans}"
+    # bridge-added latency: each chunk went into the SDK before the SDK acknowledged it
+    metadata = (await bridge.client.health()).metadata
+    figures = {k: float(v) for k, v in metadata.items() if k.startswith("latency_")}
+    assert 0 < figures["latency_in_p50_ms"] <= figures["latency_in_ack_p50_ms"]
+    assert figures["latency_in_p99_ms"] <= figures["latency_in_ack_p99_ms"]
 
 
 async def stream_tone(
