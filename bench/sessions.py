@@ -527,6 +527,12 @@ async def main() -> None:
     parser.add_argument(
         "--load-nice", type=int, default=0, help="niceness of the load generators (e.g. 10)"
     )
+    parser.add_argument(
+        "--sfu-nice",
+        type=int,
+        default=0,
+        help="niceness of livekit-server: with --load-nice, the bridge first when cores are short",
+    )
     parser.add_argument("--profile", type=Path, help="py-spy the bridge; write stacks here")
     parser.add_argument(
         "--shards", type=int, default=1, help="bridge processes; session i goes to i %% K"
@@ -551,6 +557,8 @@ async def main() -> None:
     BRIDGE_ARGS.extend(args.bridge_arg)
     results = []
     with LiveKitServer(LiveKitConfig(port=7900, udp_port=7902)) as livekit:
+        if args.sfu_nice and livekit.pid is not None:
+            psutil.Process(livekit.pid).nice(args.sfu_nice)
         for n in args.sessions:
             print(f"running {n} session(s) for {args.duration:.0f} s ...", file=sys.stderr)
             results.append(await run(n, args.duration, livekit, args.per_worker, args.shards))
