@@ -158,15 +158,18 @@ BRIDGE_ARGS: list[str] = []
 LOAD_NICE = 0  # --load-nice: niceness of the load-generator processes
 BRIDGE_CPU: int | None = None  # --pin: the bridge alone on this CPU
 PROFILE_DIR: Path | None = None  # --profile: py-spy samples of the bridge while loaded
+TRACE_DIR: Path | None = None  # --trace-captures: capture_frame timed in three points
 
 
-def start_bridge() -> tuple[subprocess.Popen[str], str]:
+def start_bridge(trace: Path | None = None) -> tuple[subprocess.Popen[str], str]:
+    launcher = (
+        ["-m", "lkbridge"] if trace is None else [str(ROOT / "bench/capture_trace.py"), str(trace)]
+    )
     proc = subprocess.Popen(
         [
             *(["taskset", "--cpu-list", str(BRIDGE_CPU)] if BRIDGE_CPU is not None else []),
             sys.executable,
-            "-m",
-            "lkbridge",
+            *launcher,
             "serve",
             "--port",
             "0",
@@ -244,6 +247,7 @@ def thread_cpu_s(procs: list[psutil.Process]) -> dict[str, float]:
 
 def thread_shares(before: dict[str, float], after: dict[str, float], seconds: float) -> str:
     """Per thread name: % of one core over the window, busiest first."""
+    # A thread that ended in the window takes its time with it: its name may be under-counted.
     shares = {k: 100 * (v - before.get(k, 0.0)) / seconds for k, v in after.items()}
     busiest = sorted(shares.items(), key=lambda kv: -kv[1])
     return ", ".join(f"{name} {share:.1f}" for name, share in busiest if share >= 0.5)
@@ -371,7 +375,8 @@ async def shard_figures(
 async def run(
     n: int, seconds: float, livekit: LiveKitServer, per_worker: int, shards: int = 1
 ) -> Result:
-    bridges = [start_bridge() for _ in range(shards)]
+    trace = TRACE_DIR / f"captures-{n}.json" if TRACE_DIR is not None else None
+    bridges = [start_bridge(trace if shard == 0 else None) for shard in range(shards)]
     procs = [psutil.Process(bridge.pid) for bridge, _ in bridges]
     targets = [target for _, target in bridges]
     ctx = multiprocessing.get_context("spawn")
@@ -427,6 +432,7 @@ async def run(
         for bridge, _ in bridges:
             bridge.terminate()
             bridge.wait(15)
+    captures = json.loads(trace.read_text()) if trace is not None and trace.exists() else None
     e2e = [v for r in reports for v in r.e2e_ms]
     one_way = [v for r in reports for v in r.one_way_ms]
     expected = n * int(seconds * 1000 / CHUNK_MS)
@@ -464,6 +470,7 @@ async def run(
             f"CPU % of one core by thread: {by_thread}",
             f"the machine's {psutil.cpu_count()} cores busy: {machine_busy:.0f} % "
             "(bridge, SFU and load generator)",
+            *([f"capture_frame request -> callback -> return: {captures}"] if captures else []),
         ],
     )
 
@@ -535,6 +542,11 @@ async def main() -> None:
     )
     parser.add_argument("--profile", type=Path, help="py-spy the bridge; write stacks here")
     parser.add_argument(
+        "--trace-captures",
+        type=Path,
+        help="time each capture_frame in three points (bench/capture_trace.py); JSON here",
+    )
+    parser.add_argument(
         "--shards", type=int, default=1, help="bridge processes; session i goes to i %% K"
     )
     parser.add_argument(
@@ -543,8 +555,10 @@ async def main() -> None:
         help="bridge on CPU 0, the SFU and the load generator on the others",
     )
     args = parser.parse_args()
-    global LOAD_NICE, PROFILE_DIR, BRIDGE_CPU
-    LOAD_NICE, PROFILE_DIR = args.load_nice, args.profile
+    global LOAD_NICE, PROFILE_DIR, TRACE_DIR, BRIDGE_CPU
+    LOAD_NICE, PROFILE_DIR, TRACE_DIR = args.load_nice, args.profile, args.trace_captures
+    if TRACE_DIR is not None:
+        TRACE_DIR.mkdir(parents=True, exist_ok=True)
     if args.pin:
         others = set(range(1, os.cpu_count() or 1))
         if not others:

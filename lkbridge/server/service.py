@@ -196,7 +196,7 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         """Client -> room, in the handler's own task (the writer needs none, see egress.py)."""
         ingest = ChunkIngest(self._config.max_track_id)
         try:
-            handed, acknowledged = self._stats.latency_in, self._stats.latency_in_ack
+            in_latency, ack_latency = self._stats.latency_in, self._stats.latency_in_ack
             chunk: pb.AudioChunk | None = first
             while chunk is not None and not binding.ended:
                 received = time.perf_counter()
@@ -207,8 +207,8 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
                     delivery = await session.write(*converted)
                     if delivery.handed_at is not None:
                         since = received + delivery.held_s
-                        handed.record(delivery.handed_at - since)
-                        acknowledged.record(time.perf_counter() - since)
+                        in_latency.record(delivery.handed_at - since)
+                        ack_latency.record(time.perf_counter() - since)  # of its last frame
                 chunk = await _next_chunk(requests, binding)
             if binding.ended:
                 return

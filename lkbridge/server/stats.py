@@ -55,9 +55,11 @@ class Stats:
         self.errors = 0
         self.loop_lag_ms = 0.0
         self.version = __version__
-        # bridge-added latency: gRPC chunk received -> its first frame copied into the SDK
+        # bridge-added latency: gRPC chunk received -> its first frame handed to capture_frame
+        # (whose FFI request copies it): a lower bound of the audio path's
         self.latency_in = LatencyRecorder()
-        # ... -> the SDK's acknowledgement of that capture: what holds up the stream's next chunk
+        # ... -> capture_frame returned for its last frame, after the SDK's acknowledgement: an
+        # upper bound, and what holds up the stream's next chunk
         self.latency_in_ack = LatencyRecorder()
         # data packet received from the room -> written to the gRPC stream
         self.latency_out = LatencyRecorder()

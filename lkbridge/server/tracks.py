@@ -39,11 +39,14 @@ class TrackOptions:
 
 @dataclass(frozen=True)
 class Delivery:
-    """When streamed audio reached the SDK, for the bridge-added latency figures.
+    """When streamed audio was handed to the SDK, for the bridge-added latency figures.
 
     The SDK copies a frame into its native side inside the `capture_frame` call, before the
     call's first await; the await that follows is an acknowledgement from the SDK's callback
-    thread, which holds up the next capture of this track but not the audio itself.
+    thread (docs/benchmarks.md, fourth round, tells the two apart). The hold for the first
+    subscriber is carried so the figures can leave it out: it is a deliberate wait, once per
+    track, not latency. A chunk held back to be merged with the next one, or dropped whole as
+    silence, hands nothing over and is not counted.
     """
 
     held_s: float = 0.0  # spent holding the track's first audio for its first subscriber

@@ -7,10 +7,12 @@ than in a benchmark nobody reruns.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import numpy as np
 import pytest
 from livekit import rtc
+from livekit.rtc import _ffi_client
 
 from lkbridge.audio.pcm import to_bytes
 from lkbridge.audio.signal import dominant_frequency, loud_part, loud_spans, tone
@@ -20,14 +22,23 @@ RATE = 16000
 FRAME = RATE // 10  # 100 ms, as the bridge captures streamed chunks
 
 
-async def test_capture_frame_takes_the_audio_before_it_first_awaits(
-    device_factory: DeviceFactory, room_name: str
+@pytest.mark.parametrize(
+    "zeroed,heard_ms",
+    [("right after the request", (900, 1100)), ("before the call", (0, 0))],
+)
+async def test_capture_frame_takes_the_audio_in_its_request(
+    device_factory: DeviceFactory,
+    room_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    zeroed: str,
+    heard_ms: tuple[int, int],
 ) -> None:
-    """The bridge counts a chunk as delivered when `capture_frame` is called, not when it returns.
+    """The bridge counts a chunk as handed over when `capture_frame` is called.
 
-    That holds only if the SDK copies the samples into its native side in the call's synchronous
-    part: the await that follows is the callback thread's acknowledgement. Here every frame's
-    buffer is zeroed right after that part has run; the listener must still hear the tone.
+    That holds only if the SDK takes the samples in the call's synchronous FFI request, not
+    later in the native task it spawns or after the acknowledgement. Each frame's buffer is
+    zeroed the moment the request returns: the listener must still hear the whole tone. The
+    control zeroes it before the call, to show the zeroing reaches the buffer the SDK reads.
     """
     talker = await device_factory(room_name, "talker")
     listener = await device_factory(room_name, "listener")
@@ -37,19 +48,35 @@ async def test_capture_frame_takes_the_audio_before_it_first_awaits(
     await talker.room.local_participant.publish_track(track, options)
     recording = await listener.wait_for_track("mic")
 
+    client = _ffi_client.FfiClient.instance
+    request = client.request
+    pending: list[rtc.AudioFrame] = []
+    silence = np.zeros(FRAME, dtype=np.int16)
+
+    def request_then_zero(req: Any) -> Any:
+        response = request(req)
+        if req.WhichOneof("message") == "capture_audio_frame" and pending:
+            pending.pop().data[:] = silence
+        return response
+
+    monkeypatch.setattr(client, "request", request_then_zero)
     signal = tone(440, 1.0, RATE)
     for start in range(0, len(signal), FRAME):
         pcm = bytearray(to_bytes(signal[start : start + FRAME]))  # writable, unlike bytes
         frame = rtc.AudioFrame(pcm, RATE, 1, FRAME)
-        capture = asyncio.ensure_future(source.capture_frame(frame))
-        await asyncio.sleep(0)  # the capture runs up to its first await
-        frame.data[:] = np.zeros(FRAME, dtype=np.int16)  # what it had not taken is gone
-        await capture
+        if zeroed == "before the call":
+            frame.data[:] = silence
+        else:
+            pending.append(frame)
+        await source.capture_frame(frame)
     await source.wait_for_playout()
     await asyncio.sleep(0.5)
+    monkeypatch.undo()
 
     heard = recording.samples()
     loud_ms = sum(end - start for start, end in loud_spans(heard, RATE))
-    assert loud_ms >= 900, f"heard {loud_ms} ms of the 1000 ms tone"
-    assert dominant_frequency(loud_part(heard, RATE), RATE) == pytest.approx(440, abs=2)
+    low, high = heard_ms
+    assert low <= loud_ms <= high, f"heard {loud_ms} ms of the 1000 ms tone, zeroed {zeroed}"
+    if loud_ms:
+        assert dominant_frequency(loud_part(heard, RATE), RATE) == pytest.approx(440, abs=2)
     await source.aclose()
