@@ -404,6 +404,13 @@ async def run(
             proc.cpu_percent()
         threads_before, window_started = thread_cpu_s(measured), time.monotonic()
         psutil.cpu_percent()  # the whole machine's, from here
+        others = {
+            "SFU": [psutil.Process(livekit.pid)] if livekit.pid is not None else [],
+            "load generator": [psutil.Process(w.pid) for w, _ in workers if w.pid is not None],
+        }
+        for group in others.values():
+            for proc in group:
+                proc.cpu_percent()
         profiler = start_profiler(procs[0].pid, n, seconds)
         for _, conn in workers:
             conn.send("go")
@@ -412,6 +419,9 @@ async def run(
             await asyncio.to_thread(profiler.wait, 60)
         cpu = sum(proc.cpu_percent() for proc in measured)
         machine_busy = psutil.cpu_percent()
+        beside = ", ".join(
+            f"{name} {sum(p.cpu_percent() for p in group):.0f} %" for name, group in others.items()
+        )
         by_thread = thread_shares(
             threads_before, thread_cpu_s(measured), time.monotonic() - window_started
         )
@@ -469,7 +479,7 @@ async def run(
             f"load workers: {len(workers)}, bridge processes: {shards}",
             f"CPU % of one core by thread: {by_thread}",
             f"the machine's {psutil.cpu_count()} cores busy: {machine_busy:.0f} % "
-            "(bridge, SFU and load generator)",
+            f"(% of one core: bridge {cpu:.0f} %, {beside})",
             *([f"capture_frame request -> callback -> return: {captures}"] if captures else []),
         ],
     )
