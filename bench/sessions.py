@@ -34,12 +34,12 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lkbridge.audio.pcm import to_bytes, to_int16  # noqa: E402
+from lkbridge.audio.pcm import Int16Array, to_bytes  # noqa: E402
 from lkbridge.audio.signal import tone  # noqa: E402
 from lkbridge.client import AudioStreamCall, BridgeClient  # noqa: E402
 from lkbridge.devstack import netns  # noqa: E402
 from lkbridge.devstack.device import DevicePeer  # noqa: E402
-from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer  # noqa: E402
+from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer, cache_dir  # noqa: E402
 from lkbridge.devstack.tokens import mint_token  # noqa: E402
 from lkbridge.rtcruntime import set_sdk_logs  # noqa: E402
 
@@ -87,26 +87,39 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
+def stamp(chunk: Int16Array, seq: int) -> None:
+    """Sample 0: the sequence number; samples 1-4: the send time (Unix ns, 16 bits each)."""
+    now = time.time_ns()
+    chunk[0] = np.int16(np.uint16(seq & 0xFFFF).view(np.int16))
+    chunk[1:5] = np.array([(now >> (16 * w)) & 0xFFFF for w in range(4)], np.uint16).view(np.int16)
+
+
+def sent_ns(pcm: bytes) -> int:
+    """The send time `stamp` put in a packet's PCM (the same clock: one machine)."""
+    words = np.frombuffer(pcm[2:10], dtype="<u2")
+    return sum(int(word) << (16 * w) for w, word in enumerate(words))
+
+
 class SessionLoad:
     """One user's traffic: device packets in, client chunks out, latency probes."""
 
-    def __init__(self, index: int, device: DevicePeer, stream: AudioStreamCall) -> None:
+    def __init__(self, index: int, device: DevicePeer | None, stream: AudioStreamCall) -> None:
         self.index = index
-        self.device = device
+        self.device = device  # None: the room's device is one of bench/godevices's
         self.stream = stream
-        self.sent_at: dict[int, float] = {}
         self.e2e_ms: list[float] = []
         self.received = 0
         self.burst_sent_at: list[float] = []
 
     async def device_sender(self, seconds: float) -> None:
-        """Real-time packets; the first sample of each carries its sequence number."""
+        """Real-time packets, stamped (`stamp`) as bench/godevices stamps its own."""
+        if self.device is None:
+            return
         base = tone(440, CHUNK_MS / 1000)
         start = time.monotonic()
         for seq in range(int(seconds * 1000 / CHUNK_MS)):
             chunk = base.copy()
-            chunk[0] = seq
-            self.sent_at[seq] = time.monotonic()
+            stamp(chunk, seq)
             await self.device.room.local_participant.publish_data(
                 self.device.packetize(to_bytes(chunk)), reliable=True
             )
@@ -117,12 +130,9 @@ class SessionLoad:
             chunk = await self.stream.receive()
             if chunk is None:
                 return
-            now = time.monotonic()
+            now = time.time_ns()
             self.received += 1
-            seq = int(to_int16(chunk.pcm_data[:2])[0])
-            sent = self.sent_at.get(seq)
-            if sent is not None:
-                self.e2e_ms.append((now - sent) * 1000)
+            self.e2e_ms.append((now - sent_ns(chunk.pcm_data)) / 1e6)
 
     async def client_sender(self, seconds: float) -> None:
         """Real-time chunks: a 100 ms tone burst each second, silence between (for onsets)."""
@@ -138,7 +148,7 @@ class SessionLoad:
 
     def one_way_ms(self) -> list[float]:
         """Burst sent by the client -> first loud frame heard by the device."""
-        recording = self.device.recordings.get("speaker")
+        recording = self.device.recordings.get("speaker") if self.device else None
         if recording is None:
             return []
         loud_times = [
@@ -269,6 +279,63 @@ async def figures(client: BridgeClient, proc: psutil.Process) -> dict[str, float
     }
 
 
+GO_DEVICES = False  # --go-devices: rooms 1..N-1 get bench/godevices's devices
+
+
+def build_go_devices() -> Path:
+    """bench/godevices, built once into the setup's cache (its Go modules cached there too)."""
+    cache = cache_dir()
+    binary = cache / "bin" / "godevices"
+    source = ROOT / "bench" / "godevices"
+    newest = max(f.stat().st_mtime for f in source.iterdir())
+    if not binary.exists() or binary.stat().st_mtime < newest:
+        env = {
+            **os.environ,
+            "GOMODCACHE": str(cache / "gomod"),
+            "GOCACHE": str(cache / "gocache"),
+            "GOFLAGS": "-mod=mod",
+        }
+        print("building bench/godevices ...", file=sys.stderr)
+        subprocess.run(["go", "build", "-o", str(binary), "."], cwd=source, env=env, check=True)
+    return binary
+
+
+async def start_go_devices(
+    cfg: LiveKitConfig, users: range, seconds: float
+) -> subprocess.Popen[str]:
+    """One Go process for the devices of `users`' rooms, joined and waiting for "go"."""
+    log = cache_dir() / "godevices.log"  # pion's own chatter; read it when a run fails
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(
+            ["nice", "-n", str(LOAD_NICE), str(build_go_devices())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+    tokens = [mint_token(cfg.api_key, cfg.api_secret, f"bench-{i}", "device") for i in users]
+    job = {"url": cfg.url, "tokens": tokens, "chunk_ms": CHUNK_MS, "seconds": seconds}
+    await go_say(proc, json.dumps(job), expect="ready")
+    return proc
+
+
+async def go_say(proc: subprocess.Popen[str], line: str, expect: str | None = None) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write(line + "\n")
+    proc.stdin.flush()
+    if expect is not None:
+        await go_expect(proc, expect)
+
+
+async def go_expect(proc: subprocess.Popen[str], expect: str) -> None:
+    assert proc.stdout is not None
+    said = (await asyncio.to_thread(proc.stdout.readline)).strip()
+    if said != expect:
+        raise RuntimeError(
+            f"bench/godevices said {said!r}, not {expect!r}: see {cache_dir() / 'godevices.log'}"
+        )
+
+
 @dataclass
 class WorkerReport:
     e2e_ms: list[float]
@@ -284,6 +351,7 @@ def worker_main(
     seconds: float,
     chunk_ms: int,
     nice: int = 0,
+    go_devices: bool = False,
 ) -> None:
     """A load-generator process: devices and gRPC clients for some of the sessions."""
     global CHUNK_MS, CHUNK, BURST_EVERY
@@ -291,16 +359,21 @@ def worker_main(
         os.nice(nice)  # the bridge comes first when the machine is short of cores
     CHUNK_MS, CHUNK, BURST_EVERY = chunk_ms, 16 * chunk_ms, 1000 // chunk_ms
     set_sdk_logs("native")  # the generator's share of the cores goes to audio, not log records
-    asyncio.run(_worker(conn, targets, cfg, users, seconds))
+    asyncio.run(_worker(conn, targets, cfg, users, seconds, go_devices))
 
 
 async def _worker(
-    conn: Connection, targets: list[str], cfg: LiveKitConfig, users: list[int], seconds: float
+    conn: Connection,
+    targets: list[str],
+    cfg: LiveKitConfig,
+    users: list[int],
+    seconds: float,
+    go_devices: bool,
 ) -> None:
     loads: list[SessionLoad] = []
     clients = [BridgeClient(target) for target in targets]  # session i -> shard i % K
     try:
-        await _drive(conn, clients, cfg, users, seconds, loads)
+        await _drive(conn, clients, cfg, users, seconds, loads, go_devices)
     finally:
         for bridge in clients:
             await bridge.aclose()
@@ -313,16 +386,19 @@ async def _drive(
     users: list[int],
     seconds: float,
     loads: list[SessionLoad],
+    go_devices: bool,
 ) -> None:
     for i in users:
         client = clients[i % len(clients)]
         room = f"bench-{i}"
         # only the first device listens (for the one-way latency): a listening SDK room
         # costs a load generator far more than the bridge spends on a session
-        device = DevicePeer(
-            cfg.url, mint_token(cfg.api_key, cfg.api_secret, room, "device"), subscribe=i == 0
-        )
-        await device.connect()
+        device = None
+        if i == 0 or not go_devices:
+            device = DevicePeer(
+                cfg.url, mint_token(cfg.api_key, cfg.api_secret, room, "device"), subscribe=i == 0
+            )
+            await device.connect()
         token = mint_token(cfg.api_key, cfg.api_secret, room, f"cloud-agent:u{i}")
         joined = await client.join(
             f"u{i}", token=token, livekit_url=cfg.url, target_identity="device"
@@ -355,7 +431,8 @@ async def _drive(
         task.cancel()
     await asyncio.gather(*receivers, return_exceptions=True)
     for load in loads:
-        await load.device.aclose()
+        if load.device is not None:
+            await load.device.aclose()
     conn.send("left")
 
 
@@ -381,16 +458,28 @@ async def run(
     targets = [target for _, target in bridges]
     ctx = multiprocessing.get_context("spawn")
     workers = []
+    go_devices: subprocess.Popen[str] | None = None
     clients = [BridgeClient(target) for target in targets]
     try:
         await asyncio.sleep(1.0)
         base = await shard_figures(clients, procs)
+        if GO_DEVICES and n > 1:
+            go_devices = await start_go_devices(livekit.config, range(1, n), seconds)
         for first in range(0, n, per_worker):
             mine, theirs = ctx.Pipe()
             users = list(range(first, min(n, first + per_worker)))
             worker = ctx.Process(
                 target=worker_main,
-                args=(theirs, targets, livekit.config, users, seconds, CHUNK_MS, LOAD_NICE),
+                args=(
+                    theirs,
+                    targets,
+                    livekit.config,
+                    users,
+                    seconds,
+                    CHUNK_MS,
+                    LOAD_NICE,
+                    GO_DEVICES,
+                ),
                 daemon=True,
             )
             worker.start()
@@ -406,7 +495,8 @@ async def run(
         psutil.cpu_percent()  # the whole machine's, from here
         others = {
             "SFU": [psutil.Process(livekit.pid)] if livekit.pid is not None else [],
-            "load generator": [psutil.Process(w.pid) for w, _ in workers if w.pid is not None],
+            "load generator": [psutil.Process(w.pid) for w, _ in workers if w.pid is not None]
+            + ([psutil.Process(go_devices.pid)] if go_devices is not None else []),
         }
         for group in others.values():
             for proc in group:
@@ -414,7 +504,11 @@ async def run(
         profiler = start_profiler(procs[0].pid, n, seconds)
         for _, conn in workers:
             conn.send("go")
+        if go_devices is not None:
+            await go_say(go_devices, "go")
         reports: list[WorkerReport] = [await asyncio.to_thread(c.recv) for _, c in workers]
+        if go_devices is not None:
+            await go_expect(go_devices, "done")
         if profiler is not None:
             await asyncio.to_thread(profiler.wait, 60)
         cpu = sum(proc.cpu_percent() for proc in measured)
@@ -428,6 +522,9 @@ async def run(
         during = await shard_figures(clients, procs)
         for _, conn in workers:
             conn.send("leave")
+        if go_devices is not None:
+            await go_say(go_devices, "leave")
+            await asyncio.to_thread(go_devices.wait, 15)
         for worker, conn in workers:
             await asyncio.to_thread(conn.recv)
             worker.join(10)
@@ -439,6 +536,8 @@ async def run(
         for worker, _ in workers:
             if worker.is_alive():
                 worker.kill()
+        if go_devices is not None and go_devices.poll() is None:
+            go_devices.kill()
         for bridge, _ in bridges:
             bridge.terminate()
             bridge.wait(15)
@@ -545,6 +644,11 @@ async def main() -> None:
         "--load-nice", type=int, default=0, help="niceness of the load generators (e.g. 10)"
     )
     parser.add_argument(
+        "--go-devices",
+        action="store_true",
+        help="devices of rooms 2..N in one Go process (bench/godevices): a lighter load generator",
+    )
+    parser.add_argument(
         "--sfu-nice",
         type=int,
         default=0,
@@ -565,7 +669,8 @@ async def main() -> None:
         help="bridge on CPU 0, the SFU and the load generator on the others",
     )
     args = parser.parse_args()
-    global LOAD_NICE, PROFILE_DIR, TRACE_DIR, BRIDGE_CPU
+    global LOAD_NICE, PROFILE_DIR, TRACE_DIR, BRIDGE_CPU, GO_DEVICES
+    GO_DEVICES = args.go_devices
     LOAD_NICE, PROFILE_DIR, TRACE_DIR = args.load_nice, args.profile, args.trace_captures
     if TRACE_DIR is not None:
         TRACE_DIR.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,113 @@
+// Command godevices plays the glasses for bench/sessions.py --go-devices: one LiveKit participant
+// per room, each sending 1-byte-header PCM16 data packets in real time, at the Go SDK's cost (pion)
+// instead of the Python SDK's (libwebrtc), so the load generator leaves the cores to the bridge.
+//
+// It reads one JSON line on stdin ({"url", "tokens", "chunk_ms", "seconds"}), joins every room,
+// prints "ready", waits for "go", sends for the given seconds, prints "done", and leaves every
+// room when stdin says "leave" or closes. Each packet's PCM carries, as bench/sessions.py's own
+// devices do, its sequence number in sample 0 and its send time (Unix ns, 4 little-endian 16-bit
+// words) in samples 1-4, so the gRPC client measures device -> client latency on the same clock.
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"sync"
+	"time"
+
+	lksdk "github.com/livekit/server-sdk-go/v2"
+)
+
+const deviceRate = 16000
+
+type job struct {
+	URL     string   `json:"url"`
+	Tokens  []string `json:"tokens"`
+	ChunkMS int      `json:"chunk_ms"`
+	Seconds float64  `json:"seconds"`
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "godevices:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 1<<20), 1<<24)
+	if !in.Scan() {
+		return fmt.Errorf("no job on stdin")
+	}
+	var j job
+	if err := json.Unmarshal(in.Bytes(), &j); err != nil {
+		return fmt.Errorf("bad job: %w", err)
+	}
+	rooms := make([]*lksdk.Room, 0, len(j.Tokens))
+	defer func() {
+		for _, room := range rooms {
+			room.Disconnect()
+		}
+	}()
+	for _, token := range j.Tokens {
+		room, err := lksdk.ConnectToRoomWithToken(
+			j.URL, token, lksdk.NewRoomCallback(), lksdk.WithAutoSubscribe(false),
+		)
+		if err != nil {
+			return fmt.Errorf("join: %w", err)
+		}
+		rooms = append(rooms, room)
+	}
+	fmt.Println("ready")
+	if !in.Scan() || in.Text() != "go" {
+		return fmt.Errorf("expected go")
+	}
+	var wg sync.WaitGroup
+	for _, room := range rooms {
+		wg.Add(1)
+		go func(room *lksdk.Room) {
+			defer wg.Done()
+			send(room, j.ChunkMS, j.Seconds)
+		}(room)
+	}
+	wg.Wait()
+	fmt.Println("done")
+	in.Scan() // "leave", or stdin closed
+	return nil
+}
+
+// send publishes real-time packets paced from one start time, so a late one does not shift the rest.
+func send(room *lksdk.Room, chunkMS int, seconds float64) {
+	samples := deviceRate * chunkMS / 1000
+	pcm := make([]byte, 1+2*samples)
+	for i := 0; i < samples; i++ { // a 440 Hz tone at -12 dBFS
+		v := int16(8192 * math.Sin(2*math.Pi*440*float64(i)/deviceRate))
+		binary.LittleEndian.PutUint16(pcm[1+2*i:], uint16(v))
+	}
+	interval := time.Duration(chunkMS) * time.Millisecond
+	count := int(seconds * 1000 / float64(chunkMS))
+	start := time.Now()
+	for seq := 0; seq < count; seq++ {
+		time.Sleep(time.Until(start.Add(time.Duration(seq) * interval)))
+		packet := make([]byte, len(pcm))
+		copy(packet, pcm)
+		packet[0] = byte(seq) // the glasses' 1-byte header
+		binary.LittleEndian.PutUint16(packet[1:], uint16(int16(seq)))
+		stamp := uint64(time.Now().UnixNano())
+		for w := 0; w < 4; w++ {
+			binary.LittleEndian.PutUint16(packet[3+2*w:], uint16(stamp>>(16*w)))
+		}
+		err := room.LocalParticipant.PublishDataPacket(
+			lksdk.UserData(packet), lksdk.WithDataPublishReliable(true),
+		)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "godevices: publish:", err)
+			return
+		}
+	}
+}
