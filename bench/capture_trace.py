@@ -24,21 +24,19 @@ from typing import Any
 from livekit import rtc
 from livekit.rtc import _ffi_client
 
+from lkbridge.server.stats import LatencyRecorder
+
 _requested: dict[int, float] = {}
 _acknowledged: dict[int, float] = {}
-_spans: dict[str, list[float]] = {"native": [], "loop": [], "total": []}
+_spans = {name: LatencyRecorder(size=10**6) for name in ("native", "loop", "total")}
 _current_id: contextvars.ContextVar[int] = contextvars.ContextVar("capture_async_id")
 
 
-def _percentiles(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    if not ordered:
+def _percentiles(recorder: LatencyRecorder) -> dict[str, float]:
+    if not len(recorder):
         return {}
-    pick = {q: ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] for q in (50, 90, 99)}
-    return {f"p{q}_ms": round(v * 1000, 3) for q, v in pick.items()} | {
-        "max_ms": round(ordered[-1] * 1000, 3),
-        "count": len(ordered),
-    }
+    figures = {f"p{q}_ms": round(recorder.percentile(q), 3) for q in (50, 90, 99)}
+    return figures | {"max_ms": round(recorder.percentile(100), 3), "count": len(recorder)}
 
 
 def install(out: Path) -> None:
@@ -69,9 +67,9 @@ def install(out: Path) -> None:
             return
         requested, acked = _requested.pop(async_id, None), _acknowledged.pop(async_id, None)
         if requested is not None and acked is not None:
-            _spans["native"].append(acked - requested)
-            _spans["loop"].append(returned - acked)
-            _spans["total"].append(returned - requested)
+            _spans["native"].record(acked - requested)
+            _spans["loop"].record(returned - acked)
+            _spans["total"].record(returned - requested)
 
     client.request, client.queue.put = traced_request, traced_put
     rtc.AudioSource.capture_frame = traced_capture_frame  # type: ignore[method-assign]

@@ -282,6 +282,11 @@ async def figures(client: BridgeClient, proc: psutil.Process) -> dict[str, float
 GO_DEVICES = False  # --go-devices: rooms 1..N-1 get bench/godevices's devices
 
 
+def go_devices_log() -> Path:
+    """Where bench/godevices's stderr goes (pion's own chatter): read it when a run fails."""
+    return cache_dir() / "godevices.log"
+
+
 def build_go_devices() -> Path:
     """bench/godevices, built once into the setup's cache (its Go modules cached there too)."""
     cache = cache_dir()
@@ -304,8 +309,7 @@ async def start_go_devices(
     cfg: LiveKitConfig, users: range, seconds: float
 ) -> subprocess.Popen[str]:
     """One Go process for the devices of `users`' rooms, joined and waiting for "go"."""
-    log = cache_dir() / "godevices.log"  # pion's own chatter; read it when a run fails
-    with log.open("w") as stderr:
+    with go_devices_log().open("w") as stderr:
         proc = subprocess.Popen(
             ["nice", "-n", str(LOAD_NICE), str(build_go_devices())],
             stdin=subprocess.PIPE,
@@ -331,9 +335,7 @@ async def go_expect(proc: subprocess.Popen[str], expect: str) -> None:
     assert proc.stdout is not None
     said = (await asyncio.to_thread(proc.stdout.readline)).strip()
     if said != expect:
-        raise RuntimeError(
-            f"bench/godevices said {said!r}, not {expect!r}: see {cache_dir() / 'godevices.log'}"
-        )
+        raise RuntimeError(f"bench/godevices said {said!r}, not {expect!r}: see {go_devices_log()}")
 
 
 @dataclass
@@ -594,11 +596,11 @@ def print_table(results: list[Result]) -> None:
         ("threads", "threads"),
         ("CPU % of one core (per session)", lambda r: f"{r.cpu_percent} ({r.cpu_per_session})"),
         (
-            "bridge in p50/p99 ms (gRPC -> into the SDK)",
+            "bridge in p50/p99 ms (gRPC -> capture_frame called)",
             lambda r: f"{r.bridge_in_p50_ms:.2f} / {r.bridge_in_p99_ms:.2f}",
         ),
         (
-            "  ... -> capture acknowledged p50/p99 ms",
+            "  ... -> capture_frame returned p50/p99 ms",
             lambda r: f"{r.bridge_in_ack_p50_ms:.2f} / {r.bridge_in_ack_p99_ms:.2f}",
         ),
         (

@@ -23,18 +23,20 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from livekit import rtc
 from livekit.rtc import _ffi_client
 from livekit.rtc._proto import ffi_pb2
 from livekit.rtc.version import __version__ as sdk_version
 
+if TYPE_CHECKING:  # config stays free of the SDK, and this module free of the server
+    from lkbridge.server.config import SdkLogs
+
 log = logging.getLogger(__name__)
 
 FfiEvent = ffi_pb2.FfiEvent
 EventFilter = Callable[[FfiEvent], bool]
-SdkLogs = Literal["native", "python"]  # the choices, with their help, are in server/config.py
 DEFAULT_RUST_LOG = "warn"
 
 # Events with subscriptions of their own: a room listener would pass them on to nobody.

@@ -20,9 +20,9 @@ async def wait_until(
 async def stream_decode(data: bytes, piece: int = 700) -> int:
     """Feed `data` to a StreamingDecoder in small pieces, as a download would; the number of
     16 kHz samples that come out (its DecodeError, if any, is raised)."""
-    from lkbridge.audio.decode import StreamingDecoder, sniff_format
+    from lkbridge.audio.decode import SNIFF_BYTES, StreamingDecoder, sniff_format
 
-    decoder = StreamingDecoder(sniff_format(data[:12]))
+    decoder = StreamingDecoder(sniff_format(data[:SNIFF_BYTES]))
 
     async def feed() -> None:
         for start in range(0, len(data), piece):

@@ -25,7 +25,6 @@ import numpy as np
 from lkbridge.audio.pcm import Int16Array
 
 FRAME_WINDOW = 4096  # from the first MPEG frame on: the tag sits in its first ~200 bytes
-HEAD_BYTES = 16 * 1024  # what the tests read of a file
 
 _FRAMES, _BYTES, _TOC, _QUALITY = 1, 2, 4, 8
 _LAME_TAGGERS = (b"LAME", b"Lavc", b"Lavf")  # encoders that write the LAME fields (as ffmpeg)

@@ -49,9 +49,8 @@ class BridgeConfig:
     metrics_host: str = "127.0.0.1"
     loop: str = "auto"
     workers: int = 1  # > 1: this process fronts that many session processes (front.py)
-    sdk_logs: SdkLogs = (
-        "native"  # the SDK's native log records: stderr (RUST_LOG) or Python logging
-    )
+    # the SDK's native log records: stderr (RUST_LOG) or Python logging
+    sdk_logs: SdkLogs = "native"
     # sessions
     connect_timeout_s: float = 5.0
     idle_timeout_s: float = 300.0
