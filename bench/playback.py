@@ -50,7 +50,7 @@ def last_loud_after(device: DevicePeer, since: float) -> float | None:
 async def main(runs: int, long_s: float) -> None:
     with (
         tempfile.TemporaryDirectory() as tmp,
-        LiveKitServer(LiveKitConfig(port=7940, udp_port=7942)) as livekit,
+        LiveKitServer(LiveKitConfig()) as livekit,
     ):
         make_tone_file(Path(tmp) / "clip.mp3", 440, 3.0, channels=2)
         make_tone_file(Path(tmp) / "long.mp3", 523, long_s, channels=2)

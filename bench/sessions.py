@@ -687,7 +687,7 @@ async def main() -> None:
     BURST_EVERY = 1000 // args.chunk_ms
     BRIDGE_ARGS.extend(args.bridge_arg)
     results = []
-    with LiveKitServer(LiveKitConfig(port=7900, udp_port=7902)) as livekit:
+    with LiveKitServer(LiveKitConfig()) as livekit:
         if args.sfu_nice and livekit.pid is not None:
             psutil.Process(livekit.pid).nice(args.sfu_nice)
         for n in args.sessions:

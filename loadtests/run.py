@@ -37,12 +37,16 @@ def main() -> int:
     parser.add_argument("--step-users", type=int, default=2)
     parser.add_argument("--step-s", type=float, default=30.0)
     parser.add_argument("--out", type=Path, default=Path("loadtest-results"))
-    parser.add_argument("--livekit-port", type=int, default=7950)
+    parser.add_argument("--livekit-port", type=int, default=0, help="0: a free port")
     parser.add_argument("--bridge-port", type=int, default=9190)
     parser.add_argument("gates", nargs="*", help="extra locust args, e.g. --max-p95-ms=300")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    config = LiveKitConfig(port=args.livekit_port, udp_port=args.livekit_port + 2)
+    config = (
+        LiveKitConfig(port=args.livekit_port, udp_port=args.livekit_port + 2)
+        if args.livekit_port
+        else LiveKitConfig()
+    )
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp, LiveKitServer(config) as livekit:
         clip = Path(tmp) / "clip.mp3"

@@ -13,7 +13,9 @@ echo "[test] mypy" >&2
 .venv/bin/python -m lkbridge.devstack.netns ensure >&2
 if [ $# -eq 0 ]; then  # with pytest arguments, only the selected Python tests run
   echo "[test] TypeScript client: tsc --strict, node --test (inside network namespace lkb)" >&2
-  ip netns exec lkb npm --prefix clients/typescript test --silent
+  # a free port for the bridge the TS tests restart, so a second run never collides with this one
+  LKBRIDGE_TS_BRIDGE_PORT="${LKBRIDGE_TS_BRIDGE_PORT:-$(ip netns exec lkb .venv/bin/python -c 'from lkbridge.devstack.ports import free_port; print(free_port())')}" \
+    ip netns exec lkb npm --prefix clients/typescript test --silent
 fi
 echo "[test] pytest (inside network namespace lkb)" >&2
 exec ip netns exec lkb .venv/bin/python -m pytest "$@"

@@ -54,8 +54,8 @@ class Harness:
     async def sfu_start(self, args: dict[str, Any]) -> dict[str, Any]:
         if self.sfu is not None:
             raise HarnessError("the SFU is already running")
-        port = int(args.get("port", 7990))
-        config = LiveKitConfig(port=port, udp_port=port + 2)
+        port = int(args.get("port", 0))  # 0: free ports, so parallel runs never collide
+        config = LiveKitConfig(port=port, udp_port=port + 2) if port else LiveKitConfig()
         if not netns.inside(config.interface):
             raise HarnessError(
                 f"interface {config.interface} not found: run inside the lkb network namespace "

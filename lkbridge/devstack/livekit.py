@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from lkbridge.devstack.ports import free_port, free_udp_port
 from lkbridge.procs import die_with_parent
 
 LIVEKIT_SERVER_VERSION = "v1.13.5"
@@ -59,10 +60,11 @@ def find_binary() -> Path:
 
 @dataclass(frozen=True)
 class LiveKitConfig:
-    """What the generated server config holds. Defaults fit the project's network namespace."""
+    """What the generated server config holds. Defaults fit the project's network namespace;
+    the ports default to free ones, so two servers on one machine never share one."""
 
-    port: int = 7880
-    udp_port: int = 7882
+    port: int = field(default_factory=free_port)
+    udp_port: int = field(default_factory=free_udp_port)
     bind_address: str = "127.0.0.1"
     node_ip: str = os.environ.get("LKBRIDGE_NODE_IP", "10.77.0.1")
     interface: str = os.environ.get("LKBRIDGE_RTC_INTERFACE", "lkb0")

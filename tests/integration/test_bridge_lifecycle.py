@@ -113,7 +113,7 @@ async def test_new_stream_supersedes_the_old_one(bridge: BridgeEnv, room_name: s
 async def test_livekit_server_killed_mid_session(
     bridge: BridgeEnv, livekit_server: LiveKitEnv, tmp_path: Path
 ) -> None:
-    config = LiveKitConfig(port=7890, udp_port=7892)
+    config = LiveKitConfig()
     doomed = LiveKitServer(config, workdir=tmp_path)
     doomed.start()
     try:

@@ -296,7 +296,7 @@ async def test_size_cap_and_host_policy(
 async def test_play_when_the_room_disconnected(
     bridge: BridgeEnv, audio_server: AudioServer, tmp_path: Path
 ) -> None:
-    config = LiveKitConfig(port=7930, udp_port=7932)
+    config = LiveKitConfig()
     with LiveKitServer(config, workdir=tmp_path) as doomed:
         token = mint_token(config.api_key, config.api_secret, "doomed", "cloud-agent:p13")
         assert (await bridge.client.join("p13", token=token, livekit_url=config.url)).success

@@ -21,7 +21,7 @@ import { dominantFrequency, int16, loudSeconds, tone, wavFile } from "../support
 import { FileServer } from "../support/files";
 import { Harness, type Heard, type Sfu } from "../support/harness";
 
-const SFU_PORT = Number(process.env.LKBRIDGE_TS_SFU_PORT ?? 7990);
+const SFU_PORT = Number(process.env.LKBRIDGE_TS_SFU_PORT ?? 0); // 0: the harness picks a free one
 const BRIDGE_PORT = Number(process.env.LKBRIDGE_TS_BRIDGE_PORT ?? 7995);
 const TARGET = `127.0.0.1:${BRIDGE_PORT}`;
 
