@@ -26,6 +26,7 @@ from lkbridge.server.fetch import FetchPolicy
 from lkbridge.server.forward import Outbox
 from lkbridge.server.playback import Playback, PlayRequest
 from lkbridge.server.tracks import Delivery, TrackOptions, TrackSet
+from lkbridge.server.unannounced import UnannouncedPackets
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ class Session:
             ),
         )
         self.outbox = Outbox(config.outbox_bytes)
+        self._unannounced = UnannouncedPackets(config.outbox_bytes)
         self.state = SessionState.CONNECTING
         self.created_at = time.monotonic()
         self.last_disconnect_at = 0
@@ -114,6 +116,7 @@ class Session:
         self.playbacks: dict[str, Playback] = {}
         self._close_lock = asyncio.Lock()
         self.room.on("data_received", self._on_data)
+        self.room.on("participant_connected", self._on_participant_connected)
         self.room.on("disconnected", self._on_disconnected)
         self.room.on("reconnecting", self._on_reconnecting)
         self.room.on("reconnected", self._on_reconnected)
@@ -188,6 +191,7 @@ class Session:
             with contextlib.suppress(Exception):
                 await self.room.disconnect()
             self.outbox.clear()
+            self._unannounced.clear()
 
     # -- stream binding --------------------------------------------------------------------------
 
@@ -287,9 +291,21 @@ class Session:
             return
         if self.target_identity:
             sender = packet.participant.identity if packet.participant else ""
+            if not sender and self.target_identity not in self.room.remote_participants:
+                self._unannounced.hold(packet.data)  # perhaps the target, not announced yet
+                return
             if sender != self.target_identity:
                 return
         self.outbox.put_device_packet(packet.data)
+
+    def _on_participant_connected(self, participant: rtc.RemoteParticipant) -> None:
+        if self.state is SessionState.CLOSED or not len(self._unannounced):
+            return
+        if participant.identity == self.target_identity:
+            for packet in self._unannounced.release():
+                self.outbox.put_device_packet(packet)
+        else:
+            self._unannounced.discard()
 
     def _on_disconnected(self, reason: object) -> None:
         if self.state is SessionState.CLOSED:
