@@ -23,11 +23,14 @@ import { AudioSendQueue } from "./sendQueue";
 import { resolveTarget } from "./target";
 import {
   loadStubConstructor,
-  type AudioChunkMessage,
-  type BridgeStatusResponseMessage,
+  type AudioChunk,
+  type AudioChunk__Output,
+  type BridgeStatusResponse__Output,
   type LiveKitBridgeStub,
-  type PlayAudioEventMessage,
-  type StopAudioResponseMessage,
+  type PlayAudioEvent__Output,
+  type RequestOf,
+  type ResponseOf,
+  type StopAudioResponse__Output,
 } from "./wire";
 
 /** Pino-compatible, all optional: pass your logger or nothing. */
@@ -127,10 +130,10 @@ export interface StopRequest {
 }
 
 /** StopAudio's answer as the bridge sends it (`stoppedRequestId` filled when one stopped). */
-export type StopResult = StopAudioResponseMessage;
+export type StopResult = StopAudioResponse__Output;
 
 /** GetStatus as the bridge sends it; `lastDisconnectAt` is Unix ms, 0 = never. */
-export type BridgeStatus = BridgeStatusResponseMessage;
+export type BridgeStatus = BridgeStatusResponse__Output;
 
 export interface BridgeHealth {
   status: ServingStatus;
@@ -172,6 +175,7 @@ export interface LiveKitGrpcClient {
 }
 
 const NO_LOGGER: Logger = {};
+type UnaryMethod = "JoinRoom" | "LeaveRoom" | "StopAudio" | "HealthCheck" | "GetStatus";
 /** How long one reconnect attempt waits for the bridge before the next backoff step. */
 const RECONNECT_PROBE_MS = 2_000;
 /** How the bridge ends a stream whose session another JoinRoom for this user replaced. */
@@ -200,12 +204,12 @@ export class LiveKitGrpcClient extends EventEmitter {
   private readonly reconnectOptions: Required<Pick<ReconnectOptions, "enabled" | "maxAttempts" | "stableAfterMs">>;
   private readonly backoff: Backoff;
   private readonly log: Logger;
-  private readonly queue: AudioSendQueue<Partial<AudioChunkMessage>>;
+  private readonly queue: AudioSendQueue<AudioChunk>;
   private readonly audioListeners = new Set<(audio: RoomAudio) => void>();
-  private readonly plays = new Set<grpc.ClientReadableStream<PlayAudioEventMessage>>();
+  private readonly plays = new Set<grpc.ClientReadableStream<PlayAudioEvent__Output>>();
   private currentState: ClientState = "idle";
   private joinParams: JoinParams | undefined;
-  private stream: grpc.ClientDuplexStream<Partial<AudioChunkMessage>, AudioChunkMessage> | undefined;
+  private stream: grpc.ClientDuplexStream<AudioChunk, AudioChunk__Output> | undefined;
   private streamGeneration = 0;
   private streamOpenedAt = 0;
   private sleeping: { timer: NodeJS.Timeout; wake: () => void } | undefined;
@@ -382,7 +386,7 @@ export class LiveKitGrpcClient extends EventEmitter {
       };
       if (request.signal?.aborted) return abort();
       request.signal?.addEventListener("abort", abort, { once: true });
-      call.on("data", (event: PlayAudioEventMessage) => {
+      call.on("data", (event: PlayAudioEvent__Output) => {
         if (settled) return;
         const progress = {
           requestId: event.requestId || requestId,
@@ -495,7 +499,7 @@ export class LiveKitGrpcClient extends EventEmitter {
     this.stream = stream;
     this.streamOpenedAt = performance.now();
     stream.write({ userId: this.userId, pcmData: EMPTY }); // the bridge binds the call by it
-    stream.on("data", (chunk: AudioChunkMessage) => {
+    stream.on("data", (chunk: AudioChunk__Output) => {
       this.received.chunks += 1;
       this.received.bytes += chunk.pcmData.length;
       const audio: RoomAudio = {
@@ -613,18 +617,17 @@ export class LiveKitGrpcClient extends EventEmitter {
     this.stub.close();
   }
 
-  private unary<M extends "JoinRoom" | "LeaveRoom" | "StopAudio" | "HealthCheck" | "GetStatus">(
+  private unary<M extends UnaryMethod>(
     method: M,
-    request: Parameters<LiveKitBridgeStub[M]>[0],
+    request: RequestOf<M>,
     timeoutMs = this.callTimeoutMs,
-  ): Promise<NonNullable<Parameters<Parameters<LiveKitBridgeStub[M]>[3]>[1]>> {
-    type Response = NonNullable<Parameters<Parameters<LiveKitBridgeStub[M]>[3]>[1]>;
-    return new Promise<Response>((resolve, reject) => {
-      const invoke = this.stub[method].bind(this.stub) as (
-        request: unknown,
+  ): Promise<ResponseOf<M>> {
+    return new Promise<ResponseOf<M>>((resolve, reject) => {
+      const invoke = this.stub[method].bind(this.stub) as unknown as (
+        request: RequestOf<M>,
         metadata: grpc.Metadata,
         options: grpc.CallOptions,
-        callback: (error: grpc.ServiceError | null, response?: Response) => void,
+        callback: (error: grpc.ServiceError | null, response?: ResponseOf<M>) => void,
       ) => grpc.ClientUnaryCall;
       // waitForReady: a bridge that is restarting gets until the deadline to come back, rather
       // than failing the call at once while the channel is between connection attempts.
