@@ -1,11 +1,10 @@
 /**
  * Steady audio for consumers that need it (speech recognisers want one chunk per 100 ms).
  *
- * Audio from the room arrives in bursts (several chunks in a few ms, then a gap). The Go bridge
- * used to smooth that with a goroutine per tick, which is how it leaked; the roadmap moves pacing
- * into the consumer. Here it is one timer per pacer, a bounded buffer that drops the oldest
- * audio when the consumer cannot keep up, and a schedule tied to the start time so the cadence
- * does not drift with timer lateness.
+ * Audio from the room arrives in bursts (several chunks in a few ms, then a gap). Pacing lives
+ * in the consumer, with one timer per pacer (a timer per tick is how pacing leaks), a bounded
+ * buffer that drops the oldest audio when the consumer cannot keep up, and a schedule tied to
+ * the start time so the cadence does not drift with timer lateness.
  */
 
 export interface PacerOptions {
