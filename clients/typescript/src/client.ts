@@ -14,8 +14,10 @@ import { Backoff, type BackoffOptions } from "./backoff";
 import {
   BridgeError,
   ClientClosedError,
+  InvalidArgumentError,
   JoinError,
   PlaybackError,
+  asBridgeError,
   fromServiceError,
 } from "./errors";
 import { playEventType, servingStatus, type ServingStatus } from "./playEvents";
@@ -223,7 +225,7 @@ export class LiveKitGrpcClient extends EventEmitter {
 
   constructor(options: LiveKitGrpcClientOptions) {
     super();
-    if (!options.userId) throw new BridgeError("userId is required");
+    if (!options.userId) throw new InvalidArgumentError("userId is required");
     this.userId = options.userId;
     this.target = resolveTarget(options.target);
     this.authToken = options.authToken ?? process.env.LKBRIDGE_AUTH_TOKEN ?? undefined;
@@ -240,7 +242,7 @@ export class LiveKitGrpcClient extends EventEmitter {
     this.log = options.logger ?? NO_LOGGER;
     this.queue = new AudioSendQueue(options.sendQueueChunks ?? 50);
     const Stub = loadStubConstructor(options.protoPath);
-    this.stub = new Stub(this.target, options.credentials ?? grpc.credentials.createInsecure(), {
+    this.stub = this.newStub(Stub, options.credentials ?? grpc.credentials.createInsecure(), {
       // The bridge allows a ping every 10 s; a dead peer is noticed within 15 s.
       "grpc.keepalive_time_ms": 10_000,
       "grpc.keepalive_timeout_ms": 5_000,
@@ -252,6 +254,20 @@ export class LiveKitGrpcClient extends EventEmitter {
       "grpc.max_reconnect_backoff_ms": maxDelay,
       ...options.channelOptions,
     });
+  }
+
+  private newStub(
+    Stub: ReturnType<typeof loadStubConstructor>,
+    credentials: grpc.ChannelCredentials,
+    channelOptions: grpc.ChannelOptions,
+  ): LiveKitBridgeStub {
+    try {
+      return new Stub(this.target, credentials, channelOptions);
+    } catch (error) {
+      throw new InvalidArgumentError(`cannot open a channel to ${this.target}: ${String(error)}`, {
+        cause: error,
+      });
+    }
   }
 
   get state(): ClientState {
@@ -319,14 +335,16 @@ export class LiveKitGrpcClient extends EventEmitter {
     const channels = options.channels ?? 1;
     const trackId = options.trackId ?? 0;
     // The bridge ends the whole stream on a nonsensical chunk: refuse it here instead.
+    const refuse = (why: string): Promise<boolean> => Promise.reject(new InvalidArgumentError(why));
+    if (!ArrayBuffer.isView(pcm)) return refuse("pcm is not a Buffer, typed array or DataView");
     if (!Number.isInteger(sampleRate) || sampleRate < 8_000 || sampleRate > 192_000) {
-      return Promise.reject(new RangeError(`sampleRate ${sampleRate} is not 8000-192000 Hz`));
+      return refuse(`sampleRate ${sampleRate} is not 8000-192000 Hz`);
     }
     if (!Number.isInteger(channels) || channels < 1 || channels > 8) {
-      return Promise.reject(new RangeError(`channels ${channels} is not 1-8`));
+      return refuse(`channels ${channels} is not 1-8`);
     }
     if (!Number.isInteger(trackId) || trackId < 0) {
-      return Promise.reject(new RangeError(`trackId ${trackId} is not a track number`));
+      return refuse(`trackId ${trackId} is not a track number`);
     }
     if (this.currentState === "closed" || this.currentState === "idle") {
       return Promise.resolve(false); // no session: nothing would carry it
@@ -358,17 +376,23 @@ export class LiveKitGrpcClient extends EventEmitter {
     if (this.currentState === "closed") return Promise.reject(new ClientClosedError());
     const requestId = request.requestId || `play-${randomUUID()}`;
     return new Promise<PlayProgress>((resolve, reject) => {
-      const call = this.stub.PlayAudio(
-        {
-          requestId,
-          audioUrl: request.url,
-          volume: request.volume ?? 0,
-          stopOther: request.stopOther ?? false,
-          userId: this.userId,
-          trackId: request.trackId ?? 0,
-        },
-        this.metadata(),
-      );
+      let call: grpc.ClientReadableStream<PlayAudioEvent__Output>;
+      try {
+        call = this.stub.PlayAudio(
+          {
+            requestId,
+            audioUrl: request.url,
+            volume: request.volume ?? 0,
+            stopOther: request.stopOther ?? false,
+            userId: this.userId,
+            trackId: request.trackId ?? 0,
+          },
+          this.metadata(),
+        );
+      } catch (error) {
+        reject(asBridgeError(error, "PlayAudio"));
+        return;
+      }
       this.plays.add(call);
       let settled = false;
       let failure: string | undefined; // FAILED's text; the call's status follows it
@@ -580,7 +604,7 @@ export class LiveKitGrpcClient extends EventEmitter {
         this.emit("reconnected", rejoin);
         return;
       } catch (error) {
-        lastError = error instanceof BridgeError ? error : new BridgeError(String(error));
+        lastError = asBridgeError(error, "reconnect");
         this.log.warn?.({ error: lastError.message }, "reconnect attempt failed");
       }
     }
@@ -632,10 +656,14 @@ export class LiveKitGrpcClient extends EventEmitter {
       // waitForReady: a bridge that is restarting gets until the deadline to come back, rather
       // than failing the call at once while the channel is between connection attempts.
       const options = { deadline: Date.now() + timeoutMs };
-      invoke(request, this.metadata(true), options, (error, response) => {
-        if (error) reject(fromServiceError(error, method));
-        else resolve(response!);
-      });
+      try {
+        invoke(request, this.metadata(true), options, (error, response) => {
+          if (error) reject(fromServiceError(error, method));
+          else resolve(response!);
+        });
+      } catch (error) {
+        reject(asBridgeError(error, method));
+      }
     });
   }
 

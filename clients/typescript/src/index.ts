@@ -20,7 +20,14 @@ export {
 } from "./client";
 export { AudioPacer, type PacerOptions, type PacerStats } from "./pacer";
 export { Backoff, type BackoffOptions } from "./backoff";
-export { BridgeError, ClientClosedError, JoinError, PlaybackError } from "./errors";
+export {
+  BridgeError,
+  ClientClosedError,
+  InvalidArgumentError,
+  InvalidStateError,
+  JoinError,
+  PlaybackError,
+} from "./errors";
 export { playEventType, type PlayEventType, type ServingStatus } from "./playEvents";
 export { resolveTarget } from "./target";
 export { DEFAULT_PROTO_PATH, SERVICE_NAME } from "./wire";

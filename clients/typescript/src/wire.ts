@@ -11,7 +11,7 @@
 import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { BridgeError } from "./errors";
+import { InvalidArgumentError } from "./errors";
 import type { ProtoGrpcType } from "./generated/livekit_bridge";
 import type {
   LiveKitBridgeClient,
@@ -64,7 +64,7 @@ export function loadDefinition(protoPath: string = DEFAULT_PROTO_PATH): protoLoa
   try {
     return protoLoader.loadSync(protoPath, LOADER_OPTIONS);
   } catch (error) {
-    throw new BridgeError(`cannot load the contract from ${protoPath}: ${String(error)}`, undefined, {
+    throw new InvalidArgumentError(`cannot load the contract from ${protoPath}: ${String(error)}`, {
       cause: error,
     });
   }
@@ -76,7 +76,7 @@ export function loadStubConstructor(protoPath: string = DEFAULT_PROTO_PATH): Stu
   if (cached) return cached;
   const root = grpc.loadPackageDefinition(loadDefinition(protoPath)) as unknown as Partial<ProtoGrpcType>;
   const ctor = root.mentra?.livekit?.bridge?.LiveKitBridge;
-  if (!ctor) throw new BridgeError(`${protoPath} does not define ${SERVICE_NAME}`);
+  if (!ctor) throw new InvalidArgumentError(`${protoPath} does not define ${SERVICE_NAME}`);
   loaded.set(protoPath, ctor);
   return ctor;
 }

@@ -11,6 +11,7 @@ import * as grpc from "@grpc/grpc-js";
 import {
   BridgeError,
   ClientClosedError,
+  InvalidArgumentError,
   JoinError,
   LiveKitGrpcClient,
   PlaybackError,
@@ -278,9 +279,9 @@ describe("status, errors, lifecycle", () => {
 
   test("sendAudio refuses nonsense before it can end the stream, and needs a session", async () => {
     const { client } = await joinedPair();
-    await assert.rejects(client.sendAudio(Buffer.alloc(320), { sampleRate: 7 }), RangeError);
-    await assert.rejects(client.sendAudio(Buffer.alloc(320), { channels: 0 }), RangeError);
-    await assert.rejects(client.sendAudio(Buffer.alloc(320), { trackId: -2 }), RangeError);
+    await assert.rejects(client.sendAudio(Buffer.alloc(320), { sampleRate: 7 }), InvalidArgumentError);
+    await assert.rejects(client.sendAudio(Buffer.alloc(320), { channels: 0 }), InvalidArgumentError);
+    await assert.rejects(client.sendAudio(Buffer.alloc(320), { trackId: -2 }), InvalidArgumentError);
     assert.equal(await client.sendAudio(Buffer.alloc(320)), true);
     assert.equal(client.state, "connected");
     assert.equal(await newClient().sendAudio(Buffer.alloc(320)), false); // never connected
