@@ -2,7 +2,8 @@
  * LiveKitGrpcClient: one user's session on the bridge, as the cloud uses it.
  *
  * Data flows one way per direction: sendAudio() -> bounded queue -> the StreamAudio call; the
- * call's messages -> onAudio listeners. Everything else is a unary or server-streaming call.
+ * call's messages -> every audio() iterator, each with its own bounded queue. Everything else is
+ * a unary call or, for PlayAudio, a Playback (its events as an iterator, its outcome a promise).
  * The client owns one gRPC channel, at most one StreamAudio call (a generation number makes the
  * events of a replaced call harmless) and a reconnect loop that asks GetStatus before it
  * rejoins, so a bridge that still holds the session is not made to tear it down.
@@ -11,16 +12,17 @@ import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { Backoff, type BackoffOptions } from "./backoff";
+import { AsyncQueue } from "./asyncQueue";
 import {
   BridgeError,
   ClientClosedError,
   InvalidArgumentError,
   JoinError,
-  PlaybackError,
   asBridgeError,
   fromServiceError,
 } from "./errors";
-import { playEventType, servingStatus, type ServingStatus } from "./playEvents";
+import { Playback, forwardToCallbacks, type PlayProgress } from "./playback";
+import { servingStatus, type ServingStatus } from "./playEvents";
 import { AudioSendQueue } from "./sendQueue";
 import { resolveTarget } from "./target";
 import {
@@ -29,7 +31,6 @@ import {
   type AudioChunk__Output,
   type BridgeStatusResponse__Output,
   type LiveKitBridgeStub,
-  type PlayAudioEvent__Output,
   type RequestOf,
   type ResponseOf,
   type StopAudioResponse__Output,
@@ -103,10 +104,11 @@ export interface RoomAudio {
   timestampMs: number;
 }
 
-export interface PlayProgress {
-  requestId: string;
-  positionMs: number;
-  durationMs: number;
+export interface AudioOptions {
+  /** Chunks held for a loop that is behind (default 50); the oldest go first past it. */
+  maxBufferedChunks?: number;
+  /** Aborting ends the iteration, as a `break` does. */
+  signal?: AbortSignal;
 }
 
 export interface PlayRequest {
@@ -118,7 +120,9 @@ export interface PlayRequest {
   /** Stop every other playback of the session first (default false: only this track's). */
   stopOther?: boolean;
   trackId?: number;
+  /** @deprecated Iterate the Playback instead: `for await (const event of client.playAudio(...))`. */
   onStarted?: (event: PlayProgress) => void;
+  /** @deprecated Iterate the Playback instead: `for await (const event of client.playAudio(...))`. */
   onProgress?: (event: PlayProgress) => void;
   /** Aborting cancels the call; the bridge stops the playback. */
   signal?: AbortSignal;
@@ -154,6 +158,8 @@ export interface ClientStats {
   chunksQueued: number;
   chunksReceived: number;
   bytesReceived: number;
+  /** Room audio chunks an audio() loop that fell behind never saw. */
+  chunksDroppedReceived: number;
   reconnects: number;
 }
 
@@ -207,8 +213,9 @@ export class LiveKitGrpcClient extends EventEmitter {
   private readonly backoff: Backoff;
   private readonly log: Logger;
   private readonly queue: AudioSendQueue<AudioChunk>;
-  private readonly audioListeners = new Set<(audio: RoomAudio) => void>();
-  private readonly plays = new Set<grpc.ClientReadableStream<PlayAudioEvent__Output>>();
+  /** Each audio() iterator that is open, with what undoes its subscription to a signal. */
+  private readonly audioFeeds = new Map<AsyncQueue<RoomAudio>, () => void>();
+  private readonly plays = new Set<Playback>();
   private currentState: ClientState = "idle";
   private joinParams: JoinParams | undefined;
   private stream: grpc.ClientDuplexStream<AudioChunk, AudioChunk__Output> | undefined;
@@ -220,7 +227,7 @@ export class LiveKitGrpcClient extends EventEmitter {
   private epoch = 0;
   /** JoinRooms run one after another, so a late one never replaces a newer session. */
   private joinChain: Promise<unknown> = Promise.resolve();
-  private received = { chunks: 0, bytes: 0 };
+  private received = { chunks: 0, bytes: 0, dropped: 0 };
   private reconnects = 0;
 
   constructor(options: LiveKitGrpcClientOptions) {
@@ -292,7 +299,7 @@ export class LiveKitGrpcClient extends EventEmitter {
       this.setState("connected");
       return joined;
     } catch (error) {
-      if (epoch === this.epoch) this.becomeIdle();
+      if (epoch === this.epoch) this.becomeIdle(asBridgeError(error, "connect"));
       throw error;
     }
   }
@@ -363,93 +370,104 @@ export class LiveKitGrpcClient extends EventEmitter {
     return this.queue.idle();
   }
 
-  /** Listen to the room's audio (PCM16 16 kHz mono); returns the function that stops it. */
+  /**
+   * The room's audio (PCM16 16 kHz mono from the target), from now until the session ends:
+   * `for await (const audio of client.audio()) ...`. Each call is its own iterator with its own
+   * bounded buffer (a loop that falls behind loses the oldest chunks, counted in
+   * `stats().chunksDroppedReceived`). It survives reconnects; it finishes on leave(), dispose()
+   * and when another client takes the session, and throws the BridgeError that lost the session
+   * otherwise (reconnects exhausted, a stream a retry cannot cure, a failed connect()). Made
+   * while idle, it waits for the next session. `break`, return() or the signal end it early.
+   */
+  audio(options: AudioOptions = {}): AsyncIterableIterator<RoomAudio> {
+    const maxItems = options.maxBufferedChunks ?? 50;
+    if (!Number.isInteger(maxItems) || maxItems < 1) {
+      throw new InvalidArgumentError("maxBufferedChunks must be a positive integer");
+    }
+    const signal = options.signal;
+    const stopOnAbort = (): void => void feed.return();
+    const feed = new AsyncQueue<RoomAudio>({ maxItems, onReturn: () => this.closeFeed(feed) });
+    if (this.currentState === "closed" || signal?.aborted) {
+      feed.end();
+      return feed;
+    }
+    signal?.addEventListener("abort", stopOnAbort, { once: true });
+    this.audioFeeds.set(feed, () => signal?.removeEventListener("abort", stopOnAbort));
+    return feed;
+  }
+
+  /**
+   * Listen to the room's audio (PCM16 16 kHz mono); returns the function that stops it.
+   * @deprecated Iterate `client.audio()` instead. The listener stays across sessions until the
+   * returned function is called or the client is disposed.
+   */
   onAudio(listener: (audio: RoomAudio) => void): () => void {
-    this.audioListeners.add(listener);
-    return () => this.audioListeners.delete(listener);
+    let feed: AsyncIterableIterator<RoomAudio> | undefined;
+    let stopped = false;
+    const run = async (): Promise<void> => {
+      while (!stopped && this.currentState !== "closed") {
+        feed = this.audio();
+        try {
+          for await (const audio of feed) this.callback(listener, audio);
+        } catch {
+          // A lost session is reported by the client's events; the listener waits for the next.
+        }
+      }
+    };
+    void run();
+    return () => {
+      stopped = true;
+      void feed?.return?.();
+    };
   }
 
   // -- playback ----------------------------------------------------------------------------------
 
-  /** Play a URL into the room. Resolves on COMPLETED; rejects with PlaybackError on FAILED. */
-  playAudio(request: PlayRequest): Promise<PlayProgress> {
-    if (this.currentState === "closed") return Promise.reject(new ClientClosedError());
+  /**
+   * Play a URL into the room. The Playback is its events and its outcome:
+   * `for await (const event of playback)` gives STARTED, PROGRESS ... and COMPLETED, and throws a
+   * PlaybackError on FAILED; `await playback` resolves on COMPLETED and rejects with that
+   * PlaybackError. Breaking out of the loop stops the playback, as the request's signal does.
+   */
+  playAudio(request: PlayRequest): Playback {
     const requestId = request.requestId || `play-${randomUUID()}`;
-    return new Promise<PlayProgress>((resolve, reject) => {
-      let call: grpc.ClientReadableStream<PlayAudioEvent__Output>;
-      try {
-        call = this.stub.PlayAudio(
-          {
-            requestId,
-            audioUrl: request.url,
-            volume: request.volume ?? 0,
-            stopOther: request.stopOther ?? false,
-            userId: this.userId,
-            trackId: request.trackId ?? 0,
-          },
-          this.metadata(),
-        );
-      } catch (error) {
-        reject(asBridgeError(error, "PlayAudio"));
-        return;
-      }
-      this.plays.add(call);
-      let settled = false;
-      let failure: string | undefined; // FAILED's text; the call's status follows it
-      const settle = (outcome: PlayProgress | PlaybackError): void => {
-        if (settled) return;
-        settled = true;
-        this.plays.delete(call);
-        request.signal?.removeEventListener("abort", abort);
-        if (outcome instanceof PlaybackError) reject(outcome);
-        else resolve(outcome);
-      };
-      const abort = (): void => {
-        settle(new PlaybackError("stopped: aborted by the caller", requestId, grpc.status.CANCELLED));
-        call.cancel();
-      };
-      if (request.signal?.aborted) return abort();
-      request.signal?.addEventListener("abort", abort, { once: true });
-      call.on("data", (event: PlayAudioEvent__Output) => {
-        if (settled) return;
-        const progress = {
-          requestId: event.requestId || requestId,
-          positionMs: event.positionMs,
-          durationMs: event.durationMs,
-        };
-        switch (playEventType(event.type)) {
-          case "STARTED":
-            this.callback(request.onStarted, progress);
-            break;
-          case "PROGRESS":
-            this.callback(request.onProgress, progress);
-            break;
-          case "COMPLETED":
-            settle(progress);
-            break;
-          case "FAILED":
-            failure = event.error || "playback failed";
-            break;
-          default:
-            this.log.warn?.({ type: event.type, requestId }, "unknown PlayAudioEvent type ignored");
-        }
-      });
-      call.on("error", () => undefined); // reported through "status", which always follows
-      call.on("status", (status: grpc.StatusObject) => {
-        const ok = status.code === grpc.status.OK;
-        const code = ok ? undefined : status.code;
-        if (this.currentState === "closed" && failure === undefined && !ok) {
-          settle(new PlaybackError("stopped: client disposed", requestId, code));
-        } else if (failure !== undefined) {
-          settle(new PlaybackError(failure, requestId, code)); // refusals carry their code
-        } else {
-          const message = ok
-            ? "the bridge ended PlayAudio without COMPLETED or FAILED"
-            : `PlayAudio: ${status.details}`;
-          settle(new PlaybackError(message, requestId, code));
-        }
-      });
+    const call = this.startPlayAudio(requestId, request);
+    const playback = new Playback(requestId, call, {
+      signal: request.signal,
+      closed: () => this.currentState === "closed",
+      onUnknownType: (type) => {
+        this.log.warn?.({ type, requestId }, "unknown PlayAudioEvent type ignored");
+      },
+      onSettled: (settled) => this.plays.delete(settled),
     });
+    if (!playback.finished) this.plays.add(playback);
+    if (request.onStarted || request.onProgress) {
+      void forwardToCallbacks(playback, request, (listener, event) => this.callback(listener, event));
+    }
+    return playback;
+  }
+
+  /** The call, or why there is none. */
+  private startPlayAudio(
+    requestId: string,
+    request: PlayRequest,
+  ): grpc.ClientReadableStream<ResponseOf<"PlayAudio">> | BridgeError {
+    if (this.currentState === "closed") return new ClientClosedError();
+    try {
+      return this.stub.PlayAudio(
+        {
+          requestId,
+          audioUrl: request.url,
+          volume: request.volume ?? 0,
+          stopOther: request.stopOther ?? false,
+          userId: this.userId,
+          trackId: request.trackId ?? 0,
+        },
+        this.metadata(),
+      );
+    } catch (error) {
+      return asBridgeError(error, "PlayAudio");
+    }
   }
 
   /** StopAudio: every track by default, one track, or one request. */
@@ -483,6 +501,7 @@ export class LiveKitGrpcClient extends EventEmitter {
       chunksDropped: this.queue.dropped,
       chunksQueued: this.queue.length,
       chunksReceived: this.received.chunks,
+      chunksDroppedReceived: this.received.dropped + this.feedDrops(),
       bytesReceived: this.received.bytes,
       reconnects: this.reconnects,
     };
@@ -532,7 +551,7 @@ export class LiveKitGrpcClient extends EventEmitter {
         channels: chunk.channels,
         timestampMs: chunk.timestampMs,
       };
-      for (const listener of this.audioListeners) this.callback(listener, audio);
+      for (const feed of this.audioFeeds.keys()) feed.push(audio);
     });
     stream.on("error", () => undefined); // reported through "status", which always follows
     stream.on("status", (status: grpc.StatusObject) => this.streamEnded(generation, status));
@@ -566,7 +585,7 @@ export class LiveKitGrpcClient extends EventEmitter {
       return;
     }
     if (!this.reconnectOptions.enabled || !this.joinParams || FINAL.has(status.code)) {
-      this.becomeIdle(); // retrying a refused chunk or a wrong token would fail the same way
+      this.becomeIdle(error); // retrying a refused chunk or a wrong token would fail the same way
       return;
     }
     if (performance.now() - this.streamOpenedAt >= this.reconnectOptions.stableAfterMs) {
@@ -583,7 +602,7 @@ export class LiveKitGrpcClient extends EventEmitter {
     while (current()) {
       if (this.backoff.attempts >= this.reconnectOptions.maxAttempts) {
         this.backoff.reset(); // a later connect() starts afresh
-        this.becomeIdle();
+        this.becomeIdle(lastError);
         this.emit("reconnectFailed", lastError);
         return;
       }
@@ -628,7 +647,8 @@ export class LiveKitGrpcClient extends EventEmitter {
     this.setState("closed");
     this.sleeping?.wake();
     this.queue.clear();
-    for (const call of this.plays) call.cancel();
+    for (const playback of this.plays) playback.stop("stopped: client disposed");
+    this.endAudio();
     if (leave && hadSession) {
       try {
         await this.joinChain.catch(() => undefined); // a JoinRoom under way comes first
@@ -682,10 +702,36 @@ export class LiveKitGrpcClient extends EventEmitter {
     }
   }
 
-  /** No session from here on: audio waiting for one would only go stale. */
-  private becomeIdle(): void {
+  /**
+   * No session from here on: audio waiting for one would only go stale, and audio() loops end,
+   * with `error` when the session was lost rather than left.
+   */
+  private becomeIdle(error?: BridgeError): void {
     this.setState("idle");
     this.queue.clear();
+    this.endAudio(error);
+  }
+
+  private endAudio(error?: BridgeError): void {
+    for (const feed of [...this.audioFeeds.keys()]) {
+      this.closeFeed(feed);
+      feed.end(error);
+    }
+  }
+
+  /** The feed takes no more audio: its drops join the client's count. */
+  private closeFeed(feed: AsyncQueue<RoomAudio>): void {
+    const unsubscribe = this.audioFeeds.get(feed);
+    if (!unsubscribe) return;
+    this.audioFeeds.delete(feed);
+    unsubscribe();
+    this.received.dropped += feed.dropped;
+  }
+
+  private feedDrops(): number {
+    let dropped = 0;
+    for (const feed of this.audioFeeds.keys()) dropped += feed.dropped;
+    return dropped;
   }
 
   private setState(state: ClientState): void {

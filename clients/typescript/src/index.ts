@@ -1,6 +1,7 @@
 /** @lkbridge/client: the cloud's side of the LiveKit gRPC bridge. */
 export {
   LiveKitGrpcClient,
+  type AudioOptions,
   type BridgeHealth,
   type BridgeStatus,
   type ClientEvents,
@@ -10,7 +11,6 @@ export {
   type JoinResult,
   type LiveKitGrpcClientOptions,
   type Logger,
-  type PlayProgress,
   type PlayRequest,
   type ReconnectOptions,
   type RoomAudio,
@@ -28,6 +28,7 @@ export {
   JoinError,
   PlaybackError,
 } from "./errors";
+export { Playback, type PlayEvent, type PlayProgress } from "./playback";
 export { playEventType, type PlayEventType, type ServingStatus } from "./playEvents";
 export { resolveTarget } from "./target";
 export { DEFAULT_PROTO_PATH, SERVICE_NAME } from "./wire";

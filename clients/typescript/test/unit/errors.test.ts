@@ -74,14 +74,17 @@ test("the client refuses bad audio and bad options with InvalidArgumentError", a
     await assert.rejects(client.sendAudio(pcm, { trackId: 1.5 }), ours(InvalidArgumentError, /trackId 1.5/));
     const notAudio = "not audio" as unknown as Buffer;
     await assert.rejects(client.sendAudio(notAudio), ours(InvalidArgumentError, /pcm/));
+    assert.throws(() => client.audio({ maxBufferedChunks: 0 }), ours(InvalidArgumentError, /maxBufferedChunks/));
   } finally {
     await client.dispose({ leave: false });
   }
 });
 
-test("after dispose every call is ClientClosedError", async () => {
+test("after dispose every call is ClientClosedError, and iterators end", async () => {
   const client = new LiveKitGrpcClient({ userId: "u", target: "127.0.0.1:1" });
+  const feed = client.audio();
   await client.dispose({ leave: false });
+  assert.deepEqual(await feed.next(), { value: undefined, done: true });
   await assert.rejects(client.getStatus(), ours(ClientClosedError));
   await assert.rejects(client.connect({ livekitUrl: "ws://x", token: "t" }), ours(ClientClosedError));
   await assert.rejects(client.playAudio({ url: "http://x/y.wav" }), ours(ClientClosedError));
