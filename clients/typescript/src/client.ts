@@ -12,7 +12,6 @@ import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { Backoff, type BackoffOptions } from "./backoff";
-import { AsyncQueue } from "./asyncQueue";
 import {
   BridgeError,
   ClientClosedError,
@@ -23,6 +22,7 @@ import {
 } from "./errors";
 import { Playback, forwardToCallbacks, type PlayProgress } from "./playback";
 import { servingStatus, type ServingStatus } from "./playEvents";
+import { RoomAudioFeeds, type AudioOptions, type RoomAudio } from "./roomAudio";
 import { AudioSendQueue } from "./sendQueue";
 import { resolveTarget } from "./target";
 import {
@@ -95,20 +95,6 @@ export interface SendOptions {
   channels?: number;
   /** 0 speaker (default), 1 app_audio, 2 tts, n track_n. */
   trackId?: number;
-}
-
-export interface RoomAudio {
-  pcm: Buffer;
-  sampleRate: number;
-  channels: number;
-  timestampMs: number;
-}
-
-export interface AudioOptions {
-  /** Chunks held for a loop that is behind (default 50); the oldest go first past it. */
-  maxBufferedChunks?: number;
-  /** Aborting ends the iteration, as a `break` does. */
-  signal?: AbortSignal;
 }
 
 export interface PlayRequest {
@@ -213,8 +199,7 @@ export class LiveKitGrpcClient extends EventEmitter {
   private readonly backoff: Backoff;
   private readonly log: Logger;
   private readonly queue: AudioSendQueue<AudioChunk>;
-  /** Each audio() iterator that is open, with what undoes its subscription to a signal. */
-  private readonly audioFeeds = new Map<AsyncQueue<RoomAudio>, () => void>();
+  private readonly audioFeeds = new RoomAudioFeeds();
   private readonly plays = new Set<Playback>();
   private currentState: ClientState = "idle";
   private joinParams: JoinParams | undefined;
@@ -227,7 +212,7 @@ export class LiveKitGrpcClient extends EventEmitter {
   private epoch = 0;
   /** JoinRooms run one after another, so a late one never replaces a newer session. */
   private joinChain: Promise<unknown> = Promise.resolve();
-  private received = { chunks: 0, bytes: 0, dropped: 0 };
+  private received = { chunks: 0, bytes: 0 };
   private reconnects = 0;
 
   constructor(options: LiveKitGrpcClientOptions) {
@@ -380,20 +365,7 @@ export class LiveKitGrpcClient extends EventEmitter {
    * while idle, it waits for the next session. `break`, return() or the signal end it early.
    */
   audio(options: AudioOptions = {}): AsyncIterableIterator<RoomAudio> {
-    const maxItems = options.maxBufferedChunks ?? 50;
-    if (!Number.isInteger(maxItems) || maxItems < 1) {
-      throw new InvalidArgumentError("maxBufferedChunks must be a positive integer");
-    }
-    const signal = options.signal;
-    const stopOnAbort = (): void => void feed.return();
-    const feed = new AsyncQueue<RoomAudio>({ maxItems, onReturn: () => this.closeFeed(feed) });
-    if (this.currentState === "closed" || signal?.aborted) {
-      feed.end();
-      return feed;
-    }
-    signal?.addEventListener("abort", stopOnAbort, { once: true });
-    this.audioFeeds.set(feed, () => signal?.removeEventListener("abort", stopOnAbort));
-    return feed;
+    return this.audioFeeds.open(options, this.currentState === "closed");
   }
 
   /**
@@ -501,7 +473,7 @@ export class LiveKitGrpcClient extends EventEmitter {
       chunksDropped: this.queue.dropped,
       chunksQueued: this.queue.length,
       chunksReceived: this.received.chunks,
-      chunksDroppedReceived: this.received.dropped + this.feedDrops(),
+      chunksDroppedReceived: this.audioFeeds.dropped,
       bytesReceived: this.received.bytes,
       reconnects: this.reconnects,
     };
@@ -551,7 +523,7 @@ export class LiveKitGrpcClient extends EventEmitter {
         channels: chunk.channels,
         timestampMs: chunk.timestampMs,
       };
-      for (const feed of this.audioFeeds.keys()) feed.push(audio);
+      this.audioFeeds.push(audio);
     });
     stream.on("error", () => undefined); // reported through "status", which always follows
     stream.on("status", (status: grpc.StatusObject) => this.streamEnded(generation, status));
@@ -648,7 +620,7 @@ export class LiveKitGrpcClient extends EventEmitter {
     this.sleeping?.wake();
     this.queue.clear();
     for (const playback of this.plays) playback.stop("stopped: client disposed");
-    this.endAudio();
+    this.audioFeeds.endAll();
     if (leave && hadSession) {
       try {
         await this.joinChain.catch(() => undefined); // a JoinRoom under way comes first
@@ -709,29 +681,7 @@ export class LiveKitGrpcClient extends EventEmitter {
   private becomeIdle(error?: BridgeError): void {
     this.setState("idle");
     this.queue.clear();
-    this.endAudio(error);
-  }
-
-  private endAudio(error?: BridgeError): void {
-    for (const feed of [...this.audioFeeds.keys()]) {
-      this.closeFeed(feed);
-      feed.end(error);
-    }
-  }
-
-  /** The feed takes no more audio: its drops join the client's count. */
-  private closeFeed(feed: AsyncQueue<RoomAudio>): void {
-    const unsubscribe = this.audioFeeds.get(feed);
-    if (!unsubscribe) return;
-    this.audioFeeds.delete(feed);
-    unsubscribe();
-    this.received.dropped += feed.dropped;
-  }
-
-  private feedDrops(): number {
-    let dropped = 0;
-    for (const feed of this.audioFeeds.keys()) dropped += feed.dropped;
-    return dropped;
+    this.audioFeeds.endAll(error);
   }
 
   private setState(state: ClientState): void {

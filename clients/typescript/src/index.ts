@@ -1,7 +1,6 @@
 /** @lkbridge/client: the cloud's side of the LiveKit gRPC bridge. */
 export {
   LiveKitGrpcClient,
-  type AudioOptions,
   type BridgeHealth,
   type BridgeStatus,
   type ClientEvents,
@@ -13,7 +12,6 @@ export {
   type Logger,
   type PlayRequest,
   type ReconnectOptions,
-  type RoomAudio,
   type SendOptions,
   type StopRequest,
   type StopResult,
@@ -29,6 +27,7 @@ export {
   PlaybackError,
 } from "./errors";
 export { Playback, type PlayEvent, type PlayProgress } from "./playback";
+export { type AudioOptions, type RoomAudio } from "./roomAudio";
 export { playEventType, type PlayEventType, type ServingStatus } from "./playEvents";
 export { resolveTarget } from "./target";
 export { DEFAULT_PROTO_PATH, SERVICE_NAME } from "./wire";
