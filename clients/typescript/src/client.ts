@@ -619,7 +619,7 @@ export class LiveKitGrpcClient extends EventEmitter {
     this.setState("closed");
     this.sleeping?.wake();
     this.queue.clear();
-    for (const playback of this.plays) playback.stop("stopped: client disposed");
+    for (const playback of this.plays) playback.stop("client disposed");
     this.audioFeeds.endAll();
     if (leave && hadSession) {
       try {

@@ -48,7 +48,7 @@ export class Playback implements AsyncIterable<PlayEvent>, Promise<PlayProgress>
   private iterated = false;
   /** FAILED's text; the call's status follows it. */
   private failure: string | undefined;
-  private readonly abort = (): void => this.stop("stopped: aborted by the caller");
+  private readonly abort = (): void => this.stop("aborted by the caller");
   private readonly call: grpc.ClientReadableStream<PlayAudioEvent__Output> | undefined;
 
   /** `call` is the PlayAudio call, or the error that kept it from starting. */
@@ -65,7 +65,7 @@ export class Playback implements AsyncIterable<PlayEvent>, Promise<PlayProgress>
     this.events = new AsyncQueue<PlayEvent>({
       maxItems: HELD_EVENTS,
       supersedes: (last, next) => last.type === "PROGRESS" && next.type === "PROGRESS",
-      onReturn: () => this.stop("stopped: the caller stopped iterating"),
+      onReturn: () => this.stop("the caller stopped iterating"),
     });
     if (call instanceof BridgeError) {
       this.settle(call);
@@ -108,10 +108,13 @@ export class Playback implements AsyncIterable<PlayEvent>, Promise<PlayProgress>
     return this.settled;
   }
 
-  /** Cancel the call (the bridge stops playing); the playback ends as stopped with `reason`. */
-  stop(reason: string): void {
+  /**
+   * Cancel the call, so the bridge stops playing; the playback ends with a PlaybackError that
+   * says `stopped: <reason>`. A no-op once it has ended.
+   */
+  stop(reason = "stopped by the caller"): void {
     if (this.settled) return;
-    this.settle(new PlaybackError(reason, this.requestId, grpc.status.CANCELLED));
+    this.settle(new PlaybackError(`stopped: ${reason}`, this.requestId, grpc.status.CANCELLED));
     this.call?.cancel();
   }
 

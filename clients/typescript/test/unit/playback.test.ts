@@ -116,6 +116,20 @@ test("breaking out of the loop cancels the call and ends the playback as stopped
   await assert.rejects(playback, (error) => error instanceof PlaybackError && error.stopped);
 });
 
+test("stop() cancels the call; the error says stopped and why", async () => {
+  const { call, playback } = start();
+  playback.stop("user tapped");
+  playback.stop("twice"); // ended already: nothing more
+  assert.equal(call.cancelled, 1);
+  await assert.rejects(playback, (error) => {
+    assert.ok(error instanceof PlaybackError);
+    assert.equal(error.message, "stopped: user tapped");
+    assert.equal(error.stopped, true);
+    assert.equal(error.code, grpc.status.CANCELLED);
+    return true;
+  });
+});
+
 test("an abort signal stops it, before or after the call started", async () => {
   const controller = new AbortController();
   const { call, playback } = start({ signal: controller.signal });
