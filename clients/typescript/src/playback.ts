@@ -26,7 +26,7 @@ export interface PlayEvent extends PlayProgress {
 
 /**
  * Events held for a consumer that is behind. PROGRESS is a position, not a log: an unread one is
- * replaced by the next, so STARTED, one PROGRESS and COMPLETED are all a slow loop can miss out on.
+ * replaced by the next, so a slow loop holds at most STARTED, the latest PROGRESS and COMPLETED.
  */
 const HELD_EVENTS = 4;
 
