@@ -3,6 +3,8 @@
  * bridge at the same moment; jitter spreads them so the bridge is not hit by a thundering herd.
  */
 
+import { InvalidArgumentError } from "./errors";
+
 export interface BackoffOptions {
   /** First delay in ms (default 250). */
   initialDelayMs?: number;
@@ -27,7 +29,7 @@ export class Backoff {
     this.multiplier = options.multiplier ?? 2;
     this.jitter = Math.min(Math.max(options.jitter ?? 0.5, 0), 1);
     if (this.initial <= 0 || this.max < this.initial || this.multiplier < 1) {
-      throw new RangeError("backoff needs 0 < initialDelayMs <= maxDelayMs and multiplier >= 1");
+      throw new InvalidArgumentError("backoff needs 0 < initialDelayMs <= maxDelayMs and multiplier >= 1");
     }
   }
 

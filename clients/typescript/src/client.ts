@@ -2,7 +2,8 @@
  * LiveKitGrpcClient: one user's session on the bridge, as the cloud uses it.
  *
  * Data flows one way per direction: sendAudio() -> bounded queue -> the StreamAudio call; the
- * call's messages -> onAudio listeners. Everything else is a unary or server-streaming call.
+ * call's messages -> every audio() iterator, each with its own bounded queue. Everything else is
+ * a unary call or, for PlayAudio, a Playback (its events as an iterator, its outcome a promise).
  * The client owns one gRPC channel, at most one StreamAudio call (a generation number makes the
  * events of a replaced call harmless) and a reconnect loop that asks GetStatus before it
  * rejoins, so a bridge that still holds the session is not made to tear it down.
@@ -14,20 +15,25 @@ import { Backoff, type BackoffOptions } from "./backoff";
 import {
   BridgeError,
   ClientClosedError,
+  InvalidArgumentError,
   JoinError,
-  PlaybackError,
+  asBridgeError,
   fromServiceError,
 } from "./errors";
-import { playEventType, servingStatus, type ServingStatus } from "./playEvents";
+import { Playback, forwardToCallbacks, type PlayProgress } from "./playback";
+import { servingStatus, type ServingStatus } from "./playEvents";
+import { RoomAudioFeeds, type AudioOptions, type RoomAudio } from "./roomAudio";
 import { AudioSendQueue } from "./sendQueue";
 import { resolveTarget } from "./target";
 import {
   loadStubConstructor,
-  type AudioChunkMessage,
-  type BridgeStatusResponseMessage,
+  type AudioChunk,
+  type AudioChunk__Output,
+  type BridgeStatusResponse__Output,
   type LiveKitBridgeStub,
-  type PlayAudioEventMessage,
-  type StopAudioResponseMessage,
+  type RequestOf,
+  type ResponseOf,
+  type StopAudioResponse__Output,
 } from "./wire";
 
 /** Pino-compatible, all optional: pass your logger or nothing. */
@@ -91,19 +97,6 @@ export interface SendOptions {
   trackId?: number;
 }
 
-export interface RoomAudio {
-  pcm: Buffer;
-  sampleRate: number;
-  channels: number;
-  timestampMs: number;
-}
-
-export interface PlayProgress {
-  requestId: string;
-  positionMs: number;
-  durationMs: number;
-}
-
 export interface PlayRequest {
   url: string;
   /** Default: a random id, returned in the result. */
@@ -113,7 +106,9 @@ export interface PlayRequest {
   /** Stop every other playback of the session first (default false: only this track's). */
   stopOther?: boolean;
   trackId?: number;
+  /** @deprecated Iterate the Playback instead: `for await (const event of client.playAudio(...))`. */
   onStarted?: (event: PlayProgress) => void;
+  /** @deprecated Iterate the Playback instead: `for await (const event of client.playAudio(...))`. */
   onProgress?: (event: PlayProgress) => void;
   /** Aborting cancels the call; the bridge stops the playback. */
   signal?: AbortSignal;
@@ -127,10 +122,10 @@ export interface StopRequest {
 }
 
 /** StopAudio's answer as the bridge sends it (`stoppedRequestId` filled when one stopped). */
-export type StopResult = StopAudioResponseMessage;
+export type StopResult = StopAudioResponse__Output;
 
 /** GetStatus as the bridge sends it; `lastDisconnectAt` is Unix ms, 0 = never. */
-export type BridgeStatus = BridgeStatusResponseMessage;
+export type BridgeStatus = BridgeStatusResponse__Output;
 
 export interface BridgeHealth {
   status: ServingStatus;
@@ -149,6 +144,8 @@ export interface ClientStats {
   chunksQueued: number;
   chunksReceived: number;
   bytesReceived: number;
+  /** Room audio chunks an audio() loop that fell behind never saw. */
+  chunksDroppedReceived: number;
   reconnects: number;
 }
 
@@ -172,6 +169,7 @@ export interface LiveKitGrpcClient {
 }
 
 const NO_LOGGER: Logger = {};
+type UnaryMethod = "JoinRoom" | "LeaveRoom" | "StopAudio" | "HealthCheck" | "GetStatus";
 /** How long one reconnect attempt waits for the bridge before the next backoff step. */
 const RECONNECT_PROBE_MS = 2_000;
 /** How the bridge ends a stream whose session another JoinRoom for this user replaced. */
@@ -200,12 +198,12 @@ export class LiveKitGrpcClient extends EventEmitter {
   private readonly reconnectOptions: Required<Pick<ReconnectOptions, "enabled" | "maxAttempts" | "stableAfterMs">>;
   private readonly backoff: Backoff;
   private readonly log: Logger;
-  private readonly queue: AudioSendQueue<Partial<AudioChunkMessage>>;
-  private readonly audioListeners = new Set<(audio: RoomAudio) => void>();
-  private readonly plays = new Set<grpc.ClientReadableStream<PlayAudioEventMessage>>();
+  private readonly queue: AudioSendQueue<AudioChunk>;
+  private readonly audioFeeds = new RoomAudioFeeds();
+  private readonly plays = new Set<Playback>();
   private currentState: ClientState = "idle";
   private joinParams: JoinParams | undefined;
-  private stream: grpc.ClientDuplexStream<Partial<AudioChunkMessage>, AudioChunkMessage> | undefined;
+  private stream: grpc.ClientDuplexStream<AudioChunk, AudioChunk__Output> | undefined;
   private streamGeneration = 0;
   private streamOpenedAt = 0;
   private sleeping: { timer: NodeJS.Timeout; wake: () => void } | undefined;
@@ -219,7 +217,7 @@ export class LiveKitGrpcClient extends EventEmitter {
 
   constructor(options: LiveKitGrpcClientOptions) {
     super();
-    if (!options.userId) throw new BridgeError("userId is required");
+    if (!options.userId) throw new InvalidArgumentError("userId is required");
     this.userId = options.userId;
     this.target = resolveTarget(options.target);
     this.authToken = options.authToken ?? process.env.LKBRIDGE_AUTH_TOKEN ?? undefined;
@@ -236,7 +234,7 @@ export class LiveKitGrpcClient extends EventEmitter {
     this.log = options.logger ?? NO_LOGGER;
     this.queue = new AudioSendQueue(options.sendQueueChunks ?? 50);
     const Stub = loadStubConstructor(options.protoPath);
-    this.stub = new Stub(this.target, options.credentials ?? grpc.credentials.createInsecure(), {
+    this.stub = this.newStub(Stub, options.credentials ?? grpc.credentials.createInsecure(), {
       // The bridge allows a ping every 10 s; a dead peer is noticed within 15 s.
       "grpc.keepalive_time_ms": 10_000,
       "grpc.keepalive_timeout_ms": 5_000,
@@ -248,6 +246,20 @@ export class LiveKitGrpcClient extends EventEmitter {
       "grpc.max_reconnect_backoff_ms": maxDelay,
       ...options.channelOptions,
     });
+  }
+
+  private newStub(
+    Stub: ReturnType<typeof loadStubConstructor>,
+    credentials: grpc.ChannelCredentials,
+    channelOptions: grpc.ChannelOptions,
+  ): LiveKitBridgeStub {
+    try {
+      return new Stub(this.target, credentials, channelOptions);
+    } catch (error) {
+      throw new InvalidArgumentError(`cannot open a channel to ${this.target}: ${String(error)}`, {
+        cause: error,
+      });
+    }
   }
 
   get state(): ClientState {
@@ -272,7 +284,7 @@ export class LiveKitGrpcClient extends EventEmitter {
       this.setState("connected");
       return joined;
     } catch (error) {
-      if (epoch === this.epoch) this.becomeIdle();
+      if (epoch === this.epoch) this.becomeIdle(asBridgeError(error, "connect"));
       throw error;
     }
   }
@@ -315,14 +327,16 @@ export class LiveKitGrpcClient extends EventEmitter {
     const channels = options.channels ?? 1;
     const trackId = options.trackId ?? 0;
     // The bridge ends the whole stream on a nonsensical chunk: refuse it here instead.
+    const refuse = (why: string): Promise<boolean> => Promise.reject(new InvalidArgumentError(why));
+    if (!ArrayBuffer.isView(pcm)) return refuse("pcm is not a Buffer, typed array or DataView");
     if (!Number.isInteger(sampleRate) || sampleRate < 8_000 || sampleRate > 192_000) {
-      return Promise.reject(new RangeError(`sampleRate ${sampleRate} is not 8000-192000 Hz`));
+      return refuse(`sampleRate ${sampleRate} is not 8000-192000 Hz`);
     }
     if (!Number.isInteger(channels) || channels < 1 || channels > 8) {
-      return Promise.reject(new RangeError(`channels ${channels} is not 1-8`));
+      return refuse(`channels ${channels} is not 1-8`);
     }
     if (!Number.isInteger(trackId) || trackId < 0) {
-      return Promise.reject(new RangeError(`trackId ${trackId} is not a track number`));
+      return refuse(`trackId ${trackId} is not a track number`);
     }
     if (this.currentState === "closed" || this.currentState === "idle") {
       return Promise.resolve(false); // no session: nothing would carry it
@@ -341,20 +355,78 @@ export class LiveKitGrpcClient extends EventEmitter {
     return this.queue.idle();
   }
 
-  /** Listen to the room's audio (PCM16 16 kHz mono); returns the function that stops it. */
+  /**
+   * The room's audio (PCM16 16 kHz mono from the target), from now until the session ends:
+   * `for await (const audio of client.audio()) ...`. Each call is its own iterator with its own
+   * bounded buffer (a loop that falls behind loses the oldest chunks, counted in
+   * `stats().chunksDroppedReceived`). It survives reconnects; it finishes on leave(), dispose()
+   * and when another client takes the session, and throws the BridgeError that lost the session
+   * otherwise (reconnects exhausted, a stream a retry cannot cure, a failed connect()). Made
+   * while idle, it waits for the next session. `break`, return() or the signal end it early.
+   */
+  audio(options: AudioOptions = {}): AsyncIterableIterator<RoomAudio> {
+    return this.audioFeeds.open(options, this.currentState === "closed");
+  }
+
+  /**
+   * Listen to the room's audio (PCM16 16 kHz mono); returns the function that stops it.
+   * @deprecated Iterate `client.audio()` instead. The listener stays across sessions until the
+   * returned function is called or the client is disposed.
+   */
   onAudio(listener: (audio: RoomAudio) => void): () => void {
-    this.audioListeners.add(listener);
-    return () => this.audioListeners.delete(listener);
+    let feed: AsyncIterableIterator<RoomAudio> | undefined;
+    let stopped = false;
+    const run = async (): Promise<void> => {
+      while (!stopped && this.currentState !== "closed") {
+        feed = this.audio();
+        try {
+          for await (const audio of feed) this.callback(listener, audio);
+        } catch {
+          // A lost session is reported by the client's events; the listener waits for the next.
+        }
+      }
+    };
+    void run();
+    return () => {
+      stopped = true;
+      void feed?.return?.();
+    };
   }
 
   // -- playback ----------------------------------------------------------------------------------
 
-  /** Play a URL into the room. Resolves on COMPLETED; rejects with PlaybackError on FAILED. */
-  playAudio(request: PlayRequest): Promise<PlayProgress> {
-    if (this.currentState === "closed") return Promise.reject(new ClientClosedError());
+  /**
+   * Play a URL into the room. The Playback is its events and its outcome:
+   * `for await (const event of playback)` gives STARTED, PROGRESS ... and COMPLETED, and throws a
+   * PlaybackError on FAILED; `await playback` resolves on COMPLETED and rejects with that
+   * PlaybackError. Breaking out of the loop stops the playback, as the request's signal does.
+   */
+  playAudio(request: PlayRequest): Playback {
     const requestId = request.requestId || `play-${randomUUID()}`;
-    return new Promise<PlayProgress>((resolve, reject) => {
-      const call = this.stub.PlayAudio(
+    const call = this.startPlayAudio(requestId, request);
+    const playback = new Playback(requestId, call, {
+      signal: request.signal,
+      closed: () => this.currentState === "closed",
+      onUnknownType: (type) => {
+        this.log.warn?.({ type, requestId }, "unknown PlayAudioEvent type ignored");
+      },
+      onSettled: (settled) => this.plays.delete(settled),
+    });
+    if (!playback.finished) this.plays.add(playback);
+    if (request.onStarted || request.onProgress) {
+      void forwardToCallbacks(playback, request, (listener, event) => this.callback(listener, event));
+    }
+    return playback;
+  }
+
+  /** The call, or why there is none. */
+  private startPlayAudio(
+    requestId: string,
+    request: PlayRequest,
+  ): grpc.ClientReadableStream<ResponseOf<"PlayAudio">> | BridgeError {
+    if (this.currentState === "closed") return new ClientClosedError();
+    try {
+      return this.stub.PlayAudio(
         {
           requestId,
           audioUrl: request.url,
@@ -365,63 +437,9 @@ export class LiveKitGrpcClient extends EventEmitter {
         },
         this.metadata(),
       );
-      this.plays.add(call);
-      let settled = false;
-      let failure: string | undefined; // FAILED's text; the call's status follows it
-      const settle = (outcome: PlayProgress | PlaybackError): void => {
-        if (settled) return;
-        settled = true;
-        this.plays.delete(call);
-        request.signal?.removeEventListener("abort", abort);
-        if (outcome instanceof PlaybackError) reject(outcome);
-        else resolve(outcome);
-      };
-      const abort = (): void => {
-        settle(new PlaybackError("stopped: aborted by the caller", requestId, grpc.status.CANCELLED));
-        call.cancel();
-      };
-      if (request.signal?.aborted) return abort();
-      request.signal?.addEventListener("abort", abort, { once: true });
-      call.on("data", (event: PlayAudioEventMessage) => {
-        if (settled) return;
-        const progress = {
-          requestId: event.requestId || requestId,
-          positionMs: event.positionMs,
-          durationMs: event.durationMs,
-        };
-        switch (playEventType(event.type)) {
-          case "STARTED":
-            this.callback(request.onStarted, progress);
-            break;
-          case "PROGRESS":
-            this.callback(request.onProgress, progress);
-            break;
-          case "COMPLETED":
-            settle(progress);
-            break;
-          case "FAILED":
-            failure = event.error || "playback failed";
-            break;
-          default:
-            this.log.warn?.({ type: event.type, requestId }, "unknown PlayAudioEvent type ignored");
-        }
-      });
-      call.on("error", () => undefined); // reported through "status", which always follows
-      call.on("status", (status: grpc.StatusObject) => {
-        const ok = status.code === grpc.status.OK;
-        const code = ok ? undefined : status.code;
-        if (this.currentState === "closed" && failure === undefined && !ok) {
-          settle(new PlaybackError("stopped: client disposed", requestId, code));
-        } else if (failure !== undefined) {
-          settle(new PlaybackError(failure, requestId, code)); // refusals carry their code
-        } else {
-          const message = ok
-            ? "the bridge ended PlayAudio without COMPLETED or FAILED"
-            : `PlayAudio: ${status.details}`;
-          settle(new PlaybackError(message, requestId, code));
-        }
-      });
-    });
+    } catch (error) {
+      return asBridgeError(error, "PlayAudio");
+    }
   }
 
   /** StopAudio: every track by default, one track, or one request. */
@@ -455,6 +473,7 @@ export class LiveKitGrpcClient extends EventEmitter {
       chunksDropped: this.queue.dropped,
       chunksQueued: this.queue.length,
       chunksReceived: this.received.chunks,
+      chunksDroppedReceived: this.audioFeeds.dropped,
       bytesReceived: this.received.bytes,
       reconnects: this.reconnects,
     };
@@ -495,7 +514,7 @@ export class LiveKitGrpcClient extends EventEmitter {
     this.stream = stream;
     this.streamOpenedAt = performance.now();
     stream.write({ userId: this.userId, pcmData: EMPTY }); // the bridge binds the call by it
-    stream.on("data", (chunk: AudioChunkMessage) => {
+    stream.on("data", (chunk: AudioChunk__Output) => {
       this.received.chunks += 1;
       this.received.bytes += chunk.pcmData.length;
       const audio: RoomAudio = {
@@ -504,7 +523,7 @@ export class LiveKitGrpcClient extends EventEmitter {
         channels: chunk.channels,
         timestampMs: chunk.timestampMs,
       };
-      for (const listener of this.audioListeners) this.callback(listener, audio);
+      this.audioFeeds.push(audio);
     });
     stream.on("error", () => undefined); // reported through "status", which always follows
     stream.on("status", (status: grpc.StatusObject) => this.streamEnded(generation, status));
@@ -538,7 +557,7 @@ export class LiveKitGrpcClient extends EventEmitter {
       return;
     }
     if (!this.reconnectOptions.enabled || !this.joinParams || FINAL.has(status.code)) {
-      this.becomeIdle(); // retrying a refused chunk or a wrong token would fail the same way
+      this.becomeIdle(error); // retrying a refused chunk or a wrong token would fail the same way
       return;
     }
     if (performance.now() - this.streamOpenedAt >= this.reconnectOptions.stableAfterMs) {
@@ -555,7 +574,7 @@ export class LiveKitGrpcClient extends EventEmitter {
     while (current()) {
       if (this.backoff.attempts >= this.reconnectOptions.maxAttempts) {
         this.backoff.reset(); // a later connect() starts afresh
-        this.becomeIdle();
+        this.becomeIdle(lastError);
         this.emit("reconnectFailed", lastError);
         return;
       }
@@ -576,7 +595,7 @@ export class LiveKitGrpcClient extends EventEmitter {
         this.emit("reconnected", rejoin);
         return;
       } catch (error) {
-        lastError = error instanceof BridgeError ? error : new BridgeError(String(error));
+        lastError = asBridgeError(error, "reconnect");
         this.log.warn?.({ error: lastError.message }, "reconnect attempt failed");
       }
     }
@@ -600,7 +619,8 @@ export class LiveKitGrpcClient extends EventEmitter {
     this.setState("closed");
     this.sleeping?.wake();
     this.queue.clear();
-    for (const call of this.plays) call.cancel();
+    for (const playback of this.plays) playback.stop("client disposed");
+    this.audioFeeds.endAll();
     if (leave && hadSession) {
       try {
         await this.joinChain.catch(() => undefined); // a JoinRoom under way comes first
@@ -613,26 +633,29 @@ export class LiveKitGrpcClient extends EventEmitter {
     this.stub.close();
   }
 
-  private unary<M extends "JoinRoom" | "LeaveRoom" | "StopAudio" | "HealthCheck" | "GetStatus">(
+  private unary<M extends UnaryMethod>(
     method: M,
-    request: Parameters<LiveKitBridgeStub[M]>[0],
+    request: RequestOf<M>,
     timeoutMs = this.callTimeoutMs,
-  ): Promise<NonNullable<Parameters<Parameters<LiveKitBridgeStub[M]>[3]>[1]>> {
-    type Response = NonNullable<Parameters<Parameters<LiveKitBridgeStub[M]>[3]>[1]>;
-    return new Promise<Response>((resolve, reject) => {
-      const invoke = this.stub[method].bind(this.stub) as (
-        request: unknown,
+  ): Promise<ResponseOf<M>> {
+    return new Promise<ResponseOf<M>>((resolve, reject) => {
+      const invoke = this.stub[method].bind(this.stub) as unknown as (
+        request: RequestOf<M>,
         metadata: grpc.Metadata,
         options: grpc.CallOptions,
-        callback: (error: grpc.ServiceError | null, response?: Response) => void,
+        callback: (error: grpc.ServiceError | null, response?: ResponseOf<M>) => void,
       ) => grpc.ClientUnaryCall;
       // waitForReady: a bridge that is restarting gets until the deadline to come back, rather
       // than failing the call at once while the channel is between connection attempts.
       const options = { deadline: Date.now() + timeoutMs };
-      invoke(request, this.metadata(true), options, (error, response) => {
-        if (error) reject(fromServiceError(error, method));
-        else resolve(response!);
-      });
+      try {
+        invoke(request, this.metadata(true), options, (error, response) => {
+          if (error) reject(fromServiceError(error, method));
+          else resolve(response!);
+        });
+      } catch (error) {
+        reject(asBridgeError(error, method));
+      }
     });
   }
 
@@ -651,10 +674,14 @@ export class LiveKitGrpcClient extends EventEmitter {
     }
   }
 
-  /** No session from here on: audio waiting for one would only go stale. */
-  private becomeIdle(): void {
+  /**
+   * No session from here on: audio waiting for one would only go stale, and audio() loops end,
+   * with `error` when the session was lost rather than left.
+   */
+  private becomeIdle(error?: BridgeError): void {
     this.setState("idle");
     this.queue.clear();
+    this.audioFeeds.endAll(error);
   }
 
   private setState(state: ClientState): void {

@@ -1,4 +1,8 @@
-/** One error tree: callers catch BridgeError, or one of its kinds when they care. */
+/**
+ * One error tree: everything the package throws or rejects with is a BridgeError, so callers
+ * catch one class, or one of its kinds when they care. Errors thrown by the caller's own
+ * callbacks are the exception: they are the caller's, and pass through unchanged.
+ */
 import type * as grpc from "@grpc/grpc-js";
 
 export class BridgeError extends Error {
@@ -9,6 +13,25 @@ export class BridgeError extends Error {
     super(message, options);
     this.name = "BridgeError";
     this.code = code;
+  }
+}
+
+/**
+ * A value the client refuses before it reaches the bridge: an option, an address, an audio
+ * format. The bridge would end the whole stream on a nonsensical chunk, so it is caught here.
+ */
+export class InvalidArgumentError extends BridgeError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, undefined, options);
+    this.name = "InvalidArgumentError";
+  }
+}
+
+/** A call the object cannot take in its present state (a pacer started twice, a playback iterated twice). */
+export class InvalidStateError extends BridgeError {
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidStateError";
   }
 }
 
@@ -31,7 +54,7 @@ export class PlaybackError extends BridgeError {
     this.name = "PlaybackError";
   }
 
-  /** True when the playback was stopped (StopAudio, stop_other, leave) rather than broken. */
+  /** True when the playback was stopped (StopAudio, stop_other, leave, abort) rather than broken. */
   get stopped(): boolean {
     return this.message.startsWith("stopped:");
   }
@@ -49,4 +72,11 @@ export function fromServiceError(error: grpc.ServiceError, what: string): Bridge
   return new BridgeError(`${what}: ${error.details || error.message}`, error.code, {
     cause: error,
   });
+}
+
+/** `error` itself when it is ours; otherwise a BridgeError that keeps it as its cause. */
+export function asBridgeError(error: unknown, what: string): BridgeError {
+  if (error instanceof BridgeError) return error;
+  const text = error instanceof Error ? error.message : String(error);
+  return new BridgeError(`${what}: ${text}`, undefined, { cause: error });
 }

@@ -10,17 +10,24 @@ export {
   type JoinResult,
   type LiveKitGrpcClientOptions,
   type Logger,
-  type PlayProgress,
   type PlayRequest,
   type ReconnectOptions,
-  type RoomAudio,
   type SendOptions,
   type StopRequest,
   type StopResult,
 } from "./client";
 export { AudioPacer, type PacerOptions, type PacerStats } from "./pacer";
 export { Backoff, type BackoffOptions } from "./backoff";
-export { BridgeError, ClientClosedError, JoinError, PlaybackError } from "./errors";
+export {
+  BridgeError,
+  ClientClosedError,
+  InvalidArgumentError,
+  InvalidStateError,
+  JoinError,
+  PlaybackError,
+} from "./errors";
+export { Playback, type PlayEvent, type PlayProgress } from "./playback";
+export { type AudioOptions, type RoomAudio } from "./roomAudio";
 export { playEventType, type PlayEventType, type ServingStatus } from "./playEvents";
 export { resolveTarget } from "./target";
 export { DEFAULT_PROTO_PATH, SERVICE_NAME } from "./wire";

@@ -1,12 +1,12 @@
 /**
  * Steady audio for consumers that need it (speech recognisers want one chunk per 100 ms).
  *
- * Audio from the room arrives in bursts (several chunks in a few ms, then a gap). The Go bridge
- * used to smooth that with a goroutine per tick, which is how it leaked; the roadmap moves pacing
- * into the consumer. Here it is one timer per pacer, a bounded buffer that drops the oldest
- * audio when the consumer cannot keep up, and a schedule tied to the start time so the cadence
- * does not drift with timer lateness.
+ * Audio from the room arrives in bursts (several chunks in a few ms, then a gap). Pacing lives
+ * in the consumer, with one timer per pacer (a timer per tick is how pacing leaks), a bounded
+ * buffer that drops the oldest audio when the consumer cannot keep up, and a schedule tied to
+ * the start time so the cadence does not drift with timer lateness.
  */
+import { InvalidArgumentError, InvalidStateError } from "./errors";
 
 export interface PacerOptions {
   /** Cadence of emitted frames in ms (default 100). */
@@ -55,11 +55,11 @@ export class AudioPacer {
     this.fillSilence = options.fillSilence ?? false;
     this.now = options.now ?? (() => performance.now());
     this.align = channels * 2;
-    if (this.intervalMs <= 0 || this.frameBytes % this.align !== 0) {
-      throw new RangeError("intervalMs must give a whole number of samples per frame");
+    if (!(this.frameBytes > 0) || this.frameBytes % this.align !== 0) {
+      throw new InvalidArgumentError("intervalMs must give a whole number of samples per frame");
     }
     if (this.maxBytes < this.frameBytes) {
-      throw new RangeError("maxBufferedMs must hold at least one frame");
+      throw new InvalidArgumentError("maxBufferedMs must hold at least one frame");
     }
   }
 
@@ -95,7 +95,7 @@ export class AudioPacer {
    * `onFrame` goes to `onError` (without one it is rethrown); the cadence goes on either way.
    */
   start(onFrame: (frame: Buffer) => void, onError?: (error: unknown) => void): void {
-    if (this.timer) throw new Error("the pacer is already running");
+    if (this.timer) throw new InvalidStateError("the pacer is already running");
     const run = ++this.runs; // a stop() + start() inside onFrame must not leave two loops
     this.startedAt = this.now();
     this.ticks = 0;

@@ -7,6 +7,8 @@
  * goes stale, so when the queue is full the oldest chunk is dropped and counted.
  */
 
+import { InvalidArgumentError } from "./errors";
+
 /** The part of a gRPC client stream the queue writes to. */
 export interface ChunkSink<T> {
   write(chunk: T): boolean;
@@ -31,7 +33,7 @@ export class AudioSendQueue<T> {
 
   constructor(readonly maxChunks: number) {
     if (!Number.isInteger(maxChunks) || maxChunks < 1) {
-      throw new RangeError("maxChunks must be a positive integer");
+      throw new InvalidArgumentError("maxChunks must be a positive integer");
     }
   }
 

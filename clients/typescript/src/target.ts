@@ -3,6 +3,8 @@
  * on host:port, so both spellings are accepted from an argument or from the environment.
  */
 
+import { InvalidArgumentError } from "./errors";
+
 export const DEFAULT_TARGET = "127.0.0.1:9090";
 
 /**
@@ -15,17 +17,17 @@ export function resolveTarget(
 ): string {
   // `||`, not `??`: an empty variable (`${VAR:-}` in a manifest) means "not set".
   const raw = explicit || env.LIVEKIT_GRPC_BRIDGE_URL || socketTarget(env.LIVEKIT_GRPC_SOCKET);
-  if (explicit !== undefined && !explicit.trim()) throw new Error("the bridge target is empty");
+  if (explicit !== undefined && !explicit.trim()) throw new InvalidArgumentError("the bridge target is empty");
   const target = (raw || DEFAULT_TARGET).trim();
   if (target.startsWith("unix:")) {
-    if (target.length === "unix:".length) throw new Error("the bridge target 'unix:' has no path");
+    if (target.length === "unix:".length) throw new InvalidArgumentError("the bridge target 'unix:' has no path");
     return target;
   }
   if (target.startsWith("/")) return `unix:${target}`;
   if (target.startsWith("dns:")) return target;
   const hostPort = target.replace(/^(grpc|http):\/\//, "");
   if (!/^([^\s/:]+|\[[0-9a-fA-F:.]+\]):\d{1,5}$/.test(hostPort)) {
-    throw new Error(`the bridge target ${JSON.stringify(target)} is not host:port or unix:/path`);
+    throw new InvalidArgumentError(`the bridge target ${JSON.stringify(target)} is not host:port or unix:/path`);
   }
   return hostPort;
 }

@@ -11,10 +11,12 @@ import * as grpc from "@grpc/grpc-js";
 import {
   BridgeError,
   ClientClosedError,
+  InvalidArgumentError,
   JoinError,
   LiveKitGrpcClient,
   PlaybackError,
   type LiveKitGrpcClientOptions,
+  type PlayEvent,
   type PlayProgress,
 } from "../../src";
 import { dominantFrequency, int16, loudSeconds, tone, wavFile } from "../support/audio";
@@ -94,17 +96,28 @@ async function heardUntil(
 
 const near = (hz: number) => (heard: Heard) => Math.abs(heard.dominant_hz - hz) <= 10;
 
-function collectAudio(client: LiveKitGrpcClient): { pcm: () => Buffer; bytes: () => number } {
+interface Collected {
+  pcm: () => Buffer;
+  bytes: () => number;
+  /** How the loop ended: "done", or the error it threw. */
+  ended: Promise<unknown>;
+}
+
+/** Room audio through `for await (... of client.audio())`, as the cloud reads it. */
+function collectAudio(client: LiveKitGrpcClient): Collected {
   const parts: Buffer[] = [];
   let bytes = 0;
-  client.onAudio((audio) => {
-    assert.equal(audio.sampleRate, 16_000);
-    assert.equal(audio.channels, 1);
-    assert.ok(audio.timestampMs > 0);
-    parts.push(audio.pcm);
-    bytes += audio.pcm.length;
-  });
-  return { pcm: () => Buffer.concat(parts), bytes: () => bytes };
+  const loop = async (): Promise<string> => {
+    for await (const audio of client.audio()) {
+      assert.equal(audio.sampleRate, 16_000);
+      assert.equal(audio.channels, 1);
+      assert.ok(audio.timestampMs > 0);
+      parts.push(audio.pcm);
+      bytes += audio.pcm.length;
+    }
+    return "done";
+  };
+  return { pcm: () => Buffer.concat(parts), bytes: () => bytes, ended: loop().catch((error) => error) };
 }
 
 before(async () => {
@@ -127,7 +140,7 @@ after(async () => {
 });
 
 describe("audio both ways", () => {
-  test("device packets reach onAudio: the tone, every byte, minus the headers", async () => {
+  test("device packets reach an audio() loop: the tone, every byte, minus the headers; leave ends it", async () => {
     const { client, device, joined } = await joinedPair();
     assert.ok(joined.participantId);
     assert.ok(joined.participantCount >= 2, `participant count ${joined.participantCount}`);
@@ -143,6 +156,47 @@ describe("audio both ways", () => {
     assert.ok(Math.abs(dominantFrequency(samples) - 440) <= 10);
     assert.ok(loudSeconds(samples) >= 1.4, `loud ${loudSeconds(samples)} s`);
     assert.equal(client.stats().bytesReceived, sent.pcm_bytes);
+    assert.equal(client.stats().chunksDroppedReceived, 0);
+    await client.leave("done");
+    assert.equal(await heard.ended, "done");
+  });
+
+  test("an audio() loop that falls behind loses the oldest chunks, counted, and reads the newest", async () => {
+    const { client, device } = await joinedPair();
+    const slow = client.audio({ maxBufferedChunks: 3 });
+    const sent = await harness.call<{ pcm_bytes: number }>("device_send_tone", {
+      device,
+      freq: 440,
+      seconds: 1.5,
+    });
+    await waitFor(() => client.stats().bytesReceived >= sent.pcm_bytes, 5_000, "the device's audio");
+    const { chunksReceived, chunksDroppedReceived } = client.stats();
+    assert.equal(chunksDroppedReceived, chunksReceived - 3);
+    const kept: Buffer[] = [];
+    for (let i = 0; i < 3; i++) kept.push(((await slow.next()).value as { pcm: Buffer }).pcm);
+    assert.ok(Math.abs(dominantFrequency(int16(Buffer.concat(kept))) - 440) <= 10);
+    await slow.return!();
+  });
+
+  test("the deprecated onAudio listener still hears the device, and outlives a leave", async () => {
+    const { client, device, joinParams } = await joinedPair();
+    let bytes = 0;
+    const stop = client.onAudio((audio) => (bytes += audio.pcm.length));
+    const first = await harness.call<{ pcm_bytes: number }>("device_send_tone", {
+      device,
+      freq: 440,
+      seconds: 0.5,
+    });
+    await waitFor(() => bytes >= first.pcm_bytes, 5_000, "the device's audio at onAudio");
+    await client.leave("again");
+    await client.connect(joinParams);
+    const second = await harness.call<{ pcm_bytes: number }>("device_send_tone", {
+      device,
+      freq: 440,
+      seconds: 0.5,
+    });
+    await waitFor(() => bytes >= first.pcm_bytes + second.pcm_bytes, 5_000, "audio after the rejoin");
+    stop();
   });
 
   test("sendAudio reaches the device on the speaker track, first words included", async () => {
@@ -162,7 +216,58 @@ describe("audio both ways", () => {
 });
 
 describe("playback", () => {
-  test("STARTED, PROGRESS and COMPLETED arrive as such, and the device hears the file", async () => {
+  test("for await gives STARTED, PROGRESS and COMPLETED in order, and the device hears the file", async () => {
+    const { client, device } = await joinedPair();
+    const url = files.add("tone-770.wav", wavFile(770, 1.2), "audio/wav");
+    const playback = client.playAudio({ url, requestId: "req-770", trackId: 1 });
+    const events: PlayEvent[] = [];
+    for await (const event of playback) events.push(event);
+    const types = events.map((event) => event.type);
+    assert.equal(types[0], "STARTED");
+    assert.equal(types.at(-1), "COMPLETED");
+    assert.ok(types.filter((type) => type === "PROGRESS").length >= 2, types.join(", "));
+    assert.ok(events.every((event) => event.requestId === "req-770"));
+    const positions = events.filter((event) => event.type === "PROGRESS").map((event) => event.positionMs);
+    assert.deepEqual(positions, [...positions].sort((a, b) => a - b));
+    const done = await playback; // the outcome, after the loop
+    assert.ok(Math.abs(done.durationMs - 1200) <= 30, `duration ${done.durationMs}`);
+    assert.equal(events.at(-1)!.durationMs, done.durationMs);
+    const heard = await heardUntil(device, "app_audio", near(770));
+    assert.ok(Math.abs(heard.dominant_hz - 770) <= 10, `heard ${heard.dominant_hz} Hz`);
+  });
+
+  test("FAILED ends a for await loop with the PlaybackError and its status code", async () => {
+    const { client } = await joinedPair();
+    const seen: string[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const event of client.playAudio({ url: "ftp://example.com/a.mp3" })) seen.push(event.type);
+      })(),
+      (error) => {
+        assert.ok(error instanceof PlaybackError);
+        assert.match(error.message, /scheme|http/i);
+        assert.equal(error.code, grpc.status.INVALID_ARGUMENT);
+        return true;
+      },
+    );
+    assert.deepEqual(seen, []);
+  });
+
+  test("breaking out of the loop stops the playback on the bridge", async () => {
+    const { client, device } = await joinedPair();
+    const url = files.add("break.wav", wavFile(310, 6));
+    const playback = client.playAudio({ url, requestId: "break-1" });
+    for await (const event of playback) {
+      if (event.type === "STARTED") break;
+    }
+    await assert.rejects(playback, (error) => error instanceof PlaybackError && error.stopped);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const heard = await harness.call<Heard>("device_heard", { device, track: "speaker" });
+    assert.ok(heard.loud_seconds < 1.5, `the device heard ${heard.loud_seconds} s of a 6 s file`);
+    assert.equal((await client.stopAudio({ requestId: "break-1" })).stoppedRequestId, "");
+  });
+
+  test("the deprecated callbacks still get STARTED and PROGRESS before the promise resolves", async () => {
     const { client, device } = await joinedPair();
     const url = files.add("tone-880.wav", wavFile(880, 1.2), "audio/wav");
     const started: PlayProgress[] = [];
@@ -278,9 +383,9 @@ describe("status, errors, lifecycle", () => {
 
   test("sendAudio refuses nonsense before it can end the stream, and needs a session", async () => {
     const { client } = await joinedPair();
-    await assert.rejects(client.sendAudio(Buffer.alloc(320), { sampleRate: 7 }), RangeError);
-    await assert.rejects(client.sendAudio(Buffer.alloc(320), { channels: 0 }), RangeError);
-    await assert.rejects(client.sendAudio(Buffer.alloc(320), { trackId: -2 }), RangeError);
+    await assert.rejects(client.sendAudio(Buffer.alloc(320), { sampleRate: 7 }), InvalidArgumentError);
+    await assert.rejects(client.sendAudio(Buffer.alloc(320), { channels: 0 }), InvalidArgumentError);
+    await assert.rejects(client.sendAudio(Buffer.alloc(320), { trackId: -2 }), InvalidArgumentError);
     assert.equal(await client.sendAudio(Buffer.alloc(320)), true);
     assert.equal(client.state, "connected");
     assert.equal(await newClient().sendAudio(Buffer.alloc(320)), false); // never connected
@@ -312,10 +417,17 @@ describe("status, errors, lifecycle", () => {
     assert.equal(await client.sendAudio(Buffer.alloc(320)), false);
     await assert.rejects(client.getStatus(), ClientClosedError);
     await assert.rejects(client.playAudio({ url: "http://x/y.wav" }), ClientClosedError);
+    await assert.rejects(async () => {
+      for await (const event of client.playAudio({ url: "http://x/y.wav" })) assert.fail(event.type);
+    }, ClientClosedError);
+    const after: unknown[] = [];
+    for await (const audio of client.audio()) after.push(audio);
+    assert.deepEqual(after, []); // a disposed client's audio() is over at once
   });
 
   test("another client's JoinRoom for the same user supersedes this one, which does not fight back", async () => {
     const { client, joinParams, device } = await joinedPair();
+    const old = collectAudio(client);
     let reconnecting = 0;
     client.on("reconnecting", () => reconnecting++);
     const superseded = once(client, "superseded");
@@ -328,6 +440,7 @@ describe("status, errors, lifecycle", () => {
     await waitFor(() => heard.bytes() > 0, 5_000, "audio at the new client");
     assert.equal(reconnecting, 0);
     assert.equal(rival.state, "connected");
+    assert.equal(await old.ended, "done"); // the superseded client's audio() loop finished
   });
 });
 
@@ -339,6 +452,7 @@ describe("reconnect", () => {
     client.on("reconnecting", () => events.push("reconnecting"));
     client.on("reconnected", (rejoined) => events.push(`reconnected rejoined=${rejoined}`));
     const reconnected = once(client, "reconnected");
+    const heard = collectAudio(client); // started before the restart, it outlives the reconnect
 
     await harness.call("bridge_stop", { signal: "TERM" });
     await waitFor(() => client.state === "reconnecting", 10_000, "the client to notice");
@@ -350,7 +464,6 @@ describe("reconnect", () => {
     assert.ok(events.includes("reconnecting"), events.join(", "));
     assert.equal((await client.getStatus()).connected, true);
 
-    const heard = collectAudio(client);
     const sent = await harness.call<{ pcm_bytes: number }>("device_send_tone", {
       device,
       freq: 500,

@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import { test } from "node:test";
 import { Backoff } from "../../src/backoff";
+import { InvalidArgumentError } from "../../src/errors";
 
 test("delays double up to the cap", () => {
   const backoff = new Backoff({ initialDelayMs: 100, maxDelayMs: 1000, jitter: 0 });
@@ -29,7 +30,7 @@ test("real jitter spreads the delays", () => {
 });
 
 test("nonsense settings are refused", () => {
-  assert.throws(() => new Backoff({ initialDelayMs: 0 }), RangeError);
-  assert.throws(() => new Backoff({ initialDelayMs: 500, maxDelayMs: 100 }), RangeError);
-  assert.throws(() => new Backoff({ multiplier: 0.5 }), RangeError);
+  assert.throws(() => new Backoff({ initialDelayMs: 0 }), InvalidArgumentError);
+  assert.throws(() => new Backoff({ initialDelayMs: 500, maxDelayMs: 100 }), InvalidArgumentError);
+  assert.throws(() => new Backoff({ multiplier: 0.5 }), InvalidArgumentError);
 });

@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
 import { mock, test } from "node:test";
+import { InvalidArgumentError } from "../../src/errors";
 import { AudioPacer } from "../../src/pacer";
 
 const FRAME = 3200; // 100 ms of 16 kHz mono PCM16
@@ -121,6 +122,6 @@ test("a throwing consumer does not stop the pacer; stop() + start() inside onFra
 });
 
 test("settings that cannot work are refused", () => {
-  assert.throws(() => new AudioPacer({ intervalMs: 0 }), RangeError);
-  assert.throws(() => new AudioPacer({ maxBufferedMs: 50 }), RangeError);
+  assert.throws(() => new AudioPacer({ intervalMs: 0 }), InvalidArgumentError);
+  assert.throws(() => new AudioPacer({ maxBufferedMs: 50 }), InvalidArgumentError);
 });

@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import { EventEmitter } from "node:events";
 import { test } from "node:test";
+import { InvalidArgumentError } from "../../src/errors";
 import { AudioSendQueue } from "../../src/sendQueue";
 
 /** A stream whose buffer holds `room` chunks before write() says false; drain() empties it. */
@@ -79,5 +80,5 @@ test("clear settles everything as dropped and wakes idle()", async () => {
   queue.clear();
   await idle;
   assert.deepEqual(await Promise.all(pushed), [false, false]);
-  assert.throws(() => new AudioSendQueue<number>(0), RangeError);
+  assert.throws(() => new AudioSendQueue<number>(0), InvalidArgumentError);
 });

@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
 import { test } from "node:test";
+import { InvalidArgumentError } from "../../src/errors";
 import { DEFAULT_TARGET, resolveTarget } from "../../src/target";
 
 test("explicit targets win over the environment", () => {
@@ -27,9 +28,11 @@ test("defaults, schemes and IPv6", () => {
 
 test("malformed targets are refused with the value in the message", () => {
   assert.throws(() => resolveTarget("bridge", {}), /"bridge" is not host:port/);
-  assert.throws(() => resolveTarget("bridge:port", {}), /not host:port/);
-  assert.throws(() => resolveTarget("unix:", {}), /no path/);
-  assert.throws(() => resolveTarget("  ", {}), /empty/);
+  const refused = (pattern: RegExp) => (error: unknown) =>
+    error instanceof InvalidArgumentError && pattern.test(error.message);
+  assert.throws(() => resolveTarget("bridge:port", {}), refused(/not host:port/));
+  assert.throws(() => resolveTarget("unix:", {}), refused(/no path/));
+  assert.throws(() => resolveTarget("  ", {}), refused(/empty/));
 });
 
 test("an empty variable counts as not set", () => {

@@ -1,0 +1,27 @@
+/** client.audio() without a bridge: how an iterator starts and stops (audio itself: integration). */
+import { strict as assert } from "node:assert";
+import { test } from "node:test";
+import { LiveKitGrpcClient } from "../../src";
+
+const nextTurn = (): Promise<string> => new Promise((resolve) => setImmediate(() => resolve("pending")));
+
+test("made while idle it waits for a session; its signal or return() ends it", async () => {
+  const client = new LiveKitGrpcClient({ userId: "u", target: "127.0.0.1:1" });
+  try {
+    const controller = new AbortController();
+    const waiting = client.audio({ signal: controller.signal });
+    const first = waiting.next();
+    assert.equal(await Promise.race([first, nextTurn()]), "pending");
+    controller.abort();
+    assert.deepEqual(await first, { value: undefined, done: true });
+
+    const returned = client.audio();
+    await returned.return!();
+    assert.deepEqual(await returned.next(), { value: undefined, done: true });
+    const late = client.audio({ signal: AbortSignal.abort() });
+    assert.deepEqual(await late.next(), { value: undefined, done: true });
+    assert.equal(client.stats().chunksDroppedReceived, 0);
+  } finally {
+    await client.dispose({ leave: false });
+  }
+});
