@@ -22,8 +22,10 @@ class _Dropping:
     reason: str
 
 
-def _drop_reason(session: admin_pb.SessionInfo) -> str:
-    return "slow reader" if session.stream_open else "no stream reads it"
+def _drop_reason(a: admin_pb.SessionInfo, b: admin_pb.SessionInfo) -> str:
+    """A slow reader only when a stream was open all along: drops counted in the snapshot that
+    shows a stream opening happened before it (the outbox was full with nobody reading)."""
+    return "slow reader" if a.stream_open and b.stream_open else "no stream reads it"
 
 
 class EventFeed:
@@ -81,7 +83,7 @@ class EventFeed:
     ) -> list[str]:
         user, episode = b.user_id, self._dropping.get(b.user_id)
         if b.drops > a.drops:
-            reason = _drop_reason(b)
+            reason = _drop_reason(a, b)
             if episode is None:
                 self._dropping[user] = _Dropping(now_ms, a.drops, now_ms, reason)
                 return [f"drops: {user} is dropping room audio ({reason})"]
@@ -93,6 +95,7 @@ class EventFeed:
         if episode is not None and now_ms - episode.last_drop_ms >= DROPS_QUIET_MS:
             del self._dropping[user]
             seconds = (episode.last_drop_ms - episode.started_ms) / 1000
-            return [f"drops: {user} stopped dropping ({b.drops - episode.drops_at_start} frames"
-                    f" over {seconds:.0f} s)"]  # fmt: skip
+            frames = b.drops - episode.drops_at_start
+            span = f"over {seconds:.0f} s" if seconds >= 1 else "at once"
+            return [f"drops: {user} stopped dropping ({frames} frames {span})"]
         return []

@@ -131,3 +131,16 @@ def test_after_a_reconnect_the_feed_starts_afresh() -> None:
     feed.feed(snap(0, session("u")))
     feed.disconnected()
     assert feed.feed(snap(9000, session("v"))) == ["connected: 1 session(s)"]
+
+
+def test_drops_counted_as_a_stream_opens_are_blamed_on_the_wait_before_it() -> None:
+    feed = EventFeed()
+    feed.feed(snap(0, session("u", drops=0)))
+    lines = feed.feed(snap(1000, session("u", drops=5, stream_open=True)))
+    for second in range(2, 2 + DROPS_QUIET_MS // 1000 + 1):
+        lines += feed.feed(snap(second * 1000, session("u", drops=5, stream_open=True)))
+    assert lines == [
+        "stream opened: u",
+        "drops: u is dropping room audio (no stream reads it)",
+        "drops: u stopped dropping (5 frames at once)",
+    ]

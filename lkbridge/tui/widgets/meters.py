@@ -19,6 +19,7 @@ class Meters(Horizontal):
         width: 1fr; height: 3; border: round $primary-darken-2;
         content-align: center middle; text-align: center;
     }
+    Meters #m-connection { width: 20; }
     Meters #m-connection.down { color: $error; text-style: bold; }
     """
 
