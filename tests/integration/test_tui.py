@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 
@@ -152,6 +153,7 @@ async def test_sort_by_any_column_and_reverse_keep_the_selection(
     async with app.run_test(size=(140, 45)) as pilot:
         for user in ("s-b", "s-a", "s-c"):  # joined in this order: s-b is the oldest
             await bridge.join(user, room_name)
+            await pilot.pause(0.5)  # ages apart by more than the bridge's 0.1 s rounding
         await settle(pilot, lambda: rows(app) == {"s-a", "s-b", "s-c"})
         assert table(app).shown_users == ["s-a", "s-b", "s-c"]
         select(app, "s-a")
@@ -195,14 +197,19 @@ async def test_a_session_nobody_reads_shows_its_level_and_drop_rate_and_logs_onc
     async with app.run_test(size=(140, 45)) as pilot:
         await bridge.join("quiet", room_name)
         await settle(pilot, lambda: rows(app) == {"quiet"})
-        loud = tone(440, 9.0, amplitude=0.5)  # about -9 dBFS, 10 packets/s, no stream reads it
+        loud = tone(440, 12.0, amplitude=0.5)  # about -9 dBFS, 10 packets/s, no stream reads it
         sending = asyncio.create_task(device.send_packets(loud))
         try:
             await settle(pilot, lambda: float(cell(app, "quiet", "drop/s")) > 0, timeout=15)
             # several seconds of drops: one line, not one per snapshot
             await settle(pilot, lambda: int(cell(app, "quiet", "drops")) >= 40, timeout=15)
             assert abs(float(cell(app, "quiet", "dB out")) - dbfs(loud)) < 1.5
-            assert 4.0 <= float(cell(app, "quiet", "drop/s")) <= 20.0  # the device's 10/s
+            readings = []
+            for _ in range(8):
+                readings.append(float(cell(app, "quiet", "drop/s")))
+                await pilot.pause(0.25)
+            # the device's 10 packets/s, within generous bounds on a loaded machine
+            assert 3.0 <= statistics.median(readings) <= 30.0, readings
             drop_lines = [line for line in log_text(app).splitlines() if "drops: quiet" in line]
             assert len(drop_lines) == 1, drop_lines
             assert "dropping room audio (no stream reads it)" in drop_lines[0]
