@@ -180,6 +180,14 @@ async def test_sort_by_any_column_and_reverse_keep_the_selection(
         assert {u: table(app).get_row_index(u) for u in before} == before
         assert table(app).selected_user == "s-a"
 
+        # a click on a header sorts by that column; a second click reverses it
+        columns = list(table(app).columns.values())
+        x = columns[0].get_render_width(table(app)) + 2  # inside the "room" header
+        await pilot.click(SessionTable, offset=(x, 0))
+        assert (table(app).sort_column, table(app).sort_reverse) == ("room", False)
+        await pilot.click(SessionTable, offset=(x, 0))
+        assert (table(app).sort_column, table(app).sort_reverse) == ("room", True)
+
         # the help screen lists the keys and columns; escape closes it
         await pilot.press("question_mark")
         await settle(pilot, lambda: app.screen.query("#help-text").first() is not None)
