@@ -83,7 +83,7 @@ class PlaybackInfo(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., track: _Optional[str] = ..., position_ms: _Optional[int] = ..., duration_ms: _Optional[int] = ..., state: _Optional[str] = ...) -> None: ...
 
 class SessionInfo(_message.Message):
-    __slots__ = ("user_id", "room", "participant_id", "connected", "participant_count", "tracks", "stream_open", "queue_bytes", "frames_in_per_s", "frames_out_per_s", "drops", "playbacks", "last_disconnect_reason", "age_s", "state", "frames_in", "frames_out")
+    __slots__ = ("user_id", "room", "participant_id", "connected", "participant_count", "tracks", "stream_open", "queue_bytes", "frames_in_per_s", "frames_out_per_s", "drops", "playbacks", "last_disconnect_reason", "age_s", "state", "frames_in", "frames_out", "level_in_dbfs", "level_out_dbfs")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     ROOM_FIELD_NUMBER: _ClassVar[int]
     PARTICIPANT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -101,6 +101,8 @@ class SessionInfo(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     FRAMES_IN_FIELD_NUMBER: _ClassVar[int]
     FRAMES_OUT_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_IN_DBFS_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_OUT_DBFS_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     room: str
     participant_id: str
@@ -118,7 +120,9 @@ class SessionInfo(_message.Message):
     state: str
     frames_in: int
     frames_out: int
-    def __init__(self, user_id: _Optional[str] = ..., room: _Optional[str] = ..., participant_id: _Optional[str] = ..., connected: _Optional[bool] = ..., participant_count: _Optional[int] = ..., tracks: _Optional[_Iterable[str]] = ..., stream_open: _Optional[bool] = ..., queue_bytes: _Optional[int] = ..., frames_in_per_s: _Optional[float] = ..., frames_out_per_s: _Optional[float] = ..., drops: _Optional[int] = ..., playbacks: _Optional[_Iterable[_Union[PlaybackInfo, _Mapping]]] = ..., last_disconnect_reason: _Optional[str] = ..., age_s: _Optional[float] = ..., state: _Optional[str] = ..., frames_in: _Optional[int] = ..., frames_out: _Optional[int] = ...) -> None: ...
+    level_in_dbfs: float
+    level_out_dbfs: float
+    def __init__(self, user_id: _Optional[str] = ..., room: _Optional[str] = ..., participant_id: _Optional[str] = ..., connected: _Optional[bool] = ..., participant_count: _Optional[int] = ..., tracks: _Optional[_Iterable[str]] = ..., stream_open: _Optional[bool] = ..., queue_bytes: _Optional[int] = ..., frames_in_per_s: _Optional[float] = ..., frames_out_per_s: _Optional[float] = ..., drops: _Optional[int] = ..., playbacks: _Optional[_Iterable[_Union[PlaybackInfo, _Mapping]]] = ..., last_disconnect_reason: _Optional[str] = ..., age_s: _Optional[float] = ..., state: _Optional[str] = ..., frames_in: _Optional[int] = ..., frames_out: _Optional[int] = ..., level_in_dbfs: _Optional[float] = ..., level_out_dbfs: _Optional[float] = ...) -> None: ...
 
 class StatsSnapshot(_message.Message):
     __slots__ = ("timestamp_ms", "process", "totals", "sessions")

@@ -15,6 +15,7 @@ import grpc
 
 from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
 from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
+from lkbridge.audio.meter import LevelWindows
 from lkbridge.server.registry import SessionRegistry
 from lkbridge.server.session import Session
 from lkbridge.server.stats import Stats
@@ -74,14 +75,30 @@ class FrameRates:
             self._rates.pop(user, None)
 
 
+def _rounded(level: float | None) -> float | None:
+    return None if level is None else round(level, 1)
+
+
 class Snapshots:
     def __init__(self, registry: SessionRegistry, stats: Stats) -> None:
         self._registry = registry
         self._stats = stats
         self._shared_rates = FrameRates()  # ListSessions and the metrics endpoint
+        self._shared_levels = LevelWindows(RATE_WINDOW_S)
 
-    def session_info(self, session: Session, now: float, rates: FrameRates) -> admin_pb.SessionInfo:
+    def session_info(
+        self, session: Session, now: float, rates: FrameRates, levels: LevelWindows
+    ) -> admin_pb.SessionInfo:
         rate_in, rate_out = rates.read(session.user_id, now, session.frames_in, session.frames_out)
+        tracks = list(session.tracks)
+        level_in = levels.read(
+            (session.user_id, "in"),
+            now,
+            sum(t.level.energy for t in tracks),
+            sum(t.level.samples for t in tracks),
+        )
+        out = session.outbox.level
+        level_out = levels.read((session.user_id, "out"), now, out.energy, out.samples)
         playbacks = [
             admin_pb.PlaybackInfo(
                 request_id=p.request_id,
@@ -110,19 +127,29 @@ class Snapshots:
             state=session.state.value,
             frames_in=session.frames_in,
             frames_out=session.frames_out,
+            level_in_dbfs=_rounded(level_in),
+            level_out_dbfs=_rounded(level_out),
         )
 
-    def sessions(self, rates: FrameRates | None = None) -> list[admin_pb.SessionInfo]:
+    def sessions(
+        self, rates: FrameRates | None = None, levels: LevelWindows | None = None
+    ) -> list[admin_pb.SessionInfo]:
         rates = rates or self._shared_rates
+        levels = levels or self._shared_levels
         now = time.monotonic()
-        infos = [self.session_info(s, now, rates) for s in self._registry]
-        rates.forget_others({s.user_id for s in infos})
+        infos = [self.session_info(s, now, rates, levels) for s in self._registry]
+        live = {s.user_id for s in infos}
+        rates.forget_others(live)
+        levels.forget_others(live)
         return infos
 
     def take(
-        self, include_sessions: bool = True, rates: FrameRates | None = None
+        self,
+        include_sessions: bool = True,
+        rates: FrameRates | None = None,
+        levels: LevelWindows | None = None,
     ) -> admin_pb.StatsSnapshot:
-        sessions = self.sessions(rates) if include_sessions else []
+        sessions = self.sessions(rates, levels) if include_sessions else []
         live = list(self._registry)
         totals = admin_pb.Totals(
             sessions=len(live),
@@ -152,9 +179,9 @@ class BridgeAdminService(admin_grpc.BridgeAdminServicer):  # type: ignore[misc]
         self, request: admin_pb.WatchStatsRequest, context: grpc.aio.ServicerContext
     ) -> None:
         interval = max(request.interval_ms or 1000, 100) / 1000
-        rates = FrameRates()  # this viewer's own windows
+        rates, levels = FrameRates(), LevelWindows(RATE_WINDOW_S)  # this viewer's own windows
         while True:
-            await context.write(self._snapshots.take(request.include_sessions, rates))
+            await context.write(self._snapshots.take(request.include_sessions, rates, levels))
             await asyncio.sleep(interval)
 
     async def ListSessions(

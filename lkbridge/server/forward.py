@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lkbridge.audio.meter import LevelMeter
 from lkbridge.audio.pcm import strip_device_header
 
 
@@ -34,6 +35,7 @@ class Outbox:
         self.bytes_in = 0
         self.dropped_frames = 0
         self.dropped_bytes = 0
+        self.level = LevelMeter()  # of the room audio that arrives (admin figures)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -50,6 +52,7 @@ class Outbox:
         self._bytes += len(pcm)
         self.frames_in += 1
         self.bytes_in += len(pcm)
+        self.level.add(pcm)
         while self._bytes > self.max_bytes and len(self._items) > 1:
             old = self._items.popleft()
             self._bytes -= len(old.pcm)

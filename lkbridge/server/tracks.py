@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from livekit import rtc
 
+from lkbridge.audio.meter import LevelMeter
 from lkbridge.audio.pcm import Int16Array, samples_per_ms, to_bytes
 from lkbridge.audio.resample import ROOM_RATE
 from lkbridge.errors import InvalidArgument
@@ -79,6 +80,7 @@ class OutputTrack:
         self._held_first_audio = False
         self._pending = np.zeros(0, dtype=np.int16)
         self.lock = asyncio.Lock()
+        self.level = LevelMeter()  # what this track sends to the room (admin figures)
 
     @property
     def sid(self) -> str:
@@ -149,6 +151,7 @@ class OutputTrack:
         for frame in _split(samples, self._max_samples):
             if catch_up and source.queued_duration > self._catch_up_s and _silent(frame):
                 continue
+            self.level.add(frame)
             audio = rtc.AudioFrame(to_bytes(frame), ROOM_RATE, 1, len(frame))
             if handed_at is None:
                 handed_at = time.perf_counter()

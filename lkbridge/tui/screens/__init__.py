@@ -1,0 +1,1 @@
+"""Modal screens: the confirmation before an action that ends audio, and the help."""
