@@ -45,6 +45,7 @@ source scripts/image/env.sh
 # --- the images ----------------------------------------------------------------------------------
 bash scripts/image/base.sh
 say "building $IMAGE from the unchanged Dockerfile"
+previous="$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
 build_start=$SECONDS
 # --format docker keeps HEALTHCHECK (the OCI format has no such field). The build's RUN steps use
 # the host's network and its CA bundle (which trusts a TLS-inspecting proxy if there is one),
@@ -54,6 +55,9 @@ buildah bud --format docker --pull=never --layers --network host \
   --tag "$IMAGE" --file Dockerfile . >"$IMAGE_CACHE/build.log" 2>&1 \
   || { tail -20 "$IMAGE_CACHE/build.log" >&2; fail "buildah bud (log: $IMAGE_CACHE/build.log)"; }
 build_s=$((SECONDS - build_start))
+if [ -n "$previous" ] && [ "$previous" != "$(podman image inspect --format '{{.Id}}' "$IMAGE")" ]; then
+  podman rmi "$previous" >/dev/null 2>&1 || true   # the last check's image, now untagged
+fi
 image_mb="$(podman image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%.0f", $1/1e6}')"
 base_mb="$(podman image inspect --format '{{.Size}}' python:3.11-slim-bookworm | awk '{printf "%.0f", $1/1e6}')"
 say "built in $build_s s: $image_mb MB (base $base_mb MB)"
@@ -138,7 +142,7 @@ report() {  # report <label> <key>: one figure the session check wrote
 
 check_exit() {  # check_exit <name>: exit 0 and the bridge's own "stopped" log line
   local name="$1" code
-  code="$(podman wait "$name" 2>/dev/null | tail -1)"
+  code="$(timeout $((STOP_TIMEOUT + 5)) podman wait "$name" 2>/dev/null | tail -1)"
   [ "$code" = 0 ] || { podman logs --tail 20 "$name" >&2; fail "$name exited with $code"; }
   podman logs "$name" 2>&1 | grep -q '"msg": "stopped in' || fail "$name: no 'stopped in' log line"
 }

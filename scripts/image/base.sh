@@ -17,7 +17,7 @@ source "$ROOT/scripts/image/env.sh"
 
 NAME="docker.io/library/python:3.11-slim-bookworm"
 MIRROR="${LKBRIDGE_DEBIAN_MIRROR:-http://deb.debian.org}"
-recipe="$(cat "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16)-$(echo "$MIRROR" | sha256sum | cut -c1-8)"
+recipe="$(sha256sum < "${BASH_SOURCE[0]}" | cut -c1-16)-$(echo "$MIRROR" | sha256sum | cut -c1-8)"
 
 say() { printf '[image] %s\n' "$*" >&2; }
 
@@ -31,6 +31,8 @@ say "building the base $NAME with mmdebstrap from $MIRROR (about a minute)"
 start=$SECONDS
 tarball="$IMAGE_CACHE/base-rootfs.tar"
 version_file="$IMAGE_CACHE/base-python-version"
+# shellcheck disable=SC2016  # $1 is the new root, expanded by mmdebstrap's hook shell
+link_python='for n in python python3; do ln -s /usr/bin/python3.11 "$1/usr/local/bin/$n"; done'
 # debian:bookworm-slim's trimming (no man pages, docs but copyright, locales, info), the
 # merged-/usr hook instead of the usrmerge package (which pulls in perl), no apt lists left.
 mmdebstrap --variant=minbase --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
@@ -38,7 +40,7 @@ mmdebstrap --variant=minbase --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
   --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
   --dpkgopt='path-include=/usr/share/doc/*/copyright' --dpkgopt='path-exclude=/usr/share/locale/*' \
   --dpkgopt='path-exclude=/usr/share/info/*' --aptopt='Acquire::Languages "none"' \
-  --customize-hook='for n in python python3; do ln -s /usr/bin/python3.11 "$1/usr/local/bin/$n"; done' \
+  --customize-hook="$link_python" \
   --customize-hook="chroot \"\$1\" python -c 'import platform; print(platform.python_version())' > '$version_file'" \
   bookworm "$tarball" \
   "deb $MIRROR/debian bookworm main" "deb $MIRROR/debian bookworm-updates main" \
@@ -56,4 +58,5 @@ buildah config \
   --label org.lkbridge.base-note="local stand-in built by scripts/image/base.sh from Debian packages" \
   "$ctr"
 buildah commit --quiet --format docker "$ctr" "$NAME" >/dev/null
+podman image prune --force >/dev/null  # the previous base and the build cache made on it
 say "base $NAME built in $((SECONDS - start)) s: Python $(cat "$version_file"), $(podman image inspect --format '{{.Size}}' "$NAME" | awk '{printf "%.0f MB", $1/1e6}')"
