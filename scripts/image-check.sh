@@ -106,18 +106,30 @@ check_uid() {  # every process of the container runs as 10001 (real, effective, 
 }
 
 check_health() {  # the image's HEALTHCHECK command, run by podman, answers SERVING
-  local name="$1" out t0
-  t0="$(date +%s.%N)"
-  quiet podman healthcheck run "$name" >/dev/null || fail "$name: HEALTHCHECK failed"
-  HEALTH_S="$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')"
-  out="$(podman inspect --format '{{json .State.Health.Log}}' "$name" \
-    | .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)[-1]["Output"].strip())')"
-  [ "$out" = SERVING ] || fail "$name: HEALTHCHECK said: $out"
+  # as an engine judges it: unhealthy only after `Retries` failures in a row (each one bounded by
+  # the HEALTHCHECK's timeout, which a loaded machine can exceed: the command is a Python start)
+  local name="$1" out="" t0 retries
+  retries="$(podman image inspect --format '{{.Config.Healthcheck.Retries}}' "$IMAGE")"
+  HEALTH_TRIES=()
+  for _ in $(seq "$retries"); do
+    t0="$(date +%s.%N)"
+    if quiet podman healthcheck run "$name" >/dev/null; then
+      out="$(podman inspect --format '{{json .State.Health.Log}}' "$name" \
+        | .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)[-1]["Output"].strip())')"
+    else
+      out="failed"
+    fi
+    HEALTH_TRIES+=("$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s $out")
+    [ "$out" = SERVING ] && break
+  done
+  HEALTH_S="$(IFS=,; echo "${HEALTH_TRIES[*]}")"
+  HEALTH_S="${HEALTH_S//,/, }"
+  [ "$out" = SERVING ] || fail "$name: HEALTHCHECK failed $retries times in a row: $HEALTH_S"
   # and the same command fails when nothing answers at its target: the check is not vacuous
   if podman exec -e LKBRIDGE_HEALTH_TARGET=unix:/tmp/nothing.sock "$name" \
     sh -c "$(podman image inspect --format '{{index .Config.Healthcheck.Test 1}}' "$IMAGE")" \
     >/dev/null 2>&1; then fail "$name: the HEALTHCHECK command passed with no bridge at its target"; fi
-  say "$name HEALTHCHECK: $(podman inspect --format '{{.State.Health.Status}}' "$name"), SERVING in $HEALTH_S s (and fails with no bridge at its target)"
+  say "$name HEALTHCHECK: $(podman inspect --format '{{.State.Health.Status}}' "$name"), $HEALTH_S (and fails with no bridge at its target)"
 }
 
 rss_mb() {  # resident memory of all the container's processes, MB
@@ -173,12 +185,13 @@ say "standalone: SIGTERM mid-stream, exit 0 after $(report standalone stop_s) s 
 
 # -- sidecar: a Unix socket in a volume shared with the cloud container -------------------------
 # as deploy/k8s/sidecar.yaml: runAsUser 10001 / runAsGroup 10001, read-only root, no capabilities,
-# a volume of group 10001 (fsGroup); the cloud runs as 10002 in group 10001.
+# an emptyDir with fsGroup 10001 (mode 2777, group 10001); the cloud runs as 10002 in group
+# 10001. The open folder leaves the socket's own mode (0660) as the only gate.
 SIDECAR="lkbridge-check-sidecar-$$"
 SOCKDIR="$WORK/bridge-socket"
 mkdir -p "$SOCKDIR"
 chown root:10001 "$SOCKDIR"
-chmod 2770 "$SOCKDIR"
+chmod 2777 "$SOCKDIR"
 start_container "$SIDECAR" --user 10001:10001 --read-only --cap-drop ALL \
   --security-opt no-new-privileges -v "$SOCKDIR:/run/lkbridge" \
   -e LIVEKIT_GRPC_SOCKET=/run/lkbridge/bridge.sock \
@@ -194,9 +207,11 @@ sidecar_idle="$(rss_mb "$SIDECAR")"
 say "$SIDECAR idle RSS: $sidecar_idle MB"
 probe() { setpriv --reuid "$1" --regid "$2" --clear-groups .venv/bin/lkbridge health --standard \
   --timeout 3 --bridge "unix:$SOCKDIR/bridge.sock" 2>&1; }
+sock_mode="$(stat -c '%a %u %g' "$SOCKDIR/bridge.sock")"
+[ "$sock_mode" = "660 10001 10001" ] || fail "socket mode, owner, group: $sock_mode (want 660 10001 10001)"
 [ "$(probe 10002 10001)" = SERVING ] || fail "the cloud's uid 10002 (group 10001) cannot reach the socket: $(probe 10002 10001)"
 if probe 10003 10003 >/dev/null; then fail "uid 10003 outside group 10001 reached the 0660 socket"; fi
-say "sidecar socket: SERVING for uid 10002 in group 10001, refused to uid 10003"
+say "sidecar socket: mode 0660, uid/gid 10001; SERVING for uid 10002 in group 10001, refused to uid 10003"
 session_check sidecar "unix:$SOCKDIR/bridge.sock"
 sidecar_busy="$(rss_mb "$SIDECAR")"
 stop_start="$(date +%s.%N)"
@@ -209,7 +224,7 @@ say "sidecar: podman stop, exit 0 after $stop_s s"
 cat <<EOF
 image check passed: $IMAGE
   image size            $image_mb MB (base python:3.11-slim-bookworm $base_mb MB), built in $build_s s
-  HEALTHCHECK           SERVING in $tcp_health_s s / $sidecar_health_s s (its timeout: 4 s)
+  HEALTHCHECK           runs: $tcp_health_s / $sidecar_health_s (timeout 4 s each, 3 failures in a row mark it unhealthy)
   idle RSS              standalone $tcp_idle MB, sidecar $sidecar_idle MB
   RSS after a session   sidecar $sidecar_busy MB
   device -> client      $(report standalone in_hz) Hz / $(report sidecar in_hz) Hz (440 sent)
