@@ -21,6 +21,7 @@ from types import TracebackType
 
 from livekit import api
 
+from lkbridge.devstack import netns
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
 from lkbridge.devstack.ports import free_port
 from lkbridge.devstack.tonefile import make_tone_file
@@ -89,7 +90,7 @@ class LoadStack:
         self._procs: list[subprocess.Popen[bytes]] = []
 
     def start_sfu(self) -> LiveKitConfig:
-        self.livekit = LiveKitServer(LiveKitConfig(), workdir=self.out / "livekit")
+        self.livekit = LiveKitServer(_sfu_config(), workdir=self.out / "livekit")
         self.livekit.workdir.mkdir(parents=True, exist_ok=True)
         try:
             self.livekit.start()
@@ -172,6 +173,21 @@ class LoadStack:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _sfu_config() -> LiveKitConfig:
+    """Inside the project's namespace (or with LKBRIDGE_NODE_IP set) the defaults; on a laptop
+    without root, the host's own interface, as `lkbridge dev` does."""
+    if netns.inside() or os.environ.get("LKBRIDGE_NODE_IP"):
+        return LiveKitConfig()
+    found = netns.host_interface()
+    if found is None:
+        raise StackError(
+            "no network namespace and no global IPv4 address: run as root (it enters the lkb "
+            "namespace) or set LKBRIDGE_NODE_IP and LKBRIDGE_RTC_INTERFACE"
+        )
+    interface, address = found
+    return LiveKitConfig(node_ip=address, interface=interface)
 
 
 def _last_line(path: Path) -> str:
