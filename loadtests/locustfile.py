@@ -163,7 +163,8 @@ class BridgeUser(User):
                 stamped = read_stamp(chunk.pcm_data)
                 latency_ms = (time.time_ns() - stamped[1]) / 1e6 if stamped else -1.0
                 if stamped is None or not 0 <= latency_ms < PLAUSIBLE_MS:
-                    _fire(env, "audio", summary.LATENCY, 0.0, RuntimeError("chunk without a stamp"))
+                    error = RuntimeError("no plausible send stamp (clocks apart?)")
+                    _fire(env, "audio", summary.LATENCY, 0.0, error)
                     continue
                 _fire(env, "audio", summary.LATENCY, latency_ms, None, len(chunk.pcm_data))
                 lost = missing_between(last_seq, stamped[0]) if last_seq is not None else 0

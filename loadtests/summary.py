@@ -79,8 +79,8 @@ def build(
             "failures": e.num_failures,
             **{k: v for k, v in percentiles(e).items() if k in ("p50", "p95", "max")},
         }
-        for (method, _), e in sorted(by_key.items(), key=lambda kv: (kv[0][0] or "", kv[0][1]))
-        if method != AUDIO
+        for (method, name), e in sorted(by_key.items(), key=lambda kv: (kv[0][0] or "", kv[0][1]))
+        if (method, name) not in {(AUDIO, LATENCY), (AUDIO, HOLE), (AUDIO, STALL)}
     ]
     return {
         "users": peak_users,

@@ -148,6 +148,14 @@ def test_usage_errors_and_a_missing_locust_are_one_line() -> None:
         capture_output=True, text=True, timeout=60, cwd=ROOT,
     )  # fmt: skip
     one_line_error(no_locust, 5, "locust is not installed")
+    helped = subprocess.run(
+        [sys.executable, "-c",
+         "import sys; sys.argv = ['lkbridge', 'loadtest', '--help']\n"
+         "from lkbridge.cli.main import main\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+         "print('imported:', 'locust' in sys.modules or 'gevent' in sys.modules)"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert "--max-p95-ms" in helped.stdout and "imported: False" in helped.stdout, helped.stderr
 
 
 def heard(port: int) -> bool:

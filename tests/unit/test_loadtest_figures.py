@@ -62,6 +62,7 @@ def test_the_summary_keeps_latency_apart_from_other_requests() -> None:
         Entry(HOLE, AUDIO, [200.0, 100.0], num_failures=2),
         Entry("GetStatus", "grpc", [3.0, 5.0]),
         Entry("PlayAudio completed", "playback", [1600.0]),
+        Entry("stream ended", AUDIO, [0.0], num_failures=1),
     ]
     samples = [Sample(t_s=5.0 * i, rss_mb=120.0 + i, tasks=20 + i, open_fds=30, sessions=3,
                       streams=3) for i in range(4)]  # fmt: skip
@@ -74,7 +75,8 @@ def test_the_summary_keeps_latency_apart_from_other_requests() -> None:
     audio = result["audio"]
     assert audio["frames"] == 100 and audio["latency_ms"]["p95"] == 96.0
     assert audio["holes"] == 2 and audio["missing_ms"] == 300 and audio["stalls"] == 0
-    assert [row["name"] for row in result["requests"]] == ["GetStatus", "PlayAudio completed"]
+    rows = [row["name"] for row in result["requests"]]  # what is not latency, hole or stall
+    assert rows == ["stream ended", "GetStatus", "PlayAudio completed"]
     assert result["bridge"]["rss_mb"] == {"first": 120.0, "last": 123.0, "min": 120.0,
                                           "max": 123.0}  # fmt: skip
     text = format_text(result).splitlines()
