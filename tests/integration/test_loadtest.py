@@ -94,6 +94,15 @@ async def test_a_master_with_two_workers(bridge: BridgeEnv, tmp_path: Path) -> N
     assert summary["gates"]["passed"] and summary["out"] == str(tmp_path)
 
 
+def test_processes_fork_local_workers(tmp_path: Path) -> None:
+    result = lkbridge("loadtest", "-u", "2", "-d", "10s", "--processes", "2", "--json",
+                      "--out", str(tmp_path), *LOOSE_GATES)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["workers"] == 2 and summary["users"] == 2
+    assert summary["audio"]["frames"] > 2 * 10 * 4 and summary["audio"]["latency_ms"]["p50"] > 0
+
+
 def one_line_error(result: subprocess.CompletedProcess[str], code: int, start: str) -> None:
     assert result.returncode == code, result.stdout + result.stderr
     assert result.stderr.startswith(f"error: {start}"), result.stderr
