@@ -1,20 +1,26 @@
 """Locust scenarios for the bridge, behaving like the MentraOS cloud.
 
-Each user: mints a token, JoinRoom (room load-N, where loadtests/devices.py has a device
-speaking), opens StreamAudio with the empty first chunk carrying user_id, sends 16 kHz audio in
-100 ms chunks at real-time cadence, reads the room's audio (the device stamps each packet with
-its send time, so every chunk gives an end-to-end latency), and now and then calls GetStatus,
+Each user: mints a token, JoinRoom (a room where loadtests/devices.py has a device speaking),
+opens StreamAudio with the empty first chunk carrying user_id, sends 16 kHz audio in 100 ms
+chunks at real-time cadence, reads the room's audio, and now and then calls GetStatus,
 PlayAudio on a short clip, StopAudio, or leaves and rejoins (churn).
 
+Every received chunk is one request `audio device->client` whose response time is its
+device -> SFU -> bridge -> client latency (the device stamps each packet: loadtests/stamp.py).
+Packets lost on the way are `audio hole` failures (response time: the audio missing), a silence
+longer than STALL_MS is an `audio stall` failure; the latency gate reads the first row only.
+
 Locust runs on gevent: this file uses the blocking grpc API after init_gevent(), never grpc.aio.
-Run it through loadtests/run.py, which starts the SFU, the bridge, the devices and a clip
-server, and applies the gates (--max-fail-ratio, --max-p95-ms, --max-rss-slope-mb-h).
+In distributed runs (`--processes`, `--master`/`--worker`) the workers take their options from
+the master; the bridge sampler, the gates and the summary run on the master only. Run it through
+`lkbridge loadtest`, which starts the stack (or checks a given one) and prints the summary.
 """
 
 from __future__ import annotations
 
 import csv
 import itertools
+import json
 import time
 from typing import Any
 
@@ -26,15 +32,21 @@ grpc_gevent.init_gevent()
 import gevent  # noqa: E402
 from locust import LoadTestShape, User, between, events, task  # noqa: E402
 from locust.env import Environment  # noqa: E402
+from locust.runners import WorkerRunner  # noqa: E402
+from locust.stats import StatsEntry  # noqa: E402
 
 from lkbridge._proto import livekit_bridge_pb2 as pb  # noqa: E402
 from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc  # noqa: E402
 from lkbridge.devstack.tokens import mint_token  # noqa: E402
-from loadtests.devices import CHUNK_MS, read_stamp, room_name  # noqa: E402
+from loadtests import summary  # noqa: E402
 from loadtests.gates import Sample, evaluate_gates  # noqa: E402
+from loadtests.stamp import missing_between, read_stamp  # noqa: E402
 
+CHUNK_MS = 100
 CHUNK = bytes(2 * 16 * CHUNK_MS)  # 100 ms of 16 kHz silence
-GAP_FAILURE_MS = 400  # room audio arrives every 100 ms: a hole this long is a failure
+STALL_MS = 400  # room audio arrives every 100 ms: a silence this long is a failure
+PLAUSIBLE_MS = 60_000.0  # a stamp further off than this is not one of our devices'
+SAMPLE_EVERY_S = 5.0
 _counter = itertools.count()
 
 
@@ -43,34 +55,44 @@ def _arguments(parser: Any) -> None:
     group = parser.add_argument_group("lkbridge")
     group.add_argument("--livekit-url", default="ws://127.0.0.1:7880")
     group.add_argument("--livekit-key", default="devkey")
-    group.add_argument("--livekit-secret", default="")
-    group.add_argument("--rooms", type=int, default=10, help="rooms with a device (load-N)")
+    group.add_argument("--livekit-secret", default="", env_var="LKBRIDGE_LOADTEST_LIVEKIT_SECRET")
+    group.add_argument("--bridge-auth-token", default="", env_var="LKBRIDGE_LOADTEST_AUTH_TOKEN",
+                       help="bearer token of the bridge")  # fmt: skip
+    group.add_argument("--room-prefix", default="load", help="rooms PREFIX-0 .. PREFIX-(N-1)")
+    group.add_argument("--rooms", type=int, default=10, help="rooms with a speaking device")
     group.add_argument("--clip-url", default="", help="short audio for PlayAudio")
-    group.add_argument("--shape", choices=["none", "soak", "steps", "churn"], default="none")
+    group.add_argument("--shape", choices=["soak", "steps", "churn"], default="soak")
     group.add_argument("--plateau-users", type=int, default=5)
     group.add_argument("--ramp-s", type=float, default=10.0)
     group.add_argument("--plateau-s", type=float, default=60.0)
     group.add_argument("--step-users", type=int, default=2)
     group.add_argument("--step-s", type=float, default=30.0)
-    group.add_argument("--sample-csv", default="bridge-samples.csv")
+    group.add_argument("--sample-csv", default="", help="bridge samples to this CSV file")
+    group.add_argument("--summary-json", default="", help="the run's summary to this file")
     group.add_argument("--max-fail-ratio", type=float, default=0.01)
-    group.add_argument("--max-p95-ms", type=float, default=500.0)
+    group.add_argument("--max-p95-ms", type=float, default=500.0,
+                       help="gate on the device->client p95 latency")  # fmt: skip
     group.add_argument("--max-rss-slope-mb-h", type=float, default=100.0)
     group.add_argument("--max-task-slope-per-h", type=float, default=100.0)
     group.add_argument("--min-plateau-s", type=float, default=600.0,
                        help="shortest plateau on which growth gates are judged")  # fmt: skip
 
 
-def _fire(env: Environment, kind: str, name: str, started: float, error: Exception | None,
-          length: int = 0) -> None:  # fmt: skip
+def _fire(env: Environment, kind: str, name: str, response_ms: float,
+          error: Exception | None = None, length: int = 0) -> None:  # fmt: skip
     env.events.request.fire(
-        request_type=kind,
-        name=name,
-        response_time=(time.perf_counter() - started) * 1000,
-        response_length=length,
-        exception=error,
-        context={},
-    )
+        request_type=kind, name=name, response_time=response_ms, response_length=length,
+        exception=error, context={},
+    )  # fmt: skip
+
+
+def _since_ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def _auth(options: Any) -> tuple[tuple[str, str], ...]:
+    token = options.bridge_auth_token
+    return (("authorization", f"Bearer {token}"),) if token else ()
 
 
 class BridgeUser(User):
@@ -80,9 +102,15 @@ class BridgeUser(User):
 
     def on_start(self) -> None:
         options = self.environment.parsed_options
-        self.index = next(_counter)
-        self.user_id = f"load-user-{self.index}"
-        self.room = room_name(self.index % options.rooms)
+        runner = self.environment.runner
+        worker, workers = 0, 1
+        if isinstance(runner, WorkerRunner):  # the master forwards its --expect-workers
+            worker, workers = runner.worker_index, max(1, int(options.expect_workers or 1))
+        local = next(_counter)
+        # users spread over the rooms across workers: worker w takes rooms w, w+K, w+2K, ...
+        self.user_id = f"{options.room_prefix}-w{worker}-u{local}"
+        self.room = f"{options.room_prefix}-{(local * workers + worker) % options.rooms}"
+        self.metadata = _auth(options)
         self.channel = grpc.insecure_channel(
             self.host or "127.0.0.1:9090", options=[("grpc.http2.bdp_probe", 0)]
         )
@@ -94,11 +122,11 @@ class BridgeUser(User):
     def _unary(self, name: str, method: Any, request: Any) -> Any:
         started = time.perf_counter()
         try:
-            response = method(request, timeout=15)
+            response = method(request, timeout=15, metadata=self.metadata)
         except grpc.RpcError as exc:
-            _fire(self.environment, "grpc", name, started, exc)
+            _fire(self.environment, "grpc", name, _since_ms(started), exc)
             return None
-        _fire(self.environment, "grpc", name, started, None, response.ByteSize())
+        _fire(self.environment, "grpc", name, _since_ms(started), None, response.ByteSize())
         return response
 
     def _join_and_stream(self) -> None:
@@ -113,7 +141,7 @@ class BridgeUser(User):
         response = self._unary("JoinRoom", self.stub.JoinRoom, request)
         if response is None or not response.success:
             return
-        self.stream = self.stub.StreamAudio(self._chunks())
+        self.stream = self.stub.StreamAudio(self._chunks(), metadata=self.metadata)
         self.reader = gevent.spawn(self._read, self.stream)
 
     def _chunks(self) -> Any:
@@ -125,32 +153,31 @@ class BridgeUser(User):
 
     def _read(self, stream: Any) -> None:
         env = self.environment
-        last = time.monotonic()
+        last_at: float | None = None  # the wait for the first chunk is the join, not a stall
+        last_seq: int | None = None
         try:
             for chunk in stream:
                 now = time.monotonic()
-                sent_ns = read_stamp(chunk.pcm_data)
-                latency_ms = (time.time_ns() - sent_ns) / 1e6 if sent_ns else 0.0
-                gap_ms = (now - last) * 1000
-                last = now
-                env.events.request.fire(
-                    request_type="audio", name="device->client", response_time=latency_ms,
-                    response_length=len(chunk.pcm_data), exception=None, context={},
-                )  # fmt: skip
-                # the gap as a metric of its own; a hole in the audio is a failure (drops)
-                env.events.request.fire(
-                    request_type="audio", name="inter-arrival gap", response_time=gap_ms,
-                    response_length=0,
-                    exception=RuntimeError(f"gap {gap_ms:.0f} ms") if gap_ms > GAP_FAILURE_MS
-                    else None,
-                    context={},
-                )  # fmt: skip
+                gap_ms = (now - last_at) * 1000 if last_at is not None else 0.0
+                last_at = now
+                stamped = read_stamp(chunk.pcm_data)
+                latency_ms = (time.time_ns() - stamped[1]) / 1e6 if stamped else -1.0
+                if stamped is None or not 0 <= latency_ms < PLAUSIBLE_MS:
+                    error = RuntimeError("no plausible send stamp (clocks apart?)")
+                    _fire(env, "audio", summary.LATENCY, 0.0, error)
+                    continue
+                _fire(env, "audio", summary.LATENCY, latency_ms, None, len(chunk.pcm_data))
+                lost = missing_between(last_seq, stamped[0]) if last_seq is not None else 0
+                last_seq = stamped[0]
+                if lost:
+                    error = RuntimeError("packets lost between device and client")
+                    _fire(env, "audio", summary.HOLE, lost * CHUNK_MS, error)
+                elif gap_ms > STALL_MS:
+                    error = RuntimeError(f"no audio for more than {STALL_MS} ms")
+                    _fire(env, "audio", summary.STALL, gap_ms, error)
         except grpc.RpcError as exc:
             if exc.code() != grpc.StatusCode.CANCELLED:
-                env.events.request.fire(
-                    request_type="audio", name="stream ended", response_time=0,
-                    response_length=0, exception=exc, context={},
-                )  # fmt: skip
+                _fire(env, "audio", "stream ended", 0.0, exc)
 
     def _close_stream(self) -> None:
         if self.stream is not None:
@@ -175,14 +202,15 @@ class BridgeUser(User):
             track_id=2,
         )  # fmt: skip
         try:
-            for seen, event in enumerate(self.stub.PlayAudio(request, timeout=30)):
+            events_ = self.stub.PlayAudio(request, timeout=30, metadata=self.metadata)
+            for seen, event in enumerate(events_):
                 if seen == 0:
-                    _fire(self.environment, "playback", "PlayAudio first event", started, None)
+                    _fire(self.environment, "playback", "PlayAudio first event", _since_ms(started))
                 if event.type == pb.PlayAudioEvent.FAILED:
                     raise RuntimeError(event.error)
-            _fire(self.environment, "playback", "PlayAudio completed", started, None)
+            _fire(self.environment, "playback", "PlayAudio completed", _since_ms(started))
         except (grpc.RpcError, RuntimeError) as exc:
-            _fire(self.environment, "playback", "PlayAudio completed", started, exc)
+            _fire(self.environment, "playback", "PlayAudio completed", _since_ms(started), exc)
 
     @task(1)
     def stop_audio(self) -> None:
@@ -209,7 +237,7 @@ class ConfiguredShape(LoadTestShape):
 
     def tick(self) -> tuple[int, float] | None:
         options = self.runner.environment.parsed_options if self.runner else None
-        if options is None or options.shape == "none":
+        if options is None:
             return None
         elapsed = self.get_run_time()
         users = options.plateau_users
@@ -223,65 +251,103 @@ class ConfiguredShape(LoadTestShape):
         return step * options.step_users, float(options.step_users)
 
 
-_samples: list[Sample] = []
+class _Run:
+    """What the master keeps for the summary: bridge samples, peak users, the start time."""
+
+    samples: list[Sample] = []  # noqa: RUF012 (one run per process)
+    peak_users = 0
+    workers = 1
+    started = 0.0
+    sampler: gevent.Greenlet | None = None
+
+
+def _health(stub: Any, metadata: Any) -> Sample | None:
+    try:
+        health = stub.HealthCheck(pb.HealthCheckRequest(), timeout=5, metadata=metadata)
+    except grpc.RpcError:
+        return None
+    return Sample(
+        t_s=time.monotonic() - _Run.started,
+        rss_mb=float(health.metadata.get("rss_mb", 0)),
+        tasks=int(health.metadata.get("tasks", 0)),
+        open_fds=int(health.metadata.get("open_fds", 0)),
+        sessions=health.active_sessions,
+        streams=health.active_streams,
+    )
 
 
 def _sample_bridge(env: Environment) -> None:
-    """Every 5 s: the bridge's RSS, tasks, fds and sessions, from HealthCheck, to CSV."""
+    """Every 5 s: the bridge's RSS, tasks, fds and sessions from HealthCheck (and the CSV)."""
     channel = grpc.insecure_channel(env.host or "127.0.0.1:9090")
     stub = pb_grpc.LiveKitBridgeStub(channel)
-    path = env.parsed_options.sample_csv
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
+    options: Any = env.parsed_options
+    path = options.sample_csv
+    handle = open(path, "w", newline="") if path else None  # noqa: SIM115 (held for the run)
+    writer = csv.writer(handle) if handle else None
+    if writer:
         writer.writerow(["t_s", "rss_mb", "tasks", "open_fds", "sessions", "streams"])
-        start = time.monotonic()
+    try:
         while True:
-            try:
-                health = stub.HealthCheck(pb.HealthCheckRequest(), timeout=5)
-            except grpc.RpcError:
-                gevent.sleep(5)
-                continue
-            sample = Sample(
-                t_s=time.monotonic() - start,
-                rss_mb=float(health.metadata["rss_mb"]),
-                tasks=int(health.metadata["tasks"]),
-                open_fds=int(health.metadata["open_fds"]),
-                sessions=health.active_sessions,
-                streams=health.active_streams,
-            )
-            _samples.append(sample)
-            writer.writerow([f"{sample.t_s:.1f}", sample.rss_mb, sample.tasks, sample.open_fds,
-                             sample.sessions, sample.streams])  # fmt: skip
-            handle.flush()
-            gevent.sleep(5)
-
-
-_sampler: gevent.Greenlet | None = None
+            if env.runner is not None:
+                _Run.peak_users = max(_Run.peak_users, env.runner.user_count)
+                _Run.workers = max(_Run.workers, getattr(env.runner, "worker_count", 1))
+            sample = _health(stub, _auth(options))
+            if sample is not None:
+                _Run.samples.append(sample)
+                if writer and handle:
+                    writer.writerow([f"{sample.t_s:.1f}", sample.rss_mb, sample.tasks,
+                                     sample.open_fds, sample.sessions, sample.streams])  # fmt: skip
+                    handle.flush()
+            gevent.sleep(SAMPLE_EVERY_S)
+    finally:
+        if handle:
+            handle.close()
+        channel.close()
 
 
 @events.test_start.add_listener
 def _start_sampler(environment: Environment, **_: Any) -> None:
-    global _sampler
-    _sampler = gevent.spawn(_sample_bridge, environment)
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    if _Run.sampler is not None:  # a second start from the web UI: one sampler, fresh figures
+        _Run.sampler.kill()
+    _Run.samples, _Run.peak_users, _Run.workers = [], 0, 1
+    _Run.started = time.monotonic()
+    _Run.sampler = gevent.spawn(_sample_bridge, environment)
 
 
 @events.quitting.add_listener
-def _apply_gates(environment: Environment, **_: Any) -> None:
-    if _sampler is not None:
-        _sampler.kill()
-    options = environment.parsed_options
-    total = environment.stats.total
-    verdicts = evaluate_gates(
-        samples=_samples,
-        fail_ratio=total.fail_ratio,
-        p95_ms=total.get_response_time_percentile(0.95) or 0.0,
+def _summarise(environment: Environment, **_: Any) -> None:
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    if _Run.sampler is not None:
+        _Run.sampler.kill()
+    options: Any = environment.parsed_options
+    stats = environment.stats
+    latency = stats.entries.get((summary.LATENCY, "audio"))
+    verdict = evaluate_gates(
+        samples=_Run.samples,
+        fail_ratio=stats.total.fail_ratio,
+        latency_p95_ms=latency.get_response_time_percentile(0.95) if latency else 0.0,
         max_fail_ratio=options.max_fail_ratio,
         max_p95_ms=options.max_p95_ms,
         max_rss_slope_mb_h=options.max_rss_slope_mb_h,
         max_task_slope_per_h=options.max_task_slope_per_h,
         min_plateau_s=options.min_plateau_s,
     )
-    for line in verdicts.lines:
-        print(f"gate: {line}")
+    result = summary.build(
+        entries=stats.entries.values(),
+        empty=StatsEntry(stats, "", "audio"),
+        fail_ratio=stats.total.fail_ratio,
+        samples=_Run.samples,
+        verdict=verdict,
+        peak_users=_Run.peak_users,
+        duration_s=time.monotonic() - _Run.started if _Run.started else 0.0,
+        workers=_Run.workers,
+    )
+    if options.summary_json:
+        with open(options.summary_json, "w") as handle:
+            json.dump(result, handle, indent=2)
+    print(summary.format_text(result), flush=True)
     # the gates decide, not locust's default of failing on any single failed request
-    environment.process_exit_code = 0 if verdicts.passed else 1
+    environment.process_exit_code = 0 if verdict.passed else 1

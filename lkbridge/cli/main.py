@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from lkbridge import __version__
-from lkbridge.cli import audio, dev, device, rooms, serve, status, tui
+from lkbridge.cli import audio, dev, device, loadtest, rooms, serve, status, tui
 
 app = typer.Typer(
     name="lkbridge",
@@ -25,6 +25,7 @@ app.command("stop")(audio.stop)
 app.command("stream")(audio.stream)
 app.command("device")(device.device)
 app.command("tui")(tui.tui)
+app.command("loadtest")(loadtest.loadtest)
 
 
 def _version(value: bool) -> None:

@@ -31,7 +31,7 @@ def test_plateau_is_the_top_session_count() -> None:
 
 
 def test_gates_pass_a_flat_run_and_fail_a_leak() -> None:
-    common = dict(fail_ratio=0.0, p95_ms=40.0, max_fail_ratio=0.01, max_p95_ms=500.0,
+    common = dict(fail_ratio=0.0, latency_p95_ms=40.0, max_fail_ratio=0.01, max_p95_ms=500.0,
                   max_rss_slope_mb_h=100.0, max_task_slope_per_h=100.0,
                   min_plateau_s=600.0)  # fmt: skip
     flat = evaluate_gates(samples=samples(0.0), **common)  # type: ignore[arg-type]
@@ -39,13 +39,14 @@ def test_gates_pass_a_flat_run_and_fail_a_leak() -> None:
     leak = evaluate_gates(samples=samples(2.0), **common)  # 2 MB/min = 120 MB/h
     assert not leak.passed
     assert any(line.startswith("FAIL RSS slope") for line in leak.lines)
-    slow = evaluate_gates(samples=samples(0.0), **(common | {"p95_ms": 900.0}))  # type: ignore[arg-type]
-    assert not slow.passed and any(line.startswith("FAIL p95") for line in slow.lines)
+    slow = evaluate_gates(samples=samples(0.0), **(common | {"latency_p95_ms": 900.0}))  # type: ignore[arg-type]
+    assert not slow.passed
+    assert any(line.startswith("FAIL device->client p95") for line in slow.lines)
 
 
 def test_growth_gates_skip_a_short_plateau() -> None:
     short = evaluate_gates(
-        samples=samples(50.0, n=5), fail_ratio=0.0, p95_ms=1.0, max_fail_ratio=0.01,
+        samples=samples(50.0, n=5), fail_ratio=0.0, latency_p95_ms=1.0, max_fail_ratio=0.01,
         max_p95_ms=500.0, max_rss_slope_mb_h=100.0, max_task_slope_per_h=100.0,
     )  # fmt: skip
     assert short.passed
