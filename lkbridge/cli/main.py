@@ -26,7 +26,7 @@ class OneLineErrors(typer.core.TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort):
+        except (typer.Exit, typer.Abort, BrokenPipeError):  # typer quiets a closed pipe itself
             raise
         except CliExit as exc:  # its line is printed already
             raise typer.Exit(exc.code) from None
