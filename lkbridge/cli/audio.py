@@ -137,13 +137,15 @@ def stream(
         print(listed)
         return
     if file is not None and mic:
-        raise typer.BadParameter("give --file or --mic, not both")
+        raise fail("give --file or --mic, not both", EXIT_USAGE)
     if duration is not None and duration <= 0:
         raise typer.BadParameter("must be more than 0 seconds", param_hint="--duration")
     if not 10 <= chunk_ms <= 1000:
         raise typer.BadParameter("must be 10-1000 ms", param_hint="--chunk-ms")
     if file is None and not mic and duration is None and record is None and not speaker:
-        raise typer.BadParameter("nothing to do: give --file, --mic, --record or --speaker")
+        raise fail(
+            "nothing to do: give --file, --mic, --record, --speaker or --duration", EXIT_USAGE
+        )
     plan = streaming.StreamPlan(
         user_id=user_id,
         samples=streaming.load_audio(file) if file is not None else None,

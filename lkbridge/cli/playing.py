@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,13 +73,15 @@ async def follow(
     events = client.play(
         user_id, url, request_id=request_id, volume=volume, stop_other=stop_other, track_id=track
     )
-    if json_output:
+    if json_output or not sys.stderr.isatty():
         async for event in events:
+            last = event
+            if not json_output:
+                continue
             data = message_dict(event)
             data["type"] = EVENT_NAMES[event.type]
             print(json.dumps(data), flush=True)
-            last = event
-        return last
+        return last if json_output else _completed(last)
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -89,7 +92,7 @@ async def follow(
         TimeElapsedColumn(),
     )
     console = Console(stderr=True)
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns, console=console, transient=True) as progress:
         bar = progress.add_task("connecting", total=None, position="")
         async for event in events:
             last = event
@@ -104,6 +107,10 @@ async def follow(
                 completed=event.position_ms,
                 position=position,
             )
+    return _completed(last)
+
+
+def _completed(last: pb.PlayAudioEvent | None) -> pb.PlayAudioEvent | None:
     if last is not None and last.type == pb.PlayAudioEvent.COMPLETED:
         print(f"completed: {last.request_id} ({last.duration_ms} ms)")
     return last

@@ -80,12 +80,14 @@ class Recorder:
     skipped: int = 0
     opened_ms: int = 0
     _wav: Any = field(default=None, repr=False)
+    _file: Any = field(default=None, repr=False)
 
     def open(self) -> None:
         try:
-            self._wav = wave.open(str(self.path), "wb")  # noqa: SIM115 - closed by close()
+            self._file = self.path.open("wb")
         except OSError as exc:
             raise fail(f"cannot write {self.path}: {exc.strerror or exc}", EXIT_USAGE) from None
+        self._wav = wave.open(self._file, "wb")  # noqa: SIM115 - closed by close()
         self._wav.setnchannels(1)
         self._wav.setsampwidth(2)
         self._wav.setframerate(RATE)
@@ -110,8 +112,11 @@ class Recorder:
 
     def close(self) -> None:
         if self._wav is not None:
-            self._wav.close()
+            self._wav.close()  # writes the header's sizes; the file is ours to close
             self._wav = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 class Speaker:
@@ -212,27 +217,28 @@ async def run_stream(client: BridgeClient, plan: StreamPlan) -> dict[str, object
     recorder = Recorder(plan.record, _limit(plan)) if plan.record else None
     speaker = Speaker(plan.output_device) if plan.speaker else None
     mic = Microphone(plan.input_device, plan.chunk_ms) if plan.mic else None
-    opened = False
+    finished = False
     try:
         if recorder is not None:
             recorder.open()
         call = client.stream(plan.user_id)
         await call.open()
-        opened = True
         if recorder is not None:
             recorder.start()
         if speaker is not None:
             speaker.start()
         if mic is not None:
             mic.start()
-        return await _exchange(call, plan, recorder, speaker, mic)
+        summary = await _exchange(call, plan, recorder, speaker, mic)
+        finished = True
+        return summary
     finally:
         for end in (recorder, speaker, mic):
             if end is not None:
                 end.close()
-        if recorder is not None and not opened:
+        if recorder is not None and not finished and recorder.written == 0:
             with contextlib.suppress(OSError):
-                plan.record.unlink()  # type: ignore[union-attr]
+                recorder.path.unlink()  # a failed stream leaves no empty WAV behind
 
 
 def _limit(plan: StreamPlan) -> int | None:
