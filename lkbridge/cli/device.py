@@ -7,7 +7,10 @@ With --record it writes what the glasses hear, one WAV per track, so whether `st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -131,7 +134,11 @@ async def _run(plan: DevicePlan) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        with contextlib.suppress(ValueError, RuntimeError):  # main thread only
+            loop.add_signal_handler(sig, stop.set)
+    if not os.environ.get("LKBRIDGE_DEBUG"):
+        # the SDK logs each retry of a failed connect; the one line below says it once
+        logging.getLogger("livekit").setLevel(logging.CRITICAL)
     token = mint_token(plan.creds.api_key, plan.creds.api_secret, plan.room, plan.identity)
     peer = DevicePeer(plan.creds.url, token)
     try:

@@ -208,3 +208,17 @@ async def test_ctrl_c_ends_a_stream_with_exit_0(bridge: BridgeEnv, tmp_path: Pat
     with wave.open(str(tmp_path / "o.wav")) as wav:
         assert wav.getframerate() == 16000  # a valid (empty: the room was silent) WAV
     assert (await bridge.client.status("ctrlc")).connected
+
+
+def test_device_with_an_unreachable_livekit(livekit_server: LiveKitEnv) -> None:
+    env = {**os.environ, **lk_env(livekit_server), "LIVEKIT_URL": "ws://127.0.0.1:1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "lkbridge", "device", "--room", "r", "--duration", "1"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: cannot connect to LiveKit at ws://127.0.0.1:1: "
+    ), done.stderr
+    assert "eyJ" not in done.stderr  # no token (a JWT) in the message
