@@ -57,7 +57,11 @@ def stop_stack(proc: subprocess.Popen[str]) -> None:
 
 
 def cli(
-    state: Path, *args: str, host: bool = False, timeout: float = 60
+    state: Path,
+    *args: str,
+    host: bool = False,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`lkbridge ARGS` as a separate process; `host`: from the host's network namespace."""
     prefix = ["ip", "netns", "exec", f"{Netns().name}-host"] if host else []
@@ -66,7 +70,7 @@ def cli(
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=dict(os.environ, LKBRIDGE_DEV_DIR=str(state)),
+        env={**os.environ, "LKBRIDGE_DEV_DIR": str(state), **(env or {})},
     )
 
 
@@ -194,3 +198,21 @@ def test_record_holds_fresh_audio_only(stack: Path, tmp_path: Path) -> None:
     table = cli(stack, "sessions", host=True).stdout.splitlines()
     assert table[0].split()[:3] == ["USER", "ROOM", "STATE"]
     assert table[1].split()[:3] == ["dev-user", "dev-room", "connected"]
+
+
+def test_token_and_join_find_the_stacks_keys(stack: Path) -> None:
+    from livekit import api
+
+    keys = json.loads((stack / "dev.json").read_text())
+    no_keys = {"LIVEKIT_URL": "", "LIVEKIT_API_KEY": "", "LIVEKIT_API_SECRET": ""}
+    minted = cli(stack, "token", "--room", "dev-room", "--identity", "phone", env=no_keys)
+    assert minted.returncode == 0, minted.stderr
+    claims = api.TokenVerifier(keys["api_key"], keys["api_secret"]).verify(minted.stdout.strip())
+    assert (claims.identity, claims.video.room) == ("phone", "dev-room")
+
+    joined = cli(stack, "join", "second-user", "--room", "dev-room", "--target", "device",
+                 "--json", host=True, env=no_keys)  # fmt: skip
+    assert joined.returncode == 0, joined.stderr
+    assert json.loads(joined.stdout)["success"] is True
+    left = cli(stack, "leave", "second-user", host=True)
+    assert (left.returncode, left.stdout) == (0, "left: second-user\n")
