@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,6 +79,7 @@ def device(
         raise fail(f"cannot write {record}: no directory {record.parent}", EXIT_USAGE)
     creds = credentials(dev, url)
     stack = load_dev_info()
+    hint = ""
     if stack is not None and creds.url == stack.livekit_url:
         from lkbridge.devstack import netns
 
@@ -85,39 +87,30 @@ def device(
             netns.reexec_inside()  # the dev stack's SFU listens inside the namespace only
         except (PermissionError, RuntimeError) as exc:
             raise fail(f"cannot enter the network namespace: {exc}", EXIT_USAGE) from None
+        if not netns.inside():
+            hint = " (the dev stack's SFU is inside network namespace lkb: run this as root)"
     plan = DevicePlan(
         creds, room, identity, signal_kind, join_user, resolve_target(bridge),
         resolve_auth(auth_token), bridge_livekit_url or creds.url, record, duration, json_output,
+        hint,
     )  # fmt: skip
     asyncio.run(_run(plan))
 
 
+@dataclass(frozen=True)
 class DevicePlan:
-    def __init__(
-        self,
-        creds: Credentials,
-        room: str,
-        identity: str,
-        signal_kind: str,
-        join_user: str | None,
-        bridge: str,
-        auth_token: str | None,
-        bridge_livekit_url: str,
-        record: Path | None,
-        duration: float | None,
-        json_output: bool,
-    ) -> None:
-        self.creds = creds
-        self.room = room
-        self.identity = identity
-        self.signal_kind = signal_kind
-        self.join_user = join_user
-        self.bridge = bridge
-        self.auth_token = auth_token
-        self.bridge_livekit_url = bridge_livekit_url
-        self.record = record
-        self.duration = duration
-        self.json_output = json_output
+    creds: Credentials
+    room: str
+    identity: str
+    signal_kind: str
+    join_user: str | None
+    bridge: str
+    auth_token: str | None
+    bridge_livekit_url: str
+    record: Path | None
+    duration: float | None
+    json_output: bool
+    hint: str = ""  # said after a failed connect
 
     def say(self, event: str, text: str, **fields: object) -> None:
         if self.json_output:
@@ -147,7 +140,8 @@ async def _run(plan: DevicePlan) -> None:
         reason = str(exc).replace(token, "<token>").splitlines()[0][:200]
         await peer.aclose()
         raise fail(
-            f"cannot connect to LiveKit at {plan.creds.url}: {reason}", EXIT_CANNOT_CONNECT
+            f"cannot connect to LiveKit at {plan.creds.url}: {reason}{plan.hint}",
+            EXIT_CANNOT_CONNECT,
         ) from None
     try:
         description = "nothing" if plan.signal_kind == "none" else None

@@ -215,12 +215,14 @@ class Counters:
 async def run_stream(client: BridgeClient, plan: StreamPlan) -> dict[str, object]:
     """Open the local ends, then the call; end it on completion, --duration or Ctrl-C."""
     recorder = Recorder(plan.record, _limit(plan)) if plan.record else None
-    speaker = Speaker(plan.output_device) if plan.speaker else None
-    mic = Microphone(plan.input_device, plan.chunk_ms) if plan.mic else None
+    speaker: Speaker | None = None
+    mic: Microphone | None = None
     finished = False
     try:
         if recorder is not None:
             recorder.open()
+        speaker = Speaker(plan.output_device) if plan.speaker else None
+        mic = Microphone(plan.input_device, plan.chunk_ms) if plan.mic else None
         call = client.stream(plan.user_id)
         await call.open()
         if recorder is not None:
@@ -272,7 +274,7 @@ async def _exchange(
                 speaker.write(chunk.pcm_data)
 
     receiver = loop.create_task(receive())
-    sender = loop.create_task(_send(call, plan, mic, counters, stop))
+    sender = loop.create_task(_send(call, plan, mic, counters))
     stopper = loop.create_task(stop.wait())
     try:
         with _meter(counters, call):
@@ -312,7 +314,6 @@ async def _send(
     plan: StreamPlan,
     mic: Microphone | None,
     counters: Counters,
-    stop: asyncio.Event,
 ) -> None:
     """The sending side; returning means the work is done (the receiver may still record)."""
     deadline = time.monotonic() + plan.duration if plan.duration is not None else None
