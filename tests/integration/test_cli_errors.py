@@ -149,13 +149,16 @@ async def test_bad_files_leave_the_session_alone(bridge: BridgeEnv, tmp_path: Pa
         *target,
     )  # fmt: skip
     one_line(unwritable, 2, "error: cannot write /nonexistent/dir/o.wav")
-    no_speaker = await asyncio.to_thread(
-        invoke, "stream", "files", "--speaker", "--output-device", "no-such-speaker",
-        "--duration", "1", *target,
+    # in a process of its own: PortAudio reads the device list once per process, and a later
+    # test (test_cli_sound.py) must see the PulseAudio device it starts
+    no_speaker = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lkbridge", "stream", "files", "--speaker",
+        "--output-device", "no-such-speaker", "--duration", "1", *target,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-    assert one_line(no_speaker, 2, "error: ").startswith(
-        ("error: no audio output device", "error: no audio device support")
-    )
+    _, err = await asyncio.wait_for(no_speaker.communicate(), 60)
+    assert no_speaker.returncode == 2 and err.decode().count("\n") == 1, err.decode()
+    assert err.decode().startswith(("error: no audio output device", "error: no audio device"))
     status = await bridge.client.status("files")
     assert status.connected  # nothing local reached the bridge
 
