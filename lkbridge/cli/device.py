@@ -144,25 +144,24 @@ async def _run(plan: DevicePlan) -> None:
             EXIT_CANNOT_CONNECT,
         ) from None
     try:
-        description = "nothing" if plan.signal_kind == "none" else None
+        samples, description = (
+            (None, "nothing") if plan.signal_kind == "none" else (test_signal(plan.signal_kind))
+        )
         plan.say(
             "joined",
-            f"device {plan.identity} in {plan.room}, speaking "
-            f"{description or test_signal(plan.signal_kind)[1]}",
+            f"device {plan.identity} in {plan.room}, speaking {description}",
             identity=plan.identity,
             room=plan.room,
         )
         if plan.join_user:
             await _join(plan)
-        speaker = None
-        if plan.signal_kind != "none":
-            samples, _ = test_signal(plan.signal_kind)
-            speaker = loop.create_task(_speak(peer, samples))
+        speaker = loop.create_task(_speak(peer, samples)) if samples is not None else None
         waiter = loop.create_task(stop.wait())
         await asyncio.wait(
             [waiter, *([speaker] if speaker else [])], timeout=plan.duration,
             return_when=asyncio.FIRST_COMPLETED,
         )  # fmt: skip
+        failed = speaker.exception() if speaker is not None and speaker.done() else None
         tasks = [t for t in (waiter, speaker) if t is not None]
         for task in tasks:
             task.cancel()
@@ -170,6 +169,8 @@ async def _run(plan: DevicePlan) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
         if plan.record is not None:
             _write_recordings(plan, peer)
+        if failed is not None:
+            raise fail(f"the device stopped speaking: {failed}", EXIT_RPC_FAILED)
     finally:
         await peer.aclose()
 
