@@ -81,8 +81,11 @@ class Recorder:
     opened_ms: int = 0
     _wav: Any = field(default=None, repr=False)
     _file: Any = field(default=None, repr=False)
+    _broken: bool = False
+    created: bool = False  # only a file this run created may be removed (never /dev/null)
 
     def open(self) -> None:
+        self.created = not self.path.exists()
         try:
             self._file = self.path.open("wb")
         except OSError as exc:
@@ -107,16 +110,26 @@ class Recorder:
         if self.limit is not None:
             count = min(count, self.limit - self.written)
         if count > 0:
-            self._wav.writeframes(pcm[: 2 * count])
+            try:
+                self._wav.writeframes(pcm[: 2 * count])
+            except OSError as exc:  # a full disk: said once, here; close() stays quiet
+                self._broken = True
+                raise fail(f"cannot write {self.path}: {exc.strerror or exc}", EXIT_USAGE) from None
             self.written += count
 
     def close(self) -> None:
-        if self._wav is not None:
-            self._wav.close()  # writes the header's sizes; the file is ours to close
-            self._wav = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        wav, file, self._wav, self._file = self._wav, self._file, None, None
+        try:
+            if wav is not None:
+                wav.close()  # writes the header's sizes; the file is ours to close
+            if file is not None:
+                file.close()
+        except OSError as exc:
+            if not self._broken:
+                raise fail(f"cannot write {self.path}: {exc.strerror or exc}", EXIT_USAGE) from None
+            with contextlib.suppress(OSError):
+                if file is not None:
+                    file.close()
 
 
 class Speaker:
@@ -238,7 +251,7 @@ async def run_stream(client: BridgeClient, plan: StreamPlan) -> dict[str, object
         for end in (recorder, speaker, mic):
             if end is not None:
                 end.close()
-        if recorder is not None and not finished and recorder.written == 0:
+        if recorder is not None and not finished and recorder.written == 0 and recorder.created:
             with contextlib.suppress(OSError):
                 recorder.path.unlink()  # a failed stream leaves no empty WAV behind
 
@@ -279,6 +292,9 @@ async def _exchange(
     try:
         with _meter(counters, call):
             await asyncio.wait({receiver, sender, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if sender.done() and sender.exception() is not None and not receiver.done():
+                # a failed write says little; the read side gets the call's own status
+                await asyncio.wait({receiver}, timeout=3)
             if receiver.done() and receiver.exception() is not None:
                 raise _ended_by_bridge(receiver.exception())
             if sender.done() and sender.exception() is not None:
@@ -292,7 +308,11 @@ async def _exchange(
         with contextlib.suppress(Exception):
             await call.done_writing()  # the bridge ends the call; the session stays
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.shield(receiver), 3)
+            if receiver.done():  # it failed: read on to the call's end, or it ends by a cancel
+                while await call.receive(timeout=3) is not None:
+                    pass
+            else:
+                await asyncio.wait_for(asyncio.shield(receiver), 3)
         receiver.cancel()
         await asyncio.gather(receiver, return_exceptions=True)
         call.cancel()
@@ -358,7 +378,9 @@ async def _send_samples(
 
 
 def _ended_by_bridge(exc: BaseException | None) -> BaseException:
-    return exc if isinstance(exc, ClientError) else ClientError("INTERNAL", repr(exc))
+    """The receiver's failure: the bridge's (a ClientError) or a local one (CliExit: a full disk
+    under the WAV, said already); either way the call is then half-closed: the session stays."""
+    return exc or RuntimeError("the receiver stopped")
 
 
 async def _cause(call: AudioStreamCall, exc: BaseException | None) -> BaseException:

@@ -21,9 +21,10 @@ import numpy as np
 import pytest
 from click.testing import Result
 
+from lkbridge.audio.signal import tone
 from lkbridge.cli.main import app
 from tests.audio_server import make_fixture
-from tests.conftest import BridgeEnv, LiveKitEnv
+from tests.conftest import BridgeEnv, DeviceFactory, LiveKitEnv
 from tests.integration.test_cli import lk_env, runner
 
 
@@ -225,3 +226,28 @@ def test_device_with_an_unreachable_livekit(livekit_server: LiveKitEnv) -> None:
         "error: cannot connect to LiveKit at ws://127.0.0.1:1: "
     ), done.stderr
     assert "eyJ" not in done.stderr  # no token (a JWT) in the message
+
+
+DEVICES = ("/dev/null", "/dev/full")
+
+
+async def test_a_full_disk_under_the_wav(
+    bridge: BridgeEnv, device_factory: DeviceFactory, room_name: str
+) -> None:
+    device = await device_factory(room_name, "device")
+    await bridge.join("full", room_name)
+    sender = asyncio.create_task(device.send_packets(tone(330, 3.0), chunk_ms=100))
+    result = await asyncio.to_thread(
+        invoke, "stream", "full", "--record", "/dev/full", "--duration", "3",
+        "--bridge", bridge.target,
+    )  # fmt: skip
+    await sender
+    one_line(result, 2, "error: cannot write /dev/full: No space left on device")
+    assert (await bridge.client.status("full")).connected  # the stream was half-closed
+    failed = await asyncio.to_thread(
+        invoke, "stream", "nobody", "--record", "/dev/null", "--duration", "1",
+        "--bridge", bridge.target,
+    )  # fmt: skip
+    one_line(failed, 3, "error: NOT_FOUND")
+    kept = await asyncio.to_thread(lambda: [Path(p).is_char_device() for p in DEVICES])
+    assert kept == [True, True]  # a device file is never removed
