@@ -59,7 +59,8 @@ def device(
         None,
         "--record",
         help="Write what the device hears to WAVs, one per track: FILE with the track's name "
-        "before the suffix (heard.wav -> heard.speaker.wav).",
+        "before the suffix (heard.wav -> heard.speaker.wav). Held in memory until the end "
+        "(115 MB per track-hour).",
     ),
     duration: float | None = typer.Option(None, "--duration", help="Leave after this long."),
     dev: bool = DevOption,
@@ -133,7 +134,7 @@ async def _run(plan: DevicePlan) -> None:
         # the SDK logs each retry of a failed connect; the one line below says it once
         logging.getLogger("livekit").setLevel(logging.CRITICAL)
     token = mint_token(plan.creds.api_key, plan.creds.api_secret, plan.room, plan.identity)
-    peer = DevicePeer(plan.creds.url, token)
+    peer = DevicePeer(plan.creds.url, token, keep_audio=plan.record is not None)
     try:
         await peer.connect()
     except Exception as exc:  # rtc.ConnectError; its text carries the whole token

@@ -102,7 +102,9 @@ class DevStack:
         cfg = self.livekit.config
         samples, description = test_signal(self._signal_kind)
         self.device = DevicePeer(
-            cfg.url, mint_token(cfg.api_key, cfg.api_secret, DEV_ROOM, DEVICE_IDENTITY)
+            cfg.url,
+            mint_token(cfg.api_key, cfg.api_secret, DEV_ROOM, DEVICE_IDENTITY),
+            keep_audio=False,
         )
         await self.device.connect()
         async with BridgeClient(f"127.0.0.1:{self.bridge.port}") as client:
