@@ -1,5 +1,5 @@
 """`python -m lkbridge` is the `lkbridge` command."""
 
-from lkbridge.cli.main import main
+from lkbridge.cli.entry import main
 
 main()

@@ -279,7 +279,7 @@ class AudioStreamCall:
             await self._call.write(chunk)
         except grpc.aio.AioRpcError as exc:
             raise _translate(exc) from None
-        except grpc.aio.UsageError as exc:
+        except (grpc.aio.UsageError, asyncio.InvalidStateError) as exc:  # the call ended
             raise ClientError("CANCELLED", f"stream already finished: {exc}") from None
 
     async def done_writing(self) -> None:

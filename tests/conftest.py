@@ -6,8 +6,11 @@ Outside it they fail loudly rather than skip: a green run must mean the real SFU
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -105,6 +108,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 os.environ.setdefault("LKBRIDGE_TEST", "1")
+# The suite never sees a developer's running dev stack or profile: its own state dir, no profile.
+_isolated = tempfile.mkdtemp(prefix="lkb-tests-")
+atexit.register(shutil.rmtree, _isolated, True)
+os.environ["LKBRIDGE_DEV_DIR"] = os.path.join(_isolated, "dev")
+os.environ["LKBRIDGE_CONFIG"] = os.path.join(_isolated, "no-config.toml")
 
 
 # -- the bridge ------------------------------------------------------------------------------------

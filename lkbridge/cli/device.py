@@ -1,80 +1,239 @@
-"""`lkbridge device`: the simulated glasses on their own, for compose stacks and manual tests."""
+"""`lkbridge device`: the simulated glasses on their own, for compose stacks and manual tests.
+
+With --record it writes what the glasses hear, one WAV per track, so whether `stream --file` or
+`play` reached the room can be checked by content (frequency, level), not by "no error".
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
+import os
 import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from lkbridge.cli.rooms import DevOption, credentials
-from lkbridge.client import BridgeClient
-from lkbridge.devstack.device import DevicePeer
-from lkbridge.devstack.speech import test_signal
-from lkbridge.devstack.tokens import mint_token
+from lkbridge.cli.common import (
+    EXIT_CANNOT_CONNECT,
+    EXIT_RPC_FAILED,
+    EXIT_USAGE,
+    AuthOption,
+    BridgeOption,
+    JsonOption,
+    fail,
+    resolve_auth,
+    resolve_target,
+)
+from lkbridge.cli.rooms import Credentials, DevOption, credentials
+from lkbridge.devstack.state import load_dev_info
+
+if TYPE_CHECKING:
+    from lkbridge.audio.pcm import Int16Array
+    from lkbridge.devstack.device import DevicePeer
+
+SIGNALS = ("speech", "tone", "none")
 
 
 def device(
     room: str = typer.Option("dev-room", "--room"),
     identity: str = typer.Option("device", "--identity"),
     url: str | None = typer.Option(None, "--url", envvar="LIVEKIT_URL"),
-    signal_kind: str = typer.Option("speech", "--signal", help="speech (espeak-ng) or tone."),
+    signal_kind: str = typer.Option(
+        "speech", "--signal", help="speech (espeak-ng), tone, or none (stay quiet)."
+    ),
     join_user: str | None = typer.Option(
         None, "--join-user", help="Also ask the bridge to join a session for this user."
     ),
-    bridge: str = typer.Option(
-        "127.0.0.1:9090", "--bridge", envvar="LKBRIDGE_TARGET", help="Bridge for --join-user."
-    ),
+    bridge: str | None = BridgeOption,
+    auth_token: str | None = AuthOption,
     bridge_livekit_url: str | None = typer.Option(
         None, "--bridge-livekit-url", help="LiveKit URL as the bridge reaches it (default: --url)."
     ),
+    record: Path | None = typer.Option(
+        None,
+        "--record",
+        help="Write what the device hears to WAVs, one per track: FILE with the track's name "
+        "before the suffix (heard.wav -> heard.speaker.wav). Held in memory until the end "
+        "(115 MB per track-hour).",
+    ),
+    duration: float | None = typer.Option(None, "--duration", help="Leave after this long."),
     dev: bool = DevOption,
+    json_output: bool = JsonOption,
 ) -> None:
-    """Join ROOM as the glasses and speak a test signal as data packets until Ctrl-C."""
+    """Join ROOM as the glasses and speak a test signal as data packets until Ctrl-C.
+
+    LiveKit keys as for `token` (the running dev stack's by default); from the host shell, a
+    dev stack's SFU is reached by running this command inside its network namespace, which
+    happens by itself when running as root.
+    """
+    if signal_kind not in SIGNALS:
+        raise typer.BadParameter("speech, tone or none", param_hint="--signal")
+    if duration is not None and duration <= 0:
+        raise typer.BadParameter("must be more than 0 seconds", param_hint="--duration")
+    if record is not None and not record.parent.is_dir():
+        raise fail(f"cannot write {record}: no directory {record.parent}", EXIT_USAGE)
     creds = credentials(dev, url)
-    asyncio.run(_run(creds.url, creds.api_key, creds.api_secret, room, identity, signal_kind,
-                     join_user, bridge, bridge_livekit_url or creds.url))  # fmt: skip
+    stack = load_dev_info()
+    hint = ""
+    if stack is not None and creds.url == stack.livekit_url:
+        from lkbridge.devstack import netns
+
+        try:
+            netns.reexec_inside()  # the dev stack's SFU listens inside the namespace only
+        except (PermissionError, RuntimeError) as exc:
+            raise fail(f"cannot enter the network namespace: {exc}", EXIT_USAGE) from None
+        if not netns.inside():
+            hint = " (the dev stack's SFU is inside network namespace lkb: run this as root)"
+    plan = DevicePlan(
+        creds, room, identity, signal_kind, join_user, resolve_target(bridge),
+        resolve_auth(auth_token), bridge_livekit_url or creds.url, record, duration, json_output,
+        hint,
+    )  # fmt: skip
+    asyncio.run(_run(plan))
 
 
-async def _run(
-    url: str,
-    key: str,
-    secret: str,
-    room: str,
-    identity: str,
-    signal_kind: str,
-    join_user: str | None,
-    bridge: str,
-    bridge_livekit_url: str,
-) -> None:
+@dataclass(frozen=True)
+class DevicePlan:
+    creds: Credentials
+    room: str
+    identity: str
+    signal_kind: str
+    join_user: str | None
+    bridge: str
+    auth_token: str | None
+    bridge_livekit_url: str
+    record: Path | None
+    duration: float | None
+    json_output: bool
+    hint: str = ""  # said after a failed connect
+
+    def say(self, event: str, text: str, **fields: object) -> None:
+        if self.json_output:
+            print(json.dumps({"event": event, **fields}), flush=True)
+        else:
+            print(text, flush=True)
+
+
+async def _run(plan: DevicePlan) -> None:
+    from lkbridge.devstack.device import DevicePeer
+    from lkbridge.devstack.speech import test_signal
+    from lkbridge.tokens import mint_token
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    samples, description = test_signal(signal_kind)
-    peer = DevicePeer(url, mint_token(key, secret, room, identity))
-    await peer.connect()
-    print(f"device {identity} in {room}, speaking {description}", flush=True)
-    if join_user:
-        async with BridgeClient(bridge) as client:
-            await client.wait_ready(30)
+        with contextlib.suppress(ValueError, RuntimeError):  # main thread only
+            loop.add_signal_handler(sig, stop.set)
+    if not os.environ.get("LKBRIDGE_DEBUG"):
+        # the SDK logs each retry of a failed connect; the one line below says it once
+        logging.getLogger("livekit").setLevel(logging.CRITICAL)
+    token = mint_token(plan.creds.api_key, plan.creds.api_secret, plan.room, plan.identity)
+    peer = DevicePeer(plan.creds.url, token, keep_audio=plan.record is not None)
+    try:
+        await peer.connect()
+    except Exception as exc:  # rtc.ConnectError; its text carries the whole token
+        reason = str(exc).replace(token, "<token>").splitlines()[0][:200]
+        await peer.aclose()
+        raise fail(
+            f"cannot connect to LiveKit at {plan.creds.url}: {reason}{plan.hint}",
+            EXIT_CANNOT_CONNECT,
+        ) from None
+    try:
+        samples, description = (
+            (None, "nothing") if plan.signal_kind == "none" else (test_signal(plan.signal_kind))
+        )
+        plan.say(
+            "joined",
+            f"device {plan.identity} in {plan.room}, speaking {description}",
+            identity=plan.identity,
+            room=plan.room,
+        )
+        if plan.join_user:
+            await _join(plan)
+        speaker = loop.create_task(_speak(peer, samples)) if samples is not None else None
+        waiter = loop.create_task(stop.wait())
+        await asyncio.wait(
+            [waiter, *([speaker] if speaker else [])], timeout=plan.duration,
+            return_when=asyncio.FIRST_COMPLETED,
+        )  # fmt: skip
+        failed = speaker.exception() if speaker is not None and speaker.done() else None
+        tasks = [t for t in (waiter, speaker) if t is not None]
+        for task in tasks:
+            task.cancel()
+        # gather, not suppress(BaseException): a cancel of this task itself still propagates
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if plan.record is not None:
+            _write_recordings(plan, peer)
+        if failed is not None:
+            raise fail(f"the device stopped speaking: {failed}", EXIT_RPC_FAILED)
+    finally:
+        await peer.aclose()
+
+
+async def _speak(peer: DevicePeer, samples: Int16Array) -> None:
+    while True:
+        await peer.send_packets(samples, chunk_ms=100)
+
+
+async def _join(plan: DevicePlan) -> None:
+    from lkbridge.cli.common import cannot_reach, rpc_failed, unreachable_cause
+    from lkbridge.client import BridgeClient
+    from lkbridge.errors import ClientError
+    from lkbridge.tokens import mint_token
+
+    user = plan.join_user or ""
+    cause = unreachable_cause(plan.bridge, 2.0)
+    if cause is not None:
+        raise cannot_reach(plan.bridge, cause)
+    jwt = mint_token(plan.creds.api_key, plan.creds.api_secret, plan.room, f"cloud-agent:{user}")
+    try:
+        async with BridgeClient(plan.bridge, auth_token=plan.auth_token) as client:
+            await client.wait_ready(10)
             joined = await client.join(
-                join_user,
-                token=mint_token(key, secret, room, f"cloud-agent:{join_user}"),
-                livekit_url=bridge_livekit_url,
-                room_name=room,
-                target_identity=identity,
+                user,
+                token=jwt,
+                livekit_url=plan.bridge_livekit_url,
+                room_name=plan.room,
+                target_identity=plan.identity,
             )
-        print(f"bridge session for {join_user}: {joined.success or joined.error}", flush=True)
+    except ClientError as exc:
+        raise rpc_failed(exc.code, exc.details) from None
+    if not joined.success:
+        raise fail(f"join failed: {joined.error}", EXIT_RPC_FAILED)
+    plan.say("session", f"bridge session for {user}: joined", user_id=user)
 
-    async def speak() -> None:
-        while True:
-            await peer.send_packets(samples, chunk_ms=100)
 
-    speaker = loop.create_task(speak())
-    await stop.wait()
-    speaker.cancel()
-    with contextlib.suppress(BaseException):
-        await speaker
-    await peer.aclose()
+def recording_path(record: Path, track: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in track) or "track"
+    return record.with_name(f"{record.stem}.{safe}{record.suffix or '.wav'}")
+
+
+def _write_recordings(plan: DevicePlan, peer: DevicePeer) -> None:
+    import wave
+
+    from lkbridge.audio.signal import dbfs
+
+    assert plan.record is not None
+    if not peer.recordings:
+        print(f"nothing heard: no track was published in {plan.room}", file=sys.stderr)
+    for name, heard in sorted(peer.recordings.items()):
+        path = recording_path(plan.record, name)
+        samples = heard.samples()
+        with wave.open(str(path), "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(16000)
+            wav.writeframes(samples.tobytes())
+        seconds = round(len(samples) / 16000, 2)
+        level = round(dbfs(samples), 1) if len(samples) else None
+        plan.say(
+            "recorded",
+            f"{path}: track {name} from {heard.publisher}, {seconds} s, {level} dBFS",
+            track=name, publisher=heard.publisher, file=str(path), seconds=seconds, dbfs=level,
+        )  # fmt: skip

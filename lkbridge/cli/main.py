@@ -1,22 +1,63 @@
-"""Entry point of the `lkbridge` command; subcommands live in their own modules."""
+"""Entry point of the `lkbridge` command; subcommands live in their own modules.
+
+Every command module is cheap to import (the heavy parts load inside the command), so
+`lkbridge health` and `lkbridge --version` start without the server, the SDK or PyAV.
+"""
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import typer
+import typer.core
 
 from lkbridge import __version__
-from lkbridge.cli import audio, dev, device, loadtest, rooms, serve, status, tui
+from lkbridge.cli import audio, dev, device, loadtest, rooms, serve, sessions, status, tui
+from lkbridge.cli.common import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, CliExit, fail
+
+
+class OneLineErrors(typer.core.TyperGroup):
+    """Whatever a command lets escape ends as one line on stderr and a documented exit code.
+
+    LKBRIDGE_DEBUG=1 lets an unexpected exception through with its traceback.
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, BrokenPipeError):  # typer quiets a closed pipe itself
+            raise
+        except CliExit as exc:  # its line is printed already
+            raise typer.Exit(exc.code) from None
+        except typer.TyperException as exc:  # usage: a bad flag, value or argument
+            where = getattr(getattr(exc, "ctx", None), "command_path", "lkbridge")
+            failed = fail(f"{exc.format_message()} (see `{where} --help`)", EXIT_USAGE)
+        except KeyboardInterrupt:
+            failed = fail("interrupted", EXIT_INTERRUPTED)
+        except Exception as exc:
+            if os.environ.get("LKBRIDGE_DEBUG"):
+                raise
+            failed = fail(
+                f"internal error: {type(exc).__name__}: {exc} "
+                "(LKBRIDGE_DEBUG=1 shows the traceback)",
+                EXIT_INTERNAL,
+            )
+        raise typer.Exit(failed.code)
+
 
 app = typer.Typer(
     name="lkbridge",
     help="gRPC bridge between a cloud service and LiveKit rooms, and the tools around it.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=OneLineErrors,
 )
 app.command("serve")(serve.serve)
 app.command("dev")(dev.dev)
 app.command("health")(status.health)
 app.command("status")(status.status)
+app.command("sessions")(sessions.sessions)
 app.command("token")(rooms.token)
 app.command("join")(rooms.join)
 app.command("leave")(rooms.leave)
@@ -30,7 +71,7 @@ app.command("loadtest")(loadtest.loadtest)
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(__version__)
+        print(__version__)
         raise typer.Exit()
 
 
@@ -40,7 +81,7 @@ def root(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
-    """lkbridge: see `lkbridge COMMAND --help`."""
+    """lkbridge: see `lkbridge COMMAND --help`. Exit codes: README, "Exit codes"."""
 
 
 def main() -> None:

@@ -9,6 +9,8 @@ from datetime import timedelta
 import typer
 
 from lkbridge.cli.common import (
+    EXIT_RPC_FAILED,
+    EXIT_USAGE,
     AuthOption,
     BridgeOption,
     JsonOption,
@@ -16,13 +18,16 @@ from lkbridge.cli.common import (
     fail,
     message_dict,
     print_json,
+    profile_or_fail,
     run_call,
 )
-from lkbridge.devstack.stack import load_dev_info
-from lkbridge.devstack.tokens import mint_token
+from lkbridge.devstack.state import load_dev_info
 
 DevOption = typer.Option(
-    False, "--dev", help="Use the running `lkbridge dev` stack's LiveKit URL and keys."
+    False,
+    "--dev",
+    help="Use the running `lkbridge dev` stack's LiveKit URL and keys (the default when no "
+    "keys are set in the environment or the profile).",
 )
 
 
@@ -34,15 +39,22 @@ class Credentials:
 
 
 def credentials(dev: bool, url: str | None = None, need_url: bool = True) -> Credentials:
-    """From --dev (dev.json), else LIVEKIT_URL / LIVEKIT_API_KEY / LIVEKIT_API_SECRET."""
+    """LiveKit URL and keys: --dev, else the environment (LIVEKIT_URL, LIVEKIT_API_KEY,
+    LIVEKIT_API_SECRET), else the profile, else the running dev stack."""
+    info = load_dev_info()
     if dev:
-        info = load_dev_info()
         if info is None:
-            raise fail("--dev: no running `lkbridge dev` stack found", 2)
+            raise fail("--dev: no running `lkbridge dev` stack found", EXIT_USAGE)
         return Credentials(url or info.livekit_url, info.api_key, info.api_secret)
-    key = os.environ.get("LIVEKIT_API_KEY", "")
-    secret = os.environ.get("LIVEKIT_API_SECRET", "")
-    resolved_url = url or os.environ.get("LIVEKIT_URL", "")
+    profile = profile_or_fail()
+    sources = [
+        (os.environ.get("LIVEKIT_API_KEY", ""), os.environ.get("LIVEKIT_API_SECRET", ""), ""),
+        (profile.livekit_api_key, profile.livekit_api_secret, profile.livekit_url),
+    ]
+    if info is not None:
+        sources.append((info.api_key, info.api_secret, info.livekit_url))
+    key, secret, source_url = next(((k, s, u) for k, s, u in sources if k and s), ("", "", ""))
+    resolved_url = url or os.environ.get("LIVEKIT_URL", "") or source_url or profile.livekit_url
     missing = [
         name
         for name, value in (
@@ -53,7 +65,11 @@ def credentials(dev: bool, url: str | None = None, need_url: bool = True) -> Cre
         if not value
     ]
     if missing:
-        raise fail(f"set {', '.join(missing)}, or use --dev", 2)
+        raise fail(
+            f"set {', '.join(missing)} (environment or ~/.config/lkbridge/config.toml), "
+            "or start `lkbridge dev`",
+            EXIT_USAGE,
+        )
     return Credentials(resolved_url, key, secret)
 
 
@@ -61,10 +77,16 @@ def parse_ttl(text: str) -> timedelta:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     try:
         if text[-1] in units:
-            return timedelta(seconds=float(text[:-1]) * units[text[-1]])
-        return timedelta(seconds=float(text))
-    except (ValueError, IndexError):
+            ttl = timedelta(seconds=float(text[:-1]) * units[text[-1]])
+        else:
+            ttl = timedelta(seconds=float(text))
+    except (ValueError, IndexError, OverflowError):
         raise typer.BadParameter(f"{text!r}: use e.g. 90s, 30m, 6h", param_hint="--ttl") from None
+    if ttl <= timedelta(0):
+        raise typer.BadParameter(
+            f"{text!r}: a token must be valid for some time (e.g. 90s, 30m, 6h)", param_hint="--ttl"
+        )
+    return ttl
 
 
 def token(
@@ -79,13 +101,16 @@ def token(
     json_output: bool = JsonOption,
 ) -> None:
     """Mint a LiveKit access token (stdout: the token alone, or JSON with --json)."""
+    from lkbridge.tokens import mint_token
+
+    lifetime = parse_ttl(ttl)
     creds = credentials(dev, need_url=False)
     jwt = mint_token(
         creds.api_key,
         creds.api_secret,
         room,
         identity,
-        ttl=parse_ttl(ttl),
+        ttl=lifetime,
         name=name,
         can_publish=can_publish,
         can_subscribe=can_subscribe,
@@ -114,6 +139,8 @@ def join(
     timeout: float = TimeoutOption,
 ) -> None:
     """JoinRoom: the bridge joins ROOM for USER_ID (exit 3 when the join fails)."""
+    from lkbridge.tokens import mint_token
+
     creds = Credentials(url, "", "") if livekit_token and url else credentials(dev, url)
     jwt = livekit_token or mint_token(
         creds.api_key, creds.api_secret, room, f"cloud-agent:{user_id}"
@@ -134,7 +161,7 @@ def join(
             f"({response.participant_count} participant(s))"
         )
     if not response.success:
-        raise fail(f"join failed: {response.error}", 3)
+        raise fail(f"join failed: {response.error}", EXIT_RPC_FAILED)
 
 
 def leave(
@@ -152,4 +179,4 @@ def leave(
     elif response.success:
         print(f"left: {user_id}")
     if not response.success:
-        raise fail(response.error, 3)
+        raise fail(f"{response.error}: {user_id}", EXIT_RPC_FAILED)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import typer
 
-from lkbridge.server import eventloop
-from lkbridge.server.app import BridgeServer
-from lkbridge.server.config import LOG_FORMATS, LOG_LEVELS, BridgeConfig, SdkLogs, TlsFiles
-from lkbridge.server.front import FrontServer
-from lkbridge.server.logs import configure_logging
+from lkbridge.cli.common import EXIT_USAGE, fail
+
+if TYPE_CHECKING:
+    from lkbridge.server.config import BridgeConfig
+
+# the server's choices, written out so that `lkbridge health` need not import the server to
+# build this command's help (tests/unit/test_cli_light.py checks them against server/config.py)
+LOG_LEVELS_HELP = "debug/info/warning/error"
 
 
 def serve(
@@ -29,7 +32,7 @@ def serve(
         "0600", envvar="LKBRIDGE_SOCKET_MODE", help="Permissions of the Unix socket (octal)."
     ),
     no_tcp: bool = typer.Option(False, "--no-tcp", help="Listen on the Unix socket only."),
-    log_level: str = typer.Option("info", envvar="LKBRIDGE_LOG_LEVEL", help="/".join(LOG_LEVELS)),
+    log_level: str = typer.Option("info", envvar="LKBRIDGE_LOG_LEVEL", help=LOG_LEVELS_HELP),
     log_format: str = typer.Option("text", envvar="LKBRIDGE_LOG_FORMAT", help="text or json."),
     grace_period: float = typer.Option(
         10.0, envvar="LKBRIDGE_GRACE_PERIOD", help="Seconds to finish calls on SIGTERM."
@@ -108,6 +111,9 @@ def serve(
     ),
 ) -> None:
     """Run the bridge: LiveKitBridge, grpc.health.v1 and reflection on TCP and/or a Unix socket."""
+    from lkbridge.server.config import LOG_FORMATS, BridgeConfig, SdkLogs, TlsFiles
+    from lkbridge.server.logs import configure_logging
+
     if log_format not in LOG_FORMATS:
         raise typer.BadParameter(
             f"must be one of {', '.join(LOG_FORMATS)}", param_hint="--log-format"
@@ -149,12 +155,20 @@ def serve(
 
 
 def run_server(config: BridgeConfig) -> None:
+    from lkbridge.server import eventloop
+
     eventloop.run(_run(config), config.loop)
 
 
 async def _run(config: BridgeConfig) -> None:
+    from lkbridge.server.app import BridgeServer
+    from lkbridge.server.front import FrontServer
+
     server = BridgeServer(config) if config.workers == 1 else FrontServer(config)
-    await server.start()
+    try:
+        await server.start()
+    except (OSError, RuntimeError) as exc:  # grpc: "Failed to bind to address ..."
+        raise fail(f"cannot start the bridge: {exc}", EXIT_USAGE) from None
     server.install_signal_handlers()
     for address in server.addresses:
         print(f"lkbridge listening on {address}", flush=True)

@@ -57,12 +57,22 @@ class DevicePeer:
     """One SDK participant. Build it inside the running loop; `aclose()` it."""
 
     def __init__(
-        self, url: str, token: str, *, record_rate: int = DEVICE_RATE, subscribe: bool = True
+        self,
+        url: str,
+        token: str,
+        *,
+        record_rate: int = DEVICE_RATE,
+        subscribe: bool = True,
+        keep_audio: bool = True,
     ) -> None:
+        """`keep_audio=False`: subscribe (so the bridge's tracks have their listener) but keep
+        no samples: a device that runs for hours (`lkbridge dev`) must not grow by 32 KB/s per
+        track it hears."""
         self.url = url
         self._token = token
         self._record_rate = record_rate
         self._subscribe = subscribe
+        self._keep_audio = keep_audio
         self.room = rtc.Room()
         self.recordings: dict[str, TrackRecording] = {}
         self.packets: list[ReceivedPacket] = []
@@ -178,6 +188,8 @@ class DevicePeer:
 
     async def _record(self, stream: rtc.AudioStream, recording: TrackRecording) -> None:
         async for event in stream:
+            if not self._keep_audio:
+                continue
             frame = event.frame
             recording.parts.append(np.frombuffer(frame.data, dtype=np.int16).copy())
             recording.arrivals.append(time.monotonic())

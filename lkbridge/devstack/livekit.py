@@ -21,20 +21,13 @@ from pathlib import Path
 from types import TracebackType
 
 from lkbridge.devstack.ports import free_port, free_udp_port
+from lkbridge.devstack.state import cache_dir as cache_dir  # re-exported: bench, tests
 from lkbridge.procs import die_with_parent
 
 LIVEKIT_SERVER_VERSION = "v1.13.5"
 
 # Environment variables the server reads on its own; a stray one would override our config.
 _LEAKY_ENV = ("LIVEKIT_KEYS", "LIVEKIT_CONFIG", "NODE_IP", "UDP_PORT", "LIVEKIT_REDIS_HOST")
-
-
-def cache_dir() -> Path:
-    """Where setup.sh installs livekit-server and grpcurl: outside the clone, kept across runs."""
-    base = os.environ.get("LKBRIDGE_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "lkbridge"
-    )
-    return Path(base)
 
 
 class LiveKitServerNotFound(FileNotFoundError):

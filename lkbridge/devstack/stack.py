@@ -2,60 +2,41 @@
 
 The bridge listens on TCP inside the network namespace and on a Unix socket whose path is
 reachable from the host's shell too (path-bound Unix sockets ignore network namespaces), so
-`lkbridge health --bridge unix:...` works from anywhere on the machine.
+`lkbridge health --bridge unix:...` works from anywhere on the machine. A file server beside the
+bridge serves the state directory's `files/`, so `lkbridge play USER ./file` works from the host.
+Each stack owns its state directory (state.py): a second one on the same directory refuses.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import logging
 import os
-from dataclasses import asdict, dataclass
+import socket
 from pathlib import Path
 
 from lkbridge.audio.pcm import Int16Array
 from lkbridge.client import BridgeClient
 from lkbridge.devstack import netns
 from lkbridge.devstack.device import DevicePeer
-from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer, cache_dir
+from lkbridge.devstack.files import FileServer
+from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
+from lkbridge.devstack.ports import free_port
 from lkbridge.devstack.speech import test_signal
-from lkbridge.devstack.tokens import mint_token
+from lkbridge.devstack.state import (
+    DevInfo as DevInfo,  # re-exported: the CLI and tests import it from here
+)
+from lkbridge.devstack.state import StateDir
+from lkbridge.devstack.state import dev_info_path as dev_info_path
+from lkbridge.devstack.state import load_dev_info as load_dev_info
 from lkbridge.server.app import BridgeServer
 from lkbridge.server.config import BridgeConfig
-
-log = logging.getLogger(__name__)
+from lkbridge.tokens import mint_token
 
 DEV_ROOM = "dev-room"
 DEV_USER = "dev-user"
 DEVICE_IDENTITY = "device"
-
-
-@dataclass(frozen=True)
-class DevInfo:
-    """What `lkbridge dev` prints and writes to dev.json for the other commands' --dev."""
-
-    livekit_url: str
-    api_key: str
-    api_secret: str
-    bridge_tcp: str
-    bridge_socket: str
-    room: str
-    user_id: str
-    device_identity: str
-    signal: str
-
-
-def dev_info_path() -> Path:
-    return cache_dir() / "dev" / "dev.json"
-
-
-def load_dev_info() -> DevInfo | None:
-    try:
-        return DevInfo(**json.loads(dev_info_path().read_text()))
-    except (FileNotFoundError, ValueError, TypeError):
-        return None
+LIVEKIT_PORT = 7880
+BRIDGE_PORT = 9090
 
 
 def media_config(port: int) -> LiveKitConfig:
@@ -73,28 +54,57 @@ def media_config(port: int) -> LiveKitConfig:
     return LiveKitConfig(port=port, udp_port=port + 2, node_ip=address, interface=interface)
 
 
+def port_or_free(port: int) -> int:
+    """`port` when nobody listens on it (the address a user expects), else a free one."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return free_port()
+    return port
+
+
 class DevStack:
-    def __init__(self, bridge_port: int = 9090, signal: str = "speech") -> None:
+    def __init__(
+        self, bridge_port: int | None = None, signal: str = "speech", state: Path | None = None
+    ) -> None:
         self._bridge_port = bridge_port
         self._signal_kind = signal
-        port = int(os.environ.get("LKBRIDGE_DEV_LIVEKIT_PORT", "7880"))
-        self.livekit = LiveKitServer(media_config(port))
-        socket = cache_dir() / "dev" / "bridge.sock"
-        socket.parent.mkdir(parents=True, exist_ok=True)
-        self.bridge = BridgeServer(
-            BridgeConfig(host="127.0.0.1", port=bridge_port, socket=str(socket), socket_mode=0o660)
-        )
+        self.state = StateDir(state)
+        self.livekit: LiveKitServer | None = None
+        self.bridge: BridgeServer | None = None
+        self.files: FileServer | None = None
         self.device: DevicePeer | None = None
         self.info: DevInfo | None = None
         self._speaker: asyncio.Task[None] | None = None
 
     async def start(self) -> DevInfo:
+        """Raises StackRunning, before starting anything, when the directory is taken."""
+        self.state.acquire()
+        env_port = os.environ.get("LKBRIDGE_DEV_LIVEKIT_PORT")
+        port = int(env_port) if env_port else port_or_free(LIVEKIT_PORT)
+        self.livekit = LiveKitServer(media_config(port))
         self.livekit.start()  # from the loop's thread: the SFU dies with it (pdeathsig)
+        bridge_port = self._bridge_port
+        if bridge_port is None:
+            bridge_port = port_or_free(BRIDGE_PORT)
+        self.bridge = BridgeServer(
+            BridgeConfig(
+                host="127.0.0.1",
+                port=bridge_port,
+                socket=str(self.state.socket),
+                socket_mode=0o660,
+            )
+        )
         await self.bridge.start()
+        self.files = FileServer(self.state.files)
+        self.files.start()
         cfg = self.livekit.config
         samples, description = test_signal(self._signal_kind)
         self.device = DevicePeer(
-            cfg.url, mint_token(cfg.api_key, cfg.api_secret, DEV_ROOM, DEVICE_IDENTITY)
+            cfg.url,
+            mint_token(cfg.api_key, cfg.api_secret, DEV_ROOM, DEVICE_IDENTITY),
+            keep_audio=False,
         )
         await self.device.connect()
         async with BridgeClient(f"127.0.0.1:{self.bridge.port}") as client:
@@ -113,15 +123,16 @@ class DevStack:
             api_key=cfg.api_key,
             api_secret=cfg.api_secret,
             bridge_tcp=f"127.0.0.1:{self.bridge.port}",
-            bridge_socket=f"unix:{self.bridge.config.socket}",
+            bridge_socket=f"unix:{self.state.socket}",
             room=DEV_ROOM,
             user_id=DEV_USER,
             device_identity=DEVICE_IDENTITY,
             signal=description,
+            pid=os.getpid(),
+            files_dir=str(self.state.files),
+            files_url=self.files.base_url,
         )
-        path = dev_info_path()
-        path.write_text(json.dumps(asdict(self.info), indent=2))
-        os.chmod(path, 0o600)
+        self.state.write_info(self.info)
         return self.info
 
     async def _speak(self, samples: Int16Array) -> None:
@@ -131,13 +142,17 @@ class DevStack:
             await self.device.send_packets(samples, chunk_ms=100)
 
     async def stop(self) -> None:
+        """Whatever `start()` got to, stopped in reverse; safe after a failed start."""
         if self._speaker is not None:
             self._speaker.cancel()
-            with contextlib.suppress(BaseException):
-                await self._speaker
+            # gather, not suppress: a cancel of this very task must still reach its caller
+            await asyncio.gather(self._speaker, return_exceptions=True)
         if self.device is not None:
             await self.device.aclose()
-        await self.bridge.shutdown()
-        await asyncio.to_thread(self.livekit.cleanup)
-        with contextlib.suppress(FileNotFoundError):
-            dev_info_path().unlink()
+        if self.files is not None:
+            self.files.close()
+        if self.bridge is not None:
+            await self.bridge.shutdown()
+        if self.livekit is not None:
+            await asyncio.to_thread(self.livekit.cleanup)
+        self.state.release()

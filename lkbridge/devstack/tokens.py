@@ -1,36 +1,5 @@
-"""LiveKit access tokens for the bridge, the device peers and the CLI."""
+"""Kept for the tests, benchmarks and load tests that import it from here."""
 
-from __future__ import annotations
+from lkbridge.tokens import mint_token
 
-from datetime import timedelta
-
-from livekit import api
-
-
-def mint_token(
-    api_key: str,
-    api_secret: str,
-    room: str,
-    identity: str,
-    *,
-    ttl: timedelta = timedelta(hours=6),
-    name: str | None = None,
-    can_publish: bool = True,
-    can_subscribe: bool = True,
-    can_publish_data: bool = True,
-) -> str:
-    grants = api.VideoGrants(
-        room_join=True,
-        room=room,
-        can_publish=can_publish,
-        can_subscribe=can_subscribe,
-        can_publish_data=can_publish_data,
-    )
-    token = (
-        api.AccessToken(api_key, api_secret)
-        .with_identity(identity)
-        .with_name(name or identity)
-        .with_ttl(ttl)
-        .with_grants(grants)
-    )
-    return token.to_jwt()
+__all__ = ["mint_token"]

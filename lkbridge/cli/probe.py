@@ -1,0 +1,92 @@
+"""`lkbridge health`, the probe: a Kubernetes exec probe runs it every 10 s, so it starts
+without typer (whose value coercion loads pydantic), the server, the SDK or PyAV.
+
+entry.py sends `lkbridge health ...` here; `lkbridge health --help` and the typer command in
+status.py describe the same options (tests/unit/test_cli_light.py keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import NoReturn
+
+from lkbridge.cli.calls import (
+    EXIT_NOT_SERVING,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliExit,
+    message_dict,
+    print_json,
+    print_rows,
+    run_call,
+)
+
+
+def check_health(
+    bridge: str | None,
+    auth_token: str | None,
+    json_output: bool,
+    timeout: float,
+    service: str,
+    standard: bool,
+) -> int:
+    """Ask the bridge, print the answer; the exit code (0 serving, 4 not serving)."""
+    if standard:
+        state = run_call(bridge, auth_token, timeout, lambda c: c.standard_health(service))
+        if json_output:
+            print_json({"status": state})
+        else:
+            print(state)
+        return EXIT_OK if state == "SERVING" else EXIT_NOT_SERVING
+    from lkbridge._proto import livekit_bridge_pb2 as pb
+
+    response = run_call(bridge, auth_token, timeout, lambda c: c.health(service))
+    status = pb.HealthCheckResponse.ServingStatus.Name(response.status)
+    if json_output:
+        print_json(message_dict(response))
+    else:
+        rows = [
+            ("status", status),
+            ("active sessions", str(response.active_sessions)),
+            ("active streams", str(response.active_streams)),
+            ("uptime", f"{response.uptime_seconds} s"),
+        ]
+        rows += [(key, response.metadata[key]) for key in sorted(response.metadata)]
+        print_rows(f"bridge health: {status}", rows)
+    return EXIT_OK if response.status == pb.HealthCheckResponse.SERVING else EXIT_NOT_SERVING
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message} (see `lkbridge health --help`)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _OneLineParser(prog="lkbridge health", add_help=False)
+    p.add_argument("--bridge", default=os.environ.get("LKBRIDGE_TARGET"))
+    p.add_argument("--auth-token", default=os.environ.get("LKBRIDGE_AUTH_TOKEN"))
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--timeout", type=float, default=5.0)
+    p.add_argument("--service", default="")
+    p.add_argument("--standard", action="store_true")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return check_health(
+            args.bridge or None,
+            args.auth_token or None,
+            args.json,
+            args.timeout,
+            args.service,
+            args.standard,
+        )
+    except CliExit as exc:
+        return exc.code
+    except KeyboardInterrupt:
+        return 130

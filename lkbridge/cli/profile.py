@@ -1,0 +1,68 @@
+"""The user's profile: defaults for the bridge address, its auth token and the LiveKit keys.
+
+    # ~/.config/lkbridge/config.toml  (LKBRIDGE_CONFIG names another file)
+    bridge = "unix:/run/lkbridge/bridge.sock"
+    auth_token = "..."
+    livekit_url = "wss://livekit.example.com"
+    livekit_api_key = "..."
+    livekit_api_secret = "..."
+
+A flag beats the environment, which beats this file, which beats a running `lkbridge dev` stack.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+
+class ProfileError(ValueError):
+    """The profile exists but cannot be used; the message names the file and the fault."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    bridge: str = ""
+    auth_token: str = ""
+    livekit_url: str = ""
+    livekit_api_key: str = ""
+    livekit_api_secret: str = ""
+
+
+def profile_path() -> Path:
+    explicit = os.environ.get("LKBRIDGE_CONFIG")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    return Path(base) / "lkbridge" / "config.toml"
+
+
+def parse_profile(text: str, where: str) -> Profile:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{where}: not valid TOML: {exc}") from None
+    known = {f.name for f in fields(Profile)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ProfileError(
+            f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})"
+        )
+    wrong = sorted(k for k, v in data.items() if not isinstance(v, str))
+    if wrong:
+        raise ProfileError(f"{where}: {wrong[0]} must be a string")
+    return Profile(**data)
+
+
+def load_profile() -> Profile:
+    """The profile as the file says now; an absent file is an empty profile."""
+    path = profile_path()
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return Profile()
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_profile(text, str(path))

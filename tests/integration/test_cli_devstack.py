@@ -1,0 +1,218 @@
+"""`lkbridge dev` as a user meets it: its own state directory, and commands from the host shell.
+
+Every stack here runs as a real subprocess with a state directory under tmp_path, so nothing
+touches a developer's own stack. Commands "from the host shell" run in the host's network
+namespace (`ip netns exec lkb-host`, attached by `netns ensure`), where the SFU cannot be reached
+directly: that is where a user types them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+from lkbridge.audio.signal import dominant_frequency, loud_part
+from lkbridge.devstack.netns import Netns
+from tests.audio_server import make_fixture
+
+LKBRIDGE = [sys.executable, "-m", "lkbridge"]
+
+
+def start_stack(state: Path) -> tuple[subprocess.Popen[str], str]:
+    """A `lkbridge dev` on `state`, and its bridge target once it is ready."""
+    proc = subprocess.Popen(
+        [*LKBRIDGE, "dev", "--signal", "tone", "--bridge-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=dict(os.environ, LKBRIDGE_DEV_DIR=str(state)),
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("lkbridge dev ready: bridge unix:"):
+        proc.kill()
+        pytest.fail(f"the dev stack did not start: {line!r}")
+    return proc, line.split()[-1]
+
+
+def stop_stack(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def cli(
+    state: Path,
+    *args: str,
+    host: bool = False,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """`lkbridge ARGS` as a separate process; `host`: from the host's network namespace."""
+    prefix = ["ip", "netns", "exec", f"{Netns().name}-host"] if host else []
+    return subprocess.run(
+        [*prefix, *LKBRIDGE, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "LKBRIDGE_DEV_DIR": str(state), **(env or {})},
+    )
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def children_gone(children: list[psutil.Process], timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_each_stack_owns_its_state_directory(tmp_path: Path) -> None:
+    state = tmp_path / "dev"
+    first, target = start_stack(state)
+    others: list[subprocess.Popen[str]] = []
+    try:
+        children = psutil.Process(first.pid).children(recursive=True)
+        assert any("livekit-server" in " ".join(c.cmdline()) for c in children)
+
+        second = cli(state, "dev", "--signal", "tone")
+        assert second.returncode == 2
+        line = one_error_line(second)
+        assert f"pid {first.pid}" in line and target in line and "LKBRIDGE_DEV_DIR" in line
+        assert first.poll() is None
+        assert json.loads(cli(state, "health", "--json").stdout)["active_sessions"] == 1
+
+        beside, beside_target = start_stack(tmp_path / "dev2")  # its own directory: it runs
+        others.append(beside)
+        assert beside_target != target
+        assert cli(state, "health").returncode == 0
+        assert cli(tmp_path / "dev2", "health").returncode == 0
+        stop_stack(beside)
+
+        first.kill()  # a crash: its state stays behind, its lock goes with it
+        first.wait()
+        assert children_gone(children)
+        assert (state / "dev.json").exists() and (state / "bridge.sock").exists()
+        third, _ = start_stack(state)
+        others.append(third)
+        status = cli(state, "status", "dev-user", "--json")  # the target found in dev.json
+        assert json.loads(status.stdout)["participant_count"] == 2  # bridge + device
+        third_children = psutil.Process(third.pid).children(recursive=True)
+        third.send_signal(signal.SIGINT)
+        assert third.wait(20) == 0
+        assert children_gone(third_children)
+        assert not (state / "dev.json").exists() and not (state / "bridge.sock").exists()
+    finally:
+        for proc in [first, *others]:
+            stop_stack(proc)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    if not Path("/run/netns", f"{Netns().name}-host").exists():
+        pytest.fail("no lkb-host namespace: run `python -m lkbridge.devstack.netns ensure`")
+    state = tmp_path_factory.mktemp("stack") / "dev"
+    proc, _ = start_stack(state)
+    try:
+        yield state
+    finally:
+        stop_stack(proc)
+
+
+def wav_samples(path: Path) -> np.ndarray:
+    with wave.open(str(path)) as wav:
+        assert (wav.getframerate(), wav.getnchannels()) == (16000, 1)
+        return np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
+
+
+def test_play_a_local_file_from_the_host_heard_by_a_device(stack: Path, tmp_path: Path) -> None:
+    clip = make_fixture(tmp_path / "clip.mp3", 640, 2.0, 44100, 1)
+    heard = tmp_path / "heard.wav"
+    listener = subprocess.Popen(
+        [*LKBRIDGE, "device", "--identity", "phone", "--signal", "none",
+         "--record", str(heard), "--duration", "9", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, LKBRIDGE_DEV_DIR=str(stack)),
+    )  # fmt: skip
+    try:
+        assert listener.stdout is not None
+        joined = json.loads(listener.stdout.readline())  # keys and SFU found by themselves
+        assert joined["event"] == "joined" and joined["room"] == "dev-room"
+        played = cli(stack, "play", "dev-user", str(clip), "--track", "2", "--json", host=True)
+        assert played.returncode == 0, played.stderr
+        assert json.loads(played.stdout.splitlines()[-1])["type"] == "COMPLETED"
+        out, err = listener.communicate(timeout=30)
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+    assert listener.returncode == 0, err
+    recorded = [json.loads(line) for line in out.splitlines()]
+    assert [r["track"] for r in recorded] == ["tts"]
+    samples = wav_samples(tmp_path / "heard.tts.wav")
+    loud = loud_part(samples, 16000)
+    assert len(loud) / 16000 == pytest.approx(2.0, abs=0.3)
+    assert dominant_frequency(loud, 16000) == pytest.approx(640, abs=3)
+    assert not list((stack / "files").iterdir())  # the shared link is gone
+
+
+def test_record_holds_fresh_audio_only(stack: Path, tmp_path: Path) -> None:
+    out = tmp_path / "room.wav"
+    time.sleep(2.5)  # the session's outbox fills with 2 s of room audio meanwhile
+    result = cli(stack, "stream", "dev-user", "--record", str(out), "--duration", "2", "--json",
+                 host=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["skipped_old_s"] >= 1.0  # the queued audio was received, not recorded
+    samples = wav_samples(out)
+    assert len(samples) == 2 * 16000
+    assert dominant_frequency(loud_part(samples, 16000), 16000) == pytest.approx(440, abs=3)
+    status = cli(stack, "status", "dev-user", "--json", host=True)
+    assert json.loads(status.stdout)["connected"] is True  # the session outlives the stream
+
+    sessions = json.loads(cli(stack, "sessions", "--json", host=True).stdout)
+    assert [(s["user_id"], s["room"], s["connected"]) for s in sessions] == [
+        ("dev-user", "dev-room", True)
+    ]
+    table = cli(stack, "sessions", host=True).stdout.splitlines()
+    assert table[0].split()[:3] == ["USER", "ROOM", "STATE"]
+    assert table[1].split()[:3] == ["dev-user", "dev-room", "connected"]
+
+
+def test_token_and_join_find_the_stacks_keys(stack: Path) -> None:
+    from livekit import api
+
+    keys = json.loads((stack / "dev.json").read_text())
+    no_keys = {"LIVEKIT_URL": "", "LIVEKIT_API_KEY": "", "LIVEKIT_API_SECRET": ""}
+    minted = cli(stack, "token", "--room", "dev-room", "--identity", "phone", env=no_keys)
+    assert minted.returncode == 0, minted.stderr
+    claims = api.TokenVerifier(keys["api_key"], keys["api_secret"]).verify(minted.stdout.strip())
+    assert (claims.identity, claims.video.room) == ("phone", "dev-room")
+
+    joined = cli(stack, "join", "second-user", "--room", "dev-room", "--target", "device",
+                 "--json", host=True, env=no_keys)  # fmt: skip
+    assert joined.returncode == 0, joined.stderr
+    assert json.loads(joined.stdout)["success"] is True
+    left = cli(stack, "leave", "second-user", host=True)
+    assert (left.returncode, left.stdout) == (0, "left: second-user\n")
