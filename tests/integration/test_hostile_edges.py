@@ -12,6 +12,7 @@ import gc
 import logging
 import os
 import resource
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -19,11 +20,13 @@ from dataclasses import dataclass, field
 
 import pytest
 from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge.devstack.tokens import mint_token
 from lkbridge.devstack.tonefile import make_tone_file
 from lkbridge.errors import ClientError
+from lkbridge.server.fetch import FetchError, FetchPolicy, open_download
 from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory
 from tests.helpers import wait_until
 
@@ -351,3 +354,121 @@ async def test_failed_joins_leave_no_lock_behind(bridge: BridgeEnv, room_name: s
     assert all(a.error.startswith("livekit server unreachable:") for a in answers)
     assert bridge.server.registry.user_locks == 0
     assert bridge.server.registry.joins_in_progress == 0
+
+
+# -- 9: failed and cancelled fetches close their connections ---------------------------------------
+
+
+async def test_failed_and_stopped_fetches_leak_nothing(
+    bridge: BridgeEnv,
+    device_factory: DeviceFactory,
+    hostile_http: HostileHttp,
+    room_name: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await device_factory(room_name, "device")
+    await bridge.join("leaky", room_name)
+    # warm up: the first playback creates the track and its SDK machinery
+    assert (await play_all(bridge, "leaky", f"{hostile_http.base}/html"))[-1].type == E.FAILED
+    gc.collect()
+    fds, tasks = open_fds(), len(asyncio.all_tasks())
+    with caplog.at_level(logging.WARNING):
+        for _ in range(10):
+            events = await play_all(bridge, "leaky", f"{hostile_http.base}/html")
+            assert (events[-1].type, events[-1].error) == (
+                E.FAILED,
+                "not audio: the server sent an HTML/XML page",
+            )
+        for i in range(10):
+            playing = asyncio.create_task(play_all(bridge, "leaky", f"{hostile_http.base}/late"))
+            await asyncio.sleep(0.3)  # connected, waiting for the response's first bytes
+            stopped = await bridge.client.stop("leaky", request_id="")
+            assert stopped.success
+            events = await playing
+            assert events[-1].type == E.FAILED and events[-1].error == "stopped: StopAudio", i
+        gc.collect()
+        await asyncio.sleep(0.2)
+    assert connections_to(hostile_http.port) == 0, "a fetch's connection is still open"
+    assert open_fds() <= fds + 1, f"fds {fds} -> {open_fds()} after 20 failed fetches"
+    assert len(asyncio.all_tasks()) <= tasks, "a fetch left a task behind"
+    assert not [r for r in caplog.records if "Unclosed" in r.getMessage()]
+
+
+# -- 11: the address dialled is the address checked ------------------------------------------------
+
+
+class Rebinding(AbstractResolver):
+    """A DNS that answers 127.0.0.1 first and the cloud metadata address afterwards."""
+
+    def __init__(self, answers: list[str]) -> None:
+        self.answers = answers
+        self.lookups = 0
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        address = self.answers[min(self.lookups, len(self.answers) - 1)]
+        self.lookups += 1
+        return [
+            ResolveResult(
+                hostname=host,
+                host=address,
+                port=port,
+                family=socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_dns_rebinding_is_refused_at_dial_time(hostile_http: HostileHttp) -> None:
+    dns = Rebinding(["127.0.0.1", "169.254.169.254"])
+    url = f"http://audio.test:{hostile_http.port}/tone.mp3"
+    download = await open_download(url, FetchPolicy(), resolver=dns)
+    try:
+        assert download.content_type == "audio/mpeg"
+    finally:
+        await download.aclose()
+    assert dns.lookups == 1, "one lookup per download: the one whose answer is dialled"
+    with pytest.raises(FetchError) as err:
+        await open_download(url, FetchPolicy(), resolver=dns)
+    assert str(err.value) == (
+        "host 'audio.test' refused by the playback policy: link-local (cloud metadata) address"
+    )
+    assert dns.lookups == 2
+
+
+async def test_policy_applies_to_what_the_bridge_dials(
+    bridge_factory: BridgeFactory, device_factory: DeviceFactory, room_name: str
+) -> None:
+    bridge = await bridge_factory(playback_deny_private=True)
+    await device_factory(room_name, "device")
+    await bridge.join("dial", room_name)
+    events = await play_all(bridge, "dial", "http://localhost:9/a.mp3")
+    assert [(e.type, e.error) for e in events] == [
+        (E.FAILED, "host 'localhost' refused by the playback policy: private address")
+    ]
+    events = await play_all(bridge, "dial", "http://169.254.169.254/latest/meta-data/")
+    assert events[-1].error == (
+        "host '169.254.169.254' refused by the playback policy: link-local (cloud metadata) address"
+    )
+
+
+# -- 15: a trickle fails at the minimum rate, not at the total timeout -----------------------------
+
+
+async def test_a_trickle_fails_at_the_minimum_rate(
+    bridge: BridgeEnv, device_factory: DeviceFactory, hostile_http: HostileHttp, room_name: str
+) -> None:
+    await device_factory(room_name, "device")
+    await bridge.join("trickle", room_name)
+    started = time.monotonic()
+    events = await play_all(bridge, "trickle", f"{hostile_http.base}/trickle")
+    elapsed = time.monotonic() - started
+    assert events[-1].type == E.FAILED
+    assert events[-1].error.startswith("download too slow: ")
+    assert events[-1].error.endswith(" bytes in 5 s, under the minimum of 512 bytes/s")
+    assert elapsed < 12.0, f"FAILED after {elapsed:.1f} s (the total timeout is 300 s)"
