@@ -12,22 +12,27 @@ import gc
 import logging
 import os
 import resource
+import signal
 import socket
+import stat
+import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from lkbridge._proto import livekit_bridge_pb2 as pb
+from lkbridge.client import BridgeClient
 from lkbridge.devstack.tokens import mint_token
 from lkbridge.devstack.tonefile import make_tone_file
 from lkbridge.errors import ClientError
 from lkbridge.server.fetch import FetchError, FetchPolicy, open_download
-from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory
+from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory, LiveKitEnv
 from tests.helpers import wait_until
 
 E = pb.PlayAudioEvent
@@ -472,3 +477,150 @@ async def test_a_trickle_fails_at_the_minimum_rate(
     assert events[-1].error.startswith("download too slow: ")
     assert events[-1].error.endswith(" bytes in 5 s, under the minimum of 512 bytes/s")
     assert elapsed < 12.0, f"FAILED after {elapsed:.1f} s (the total timeout is 300 s)"
+
+
+# -- 10, 14: the serve process: second signal, the socket ------------------------------------------
+
+
+@dataclass
+class Served:
+    proc: subprocess.Popen[str]
+    lines: list[str]
+
+
+@pytest.fixture
+def serve_procs() -> Iterator[list[subprocess.Popen[str]]]:
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def start_serve(
+    procs: list[subprocess.Popen[str]],
+    *args: str,
+    env: dict[str, str] | None = None,
+    umask: int = 0o022,
+) -> Served:
+    def child_umask() -> None:
+        os.umask(umask)
+
+    proc = subprocess.Popen(
+        [*LKBRIDGE, "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, **(env or {})},
+        preexec_fn=child_umask,
+    )
+    procs.append(proc)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("lkbridge listening on "), line
+    return Served(proc, [line.strip()])
+
+
+async def test_second_signal_exits_within_a_second(
+    serve_procs: list[subprocess.Popen[str]],
+    livekit_server: LiveKitEnv,
+    device_factory: DeviceFactory,
+    silent: Silent,
+    room_name: str,
+) -> None:
+    served = start_serve(serve_procs, "--port", "0", "--grace-period", "10")
+    target = served.lines[0].split()[-1]
+    await device_factory(room_name, "device")
+    async with BridgeClient(target) as client:
+        token = livekit_server.token(room_name, "cloud-agent:sig")
+        assert (await client.join("sig", token=token, livekit_url=livekit_server.url)).success
+        stream = client.stream("sig")
+        await stream.open()
+        stuck = asyncio.create_task(
+            client.join(
+                "stuck",
+                token=livekit_server.token(room_name, "cloud-agent:stuck"),
+                livekit_url=f"ws://127.0.0.1:{silent.port}",
+            )
+        )
+        await asyncio.sleep(0.5)
+        served.proc.send_signal(signal.SIGTERM)
+        await asyncio.sleep(1.5)
+        assert served.proc.poll() is None, "the first signal waits for the join (grace 10 s)"
+        second = time.monotonic()
+        served.proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(served.proc.wait, 10)
+        elapsed = time.monotonic() - second
+        stuck.cancel()
+        stream.cancel()
+    assert elapsed < 2.0, f"exit {elapsed:.2f} s after the second signal"
+    assert code == 0, "the forced path itself ended it (not the watchdog)"
+
+
+async def test_socket_is_born_with_its_mode_even_under_umask_0(
+    serve_procs: list[subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    path = tmp_path / "bridge.sock"
+    served = start_serve(serve_procs, "--socket", str(path), umask=0)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    served.proc.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(served.proc.wait, 10) == 0
+
+
+async def test_bind_gives_the_mode_before_any_chmod(tmp_path: Path) -> None:
+    import grpc
+
+    from lkbridge.server.app import bind_unix_socket
+
+    path = tmp_path / "bind.sock"
+    previous = os.umask(0)
+    try:
+        server = grpc.aio.server()
+        bind_unix_socket(server, str(path), 0o600)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600  # as bound: no wider moment
+        await server.stop(0)
+    finally:
+        os.umask(previous)
+
+
+async def test_socket_with_port_in_the_environment_opens_no_tcp(
+    serve_procs: list[subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    from lkbridge.devstack.ports import free_port
+
+    port = free_port()
+    path = tmp_path / "only.sock"
+    served = start_serve(serve_procs, "--socket", str(path), env={"PORT": str(port)})
+    assert served.lines == [f"lkbridge listening on unix:{path}"]
+    async with BridgeClient(f"unix:{path}") as client:
+        assert (await client.health()).status == 1
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    served.proc.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(served.proc.wait, 10) == 0
+    both = start_serve(serve_procs, "--socket", str(path), "--port", "0")
+    assert both.proc.stdout is not None
+    second = both.proc.stdout.readline().strip()
+    assert {
+        both.lines[0].split()[-1].startswith("unix:"),
+        second.split()[-1].startswith("unix:"),
+    } == {
+        True,
+        False,
+    }, "--port on the command line still adds TCP"
+    both.proc.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(both.proc.wait, 10) == 0
+
+
+def test_socket_path_holding_a_file_is_refused_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / "precious.txt"
+    path.write_text("keep me\n")
+    result = subprocess.run(
+        [*LKBRIDGE, "serve", "--socket", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: socket path {path} exists and is not a socket: refusing to replace it"
+    ]
+    assert path.read_text() == "keep me\n"
