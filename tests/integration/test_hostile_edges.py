@@ -17,6 +17,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -356,9 +357,15 @@ async def test_failed_joins_leave_no_lock_behind(bridge: BridgeEnv, room_name: s
     answers = await asyncio.gather(
         *(bridge.client.join(u, token=token, livekit_url="ws://127.0.0.1:1") for u in users)
     )
-    assert all(a.error.startswith("livekit server unreachable:") for a in answers)
-    assert bridge.server.registry.user_locks == 0
-    assert bridge.server.registry.joins_in_progress == 0
+    # refused at once, but the SDK retries: on a loaded machine some outlast the bound
+    assert all(
+        a.error.startswith("livekit server unreachable:")
+        or a.error == "timed out: no answer from the livekit server within 5 s"
+        for a in answers
+    ), {a.error for a in answers}
+    registry = bridge.server.registry
+    await wait_until(lambda: registry.joins_in_progress == 0, 60, "the connects to end")
+    assert registry.user_locks == 0 and len(registry) == 0
 
 
 # -- 9: failed and cancelled fetches close their connections ---------------------------------------
@@ -507,18 +514,24 @@ def start_serve(
     def child_umask() -> None:
         os.umask(umask)
 
-    proc = subprocess.Popen(
-        [*LKBRIDGE, "serve", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, **(env or {})},
-        preexec_fn=child_umask,
-    )
+    fd, log_path = tempfile.mkstemp(prefix="lkbridge-serve-", suffix=".log")
+    with os.fdopen(fd, "w") as log:  # the child keeps its own copy of the fd
+        proc = subprocess.Popen(
+            [*LKBRIDGE, "serve", *args],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env={**os.environ, **(env or {})},
+            preexec_fn=child_umask,
+        )
     procs.append(proc)
     assert proc.stdout is not None
     line = proc.stdout.readline()
-    assert line.startswith("lkbridge listening on "), line
+    log_text = "" if line.startswith("lkbridge listening on ") else Path(log_path).read_text()
+    os.unlink(log_path)
+    if log_text or not line:
+        proc.wait(10)
+        raise AssertionError(f"serve exited {proc.returncode}: {line}{log_text}")
     return Served(proc, [line.strip()])
 
 
