@@ -509,20 +509,19 @@ def start_serve(
     procs: list[subprocess.Popen[str]],
     *args: str,
     env: dict[str, str] | None = None,
-    umask: int = 0o022,
+    umask: int | None = None,
 ) -> Served:
-    def child_umask() -> None:
-        os.umask(umask)
-
+    command = [*LKBRIDGE, "serve", *args]
+    if umask is not None:  # through a shell: preexec_fn is not safe in a threaded parent
+        command = ["sh", "-c", f'umask {umask:03o} && exec "$@"', "sh", *command]
     fd, log_path = tempfile.mkstemp(prefix="lkbridge-serve-", suffix=".log")
     with os.fdopen(fd, "w") as log:  # the child keeps its own copy of the fd
         proc = subprocess.Popen(
-            [*LKBRIDGE, "serve", *args],
+            command,
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
             env={**os.environ, **(env or {})},
-            preexec_fn=child_umask,
         )
     procs.append(proc)
     assert proc.stdout is not None
