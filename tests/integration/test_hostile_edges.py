@@ -581,16 +581,23 @@ async def test_socket_is_born_with_its_mode_even_under_umask_0(
 
 
 async def test_bind_gives_the_mode_before_any_chmod(tmp_path: Path) -> None:
+    """Under umask 0, over a stale socket left by a killed process (replaced, not refused)."""
     import grpc
 
     from lkbridge.server.app import bind_unix_socket
 
     path = tmp_path / "bind.sock"
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(path))
+    stale.close()  # the file stays, as after a SIGKILL
     previous = os.umask(0)
     try:
         server = grpc.aio.server()
         bind_unix_socket(server, str(path), 0o600)
         assert stat.S_IMODE(path.stat().st_mode) == 0o600  # as bound: no wider moment
+        await server.start()
+        with socket.socket(socket.AF_UNIX) as probe:
+            probe.connect(str(path))  # the new server listens there
         await server.stop(0)
     finally:
         os.umask(previous)
