@@ -34,6 +34,10 @@ class SessionClosed(BridgeError):
     """The session was closed while the caller was using it."""
 
 
+class ServeError(BridgeError):
+    """The server cannot start as configured (e.g. its socket path holds something else)."""
+
+
 class ClientError(BridgeError):
     """Raised by lkbridge.client for a failed call, with the gRPC status name and details."""
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import typer
 
 from lkbridge.cli.common import EXIT_USAGE, fail
+from lkbridge.errors import ServeError
 
 if TYPE_CHECKING:
     from lkbridge.server.config import BridgeConfig
@@ -19,6 +19,7 @@ LOG_LEVELS_HELP = "debug/info/warning/error"
 
 
 def serve(
+    ctx: typer.Context,
     host: str = typer.Option(
         "127.0.0.1", envvar="LKBRIDGE_HOST", help="TCP address to listen on (0.0.0.0: all)."
     ),
@@ -26,7 +27,9 @@ def serve(
         None, envvar="PORT", help="TCP port (default 9090; 0 picks a free one)."
     ),
     socket: str | None = typer.Option(
-        None, envvar="LIVEKIT_GRPC_SOCKET", help="Unix socket path; alone, it disables TCP."
+        None,
+        envvar="LIVEKIT_GRPC_SOCKET",
+        help="Unix socket path; TCP then only with --port on the command line (PORT ignored).",
     ),
     socket_mode: str = typer.Option(
         "0600", envvar="LKBRIDGE_SOCKET_MODE", help="Permissions of the Unix socket (octal)."
@@ -121,7 +124,11 @@ def serve(
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("give both --tls-cert and --tls-key", param_hint="--tls-cert")
     tcp_port: int | None = port if port is not None else 9090
-    if no_tcp or (socket and port is None and "PORT" not in os.environ):
+    # A platform's PORT must not open TCP beside a socket the operator chose: only a --port
+    # written on the command line does.
+    source = ctx.get_parameter_source("port")
+    port_given = source is not None and source.name == "COMMANDLINE"
+    if no_tcp or (socket and not port_given):
         tcp_port = None
     try:
         config = BridgeConfig(
@@ -151,7 +158,10 @@ def serve(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     configure_logging(config.log_level, config.log_format)
-    run_server(config)
+    try:
+        run_server(config)
+    except ServeError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
 
 
 def run_server(config: BridgeConfig) -> None:

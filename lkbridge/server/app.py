@@ -2,7 +2,9 @@
 
 Shutdown order (uvicorn's): health NOT_SERVING at once, stop taking new calls, end every stream
 and leave every room, wait for in-flight calls up to the grace period, then cancel the rest.
-Signal handlers only set flags; a second signal forces the exit.
+Signal handlers only set flags; a second signal forces the exit at any point of that: calls are
+cancelled and nothing more is waited for, and a watchdog thread ends the process if something
+still holds it a second later.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import contextlib
 import logging
 import os
 import signal
+import stat
+import sys
+import threading
 import time
 
 import grpc
@@ -23,11 +28,13 @@ from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
 from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
 from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
+from lkbridge.errors import ServeError
 from lkbridge.rtcruntime import set_sdk_logs
 from lkbridge.server.admin import ADMIN_SERVICE_NAME, BridgeAdminService, Snapshots
 from lkbridge.server.auth import BearerTokenInterceptor
 from lkbridge.server.config import MAX_MESSAGE_BYTES, SERVICE_NAME, BridgeConfig
 from lkbridge.server.metrics import start_metrics_server
+from lkbridge.server.redact import RedactingFilter
 from lkbridge.server.registry import SessionRegistry
 from lkbridge.server.service import LiveKitBridgeService
 from lkbridge.server.stats import Stats
@@ -35,6 +42,30 @@ from lkbridge.server.stats import Stats
 log = logging.getLogger(__name__)
 
 HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+FORCED_EXIT_S = 1.0  # after a second signal, the process is gone within this
+_sdk_log_filter = RedactingFilter()
+
+
+def prepare_socket_path(path: str) -> None:
+    """Clear a stale socket at `path`; refuse anything else there (never delete a file)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise ServeError(f"socket path {path} exists and is not a socket: refusing to replace it")
+    os.unlink(path)
+
+
+def bind_unix_socket(server: grpc.aio.Server, path: str, mode: int) -> None:
+    """Bind with the umask that gives `mode`, so the socket never exists with wider permissions
+    (a chmod after bind leaves a moment when any local user may connect)."""
+    prepare_socket_path(path)
+    previous = os.umask(0o777 & ~mode)
+    try:
+        server.add_insecure_port(f"unix:{path}")
+    finally:
+        os.umask(previous)
 
 
 def server_options() -> list[tuple[str, int]]:
@@ -71,11 +102,13 @@ class BridgeServer:
         self._server: grpc.aio.Server | None = None
         self._should_exit = asyncio.Event()
         self._force_exit = False
+        self._forced = asyncio.Event()
         self._stopped = asyncio.Event()
 
     async def start(self) -> None:
         if self.hosts_sessions:  # before any room: the switch applies to the whole process
             set_sdk_logs(self.config.sdk_logs)
+            logging.getLogger("livekit").addFilter(_sdk_log_filter)  # it quotes rejected tokens
         interceptors = []
         if self.config.auth_token:
             interceptors.append(BearerTokenInterceptor(self.config.auth_token))
@@ -99,14 +132,10 @@ class BridgeServer:
             )
             host = tcp.rsplit(":", 1)[0]
             self.addresses.append(f"{host}:{port}")
-        if unix := self.config.unix_address:
-            path = self.config.socket or ""
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-            server.add_insecure_port(unix)
+        if self.config.socket:
+            bind_unix_socket(server, self.config.socket, self.config.socket_mode)
         await server.start()
         if self.config.socket:
-            os.chmod(self.config.socket, self.config.socket_mode)
             self.addresses.append(f"unix:{self.config.socket}")
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -143,9 +172,11 @@ class BridgeServer:
         raise RuntimeError("not listening on TCP")
 
     def handle_exit(self, sig: int | None = None) -> None:
-        if self._should_exit.is_set():
+        if self._should_exit.is_set() and not self._force_exit:
             self._force_exit = True
             log.warning("second signal: forcing exit")
+            self._forced.set()
+            _arm_exit_watchdog(FORCED_EXIT_S)
         self._should_exit.set()
 
     def install_signal_handlers(self) -> None:
@@ -165,14 +196,17 @@ class BridgeServer:
         log.info("shutting down (grace %.1f s)", grace)
         self.service.shutting_down = True
         await self.health.enter_graceful_shutdown()
-        stop = asyncio.get_running_loop().create_task(self._server.stop(grace))
-        try:
-            await asyncio.wait_for(
-                self.registry.close_all("bridge shutting down"), timeout=max(grace, 0.5)
-            )
-        except TimeoutError:
-            log.warning("sessions still closing after the grace period")
-        await stop
+        loop = asyncio.get_running_loop()
+        stop = loop.create_task(self._server.stop(grace))
+        closing = loop.create_task(self.registry.close_all("bridge shutting down"))
+        await self._unless_forced(closing, max(grace, 0.5))
+        if not closing.done():
+            closing.cancel()  # stops the waiting; a connect under way is never cancelled
+            if not self._force_exit:
+                log.warning("sessions still closing after the grace period")
+        await self._unless_forced(stop, None)
+        if not stop.done():
+            await self._server.stop(0)  # cancels every call still open
         if self._lag_watch is not None:
             self._lag_watch.cancel()
         if self._metrics is not None:
@@ -182,6 +216,29 @@ class BridgeServer:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.config.socket)
         log.info("stopped in %.2f s", time.monotonic() - started)
+
+    async def _unless_forced(self, step: asyncio.Task[None], timeout: float | None) -> None:
+        """Wait for `step` up to `timeout`, or until a second signal."""
+        forced = asyncio.get_running_loop().create_task(self._forced.wait())
+        try:
+            await asyncio.wait({step, forced}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            forced.cancel()
+
+
+def _arm_exit_watchdog(delay: float) -> None:
+    """End the process after `delay` if a forced shutdown has not ended it: a thread, so a
+    blocked event loop or an executor thread stuck in a DNS lookup cannot hold it."""
+
+    def expire() -> None:
+        with contextlib.suppress(Exception):
+            log.error("forced exit: still running %.1f s after the second signal", delay)
+            sys.stderr.flush()
+        os._exit(1)
+
+    timer = threading.Timer(delay, expire)
+    timer.daemon = True
+    timer.start()
 
 
 __all__ = ["BridgeServer", "pb"]

@@ -72,6 +72,9 @@ class BridgeConfig:
     playback_read_timeout_s: float = 10.0
     playback_total_timeout_s: float = 300.0
     playback_max_redirects: int = 5
+    # after the first bytes: at least this rate over every window (a trickle fails, not hangs)
+    playback_min_rate_bytes_per_s: int = 512
+    playback_rate_window_s: float = 5.0
 
     def __post_init__(self) -> None:
         if self.port is None and not self.socket:
@@ -113,6 +116,8 @@ class BridgeConfig:
             max_redirects=self.playback_max_redirects,
             allow_hosts=self.playback_allow_hosts,
             deny_private=self.playback_deny_private,
+            min_rate_bytes_per_s=self.playback_min_rate_bytes_per_s,
+            rate_window_s=self.playback_rate_window_s,
         )
 
     @property

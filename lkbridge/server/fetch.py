@@ -7,6 +7,11 @@ fe80::/10, which hold cloud metadata services), the unspecified address and mult
 refused. Loopback and private networks are allowed because TTS and app-audio servers commonly
 sit next to the cloud; set `deny_private` to refuse them, or `allow_hosts` to allow only named
 hosts (exact names or `*.suffix`).
+
+The check runs inside aiohttp's own resolver (`PolicyResolver`), on the very answer aiohttp
+dials: a check made on a lookup of its own would let a name that answers differently the second
+time (DNS rebinding) reach an address the policy refuses. After the first bytes the body must keep
+a minimum rate, so a trickle cannot hold a playback (and its track) until the total timeout.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
 
 from lkbridge.errors import BridgeError
 
@@ -40,6 +47,9 @@ class FetchPolicy:
     deny_private: bool = False
     chunk_bytes: int = 16 * 1024
     extra_denied: tuple[str, ...] = field(default=())
+    # after the first bytes, every window of this many seconds must bring min_rate x window bytes
+    min_rate_bytes_per_s: int = 512
+    rate_window_s: float = 5.0
 
     def host_allowed(self, host: str) -> bool:
         if not self.allow_hosts:
@@ -81,19 +91,77 @@ def check_url(url: str) -> None:
         raise FetchError("audio_url has no host")
 
 
-async def _check_host(url: str, policy: FetchPolicy) -> None:
+def _check_host(url: str, policy: FetchPolicy) -> None:
+    """The checks made before dialling: the allow-list by name, and an address written in the
+    URL (aiohttp dials those without asking its resolver)."""
     host = urlsplit(url).hostname or ""
     if not policy.host_allowed(host):
         raise FetchError(f"host {host!r} is not in the playback allow-list")
-    port = urlsplit(url).port or (443 if url.lower().startswith("https") else 80)
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise FetchError(f"cannot resolve host {host!r}: {exc.strerror or exc}") from None
-    for info in infos:
-        refusal = policy.address_refusal(str(info[4][0]))
-        if refusal:
-            raise FetchError(f"host {host!r} refused by the playback policy: {refusal}")
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return  # a name: PolicyResolver checks what it resolves to
+    refusal = policy.address_refusal(host)
+    if refusal:
+        raise FetchError(f"host {host!r} refused by the playback policy: {refusal}")
+
+
+class PolicyResolver(AbstractResolver):
+    """aiohttp's resolver, refusing a host any of whose addresses the policy refuses."""
+
+    def __init__(self, policy: FetchPolicy, inner: AbstractResolver | None = None) -> None:
+        self._policy = policy
+        self._inner = inner or ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        try:
+            answers = await self._inner.resolve(host, port, family)
+        except OSError as exc:
+            raise FetchError(f"cannot resolve host {host!r}: {exc.strerror or exc}") from None
+        for answer in answers:
+            refusal = self._policy.address_refusal(answer["host"])
+            if refusal:
+                raise FetchError(f"host {host!r} refused by the playback policy: {refusal}")
+        return answers
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class _MinimumRate:
+    """After the first bytes, each window must bring its quota, or the download fails."""
+
+    def __init__(self, policy: FetchPolicy) -> None:
+        self.window_s = policy.rate_window_s
+        self.min_rate = policy.min_rate_bytes_per_s
+        self.quota = int(policy.min_rate_bytes_per_s * policy.rate_window_s)
+        self.started: float | None = None
+        self.received = 0
+
+    def deadline(self) -> float | None:
+        """When the current window ends short of its quota (None: no bound now)."""
+        if self.quota <= 0 or self.started is None or self.received >= self.quota:
+            return None
+        return self.started + self.window_s
+
+    def record(self, size: int, now: float) -> None:
+        if self.started is None or now - self.started >= self.window_s:
+            if self.started is not None and self.received < self.quota:
+                raise self.too_slow()
+            self.started, self.received = now, 0
+        self.received += size
+
+    def too_slow(self) -> FetchError:
+        return FetchError(
+            f"download too slow: {self.received} bytes in {self.window_s:g} s, under the "
+            f"minimum of {self.min_rate} bytes/s"
+        )
+
+
+class _Stalled(Exception):
+    """aiohttp's read timeout, told apart from the rate window's."""
 
 
 class Download:
@@ -111,16 +179,28 @@ class Download:
         self.received = 0
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        rate = _MinimumRate(self._policy)
         try:
-            async for chunk in self._response.content.iter_chunked(self._policy.chunk_bytes):
+            while True:
+                async with asyncio.timeout_at(rate.deadline()):  # its expiry: TimeoutError
+                    try:
+                        chunk = await self._response.content.read(self._policy.chunk_bytes)
+                    except TimeoutError:  # aiohttp's own: nothing for read_timeout_s
+                        raise _Stalled() from None
+                if not chunk:
+                    return
+                rate.record(len(chunk), loop.time())
                 self.received += len(chunk)
                 if self.received > self._policy.max_bytes:
                     raise FetchError(f"audio file over the {_mb(self._policy.max_bytes)} cap")
                 yield chunk
-        except TimeoutError:
+        except _Stalled:
             raise FetchError(
                 f"download stalled: no data for {self._policy.read_timeout_s:g} s"
             ) from None
+        except TimeoutError:  # the window ran out short of its quota
+            raise rate.too_slow() from None
         except aiohttp.ClientPayloadError:
             raise FetchError(
                 f"download truncated after {self.received} bytes"
@@ -134,20 +214,26 @@ class Download:
         await self._session.close()
 
 
-async def open_download(url: str, policy: FetchPolicy) -> Download:
-    """Connect, follow redirects under the policy, and check the status; the body is not read."""
+async def open_download(
+    url: str, policy: FetchPolicy, resolver: AbstractResolver | None = None
+) -> Download:
+    """Connect, follow redirects under the policy, and check the status; the body is not read.
+
+    `resolver` answers the DNS questions (the system's by default); the policy judges its
+    answers either way."""
     check_url(url)
     timeout = aiohttp.ClientTimeout(
         total=policy.total_timeout_s,
         sock_connect=policy.connect_timeout_s,
         sock_read=policy.read_timeout_s,
     )
-    session = aiohttp.ClientSession(timeout=timeout, auto_decompress=True)
+    connector = aiohttp.TCPConnector(resolver=PolicyResolver(policy, resolver))
+    session = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=True)
     seen: set[str] = set()
     try:
         for _ in range(policy.max_redirects + 1):
             check_url(url)
-            await _check_host(url, policy)
+            _check_host(url, policy)
             if url in seen:
                 raise FetchError(f"redirect loop at {url}")
             seen.add(url)

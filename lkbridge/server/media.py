@@ -8,7 +8,6 @@ error (not a decoder one).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from types import TracebackType
 
@@ -31,14 +30,18 @@ class DecodedUrl:
         return self._decoder.duration_ms if self._decoder else None
 
     async def __aenter__(self) -> DecodedUrl:
-        download = self._download = await open_download(self.url, self._policy)
-        body = download.chunks()
-        head = b""
-        async for chunk in body:
-            head += chunk
-            if len(head) >= SNIFF_BYTES:
-                break
-        decoder = self._decoder = StreamingDecoder(sniff_format(head))
+        try:
+            download = self._download = await open_download(self.url, self._policy)
+            body = download.chunks()
+            head = b""
+            async for chunk in body:
+                head += chunk
+                if len(head) >= SNIFF_BYTES:
+                    break
+            decoder = self._decoder = StreamingDecoder(sniff_format(head))
+        except BaseException:
+            await self._release()  # `async with` calls no __aexit__ when this raises
+            raise
         self._feeder = asyncio.get_running_loop().create_task(self._feed(decoder, head, body))
         return self
 
@@ -72,12 +75,19 @@ class DecodedUrl:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._feeder is not None:
-            if not self._feeder.done():
-                self._feeder.cancel()
-            with contextlib.suppress(BaseException):
-                await self._feeder  # also retrieves an error chunks() already re-raised
+        try:
+            if self._feeder is not None:
+                if not self._feeder.done():
+                    self._feeder.cancel()
+                await asyncio.wait({self._feeder})  # a cancel of our own caller still raises
+                if not self._feeder.cancelled():
+                    self._feeder.exception()  # retrieved (chunks() re-raised it already)
+        finally:
+            await self._release()
+
+    async def _release(self) -> None:
         if self._decoder is not None:
             self._decoder.close()
         if self._download is not None:
-            await self._download.aclose()
+            download, self._download = self._download, None
+            await download.aclose()

@@ -10,7 +10,6 @@ through `stop()`, which clears the source's queue, so the audio falls silent at 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import logging
 import time
@@ -130,9 +129,9 @@ class Playback:
         return True
 
     async def wait(self) -> None:
+        """Until the playback task has ended; a cancel of the caller itself still raises."""
         if self._task is not None:
-            with contextlib.suppress(BaseException):
-                await self._task
+            await asyncio.wait({self._task})
 
     # -- the playback task -----------------------------------------------------------------------
 

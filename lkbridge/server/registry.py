@@ -2,7 +2,10 @@
 
 Joins run in a task of their own that the RPC only awaits through `shield`: a client that gives
 up on JoinRoom must never cancel `Room.connect()` (the SDK answers that by SIGTERMing the whole
-process). Operations on one user are serialised by that user's lock.
+process). The RPC is answered within `connect_timeout_s` whatever the SFU does (the SDK itself
+retries for several times that); a connect still going on then is abandoned: the room it joins
+is left as soon as it is joined. Operations on one user are serialised by that user's lock, which
+lives only while someone holds or waits for it.
 """
 
 from __future__ import annotations
@@ -10,22 +13,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
 from lkbridge.errors import JoinFailed
 from lkbridge.server.config import BridgeConfig
 from lkbridge.server.memory import release_free_memory
+from lkbridge.server.redact import clip, redact
 from lkbridge.server.session import Session
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class _UserLock:
+    lock: asyncio.Lock
+    users: int = 0  # holders and waiters: at 0 the entry goes
+
+
+@dataclass
+class _JoinAttempt:
+    abandoned: bool = False  # the RPC was answered without this attempt's session
+    connecting: bool = False  # past the user's lock, in Room.connect()
 
 
 class SessionRegistry:
     def __init__(self, config: BridgeConfig) -> None:
         self._config = config
         self._sessions: dict[str, Session] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, _UserLock] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._joins: set[asyncio.Task[Session]] = set()  # kept: shutdown waits for them
         self.closing = False
         self.sessions_created = 0
         self.sessions_closed = 0
@@ -39,23 +57,78 @@ class SessionRegistry:
     def get(self, user_id: str) -> Session | None:
         return self._sessions.get(user_id)
 
-    def _lock(self, user_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(user_id, asyncio.Lock())
+    @property
+    def joins_in_progress(self) -> int:
+        return len(self._joins)
+
+    @property
+    def user_locks(self) -> int:
+        return len(self._locks)
+
+    @contextlib.asynccontextmanager
+    async def _user_lock(self, user_id: str) -> AsyncIterator[None]:
+        entry = self._locks.get(user_id)
+        if entry is None:
+            entry = self._locks[user_id] = _UserLock(asyncio.Lock())
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0 and self._locks.get(user_id) is entry:
+                del self._locks[user_id]
 
     async def join(
         self, user_id: str, *, url: str, token: str, room_name: str, target_identity: str
     ) -> Session:
+        """The joined session, or JoinFailed (its text free of the token) within the bound."""
+        attempt = _JoinAttempt()
         task = asyncio.get_running_loop().create_task(
-            self._join(user_id, url, token, room_name, target_identity), name=f"join:{user_id}"
+            self._join(attempt, user_id, url, token, room_name, target_identity), name="join"
         )
-        return await asyncio.shield(task)
+        self._joins.add(task)
+        task.add_done_callback(self._join_done)
+        bound = self._config.connect_timeout_s
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), bound)
+        except TimeoutError:
+            if task.done() and not task.cancelled() and task.exception() is None:
+                return task.result()
+            attempt.abandoned = True
+            if attempt.connecting:
+                raise JoinFailed(
+                    f"timed out: no answer from the livekit server within {bound:g} s"
+                ) from None
+            raise JoinFailed(
+                f"timed out: an earlier JoinRoom for this user was still connecting after "
+                f"{bound:g} s"
+            ) from None
+        except asyncio.CancelledError:
+            attempt.abandoned = True  # the caller is gone: nobody would know of the session
+            raise
+        except JoinFailed as exc:
+            raise JoinFailed(redact(str(exc), (token,))) from None
+
+    def _join_done(self, task: asyncio.Task[Session]) -> None:
+        self._joins.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # retrieved: no GC warning
+            log.debug("join attempt ended: %s", clip(redact(str(task.exception()))))
 
     async def _join(
-        self, user_id: str, url: str, token: str, room_name: str, target_identity: str
+        self,
+        attempt: _JoinAttempt,
+        user_id: str,
+        url: str,
+        token: str,
+        room_name: str,
+        target_identity: str,
     ) -> Session:
-        async with self._lock(user_id):
+        async with self._user_lock(user_id):
             if self.closing:
                 raise JoinFailed("bridge is shutting down")
+            if attempt.abandoned:  # answered while it waited: it must change nothing
+                raise JoinFailed("abandoned before it started")
             old = self._sessions.pop(user_id, None)
             if old is not None:
                 await self._close(old, "replaced by a new JoinRoom")
@@ -66,48 +139,50 @@ class SessionRegistry:
                 config=self._config,
                 on_idle=self._on_idle,
             )
+            attempt.connecting = True
             await session.connect(url, token)
-            if self.closing:
-                await self._close(session, "bridge is shutting down")
-                raise JoinFailed("bridge is shutting down")
+            if self.closing or attempt.abandoned:
+                why = "bridge is shutting down" if self.closing else "JoinRoom already answered"
+                await self._close(session, why)
+                if attempt.abandoned:
+                    log.info("session %s: late join left again (%s)", user_id, why)
+                raise JoinFailed(why)
             self._sessions[user_id] = session
             self.sessions_created += 1
-            log.info("session %s joined room %s", user_id, session.room_name)
+            log.info("session %s joined room %s", user_id, clip(session.room_name))
             return session
 
     async def leave(self, user_id: str, reason: str) -> bool:
-        async with self._lock(user_id):
+        async with self._user_lock(user_id):
             session = self._sessions.pop(user_id, None)
             if session is None:
                 return False
             await self._close(session, reason or "LeaveRoom")
-        self._forget_lock(user_id)
         return True
 
     async def remove(self, session: Session, reason: str) -> None:
         """Close `session` if it is still the one registered for its user (no stale removals)."""
-        async with self._lock(session.user_id):
+        async with self._user_lock(session.user_id):
             if self._sessions.get(session.user_id) is session:
                 del self._sessions[session.user_id]
                 await self._close(session, reason)
-        self._forget_lock(session.user_id)
 
     async def _close(self, session: Session, reason: str) -> None:
         await session.close(reason)
         self.sessions_closed += 1
         await asyncio.to_thread(release_free_memory)
 
-    def _forget_lock(self, user_id: str) -> None:
-        lock = self._locks.get(user_id)
-        if lock is not None and not lock.locked() and user_id not in self._sessions:
-            del self._locks[user_id]
-
     def spawn_remove(self, session: Session, reason: str) -> None:
         task = asyncio.get_running_loop().create_task(
             self.remove(session, reason), name=f"remove:{session.user_id}"
         )
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("%s failed: %r", task.get_name(), task.exception())
 
     def _on_idle(self, session: Session) -> None:
         log.info(
@@ -116,6 +191,9 @@ class SessionRegistry:
         self.spawn_remove(session, "idle timeout")
 
     async def close_all(self, reason: str) -> None:
+        """Close every session, then wait for joins and removals still under way (a join that
+        completes now leaves its room at once). Cancelling this stops the waiting only: the
+        tasks go on, and a connect is never cancelled."""
         self.closing = True
         sessions = list(self._sessions.values())
         self._sessions.clear()
@@ -125,6 +203,6 @@ class SessionRegistry:
         for session, result in zip(sessions, results, strict=True):
             if isinstance(result, BaseException):
                 log.warning("closing session %s failed: %r", session.user_id, result)
-        for task in list(self._background):
-            with contextlib.suppress(BaseException):
-                await task
+        for pending in (set(self._joins), set(self._background)):
+            if pending:
+                await asyncio.wait(pending)

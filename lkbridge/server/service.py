@@ -30,7 +30,15 @@ from lkbridge.server.egress import StreamWriter
 from lkbridge.server.eventloop import running_loop_name
 from lkbridge.server.fetch import FetchError, check_url
 from lkbridge.server.ingest import ChunkIngest
+from lkbridge.server.limits import (
+    MAX_ID_BYTES,
+    MAX_REASON_BYTES,
+    MAX_TOKEN_BYTES,
+    MAX_URL_BYTES,
+    check_length,
+)
 from lkbridge.server.playback import PlayRequest
+from lkbridge.server.redact import clip, redact
 from lkbridge.server.registry import SessionRegistry
 from lkbridge.server.session import Session, StreamBinding
 from lkbridge.server.stats import Stats
@@ -71,12 +79,20 @@ def require(value: str, field: str) -> str:
 
 def validate_livekit_url(url: str) -> str:
     require(url, "livekit_url")
+    check_length(url, "livekit_url", MAX_URL_BYTES)
     parts = urlsplit(url)
     if parts.scheme not in LIVEKIT_SCHEMES or not parts.netloc:
         raise InvalidArgument(
-            f"livekit_url must be a ws://, wss://, http:// or https:// URL (got {url!r})"
+            f"livekit_url must be a ws://, wss://, http:// or https:// URL (got {redact(url)!r})"
         )
     return url
+
+
+def user_id_of(value: str, *, required: bool = True) -> str:
+    """A user_id within MAX_ID_BYTES (GetStatus and StopAudio take an empty one as unknown)."""
+    if required:
+        require(value, "user_id")
+    return check_length(value, "user_id", MAX_ID_BYTES)
 
 
 class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
@@ -93,9 +109,11 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         self, request: pb.JoinRoomRequest, context: grpc.aio.ServicerContext
     ) -> pb.JoinRoomResponse:
         try:
-            user_id = require(request.user_id, "user_id")
-            require(request.token, "token")
+            user_id = user_id_of(request.user_id)
+            check_length(require(request.token, "token"), "token", MAX_TOKEN_BYTES)
             url = validate_livekit_url(request.livekit_url)
+            check_length(request.room_name, "room_name", MAX_ID_BYTES)
+            check_length(request.target_identity, "target_identity", MAX_ID_BYTES)
         except InvalidArgument as exc:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         try:
@@ -108,8 +126,9 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             )
         except JoinFailed as exc:
             self._stats.errors += 1
-            log.warning("JoinRoom %s failed: %s", user_id, exc)
-            return pb.JoinRoomResponse(success=False, error=str(exc))
+            error = redact(str(exc), (request.token,))
+            log.warning("JoinRoom %s failed: %s", user_id, clip(error, 400))
+            return pb.JoinRoomResponse(success=False, error=error)
         return pb.JoinRoomResponse(
             success=True,
             participant_id=session.participant_id,
@@ -124,8 +143,11 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
     async def LeaveRoom(
         self, request: pb.LeaveRoomRequest, context: grpc.aio.ServicerContext
     ) -> pb.LeaveRoomResponse:
-        if not request.user_id:
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "user_id is required")
+        try:
+            user_id_of(request.user_id)
+            check_length(request.reason, "reason", MAX_REASON_BYTES)
+        except InvalidArgument as exc:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         if await self._registry.leave(request.user_id, request.reason or "LeaveRoom"):
             return pb.LeaveRoomResponse(success=True)
         return pb.LeaveRoomResponse(success=False, error="session not found")
@@ -240,6 +262,8 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         self, request: pb.PlayAudioRequest, context: grpc.aio.ServicerContext
     ) -> None:
         request_id = request.request_id or f"play-{uuid.uuid4().hex[:12]}"
+        if len(request_id) > MAX_ID_BYTES:  # refused below: not echoed in its FAILED event
+            request_id = ""
 
         async def refuse(code: grpc.StatusCode, message: str) -> NoReturn:
             await context.write(
@@ -249,6 +273,12 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             )
             await abort(context, code, message)
 
+        try:
+            user_id_of(request.user_id, required=False)
+            check_length(request.request_id, "request_id", MAX_ID_BYTES)
+            check_length(request.audio_url, "audio_url", MAX_URL_BYTES)
+        except InvalidArgument as exc:
+            await refuse(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         try:
             check_url(request.audio_url)
         except FetchError as exc:
@@ -284,6 +314,12 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
     async def StopAudio(
         self, request: pb.StopAudioRequest, context: grpc.aio.ServicerContext
     ) -> pb.StopAudioResponse:
+        try:
+            user_id_of(request.user_id, required=False)
+            check_length(request.request_id, "request_id", MAX_ID_BYTES)
+            check_length(request.reason, "reason", MAX_REASON_BYTES)
+        except InvalidArgument as exc:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         session = self._registry.get(request.user_id)
         if session is None:
             return pb.StopAudioResponse(success=False, error="session not found")
@@ -334,6 +370,10 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
     async def GetStatus(
         self, request: pb.BridgeStatusRequest, context: grpc.aio.ServicerContext
     ) -> pb.BridgeStatusResponse:
+        try:
+            user_id_of(request.user_id, required=False)
+        except InvalidArgument as exc:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         session = self._registry.get(request.user_id)
         if session is None:
             return pb.BridgeStatusResponse(connected=False, server_version=self._stats.version)
