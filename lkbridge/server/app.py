@@ -26,7 +26,12 @@ from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
 from lkbridge.rtcruntime import set_sdk_logs
 from lkbridge.server.admin import ADMIN_SERVICE_NAME, BridgeAdminService, Snapshots
 from lkbridge.server.auth import BearerTokenInterceptor
-from lkbridge.server.config import MAX_MESSAGE_BYTES, SERVICE_NAME, BridgeConfig
+from lkbridge.server.config import (
+    MAX_MESSAGE_BYTES,
+    MAX_RECEIVE_BYTES,
+    SERVICE_NAME,
+    BridgeConfig,
+)
 from lkbridge.server.metrics import start_metrics_server
 from lkbridge.server.registry import SessionRegistry
 from lkbridge.server.service import LiveKitBridgeService
@@ -40,7 +45,7 @@ HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 def server_options() -> list[tuple[str, int]]:
     return [
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),  # the handlers refuse past 10 MiB
         # let clients ping every 10 s, even with no call in flight, without a GOAWAY
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
