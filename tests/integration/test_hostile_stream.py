@@ -17,10 +17,14 @@ from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
 from lkbridge.audio.pcm import to_int16
 from lkbridge.audio.signal import dominant_frequency, tone
+from lkbridge.client import BridgeClient
 from lkbridge.errors import ClientError
 from tests.audio_server import AudioServer, make_fixture, serve
-from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory
+from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory, LiveKitEnv
 from tests.helpers import wait_until
+from tests.integration.test_serving import ServeProcess, serve_process, start_serve
+
+__all__ = ["serve_process"]  # the fixture, imported for this module
 
 MIB = 1024 * 1024
 
@@ -29,10 +33,13 @@ async def health_figure(bridge: BridgeEnv, key: str) -> float:
     return float((await bridge.client.health()).metadata[key])
 
 
-async def raw_stream(bridge: BridgeEnv, user: str, chunk: pb.AudioChunk) -> grpc.aio.AioRpcError:
+async def raw_stream(
+    bridge: BridgeEnv | str, user: str, chunk: pb.AudioChunk
+) -> grpc.aio.AioRpcError:
     """Send one chunk on a channel that lets anything out; the call's error."""
     options = [("grpc.max_send_message_length", 64 * MIB)]
-    async with grpc.aio.insecure_channel(bridge.target, options=options) as channel:
+    target = bridge if isinstance(bridge, str) else bridge.target
+    async with grpc.aio.insecure_channel(target, options=options) as channel:
         call = pb_grpc.LiveKitBridgeStub(channel).StreamAudio()
         await call.write(pb.AudioChunk(user_id=user))
         await call.write(chunk)
@@ -263,3 +270,45 @@ async def test_a_slow_reader_gets_the_newest_two_seconds_and_drops_are_counted(
     sessions = await bridge.client.list_sessions()
     assert sessions[0].drops == int(health.metadata["dropped_frames"])
     stream.cancel()
+
+
+# -- the same rules through a front (`--workers 2`) ------------------------------------------------
+
+
+async def test_through_a_front_the_session_fate_is_the_same(
+    serve_process: list[ServeProcess], livekit_server: LiveKitEnv, room_name: str
+) -> None:
+    served = start_serve("--port", "0", "--workers", "2")
+    serve_process.append(served)
+    async with BridgeClient(served.target) as client:
+
+        async def join() -> None:
+            token = livekit_server.token(room_name, "cloud-agent:fr")
+            joined = await client.join("fr", token=token, livekit_url=livekit_server.url)
+            assert joined.success, joined.error
+
+        await join()
+        error = await raw_stream(served.target, "fr", pb.AudioChunk(pcm_data=b"\0" * (11 * MIB)))
+        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert (error.details() or "").startswith("Received message larger than max (")
+        assert (await client.status("fr")).connected, "an oversized chunk keeps the session"
+        error = await raw_stream(served.target, "fr", pb.AudioChunk(pcm_data=b"\0\0", track_id=99))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert (await client.status("fr")).connected, "a bridge-ended stream keeps it"
+        async with client.stream("fr") as stream:
+            await stream.send(b"\0\0" * 320)
+        assert (await client.status("fr")).connected, "a clean end keeps it"
+        for _ in range(3):
+            stream = client.stream("fr")
+            await stream.open()
+            await stream.send(b"\0\0" * 320)
+            deadline = time.monotonic() + 10
+            while not any(s.stream_open for s in await client.list_sessions()):
+                assert time.monotonic() < deadline, "the worker's stream never opened"
+                await asyncio.sleep(0.05)
+            stream.cancel()
+            deadline = time.monotonic() + 10
+            while (await client.status("fr")).connected:
+                assert time.monotonic() < deadline, "a cancel through the front closes it"
+                await asyncio.sleep(0.1)
+            await join()
