@@ -179,14 +179,15 @@ class Session:
                 self.stream.end(f"session closed: {reason}", "UNAVAILABLE")
                 self.stream = None
             await self._stop_and_wait(self.stop_playbacks(reason=f"session closed: {reason}"))
-            for stream, task in self._forwarders.values():
+            forwarders = list(self._forwarders.values())  # an unsubscribe may come meanwhile
+            self._forwarders.clear()
+            for stream, task in forwarders:
                 task.cancel()
                 with contextlib.suppress(Exception):
                     await stream.aclose()
             await asyncio.gather(
-                *(t for _, t in self._forwarders.values()), *self._closers, return_exceptions=True
+                *(t for _, t in forwarders), *self._closers, return_exceptions=True
             )
-            self._forwarders.clear()
             await self.tracks.aclose()
             with contextlib.suppress(Exception):
                 await self.room.disconnect()

@@ -272,6 +272,32 @@ async def test_a_slow_reader_gets_the_newest_two_seconds_and_drops_are_counted(
     stream.cancel()
 
 
+# -- row 13: every task kept ---------------------------------------------------------------------
+
+
+async def test_a_forwarded_track_that_goes_away_leaves_no_task_behind(
+    bridge_factory: BridgeFactory, device_factory: DeviceFactory, room_name: str
+) -> None:
+    bridge = await bridge_factory(forward_tracks=True)
+    await bridge.join("fwd", room_name, target_identity="device")
+    session = bridge.server.registry.get("fwd")
+    assert session is not None
+    tasks_before = await health_figure(bridge, "tasks")
+    device = await device_factory(room_name, "device")
+    async with bridge.client.stream("fwd") as stream:
+        publish = asyncio.get_running_loop().create_task(
+            device.publish_audio("mic", tone(660, 1.5))
+        )
+        assert await stream.receive(timeout=8) is not None
+        await publish
+        await device.aclose()  # its track is unsubscribed: the forwarder and its stream end
+        await wait_until(
+            lambda: not session._forwarders and not session._closers, 10, "the track released"
+        )
+    await asyncio.sleep(0.5)
+    assert await health_figure(bridge, "tasks") <= tasks_before
+
+
 # -- the same rules through a front (`--workers 2`) ------------------------------------------------
 
 
