@@ -47,9 +47,11 @@ def channel_options(server_name: str | None = None) -> list[tuple[str, Any]]:
         ("grpc.keepalive_time_ms", 10_000),
         ("grpc.keepalive_timeout_ms", 5_000),
         ("grpc.keepalive_permit_without_calls", 1),
-        # No BDP probing: the receive window stays small (64 KiB, about 2 s of 16 kHz audio), so
-        # a stalled reader makes the bridge drop its oldest audio instead of piling up minutes.
+        # A small receive window (no BDP probing, which grows it to MiBs; 8 KiB per stream, a
+        # quarter second of 16 kHz audio): what a stalled reader finds waiting is then the
+        # bridge's outbox (its newest 2 s), not minutes of old audio held in the transport.
         ("grpc.http2.bdp_probe", 0),
+        ("grpc.http2.lookahead_bytes", 8 * 1024),
     ]
     if server_name:
         options.append(("grpc.ssl_target_name_override", server_name))

@@ -32,7 +32,12 @@ from lkbridge.errors import ServeError
 from lkbridge.rtcruntime import set_sdk_logs
 from lkbridge.server.admin import ADMIN_SERVICE_NAME, BridgeAdminService, Snapshots
 from lkbridge.server.auth import BearerTokenInterceptor
-from lkbridge.server.config import MAX_MESSAGE_BYTES, SERVICE_NAME, BridgeConfig
+from lkbridge.server.config import (
+    MAX_MESSAGE_BYTES,
+    MAX_RECEIVE_BYTES,
+    SERVICE_NAME,
+    BridgeConfig,
+)
 from lkbridge.server.metrics import start_metrics_server
 from lkbridge.server.redact import RedactingFilter
 from lkbridge.server.registry import SessionRegistry
@@ -71,7 +76,7 @@ def bind_unix_socket(server: grpc.aio.Server, path: str, mode: int) -> None:
 def server_options() -> list[tuple[str, int]]:
     return [
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),  # the handlers refuse past 10 MiB
         # let clients ping every 10 s, even with no call in flight, without a GOAWAY
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),

@@ -20,6 +20,10 @@ SdkLogs = Literal["native", "python"]  # where the SDK's native log records go (
 SDK_LOGS: tuple[SdkLogs, ...] = ("native", "python")
 
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+# What gRPC itself accepts before the bridge sees a message. Above MAX_MESSAGE_BYTES the bridge
+# refuses a chunk itself (RESOURCE_EXHAUSTED, the session stays): a message gRPC refuses reaches
+# the handler exactly like a client's cancel, which closes the session.
+MAX_RECEIVE_BYTES = 2 * MAX_MESSAGE_BYTES
 SERVICE_NAME = "mentra.livekit.bridge.LiveKitBridge"
 
 

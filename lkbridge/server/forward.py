@@ -1,10 +1,13 @@
 """Room -> client: the bounded per-session outbox between room events and the gRPC writer.
 
 Room events arrive in the SDK's event task and must not wait, while the gRPC writer may stall on
-a slow client. The outbox sits between them with a byte budget: when it is full the oldest audio
-is dropped and counted, so memory stays bounded whatever the client does, and the audio the
-client gets after a stall is the freshest there is. It tells its `listener` (the bound stream's
-writer, see egress.py) when audio arrives; with no stream bound it only keeps the audio.
+a slow client. The outbox sits between them with a budget in bytes and in age: when it holds
+more than the budget, or its oldest audio is older than the budget when the writer comes for
+it, the oldest is dropped and counted. So memory stays bounded whatever the client does, and
+the audio a client gets after a stall is the freshest there is. The age bound matters because
+a writer blocked on a full transport window holds one item for as long as the stall lasts.
+It tells its `listener` (the bound stream's writer, see egress.py) when audio arrives; with no
+stream bound it only keeps the audio.
 """
 
 from __future__ import annotations
@@ -17,17 +20,20 @@ from dataclasses import dataclass
 from lkbridge.audio.meter import LevelMeter
 from lkbridge.audio.pcm import strip_device_header
 
+BYTES_PER_MS = 32  # 16 kHz mono PCM16
+
 
 @dataclass(frozen=True, slots=True)
 class OutboundAudio:
     pcm: bytes  # 16 kHz mono PCM16
     timestamp_ms: int  # wall clock (Unix ms) when the bridge received it
-    queued_at: float  # time.perf_counter() at arrival, for the bridge-added latency
+    queued_at: float  # time.perf_counter() at arrival, for the bridge-added latency and age
 
 
 class Outbox:
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, max_age_s: float | None = None) -> None:
         self.max_bytes = max_bytes
+        self.max_age_s = max_age_s if max_age_s is not None else max_bytes / BYTES_PER_MS / 1000
         self._items: deque[OutboundAudio] = deque()
         self._bytes = 0
         self.listener: Callable[[], None] | None = None
@@ -54,10 +60,7 @@ class Outbox:
         self.bytes_in += len(pcm)
         self.level.add(pcm)
         while self._bytes > self.max_bytes and len(self._items) > 1:
-            old = self._items.popleft()
-            self._bytes -= len(old.pcm)
-            self.dropped_frames += 1
-            self.dropped_bytes += len(old.pcm)
+            self._drop_oldest()
         if self.listener is not None:
             self.listener()
 
@@ -65,12 +68,22 @@ class Outbox:
         """A data packet from the glasses: strip the 1-byte header, keep whole samples."""
         self.put(strip_device_header(packet))
 
-    def pop(self) -> OutboundAudio | None:
+    def pop(self, now: float | None = None) -> OutboundAudio | None:
+        """The oldest audio still within the age budget; older audio is dropped and counted."""
+        oldest_allowed = (time.perf_counter() if now is None else now) - self.max_age_s
+        while self._items and self._items[0].queued_at < oldest_allowed:
+            self._drop_oldest()
         if not self._items:
             return None
         item = self._items.popleft()
         self._bytes -= len(item.pcm)
         return item
+
+    def _drop_oldest(self) -> None:
+        old = self._items.popleft()
+        self._bytes -= len(old.pcm)
+        self.dropped_frames += 1
+        self.dropped_bytes += len(old.pcm)
 
     def clear(self) -> None:
         self._items.clear()

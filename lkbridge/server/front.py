@@ -23,9 +23,14 @@ from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
 from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
 from lkbridge.server.admin import process_stats
 from lkbridge.server.app import BridgeServer
-from lkbridge.server.config import MAX_MESSAGE_BYTES, SERVICE_NAME, BridgeConfig
+from lkbridge.server.config import (
+    MAX_MESSAGE_BYTES,
+    MAX_RECEIVE_BYTES,
+    SERVICE_NAME,
+    BridgeConfig,
+)
 from lkbridge.server.eventloop import running_loop_name
-from lkbridge.server.service import CANCEL_SETTLE_S
+from lkbridge.server.service import client_end_settled
 from lkbridge.server.stats import Stats
 from lkbridge.server.workers import WorkerPool, shard_of
 
@@ -46,7 +51,8 @@ class Workers:
 
     def __init__(self, targets: list[str]) -> None:
         options = [
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # a chunk over the limit is relayed for the worker to refuse (its session stays)
+            ("grpc.max_send_message_length", MAX_RECEIVE_BYTES),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             # a restarted worker is back within a second: do not sit in a long backoff
             ("grpc.initial_reconnect_backoff_ms", 100),
@@ -117,13 +123,18 @@ class ProxyService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         except StopAsyncIteration:
             return
 
+        handler = asyncio.current_task()
+        assert handler is not None
+
         async def caller_chunks() -> AsyncIterator[pb.AudioChunk]:
             yield first
             async for chunk in request_iterator:
                 yield chunk
-            # A caller's cancel also ends its request stream first: hold the half-close a
-            # moment so the cancel (below) reaches the worker instead of a clean end.
-            await asyncio.sleep(CANCEL_SETTLE_S)
+            # A caller's cancel also ends its request stream first: the worker must get the
+            # cancel (which closes the session), never a half-close (which keeps it).
+            await client_end_settled(context)
+            if handler.cancelling():
+                await asyncio.Future()  # until the handler's `finally` cancels the worker call
 
         call = self._pick(first.user_id).StreamAudio(caller_chunks())
         self._stats.active_streams += 1
@@ -176,6 +187,8 @@ class ProxyService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             "open_fds": str(int(total("open_fds", own.open_fds))),
             "sessions_created": str(int(total("sessions_created"))),
             "streams_total": str(int(total("streams_total"))),
+            "dropped_frames": str(int(total("dropped_frames"))),
+            "dropped_bytes": str(int(total("dropped_bytes"))),
         }
         for key in up[0].metadata if up else ():
             if key.startswith("latency_"):  # inside the workers: mean p50, worst p99

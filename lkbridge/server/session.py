@@ -100,8 +100,8 @@ class Session:
                 first_audio_wait_s=config.first_audio_wait_s,
             ),
         )
-        self.outbox = Outbox(config.outbox_bytes)
-        self._unannounced = UnannouncedPackets(config.outbox_bytes)
+        self.outbox = Outbox(config.outbox_bytes, config.outbox_ms / 1000)
+        self._unannounced = UnannouncedPackets(config.outbox_bytes, config.outbox_ms / 1000)
         self.state = SessionState.CONNECTING
         self.created_at = time.monotonic()
         self.last_disconnect_at = 0
@@ -113,6 +113,7 @@ class Session:
         self.stream: StreamBinding | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
         self._forwarders: dict[str, tuple[rtc.AudioStream, asyncio.Task[None]]] = {}
+        self._closers: set[asyncio.Task[None]] = set()  # streams of unsubscribed tracks
         self.playbacks: dict[str, Playback] = {}
         self._close_lock = asyncio.Lock()
         self.room.on("data_received", self._on_data)
@@ -181,12 +182,15 @@ class Session:
                 self.stream.end(f"session closed: {reason}", "UNAVAILABLE")
                 self.stream = None
             await self._stop_and_wait(self.stop_playbacks(reason=f"session closed: {reason}"))
-            for stream, task in self._forwarders.values():
+            forwarders = list(self._forwarders.values())  # an unsubscribe may come meanwhile
+            self._forwarders.clear()
+            for stream, task in forwarders:
                 task.cancel()
                 with contextlib.suppress(Exception):
                     await stream.aclose()
-            await asyncio.gather(*(t for _, t in self._forwarders.values()), return_exceptions=True)
-            self._forwarders.clear()
+            await asyncio.gather(
+                *(t for _, t in forwarders), *self._closers, return_exceptions=True
+            )
             await self.tracks.aclose()
             with contextlib.suppress(Exception):
                 await self.room.disconnect()
@@ -206,14 +210,27 @@ class Session:
         return self.stream
 
     def unbind_stream(self, binding: StreamBinding) -> None:
-        """The call ended without error: the session stays until leave, rejoin or idle timeout."""
+        """The call ended and the client did not break it (a clean end, or the bridge ended it
+        with an error status): the session stays until leave, rejoin or idle timeout."""
         if self.stream is binding:
             self.stream = None
             self.arm_idle_timer()
 
+    @property
+    def busy(self) -> bool:
+        """A stream open or a playback running: never idle, whatever the clock says."""
+        return self.stream is not None or bool(self.playbacks)
+
+    def touch(self) -> None:
+        """A call for this user: the idle period starts again."""
+        if self._idle_timer is not None:
+            self.arm_idle_timer()
+
     def arm_idle_timer(self) -> None:
         self.cancel_idle_timer()
-        if self._on_idle is None or self._config.idle_timeout_s <= 0 or self.stream is not None:
+        if self._on_idle is None or self._config.idle_timeout_s <= 0:
+            return
+        if self.busy or self.state is SessionState.CLOSED:
             return
         loop = asyncio.get_running_loop()
         self._idle_timer = loop.call_later(self._config.idle_timeout_s, self._fire_idle)
@@ -225,7 +242,7 @@ class Session:
 
     def _fire_idle(self) -> None:
         self._idle_timer = None
-        if self.stream is None and self.state is not SessionState.CLOSED and self._on_idle:
+        if not self.busy and self.state is not SessionState.CLOSED and self._on_idle:
             self._on_idle(self)
 
     # -- client -> room --------------------------------------------------------------------------
@@ -259,12 +276,14 @@ class Session:
             )
         playback = Playback(request, self.tracks.get(request.track_id), policy, progress_s)
         self.playbacks[request.request_id] = playback
+        self.cancel_idle_timer()
         playback.start(on_done=self.finish_playback)
         return playback
 
     def finish_playback(self, playback: Playback) -> None:
         if self.playbacks.get(playback.request_id) is playback:
             del self.playbacks[playback.request_id]
+            self.arm_idle_timer()  # the idle period starts when the last playback ends
 
     def stop_playbacks(
         self, *, track_id: int = -1, request_id: str = "", reason: str
@@ -362,12 +381,23 @@ class Session:
         if entry is not None:
             stream, task = entry
             task.cancel()
-            asyncio.get_running_loop().create_task(stream.aclose())
+            closer = asyncio.get_running_loop().create_task(
+                _close_stream(stream, task), name=f"close-track:{self.user_id}:{publication.sid}"
+            )
+            self._closers.add(closer)
+            closer.add_done_callback(self._closers.discard)
 
     async def _forward_track(self, stream: rtc.AudioStream) -> None:
         async for event in stream:
             data = np.frombuffer(event.frame.data, dtype=np.int16)
             self.outbox.put(data.tobytes())
+
+
+async def _close_stream(stream: rtc.AudioStream, forwarder: asyncio.Task[None]) -> None:
+    """Release an unsubscribed track's stream once its forwarder has stopped reading it."""
+    await asyncio.wait({forwarder})
+    with contextlib.suppress(Exception):
+        await stream.aclose()
 
 
 def describe_connect_error(message: str) -> str:
