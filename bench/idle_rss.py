@@ -47,6 +47,7 @@ STEPS: list[tuple[str, str]] = [
     ("psutil", "import psutil"),
     ("uvloop", "import uvloop"),
     ("typer + rich", "import typer, rich.console"),
+    ("pydantic (typer coerces option values with it)", "import pydantic"),
     ("livekit.api + jwt (devstack tokens)", "import livekit.api, jwt"),
     ("lkbridge.server.app (the rest of the server)", "import lkbridge.server.app"),
     ("lkbridge.cli.main (every CLI command)", "import lkbridge.cli.main"),
