@@ -23,9 +23,11 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,11 +92,12 @@ def imports_table() -> None:
         print(f"{label:<48} {cumulative[i + 1]:>10.1f} {added:>10.1f} {alone - bare:>8.1f}")
 
 
-def start_serve(args: list[str]) -> tuple[subprocess.Popen[str], str]:
+def start_serve(args: list[str], stderr: IO[str]) -> tuple[subprocess.Popen[str], str]:
+    """`-X importtime` writes to stderr: a file, which never fills up as a pipe would."""
     proc = subprocess.Popen(
         [*SERVE, "--port", "0", "--log-level", "warning", *args],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         text=True,
         cwd=ROOT,
     )
@@ -102,7 +105,7 @@ def start_serve(args: list[str]) -> tuple[subprocess.Popen[str], str]:
     line = proc.stdout.readline()
     if not line.startswith("lkbridge listening on"):
         proc.kill()
-        raise SystemExit(f"lkbridge serve did not start: {line!r} {proc.communicate()[1][-2000:]}")
+        raise SystemExit(f"lkbridge serve did not start: {line!r} (its stderr: {stderr.name})")
     return proc, line.split()[-1]
 
 
@@ -154,18 +157,21 @@ def imported_packages(importtime: str) -> Iterator[tuple[str, float]]:
 
 
 def serve_report(args: list[str], settle_s: float) -> dict[str, float]:
-    proc, address = start_serve(args)
-    try:
-        time.sleep(settle_s)
-        fields = status(proc.pid)
-        packages = rss_by_package(proc.pid)
-    finally:
-        proc.terminate()
+    with tempfile.NamedTemporaryFile("w+", prefix="idle-rss-", suffix=".log") as stderr:
+        proc, address = start_serve(args, stderr)
         try:
-            _, err = proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate()
+            time.sleep(settle_s)
+            fields = status(proc.pid)
+            packages = rss_by_package(proc.pid)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        stderr.seek(0)
+        err = stderr.read()
     print(f"\nlkbridge serve {' '.join(args)} on {address}, idle {settle_s:.0f} s after listening:")
     print(
         f"  RSS {fields['VmRSS']:.1f} MB (anonymous {fields['RssAnon']:.1f}, "
