@@ -1,13 +1,17 @@
 """N bridge sessions streaming real-time audio both ways through the real SFU.
 
-For each N it starts a fresh `lkbridge serve` process, joins N sessions, each with a device peer
-sending 100 ms data packets and a gRPC client streaming 100 ms chunks onto the speaker track
-and reading the room audio, for --duration seconds. It prints, per N: bridge RSS and tasks per
-session, threads, CPU %, the bridge-added latency each way (p50/p99, measured inside the bridge),
-the end-to-end latency device -> SFU -> bridge -> gRPC client, the one-way latency gRPC client
--> bridge -> SFU -> device (first loud frame of a tone burst), and what is left after all leave.
+For each N (and each --publish-bitrate) it starts a fresh `lkbridge serve` process, joins N
+sessions, each with a device peer sending 100 ms data packets and a gRPC client streaming 100 ms
+chunks onto the speaker track and reading the room audio, for --duration seconds. What they say
+is --content (bench/workload.py): speech in turns (the default), tones, or silence. It prints,
+per run: bridge RSS and tasks per session, threads, CPU % (by thread too), the bridge-added
+latency each way (p50/p99, measured inside the bridge), the end-to-end latency device -> SFU ->
+bridge -> gRPC client, the one-way latency gRPC client -> bridge -> SFU -> device (a client
+turn's first loud frame sent -> heard), how the first device heard the client's audio (envelope
+correlation, loud seconds, kbit/s), and what is left after all leave.
 
     sudo .venv/bin/python bench/sessions.py --sessions 1 10 20 --duration 60
+    sudo .venv/bin/python bench/sessions.py --sessions 10 --publish-bitrate 0 64000 72000 96000
 
 Run as root it enters the project's network namespace by itself. Not a test: it prints figures.
 """
@@ -34,8 +38,16 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.workload import (  # noqa: E402
+    CONTENTS,
+    Content,
+    SpeechMatch,
+    Workload,
+    first_loud,
+    speech_match,
+    workload,
+)
 from lkbridge.audio.pcm import Int16Array, to_bytes  # noqa: E402
-from lkbridge.audio.signal import tone  # noqa: E402
 from lkbridge.client import AudioStreamCall, BridgeClient  # noqa: E402
 from lkbridge.devstack import netns  # noqa: E402
 from lkbridge.devstack.device import DevicePeer  # noqa: E402
@@ -45,12 +57,14 @@ from lkbridge.rtcruntime import set_sdk_logs  # noqa: E402
 
 CHUNK_MS = 100
 CHUNK = 16000 * CHUNK_MS // 1000
-BURST_EVERY = 10  # chunks: one 100 ms tone burst per second, silence between
+HELD_S = 2.0  # the bridge's first-audio wait: client onsets before it are no latency probes
 
 
 @dataclass
 class Result:
     sessions: int
+    content: str
+    publish_bitrate: int
     duration_s: float
     baseline_rss_mb: float
     rss_mb: float
@@ -77,6 +91,12 @@ class Result:
     after_leave_tasks: int
     after_leave_fds: int
     baseline_fds: int
+    heard_correlation: float
+    heard_worst_turn: float
+    heard_loud_s: float
+    sent_loud_s: float
+    speaker_kbps: float
+    encoder_thread_percent: float
     notes: list[str] = field(default_factory=list)
 
 
@@ -103,22 +123,24 @@ def sent_ns(pcm: bytes) -> int:
 class SessionLoad:
     """One user's traffic: device packets in, client chunks out, latency probes."""
 
-    def __init__(self, index: int, device: DevicePeer | None, stream: AudioStreamCall) -> None:
+    def __init__(
+        self, index: int, device: DevicePeer | None, stream: AudioStreamCall, audio: Workload
+    ) -> None:
         self.index = index
         self.device = device  # None: the room's device is one of bench/godevices's
         self.stream = stream
+        self.audio = audio
         self.e2e_ms: list[float] = []
         self.received = 0
-        self.burst_sent_at: list[float] = []
+        self.chunk_sent_at: list[float] = []  # monotonic time each client chunk went out
 
     async def device_sender(self, seconds: float) -> None:
         """Real-time packets, stamped (`stamp`) as bench/godevices stamps its own."""
         if self.device is None:
             return
-        base = tone(440, CHUNK_MS / 1000)
         start = time.monotonic()
         for seq in range(int(seconds * 1000 / CHUNK_MS)):
-            chunk = base.copy()
+            chunk = self.audio.device[seq * CHUNK : (seq + 1) * CHUNK].copy()
             stamp(chunk, seq)
             await self.device.room.local_participant.publish_data(
                 self.device.packetize(to_bytes(chunk)), reliable=True
@@ -135,33 +157,56 @@ class SessionLoad:
             self.e2e_ms.append((now - sent_ns(chunk.pcm_data)) / 1e6)
 
     async def client_sender(self, seconds: float) -> None:
-        """Real-time chunks: a 100 ms tone burst each second, silence between (for onsets)."""
-        burst = to_bytes(tone(880, CHUNK_MS / 1000))
-        silence = bytes(2 * CHUNK)
+        """Real-time chunks of the workload's client side (turns, or bursts, with silence)."""
         start = time.monotonic()
         for i in range(int(seconds * 1000 / CHUNK_MS)):
-            loud = i % BURST_EVERY == BURST_EVERY - 1
-            if loud:
-                self.burst_sent_at.append(time.monotonic())
-            await self.stream.send(burst if loud else silence)
+            self.chunk_sent_at.append(time.monotonic())
+            await self.stream.send(to_bytes(self.audio.client[i * CHUNK : (i + 1) * CHUNK]))
             await asyncio.sleep(max(0.0, start + (i + 1) * CHUNK_MS / 1000 - time.monotonic()))
 
     def one_way_ms(self) -> list[float]:
-        """Burst sent by the client -> first loud frame heard by the device."""
+        """A client turn's first loud frame sent -> the first loud frame the device hears.
+
+        A sample at offset x in a chunk plays out x after the chunk's first one, so the send
+        time of a turn's first loud frame is its chunk's plus x.
+        """
         recording = self.device.recordings.get("speaker") if self.device else None
         if recording is None:
             return []
         loud_times = [
             at
             for part, at in zip(recording.parts, recording.arrivals, strict=True)
-            if len(part) and float(np.sqrt(np.mean(part.astype(np.float64) ** 2))) > 1000
+            if len(part) and first_loud(part, frame=len(part)) is not None
         ]
         out = []
-        for sent in self.burst_sent_at[1:]:  # the first burst waits for the subscription
+        for onset in self.audio.client_onsets:
+            if onset < HELD_S * 16000:
+                continue  # a new track's first audio waits for the device's subscription
+            index = onset // CHUNK
+            if index >= len(self.chunk_sent_at):
+                break
+            sent = self.chunk_sent_at[index] + (onset % CHUNK) / 16000
             heard = next((t for t in loud_times if t >= sent), None)
             if heard is not None and heard - sent < 1.0:
                 out.append((heard - sent) * 1000)
         return out
+
+    async def heard(self) -> tuple[SpeechMatch, float] | None:
+        """How the device heard the client's audio, and the track's kbit/s (RED included)."""
+        recording = self.device.recordings.get("speaker") if self.device else None
+        if self.device is None or recording is None:
+            return None
+        sent = self.audio.client[: len(self.chunk_sent_at) * CHUNK]
+        match = speech_match(sent, recording.samples())
+        payload = 0
+        for participant in self.device.room.remote_participants.values():
+            for publication in participant.track_publications.values():
+                if publication.track is not None:
+                    for stats in await publication.track.get_stats():
+                        if stats.WhichOneof("stats") == "inbound_rtp":
+                            payload += stats.inbound_rtp.inbound.bytes_received
+        seconds = time.monotonic() - recording.subscribed_at
+        return match, round(payload * 8 / 1000 / max(seconds, 1e-3), 1)
 
 
 BRIDGE_ARGS: list[str] = []
@@ -171,7 +216,9 @@ PROFILE_DIR: Path | None = None  # --profile: py-spy samples of the bridge while
 TRACE_DIR: Path | None = None  # --trace-captures: capture_frame timed in three points
 
 
-def start_bridge(trace: Path | None = None) -> tuple[subprocess.Popen[str], str]:
+def start_bridge(
+    trace: Path | None = None, extra: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen[str], str]:
     launcher = (
         ["-m", "lkbridge"] if trace is None else [str(ROOT / "bench/capture_trace.py"), str(trace)]
     )
@@ -186,6 +233,7 @@ def start_bridge(trace: Path | None = None) -> tuple[subprocess.Popen[str], str]
             "--log-level",
             "warning",
             *BRIDGE_ARGS,
+            *extra,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -198,7 +246,7 @@ def start_bridge(trace: Path | None = None) -> tuple[subprocess.Popen[str], str]
     return proc, line.split()[-1]
 
 
-def start_profiler(pid: int, n: int, seconds: float) -> subprocess.Popen[bytes] | None:
+def start_profiler(pid: int, label: str, seconds: float) -> subprocess.Popen[bytes] | None:
     """py-spy (pip install py-spy; not a dependency) sampling the bridge, collapsed stacks."""
     if PROFILE_DIR is None:
         return None
@@ -206,7 +254,7 @@ def start_profiler(pid: int, n: int, seconds: float) -> subprocess.Popen[bytes] 
     if py_spy is None:
         raise SystemExit("--profile needs py-spy on PATH (pip install py-spy)")
     PROFILE_DIR.mkdir(parents=True, exist_ok=True)
-    out = PROFILE_DIR / f"sessions-{n}.txt"
+    out = PROFILE_DIR / f"sessions-{label}.txt"
     args = [py_spy, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds) - 2))]
     args += ["--rate", "200", "--format", "raw", "--output", str(out), "--nonblocking"]
     args += ["--native", "--threads"] if os.environ.get("LKBRIDGE_PROFILE_NATIVE") else []
@@ -255,10 +303,16 @@ def thread_cpu_s(procs: list[psutil.Process]) -> dict[str, float]:
     return spent
 
 
-def thread_shares(before: dict[str, float], after: dict[str, float], seconds: float) -> str:
-    """Per thread name: % of one core over the window, busiest first."""
+def thread_shares(
+    before: dict[str, float], after: dict[str, float], seconds: float
+) -> dict[str, float]:
+    """Per thread name: % of one core over the window."""
     # A thread that ended in the window takes its time with it: its name may be under-counted.
-    shares = {k: 100 * (v - before.get(k, 0.0)) / seconds for k, v in after.items()}
+    return {k: 100 * (v - before.get(k, 0.0)) / seconds for k, v in after.items()}
+
+
+def format_shares(shares: dict[str, float]) -> str:
+    """Busiest first, those of 0.5 % and more."""
     busiest = sorted(shares.items(), key=lambda kv: -kv[1])
     return ", ".join(f"{name} {share:.1f}" for name, share in busiest if share >= 0.5)
 
@@ -278,6 +332,9 @@ async def figures(client: BridgeClient, proc: psutil.Process) -> dict[str, float
         **{k: float(v) for k, v in health.metadata.items() if k.startswith("latency_")},
     }
 
+
+# The SDK's Opus encoder runs on libwebrtc's audio encoder task queue (/proc comm, digits dropped)
+ENCODER_THREADS = frozenset({"AudioEncoderQue"})
 
 GO_DEVICES = False  # --go-devices: rooms 1..N-1 get bench/godevices's devices
 
@@ -306,9 +363,15 @@ def build_go_devices() -> Path:
 
 
 async def start_go_devices(
-    cfg: LiveKitConfig, users: range, seconds: float
+    cfg: LiveKitConfig, users: range, seconds: float, content: Content
 ) -> subprocess.Popen[str]:
-    """One Go process for the devices of `users`' rooms, joined and waiting for "go"."""
+    """One Go process for the devices of `users`' rooms, joined and waiting for "go".
+
+    They send the same audio as the Python devices: the workload's device side, from a raw
+    PCM file (16 kHz mono s16le) that bench/godevices reads.
+    """
+    pcm = cache_dir() / f"godevices-{content}.pcm"
+    pcm.write_bytes(to_bytes(workload(content, seconds, CHUNK_MS).device))
     with go_devices_log().open("w") as stderr:
         proc = subprocess.Popen(
             ["nice", "-n", str(LOAD_NICE), str(build_go_devices())],
@@ -318,7 +381,13 @@ async def start_go_devices(
             text=True,
         )
     tokens = [mint_token(cfg.api_key, cfg.api_secret, f"bench-{i}", "device") for i in users]
-    job = {"url": cfg.url, "tokens": tokens, "chunk_ms": CHUNK_MS, "seconds": seconds}
+    job = {
+        "url": cfg.url,
+        "tokens": tokens,
+        "chunk_ms": CHUNK_MS,
+        "seconds": seconds,
+        "pcm": str(pcm),
+    }
     await go_say(proc, json.dumps(job), expect="ready")
     return proc
 
@@ -343,6 +412,7 @@ class WorkerReport:
     e2e_ms: list[float]
     one_way_ms: list[float]
     received: int
+    heard: tuple[SpeechMatch, float] | None  # the first device's, in the worker that has it
 
 
 def worker_main(
@@ -354,14 +424,16 @@ def worker_main(
     chunk_ms: int,
     nice: int = 0,
     go_devices: bool = False,
+    content: Content = "speech",
 ) -> None:
     """A load-generator process: devices and gRPC clients for some of the sessions."""
-    global CHUNK_MS, CHUNK, BURST_EVERY
+    global CHUNK_MS, CHUNK
     if nice:
         os.nice(nice)  # the bridge comes first when the machine is short of cores
-    CHUNK_MS, CHUNK, BURST_EVERY = chunk_ms, 16 * chunk_ms, 1000 // chunk_ms
+    CHUNK_MS, CHUNK = chunk_ms, 16 * chunk_ms
     set_sdk_logs("native")  # the generator's share of the cores goes to audio, not log records
-    asyncio.run(_worker(conn, targets, cfg, users, seconds, go_devices))
+    audio = workload(content, seconds, chunk_ms)
+    asyncio.run(_worker(conn, targets, cfg, users, seconds, go_devices, audio))
 
 
 async def _worker(
@@ -371,11 +443,12 @@ async def _worker(
     users: list[int],
     seconds: float,
     go_devices: bool,
+    audio: Workload,
 ) -> None:
     loads: list[SessionLoad] = []
     clients = [BridgeClient(target) for target in targets]  # session i -> shard i % K
     try:
-        await _drive(conn, clients, cfg, users, seconds, loads, go_devices)
+        await _drive(conn, clients, cfg, users, seconds, loads, go_devices, audio)
     finally:
         for bridge in clients:
             await bridge.aclose()
@@ -389,6 +462,7 @@ async def _drive(
     seconds: float,
     loads: list[SessionLoad],
     go_devices: bool,
+    audio: Workload,
 ) -> None:
     for i in users:
         client = clients[i % len(clients)]
@@ -409,7 +483,7 @@ async def _drive(
             raise RuntimeError(joined.error)
         stream = client.stream(f"u{i}")
         await stream.open()
-        loads.append(SessionLoad(i, device, stream))
+        loads.append(SessionLoad(i, device, stream, audio))
     conn.send("ready")
     await asyncio.to_thread(conn.recv)  # "go"
     receivers = [asyncio.create_task(load.client_receiver()) for load in loads]
@@ -418,11 +492,15 @@ async def _drive(
         *(load.client_sender(seconds) for load in loads),
     )
     await asyncio.sleep(1.0)
+    heard = None
+    for load in loads:
+        heard = heard or await load.heard()
     conn.send(
         WorkerReport(
             e2e_ms=[v for load in loads for v in load.e2e_ms],
             one_way_ms=[v for load in loads for v in load.one_way_ms()],
             received=sum(load.received for load in loads),
+            heard=heard,
         )
     )
     await asyncio.to_thread(conn.recv)  # "leave"
@@ -452,10 +530,17 @@ async def shard_figures(
 
 
 async def run(
-    n: int, seconds: float, livekit: LiveKitServer, per_worker: int, shards: int = 1
+    n: int,
+    seconds: float,
+    livekit: LiveKitServer,
+    per_worker: int,
+    shards: int = 1,
+    content: Content = "speech",
+    bitrate: int = 0,
 ) -> Result:
     trace = TRACE_DIR / f"captures-{n}.json" if TRACE_DIR is not None else None
-    bridges = [start_bridge(trace if shard == 0 else None) for shard in range(shards)]
+    extra = (f"--publish-bitrate={bitrate}",) if bitrate else ()
+    bridges = [start_bridge(trace if shard == 0 else None, extra) for shard in range(shards)]
     procs = [psutil.Process(bridge.pid) for bridge, _ in bridges]
     targets = [target for _, target in bridges]
     ctx = multiprocessing.get_context("spawn")
@@ -466,7 +551,7 @@ async def run(
         await asyncio.sleep(1.0)
         base = await shard_figures(clients, procs)
         if GO_DEVICES and n > 1:
-            go_devices = await start_go_devices(livekit.config, range(1, n), seconds)
+            go_devices = await start_go_devices(livekit.config, range(1, n), seconds, content)
         for first in range(0, n, per_worker):
             mine, theirs = ctx.Pipe()
             users = list(range(first, min(n, first + per_worker)))
@@ -481,6 +566,7 @@ async def run(
                     CHUNK_MS,
                     LOAD_NICE,
                     GO_DEVICES,
+                    content,
                 ),
                 daemon=True,
             )
@@ -503,7 +589,7 @@ async def run(
         for group in others.values():
             for proc in group:
                 proc.cpu_percent()
-        profiler = start_profiler(procs[0].pid, n, seconds)
+        profiler = start_profiler(procs[0].pid, run_label(n, content, bitrate), seconds)
         for _, conn in workers:
             conn.send("go")
         if go_devices is not None:
@@ -547,8 +633,12 @@ async def run(
     e2e = [v for r in reports for v in r.e2e_ms]
     one_way = [v for r in reports for v in r.one_way_ms]
     expected = n * int(seconds * 1000 / CHUNK_MS)
+    heard, kbps = next((r.heard for r in reports if r.heard is not None), (None, float("nan")))
+    nan = float("nan")
     return Result(
         sessions=n,
+        content=content,
+        publish_bitrate=bitrate,
         duration_s=seconds,
         baseline_rss_mb=round(base["rss_mb"], 1),
         rss_mb=round(during["rss_mb"], 1),
@@ -575,10 +665,18 @@ async def run(
         after_leave_tasks=int(after["tasks"]),
         after_leave_fds=int(after["fds"]),
         baseline_fds=int(base["fds"]),
+        heard_correlation=heard.correlation if heard else nan,
+        heard_worst_turn=heard.worst_turn if heard else nan,
+        heard_loud_s=heard.heard_loud_s if heard else nan,
+        sent_loud_s=heard.sent_loud_s if heard else nan,
+        speaker_kbps=kbps,
+        encoder_thread_percent=round(
+            sum(v for k, v in by_thread.items() if k in ENCODER_THREADS) / n, 2
+        ),
         notes=[
             f"one-way samples: {len(one_way)}, e2e samples: {len(e2e)}, "
             f"load workers: {len(workers)}, bridge processes: {shards}",
-            f"CPU % of one core by thread: {by_thread}",
+            f"CPU % of one core by thread: {format_shares(by_thread)}",
             f"the machine's {psutil.cpu_count()} cores busy: {machine_busy:.0f} % "
             f"(% of one core: bridge {cpu:.0f} %, {beside})",
             *([f"capture_frame request -> callback -> return: {captures}"] if captures else []),
@@ -586,9 +684,14 @@ async def run(
     )
 
 
+def run_label(n: int, content: str, bitrate: int) -> str:
+    return f"N={n} {content}" + (f" @{bitrate // 1000}k" if bitrate else "")
+
+
 def print_table(results: list[Result]) -> None:
     rows: list[tuple[str, str | Callable[[Result], object]]] = [
         ("sessions", "sessions"),
+        ("content, publish bitrate", lambda r: f"{r.content} {r.publish_bitrate or 'default'}"),
         ("RSS MB (baseline -> loaded)", lambda r: f"{r.baseline_rss_mb} -> {r.rss_mb}"),
         ("RSS per session MB", "rss_per_session_mb"),
         ("asyncio tasks (baseline -> loaded)", lambda r: f"{r.baseline_tasks} -> {r.tasks}"),
@@ -616,6 +719,13 @@ def print_table(results: list[Result]) -> None:
             lambda r: f"{r.client_to_device_p50_ms} / {r.client_to_device_p95_ms}",
         ),
         ("frames to client / expected", lambda r: f"{r.frames_to_client} / {r.frames_expected}"),
+        ("encoder thread % of a core per session", "encoder_thread_percent"),
+        (
+            "device heard: envelope correlation (worst turn)",
+            lambda r: f"{r.heard_correlation} ({r.heard_worst_turn})",
+        ),
+        ("device heard: loud s heard / sent", lambda r: f"{r.heard_loud_s} / {r.sent_loud_s}"),
+        ("device heard: speaker track kbit/s", "speaker_kbps"),
         (
             "after leave: RSS MB, tasks, fds (baseline fds)",
             lambda r: (
@@ -670,6 +780,21 @@ async def main() -> None:
         action="store_true",
         help="bridge on CPU 0, the SFU and the load generator on the others",
     )
+    parser.add_argument(
+        "--content",
+        choices=CONTENTS,
+        default="speech",
+        help="what the sessions say both ways (bench/workload.py): speech in turns, tones "
+        "(the rounds before issue 18), silence",
+    )
+    parser.add_argument(
+        "--publish-bitrate",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="the bridge's --publish-bitrate, bit/s (0: the SDK's default); several: one run "
+        "of every N at each",
+    )
     args = parser.parse_args()
     global LOAD_NICE, PROFILE_DIR, TRACE_DIR, BRIDGE_CPU, GO_DEVICES
     GO_DEVICES = args.go_devices
@@ -682,24 +807,36 @@ async def main() -> None:
             raise SystemExit("--pin needs at least 2 CPUs")
         os.sched_setaffinity(0, others)  # the SFU and the load workers start from here
         BRIDGE_CPU = 0
-    global CHUNK_MS, CHUNK, BURST_EVERY
+    global CHUNK_MS, CHUNK
     CHUNK_MS, CHUNK = args.chunk_ms, 16 * args.chunk_ms
-    BURST_EVERY = 1000 // args.chunk_ms
     BRIDGE_ARGS.extend(args.bridge_arg)
     results = []
     with LiveKitServer(LiveKitConfig()) as livekit:
         if args.sfu_nice and livekit.pid is not None:
             psutil.Process(livekit.pid).nice(args.sfu_nice)
-        for n in args.sessions:
-            print(f"running {n} session(s) for {args.duration:.0f} s ...", file=sys.stderr)
-            results.append(await run(n, args.duration, livekit, args.per_worker, args.shards))
+        for bitrate in args.publish_bitrate:
+            for n in args.sessions:
+                label = run_label(n, args.content, bitrate)
+                print(f"running {label} for {args.duration:.0f} s ...", file=sys.stderr)
+                results.append(
+                    await run(
+                        n,
+                        args.duration,
+                        livekit,
+                        args.per_worker,
+                        args.shards,
+                        args.content,
+                        bitrate,
+                    )
+                )
     print_table(results)
     for result in results:
         for note in result.notes:
-            print(f"N={result.sessions}: {note}")
+            print(f"{run_label(result.sessions, result.content, result.publish_bitrate)}: {note}")
     if PROFILE_DIR is not None:
-        for n in args.sessions:
-            path = PROFILE_DIR / f"sessions-{n}.txt"
+        for result in results:
+            label = run_label(result.sessions, result.content, result.publish_bitrate)
+            path = PROFILE_DIR / f"sessions-{label}.txt"
             if path.exists():
                 print(profile_summary(path))
     if args.json:

@@ -14,6 +14,10 @@ round"), and both come from the SDK's one process-wide event queue:
   round each), N^2 work in all. After `Room.connect()` we narrow the room's filter to its own room
   events and the callbacks it may wait for.
 
+The native side is not started to apply the log switch: `set_sdk_logs` before it starts holds
+the choice and applies it the moment the SDK starts it (the first Room), before any room exists.
+An idle bridge so never maps the SDK's library nor starts its runtime (10 MB, 4 threads).
+
 Both reach into the SDK's private parts, so each checks the shape it expects and otherwise does
 nothing but warn once; the bridge then works as before, at the SDK's own cost.
 """
@@ -53,16 +57,42 @@ _NOT_FOR_ROOMS = frozenset(
 )
 
 _warned: set[str] = set()
+_wanted_logs: SdkLogs | None = None  # applied when the native side starts
 
 
 def set_sdk_logs(where: SdkLogs) -> bool:
     """Where the SDK's native log records go: "native" (stderr, `RUST_LOG`) or "python".
 
-    Process-wide and repeatable. False (and a warning once) if this SDK can't be switched.
+    Process-wide and repeatable; does not start the native side. False (and a warning once) if
+    this SDK can't be switched.
     """
+    global _wanted_logs
     os.environ.setdefault("RUST_LOG", DEFAULT_RUST_LOG)  # read once, when the native side starts
     try:
-        client: Any = _ffi_client.FfiClient.instance
+        ffi_class: Any = _ffi_client.FfiClient
+        started = ffi_class._instance
+    except AttributeError as exc:
+        _warn_once("logs", f"native SDK logs stay captured: unexpected SDK shape ({exc})")
+        return False
+    if started is not None:
+        return _initialize(started, where)
+    _wanted_logs = where
+    if not getattr(ffi_class, "_lkbridge_logs_hook", False):
+        original_init = ffi_class.__init__
+
+        def init_then_switch(client: Any) -> None:
+            original_init(client)
+            if _wanted_logs is not None:
+                _initialize(client, _wanted_logs)
+
+        ffi_class.__init__ = init_then_switch
+        ffi_class._lkbridge_logs_hook = True
+    return True
+
+
+def _initialize(client: Any, where: SdkLogs) -> bool:
+    """Start the native side's logger again with capture on ("python") or off ("native")."""
+    try:
         initialize = client._ffi_lib.livekit_ffi_initialize
         callback = _ffi_client.ffi_event_callback
     except AttributeError as exc:

@@ -2,11 +2,13 @@
 // per room, each sending 1-byte-header PCM16 data packets in real time, at the Go SDK's cost (pion)
 // instead of the Python SDK's (libwebrtc), so the load generator leaves the cores to the bridge.
 //
-// It reads one JSON line on stdin ({"url", "tokens", "chunk_ms", "seconds"}), joins every room,
+// It reads one JSON line on stdin ({"url", "tokens", "chunk_ms", "seconds", "pcm"}), joins every room,
 // prints "ready", waits for "go", sends for the given seconds, prints "done", and leaves every
 // room when stdin says "leave" or closes. Each packet's PCM carries, as bench/sessions.py's own
 // devices do, its sequence number in sample 0 and its send time (Unix ns, 4 little-endian 16-bit
 // words) in samples 1-4, so the gRPC client measures device -> client latency on the same clock.
+// The audio is the raw 16 kHz mono s16le file named by "pcm" (bench/sessions.py writes the
+// workload's device side there: speech in turns, a tone, or silence), or a 440 Hz tone without it.
 package main
 
 import (
@@ -29,6 +31,7 @@ type job struct {
 	Tokens  []string `json:"tokens"`
 	ChunkMS int      `json:"chunk_ms"`
 	Seconds float64  `json:"seconds"`
+	PCM     string   `json:"pcm"`
 }
 
 func main() {
@@ -47,6 +50,10 @@ func run() error {
 	var j job
 	if err := json.Unmarshal(in.Bytes(), &j); err != nil {
 		return fmt.Errorf("bad job: %w", err)
+	}
+	audio, err := loadAudio(j)
+	if err != nil {
+		return err
 	}
 	rooms := make([]*lksdk.Room, 0, len(j.Tokens))
 	defer func() {
@@ -72,7 +79,7 @@ func run() error {
 		wg.Add(1)
 		go func(room *lksdk.Room) {
 			defer wg.Done()
-			send(room, j.ChunkMS, j.Seconds)
+			send(room, audio, j.ChunkMS, j.Seconds)
 		}(room)
 	}
 	wg.Wait()
@@ -81,21 +88,40 @@ func run() error {
 	return nil
 }
 
-// send publishes real-time packets paced from one start time, so a late one does not shift the rest.
-func send(room *lksdk.Room, chunkMS int, seconds float64) {
-	samples := deviceRate * chunkMS / 1000
-	pcm := make([]byte, 1+2*samples)
-	for i := 0; i < samples; i++ { // a 440 Hz tone at -12 dBFS
-		v := int16(8192 * math.Sin(2*math.Pi*440*float64(i)/deviceRate))
-		binary.LittleEndian.PutUint16(pcm[1+2*i:], uint16(v))
+// loadAudio returns the PCM16 to send: the job's file, or one chunk of a 440 Hz tone at -12 dBFS.
+func loadAudio(j job) ([]byte, error) {
+	if j.PCM != "" {
+		audio, err := os.ReadFile(j.PCM)
+		if err != nil {
+			return nil, fmt.Errorf("pcm: %w", err)
+		}
+		if len(audio) < 2 {
+			return nil, fmt.Errorf("pcm: %s holds no samples", j.PCM)
+		}
+		return audio[:len(audio)&^1], nil
 	}
+	samples := deviceRate * j.ChunkMS / 1000
+	audio := make([]byte, 2*samples)
+	for i := 0; i < samples; i++ {
+		v := int16(8192 * math.Sin(2*math.Pi*440*float64(i)/deviceRate))
+		binary.LittleEndian.PutUint16(audio[2*i:], uint16(v))
+	}
+	return audio, nil
+}
+
+// send publishes real-time packets paced from one start time, so a late one does not shift the rest.
+// Packet seq carries the audio's chunk seq, the audio repeating when it is shorter than the run.
+func send(room *lksdk.Room, audio []byte, chunkMS int, seconds float64) {
+	chunkBytes := 2 * deviceRate * chunkMS / 1000
 	interval := time.Duration(chunkMS) * time.Millisecond
 	count := int(seconds * 1000 / float64(chunkMS))
 	start := time.Now()
 	for seq := 0; seq < count; seq++ {
 		time.Sleep(time.Until(start.Add(time.Duration(seq) * interval)))
-		packet := make([]byte, len(pcm))
-		copy(packet, pcm)
+		packet := make([]byte, 1+chunkBytes)
+		for i := 0; i < chunkBytes; i++ {
+			packet[1+i] = audio[(seq*chunkBytes+i)%len(audio)]
+		}
 		packet[0] = byte(seq) // the glasses' 1-byte header
 		binary.LittleEndian.PutUint16(packet[1:], uint16(int16(seq)))
 		stamp := uint64(time.Now().UnixNano())

@@ -5,6 +5,9 @@ runs in a named thread fed through a blocking pipe (PyAV reads synchronously); d
 reach the event loop through a bounded asyncio queue, `None` marking the end (aiortc's
 MediaPlayer pattern). The format is detected from the first bytes, never from the URL or the
 Content-Type, which lie.
+
+PyAV (about 22 MB of libraries) is imported on the first decode, not with this module: a bridge
+that never plays a URL never maps it (bench/idle_rss.py).
 """
 
 from __future__ import annotations
@@ -14,15 +17,16 @@ import io
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import av
-import av.audio.frame
 import numpy as np
 
 from lkbridge.audio.mp3info import EncoderPadding, TagWindow, parse_gapless
 from lkbridge.audio.pcm import Int16Array
 from lkbridge.audio.resample import ROOM_RATE, MonoResampler
+
+if TYPE_CHECKING:
+    import av.audio.frame
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +175,8 @@ class StreamingDecoder:
         future.cancel()
 
     def _run(self) -> None:
+        import av
+
         try:
             decoded = self._decode()
             if not decoded and not self._stopped.is_set():
@@ -185,6 +191,8 @@ class StreamingDecoder:
                 self._put(DecodeError(f"decoder input failed: {exc}"))
 
     def _decode(self) -> int:
+        import av
+
         container = av.open(self._pipe, mode="r", format=self.format)
         try:
             if not container.streams.audio:
@@ -225,6 +233,8 @@ def _mono_pcm(
     trim: Callable[[Int16Array], Int16Array] | None = None,
 ) -> Iterator[Int16Array]:
     """Decoded frames as mono PCM16 at `out_rate` (soxr), `trim` applied at the source rate."""
+    import av
+
     to_s16 = av.AudioResampler(format="s16", layout="mono")
     soxr = MonoResampler(out_rate)
     for frame in frames:
@@ -247,6 +257,8 @@ def _frames(container: Any, stream: Any, fmt: str) -> Iterator[av.audio.frame.Au
     download should not end a playback that can go on. Many damaged packets in a row is a file
     that is not what it claims to be: that fails.
     """
+    import av.audio.frame
+
     damaged = 0
     for packet in container.demux(stream):
         try:
@@ -267,6 +279,8 @@ def _frames(container: Any, stream: Any, fmt: str) -> Iterator[av.audio.frame.Au
 
 def decode_file(path: str, out_rate: int = ROOM_RATE) -> Int16Array:
     """A whole local file (any format PyAV reads) as mono PCM16 at `out_rate`."""
+    import av
+
     try:
         container = av.open(path, mode="r")
     except (av.FFmpegError, OSError) as exc:

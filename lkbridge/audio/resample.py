@@ -1,15 +1,20 @@
 """Streaming resampling to the room's 16 kHz mono with soxr.
 
 A stream keeps soxr's filter state between chunks, so chunk boundaries add no clicks; a stream is
-rebuilt only when the input format changes (a client switching rate mid-stream).
+rebuilt only when the input format changes (a client switching rate mid-stream). soxr is imported
+when a stream first needs it: most clients send 16 kHz, which needs none.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import soxr
 
 from lkbridge.audio.pcm import Int16Array, downmix
+
+if TYPE_CHECKING:
+    import soxr
 
 ROOM_RATE = 16000
 ROOM_CHANNELS = 1
@@ -40,6 +45,8 @@ class MonoResampler:
             self._in_rate = in_rate
             return mono
         if self._stream is None or in_rate != self._in_rate:
+            import soxr
+
             self._stream = soxr.ResampleStream(
                 in_rate, self._out_rate, 1, dtype="int16", quality=self._quality
             )
@@ -62,4 +69,6 @@ def resample_once(samples: Int16Array, in_rate: int, out_rate: int) -> Int16Arra
     """Resample a whole mono buffer in one go (tests, fixtures, decoded files)."""
     if in_rate == out_rate:
         return samples
+    import soxr
+
     return np.asarray(soxr.resample(samples, in_rate, out_rate, quality="HQ"), dtype=np.int16)

@@ -112,6 +112,12 @@ def serve(
         envvar="LKBRIDGE_FIRST_AUDIO_WAIT",
         help="Seconds a new track holds its first audio until the phone subscribes.",
     ),
+    publish_bitrate: int = typer.Option(
+        0,
+        envvar="LKBRIDGE_PUBLISH_BITRATE",
+        help="Opus max bitrate of published tracks, bit/s (0: the SDK's default; "
+        "72000 or more: CELT, cheaper to encode, no in-band FEC).",
+    ),
 ) -> None:
     """Run the bridge: LiveKitBridge, grpc.health.v1 and reflection on TCP and/or a Unix socket."""
     from lkbridge.server.config import LOG_FORMATS, BridgeConfig, SdkLogs, TlsFiles
@@ -149,6 +155,7 @@ def serve(
             capture_min_ms=capture_ms,
             source_queue_ms=source_queue_ms,
             first_audio_wait_s=first_audio_wait,
+            publish_bitrate=publish_bitrate,
             metrics_port=metrics_port,
             metrics_host=metrics_host,
             playback_allow_hosts=tuple(playback_allow_host),

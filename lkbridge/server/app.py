@@ -18,9 +18,9 @@ import stat
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import grpc
-from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -43,6 +43,9 @@ from lkbridge.server.redact import RedactingFilter
 from lkbridge.server.registry import SessionRegistry
 from lkbridge.server.service import LiveKitBridgeService
 from lkbridge.server.stats import Stats
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,8 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 SdkLogs = Literal["native", "python"]  # where the SDK's native log records go (rtcruntime.py)
 SDK_LOGS: tuple[SdkLogs, ...] = ("native", "python")
 
+MIN_BITRATE, MAX_BITRATE = 6_000, 510_000  # what Opus can encode
+
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 # What gRPC itself accepts before the bridge sees a message. Above MAX_MESSAGE_BYTES the bridge
 # refuses a chunk itself (RESOURCE_EXHAUSTED, the session stays): a message gRPC refuses reaches
@@ -65,6 +67,8 @@ class BridgeConfig:
     source_queue_ms: int = 1000
     first_audio_wait_s: float = 2.0
     max_track_id: int = 15
+    # Opus max bitrate of the published tracks, bit/s; 0: the SDK's default (docs/operations.md)
+    publish_bitrate: int = 0
     # room -> client
     outbox_ms: int = 2000
     # playback
@@ -97,6 +101,8 @@ class BridgeConfig:
             raise ValueError(f"loop must be one of {', '.join(LOOPS)}")
         if self.sdk_logs not in SDK_LOGS:
             raise ValueError(f"sdk logs must be one of {', '.join(SDK_LOGS)}")
+        if self.publish_bitrate and not MIN_BITRATE <= self.publish_bitrate <= MAX_BITRATE:
+            raise ValueError(f"publish bitrate must be 0 or {MIN_BITRATE}-{MAX_BITRATE} bit/s")
         if self.grace_period_s < 0 or self.idle_timeout_s < 0:
             raise ValueError("timeouts cannot be negative")
 

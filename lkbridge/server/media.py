@@ -10,10 +10,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from lkbridge.audio.decode import SNIFF_BYTES, StreamingDecoder, sniff_format
 from lkbridge.audio.pcm import Int16Array
-from lkbridge.server.fetch import Download, FetchError, FetchPolicy, open_download
+from lkbridge.server.fetch import FetchError, FetchPolicy
+
+if TYPE_CHECKING:
+    from lkbridge.server.download import Download
 
 
 class DecodedUrl:
@@ -30,6 +34,8 @@ class DecodedUrl:
         return self._decoder.duration_ms if self._decoder else None
 
     async def __aenter__(self) -> DecodedUrl:
+        from lkbridge.server.download import open_download  # aiohttp, on the first playback
+
         try:
             download = self._download = await open_download(self.url, self._policy)
             body = download.chunks()

@@ -6,10 +6,12 @@ Process and total figures only: per-user labels would grow without bound with th
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -57,7 +59,11 @@ SnapshotSource = Callable[[], Awaitable[admin_pb.StatsSnapshot]]
 
 
 async def start_metrics_server(snapshot: SnapshotSource, host: str, port: int) -> web.AppRunner:
-    """Serve /metrics; `snapshot` gives the figures (this process's, or a front's merged ones)."""
+    """Serve /metrics; `snapshot` gives the figures (this process's, or a front's merged ones).
+
+    aiohttp is imported here, not with the module: a bridge without metrics never loads it.
+    """
+    from aiohttp import web
 
     async def metrics(request: web.Request) -> web.Response:
         body = render(await snapshot())

@@ -98,6 +98,7 @@ class Session:
                 min_frame_ms=config.capture_min_ms,
                 max_frame_ms=config.capture_max_ms,
                 first_audio_wait_s=config.first_audio_wait_s,
+                publish_bitrate=config.publish_bitrate,
             ),
         )
         self.outbox = Outbox(config.outbox_bytes, config.outbox_ms / 1000)

@@ -36,6 +36,7 @@ class TrackOptions:
     # Streamed audio only: drop silent frames while more than this is queued, so the backlog a
     # held first utterance leaves behind shrinks in the next pause instead of staying as latency.
     catch_up_ms: int = 20
+    publish_bitrate: int = 0  # Opus max bitrate in bit/s; 0: the SDK's default
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class OutputTrack:
         self._max_samples = samples_per_ms(ROOM_RATE, options.max_frame_ms)
         self._first_audio_wait_s = options.first_audio_wait_s
         self._catch_up_s = options.catch_up_ms / 1000
+        self._publish_bitrate = options.publish_bitrate
         self._source: rtc.AudioSource | None = None
         self._track: rtc.LocalAudioTrack | None = None
         self._sid = ""
@@ -101,6 +103,8 @@ class OutputTrack:
         source = rtc.AudioSource(ROOM_RATE, 1, queue_size_ms=self._queue_ms)
         track = rtc.LocalAudioTrack.create_audio_track(self.name, source)
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        if self._publish_bitrate:
+            options.audio_encoding.max_bitrate = self._publish_bitrate
         try:
             publication = await self._room.local_participant.publish_track(track, options)
         except BaseException:

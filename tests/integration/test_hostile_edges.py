@@ -32,7 +32,8 @@ from lkbridge.client import BridgeClient
 from lkbridge.devstack.tokens import mint_token
 from lkbridge.devstack.tonefile import make_tone_file
 from lkbridge.errors import ClientError
-from lkbridge.server.fetch import FetchError, FetchPolicy, open_download
+from lkbridge.server.download import open_download
+from lkbridge.server.fetch import FetchError, FetchPolicy
 from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory, LiveKitEnv
 from tests.helpers import wait_until
 

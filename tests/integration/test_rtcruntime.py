@@ -7,6 +7,8 @@ upgrade that changes them: each would then quietly fall back to the SDK's own (c
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +18,7 @@ from livekit.rtc import _ffi_client
 from lkbridge.audio.signal import tone
 from lkbridge.devstack.device import DevicePeer
 from lkbridge.rtcruntime import route_own_events, set_sdk_logs
-from tests.conftest import DeviceFactory
+from tests.conftest import DeviceFactory, LiveKitEnv
 
 
 def watch_listener(peer: DevicePeer) -> list[Any]:
@@ -91,3 +93,58 @@ async def test_native_log_records_stay_native(
     await second.send_packets(tone(400, 1.5), chunk_ms=100)
     await asyncio.sleep(1.2)
     assert log_records == []
+
+
+LATE_START = """
+import asyncio, sys
+from livekit.rtc import _ffi_client
+from lkbridge.audio.signal import tone
+from lkbridge.devstack.device import DevicePeer
+from lkbridge.rtcruntime import set_sdk_logs
+
+levels = []
+original = _ffi_client.to_python_level
+_ffi_client.to_python_level = lambda level: levels.append(level) or original(level)
+
+async def main(url, token, where):
+    assert set_sdk_logs(where)
+    assert _ffi_client.FfiClient._instance is None, "the switch started the native side"
+    peer = DevicePeer(url, token)
+    await peer.connect()
+    await peer.send_packets(tone(400, 1.5), chunk_ms=100)
+    await asyncio.sleep(1.2)  # records are shipped in batches, at least once a second
+    await peer.aclose()
+    print(len(levels))
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("where", "at_least", "at_most"), [("native", 0, 5), ("python", 100, None)]
+)
+async def test_the_log_switch_holds_when_set_before_the_native_side_starts(
+    livekit_server: LiveKitEnv,
+    room_name: str,
+    where: str,
+    at_least: int,
+    at_most: int | None,
+) -> None:
+    """An idle bridge does not start the SDK's native side; the first room starts it, and the
+    switch chosen earlier applies from that moment (a fresh process: this one started it).
+
+    Measured: 2 records with "native" (logged as the native side starts, before the switch
+    applies, as they were when the bridge started it at once), 1,340 with "python".
+    """
+    token = livekit_server.token(room_name, "late")
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", LATE_START, livekit_server.url, token, where],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = int(result.stdout.split()[-1])
+    assert records >= at_least, f"{records} native log records reached Python"
+    assert at_most is None or records <= at_most, f"{records} native log records reached Python"
