@@ -24,6 +24,7 @@ from lkbridge.client import AudioStreamCall
 from lkbridge.devstack.device import DevicePeer
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
 from lkbridge.devstack.tokens import mint_token
+from lkbridge.errors import ClientError
 from tests.conftest import BridgeEnv
 from tests.helpers import wait_until
 
@@ -235,5 +236,36 @@ async def test_a_stranger_s_first_packets_are_not_taken_for_the_device(
             assert await heard_frequency(stream, device, 440, whole=True) == pytest.approx(
                 440, abs=2
             )
+    finally:
+        await stage.aclose()
+
+
+async def test_sfu_gone_for_good_the_stream_ends_unavailable_and_a_rejoin_works(
+    bridge: BridgeEnv, tmp_path: Path
+) -> None:
+    stage = Stage(bridge, tmp_path, "orphan")
+    await asyncio.to_thread(stage.sfu.start)
+    try:
+        await stage.device()
+        await stage.join()
+        stream = bridge.client.stream("orphan")
+        await stream.open()
+        stage.sfu.kill()
+        with pytest.raises(ClientError) as ended:  # once the SDK has given up retrying
+            while await stream.receive(timeout=90) is not None:
+                pass
+        assert ended.value.code == "UNAVAILABLE"
+        assert ended.value.details.startswith("room disconnected: ")
+        status = await bridge.client.status("orphan")
+        assert not status.connected and status.last_disconnect_reason
+        # what the table tells the cloud: JoinRoom again once the SFU is back, then a new stream
+        for peer in stage.devices:
+            await peer.aclose()
+        stage.devices.clear()
+        await asyncio.to_thread(stage.sfu.start)
+        device = await stage.device()
+        await stage.join()
+        async with bridge.client.stream("orphan") as again:
+            assert await heard_frequency(again, device, 550) == pytest.approx(550, abs=2)
     finally:
         await stage.aclose()
