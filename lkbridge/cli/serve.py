@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 # the server's choices, written out so that `lkbridge health` need not import the server to
 # build this command's help (tests/unit/test_cli_light.py checks them against server/config.py)
 LOG_LEVELS_HELP = "debug/info/warning/error"
+PUBLISH_BITRATE_DEFAULT = 72_000
 
 
 def serve(
@@ -113,10 +114,10 @@ def serve(
         help="Seconds a new track holds its first audio until the phone subscribes.",
     ),
     publish_bitrate: int = typer.Option(
-        0,
+        PUBLISH_BITRATE_DEFAULT,
         envvar="LKBRIDGE_PUBLISH_BITRATE",
-        help="Opus max bitrate of published tracks, bit/s (0: the SDK's default; "
-        "72000 or more: CELT, cheaper to encode, no in-band FEC).",
+        help="Opus max bitrate of published tracks, bit/s (72000 or more: CELT, half the "
+        "encoder's CPU on speech, no in-band FEC; 0: the SDK's 48000, SILK).",
     ),
 ) -> None:
     """Run the bridge: LiveKitBridge, grpc.health.v1 and reflection on TCP and/or a Unix socket."""

@@ -27,6 +27,7 @@ MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 # the handler exactly like a client's cancel, which closes the session.
 MAX_RECEIVE_BYTES = 2 * MAX_MESSAGE_BYTES
 SERVICE_NAME = "mentra.livekit.bridge.LiveKitBridge"
+DEFAULT_PUBLISH_BITRATE = 72_000  # bit/s: the lowest at which Opus codes 16 kHz speech as CELT
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ class BridgeConfig:
     first_audio_wait_s: float = 2.0
     max_track_id: int = 15
     # Opus max bitrate of the published tracks, bit/s; 0: the SDK's default (docs/operations.md)
-    publish_bitrate: int = 0
+    # CELT's cost, not SILK's, on speech (docs/operations.md, "Encoder bitrate")
+    publish_bitrate: int = DEFAULT_PUBLISH_BITRATE
     # room -> client
     outbox_ms: int = 2000
     # playback
