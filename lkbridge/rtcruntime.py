@@ -41,7 +41,10 @@ log = logging.getLogger(__name__)
 
 FfiEvent = ffi_pb2.FfiEvent
 EventFilter = Callable[[FfiEvent], bool]
-DEFAULT_RUST_LOG = "warn"
+# Warnings and errors, less the two SDK lines that quote the SFU's answer to a refused token (the
+# token itself, signature included) at every rejected JoinRoom: the bridge logs that failure
+# itself, redacted. RUST_LOG set by the operator replaces this whole default.
+DEFAULT_RUST_LOG = "warn,livekit::rtc_engine=error,livekit_ffi::room_apis::server::room=off"
 
 # Events with subscriptions of their own: a room listener would pass them on to nobody.
 _NOT_FOR_ROOMS = frozenset(

@@ -227,6 +227,39 @@ async def test_rejected_token_is_redacted_from_the_answer_and_the_log(
     assert not any(signature in r.getMessage() for r in caplog.records)
 
 
+async def test_rejected_token_stays_out_of_the_sdks_own_stderr(
+    livekit_server: LiveKitEnv, room_name: str, tmp_path: Path
+) -> None:
+    """With the default `--sdk-logs native`, the SDK writes its own lines to stderr, past the
+    bridge's redaction: the default RUST_LOG keeps the two that quote the SFU's answer quiet."""
+    cfg = livekit_server.server.config
+    forged = mint_token(cfg.api_key, "x" * 40, room_name, "cloud-agent:forged")
+    signature = forged.rsplit(".", 1)[1]
+    env = {k: v for k, v in os.environ.items() if k != "RUST_LOG"}
+    stderr_path = tmp_path / "stderr.log"
+    with stderr_path.open("w") as stderr:
+        proc = subprocess.Popen(
+            [*LKBRIDGE, "serve", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=env,
+        )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.to_thread(proc.stdout.readline)
+        assert line.startswith("lkbridge listening on "), line
+        async with BridgeClient(line.split()[-1]) as client:
+            answer = await client.join("forged", token=forged, livekit_url=livekit_server.url)
+        assert not answer.success and answer.error.startswith("token rejected:")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(proc.wait, 15)
+    logged = stderr_path.read_text()
+    assert "JoinRoom forged failed: token rejected" in logged, logged[-2000:]
+    assert signature not in logged and forged.split(".")[1] not in logged
+
+
 # -- 7: every JoinRoom answered within the connect bound -------------------------------------------
 
 
