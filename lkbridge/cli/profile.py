@@ -64,5 +64,23 @@ def load_profile() -> Profile:
     except FileNotFoundError:
         return Profile()
     except OSError as exc:
+        if isinstance(exc, PermissionError) and _hidden_default(path):
+            return Profile()
         raise ProfileError(f"{path}: cannot read: {exc.strerror}") from None
     return parse_profile(text, str(path))
+
+
+def _hidden_default(path: Path) -> bool:
+    """The default path inside a directory this user may not search: a HOME inherited from
+    another user (setpriv, `su` without `-`, a probe run as another uid in a container) holds
+    no profile of this user's, so it must not stop `lkbridge health`. A file named by
+    LKBRIDGE_CONFIG, or one this user can see but not read, is still an error."""
+    if os.environ.get("LKBRIDGE_CONFIG"):
+        return False
+    try:
+        path.stat()
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return False

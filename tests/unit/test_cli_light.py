@@ -6,8 +6,10 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -203,3 +205,42 @@ def test_recording_paths() -> None:
 
 def test_age() -> None:
     assert [age(s) for s in (5, 75, 3725)] == ["5s", "1m15s", "1h02m"]
+
+
+SETPRIV_NOBODY = ["setpriv", "--reuid", "10002", "--regid", "10002", "--clear-groups"]
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv"
+)
+def test_a_home_of_another_user_holds_no_profile() -> None:
+    """A probe run as another uid with root's HOME (setpriv, a container's exec) cannot search
+    that HOME: no profile, not an error. A profile it can see but not read still is one."""
+    outer = Path(tempfile.mkdtemp(prefix="lkbridge-home-"))
+    try:
+        outer.chmod(0o755)
+        home = outer / "home"
+        (home / ".config" / "lkbridge").mkdir(parents=True)
+        (home / ".config" / "lkbridge" / "config.toml").write_text('bridge = "unix:/x"\n')
+        code = "from lkbridge.cli.profile import load_profile; print(load_profile().bridge)"
+        env = {"PATH": os.environ["PATH"], "HOME": str(home)}
+
+        def as_nobody() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [*SETPRIV_NOBODY, sys.executable, "-c", code],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=30,
+                cwd=str(outer),
+            )
+
+        home.chmod(0o700)  # another user's HOME: not searchable
+        hidden = as_nobody()
+        assert (hidden.returncode, hidden.stdout) == (0, "\n"), hidden.stderr
+        home.chmod(0o755)  # visible, but the file is the owner's alone
+        (home / ".config" / "lkbridge" / "config.toml").chmod(0o600)
+        unreadable = as_nobody()
+        assert unreadable.returncode != 0 and "cannot read: Permission denied" in unreadable.stderr
+    finally:
+        shutil.rmtree(outer, ignore_errors=True)
