@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from lkbridge.cli.common import AuthOption, BridgeOption, resolve_target
+from lkbridge.cli.common import AuthOption, BridgeOption, resolve_auth, resolve_target
 
 
 def tui(
@@ -16,5 +16,7 @@ def tui(
     from lkbridge.tui.app import BridgeDashboard
 
     BridgeDashboard(
-        resolve_target(bridge), auth_token=auth_token, interval_ms=int(interval * 1000)
+        resolve_target(bridge),
+        auth_token=resolve_auth(auth_token),
+        interval_ms=int(interval * 1000),
     ).run()

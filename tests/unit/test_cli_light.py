@@ -244,3 +244,29 @@ def test_a_home_of_another_user_holds_no_profile() -> None:
         assert unreadable.returncode != 0 and "cannot read: Permission denied" in unreadable.stderr
     finally:
         shutil.rmtree(outer, ignore_errors=True)
+
+
+def test_the_dashboard_takes_the_profile_s_bridge_and_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lkbridge.tui.app
+
+    profile = tmp_path / "config.toml"
+    profile.write_text('bridge = "unix:/from/profile.sock"\nauth_token = "from-profile"\n')
+    opened: list[tuple[str, str | None]] = []
+
+    class Dashboard:  # records what the command built it with; the real app is Pilot-tested
+        def __init__(self, target: str, *, auth_token: str | None, interval_ms: int) -> None:
+            opened.append((target, auth_token))
+
+        def run(self) -> None:
+            pass
+
+    monkeypatch.setattr(lkbridge.tui.app, "BridgeDashboard", Dashboard)
+    env = {"LKBRIDGE_CONFIG": str(profile), "LKBRIDGE_TARGET": "", "LKBRIDGE_AUTH_TOKEN": ""}
+    assert runner.invoke(app, ["tui"], env=env).exit_code == 0
+    assert runner.invoke(app, ["tui", "--auth-token", "flag"], env=env).exit_code == 0
+    assert opened == [
+        ("unix:/from/profile.sock", "from-profile"),
+        ("unix:/from/profile.sock", "flag"),
+    ]
