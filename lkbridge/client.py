@@ -255,7 +255,18 @@ class AudioStreamCall:
         self.cancel()
 
     async def open(self) -> None:
+        """Send the first chunk and wait for the bridge to accept the stream (its initial
+        metadata) or refuse it (NOT_FOUND, INVALID_ARGUMENT, ... raised here): audio written
+        before that answer could race a refusal, which grpc.aio then reports as INTERNAL."""
         await self._write(pb.AudioChunk(user_id=self.user_id))
+        try:
+            await self._call.initial_metadata()
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc) from None
+        if self._call.done():
+            code = await self._call.code()
+            if code != grpc.StatusCode.OK:
+                raise ClientError(code.name, await self._call.details() or "")
 
     async def send(
         self, pcm: bytes, *, sample_rate: int = 16000, channels: int = 1, track_id: int = 0

@@ -139,6 +139,9 @@ class ProxyService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         call = self._pick(first.user_id).StreamAudio(caller_chunks())
         self._stats.active_streams += 1
         try:
+            accepted = await call.initial_metadata()  # the worker's answer to the first chunk
+            if not call.done():
+                await context.send_initial_metadata(tuple(accepted))
             async for chunk in call:
                 await context.write(chunk)
         except grpc.aio.AioRpcError as exc:

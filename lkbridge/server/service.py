@@ -183,6 +183,11 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             await abort(
                 context, grpc.StatusCode.NOT_FOUND, f"session not found for user {first.user_id!r}"
             )
+        # The stream is accepted: say so before any audio, so a client can wait for this answer
+        # before it writes (a write racing a refusal loses the refusal's status in grpc.aio's
+        # client, which reports INTERNAL "Internal error from Core" instead). Nothing is bound
+        # yet, so a cancel landing here leaves nothing behind.
+        await context.send_initial_metadata(())
         binding = session.bind_stream()
         writer = StreamWriter(session, binding, context, self._stats.latency_out)
         outbox = session.outbox

@@ -58,9 +58,8 @@ async def test_join_unreachable_livekit_fails_cleanly(bridge: BridgeEnv, room_na
 
 async def test_stream_first_chunk_needs_user_id(bridge: BridgeEnv) -> None:
     stream = bridge.client.stream("")
-    await stream.open()
     with pytest.raises(ClientError) as err:
-        await stream.receive()
+        await stream.open()  # refused before any audio is written
     assert (err.value.code, err.value.details) == (
         "INVALID_ARGUMENT",
         "the first AudioChunk must carry user_id",
@@ -69,9 +68,8 @@ async def test_stream_first_chunk_needs_user_id(bridge: BridgeEnv) -> None:
 
 async def test_stream_for_unknown_user(bridge: BridgeEnv) -> None:
     stream = bridge.client.stream("nobody")
-    await stream.open()
     with pytest.raises(ClientError) as err:
-        await stream.receive()
+        await stream.open()  # refused before any audio is written
     assert err.value.code == "NOT_FOUND"
     assert err.value.details == "session not found for user 'nobody'"
 
@@ -212,10 +210,8 @@ async def test_auth_token_required_when_configured(
                 with pytest.raises(ClientError) as err:
                     await call
                 assert (err.value.code, err.value.details) == ("UNAUTHENTICATED", message)
-            stream = client.stream("x")
-            await stream.open()
             with pytest.raises(ClientError) as err:
-                await stream.receive()
+                await client.stream("x").open()
             assert err.value.code == "UNAUTHENTICATED"
             # the standard health service stays open for probes
             assert await client.standard_health() == "SERVING"
