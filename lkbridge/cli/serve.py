@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import typer
 
 from lkbridge.cli.common import EXIT_USAGE, fail
 from lkbridge.errors import ServeError
-
-if TYPE_CHECKING:
-    from lkbridge.server.config import BridgeConfig
 
 # the server's choices, written out so that `lkbridge health` need not import the server to
 # build this command's help (tests/unit/test_cli_light.py checks them against server/config.py)
@@ -165,28 +162,9 @@ def serve(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     configure_logging(config.log_level, config.log_format)
+    from lkbridge.server.runner import run_server
+
     try:
         run_server(config)
     except ServeError as exc:
         raise fail(str(exc), EXIT_USAGE) from None
-
-
-def run_server(config: BridgeConfig) -> None:
-    from lkbridge.server import eventloop
-
-    eventloop.run(_run(config), config.loop)
-
-
-async def _run(config: BridgeConfig) -> None:
-    from lkbridge.server.app import BridgeServer
-    from lkbridge.server.front import FrontServer
-
-    server = BridgeServer(config) if config.workers == 1 else FrontServer(config)
-    try:
-        await server.start()
-    except (OSError, RuntimeError) as exc:  # grpc: "Failed to bind to address ..."
-        raise fail(f"cannot start the bridge: {exc}", EXIT_USAGE) from None
-    server.install_signal_handlers()
-    for address in server.addresses:
-        print(f"lkbridge listening on {address}", flush=True)
-    await server.serve_until_exit()

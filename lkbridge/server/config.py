@@ -27,6 +27,8 @@ MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 # the handler exactly like a client's cancel, which closes the session.
 MAX_RECEIVE_BYTES = 2 * MAX_MESSAGE_BYTES
 SERVICE_NAME = "mentra.livekit.bridge.LiveKitBridge"
+# the first line on stdout, once per address: the front, the dev stack and the tests wait for it
+LISTENING = "lkbridge listening on "
 
 
 @dataclass(frozen=True)
