@@ -24,15 +24,12 @@ import numpy as np
 from lkbridge.audio.mp3info import EncoderPadding, TagWindow, parse_gapless
 from lkbridge.audio.pcm import Int16Array
 from lkbridge.audio.resample import ROOM_RATE, MonoResampler
+from lkbridge.errors import DecodeError
 
 if TYPE_CHECKING:
     import av.audio.frame
 
 log = logging.getLogger(__name__)
-
-
-class DecodeError(Exception):
-    pass
 
 
 SNIFF_BYTES = 12

@@ -31,7 +31,8 @@ LATE_AUDIO_S = 1.0  # how long past --duration a recording waits for its last fr
 
 def load_audio(file: Path) -> Int16Array:
     """The file's audio as 16 kHz mono, or a one-line reason it cannot be had."""
-    from lkbridge.audio.decode import DecodeError, decode_file
+    from lkbridge.audio.decode import decode_file
+    from lkbridge.errors import DecodeError
 
     if not file.exists():
         raise fail(f"no such file: {file}", EXIT_USAGE)

@@ -18,7 +18,8 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
-from lkbridge.server.fetch import FetchError, FetchPolicy, check_host, check_url, mb
+from lkbridge.errors import FetchError
+from lkbridge.server.fetch import FetchPolicy, check_host, check_url, mb
 
 
 class PolicyResolver(AbstractResolver):

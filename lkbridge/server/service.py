@@ -21,6 +21,7 @@ from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
 from lkbridge.audio.pcm import Int16Array
 from lkbridge.errors import (
     BridgeError,
+    FetchError,
     InvalidArgument,
     JoinFailed,
     NotConnected,
@@ -29,7 +30,7 @@ from lkbridge.errors import (
 from lkbridge.server.config import MAX_MESSAGE_BYTES, SERVICE_NAME, BridgeConfig
 from lkbridge.server.egress import StreamWriter
 from lkbridge.server.eventloop import running_loop_name
-from lkbridge.server.fetch import FetchError, check_url
+from lkbridge.server.fetch import check_url
 from lkbridge.server.ingest import ChunkIngest
 from lkbridge.server.limits import (
     MAX_ID_BYTES,

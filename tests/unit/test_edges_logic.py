@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from lkbridge.errors import InvalidArgument
+from lkbridge.errors import FetchError, InvalidArgument
 from lkbridge.server.download import PolicyResolver, _MinimumRate
-from lkbridge.server.fetch import FetchError, FetchPolicy
+from lkbridge.server.fetch import FetchPolicy
 from lkbridge.server.limits import MAX_ID_BYTES, check_length
 from lkbridge.server.redact import RedactingFilter, clip, redact
 
