@@ -16,6 +16,10 @@ class InvalidArgument(BridgeError):
     """The request itself is wrong: a missing field, a bad URL, a nonsensical audio format."""
 
 
+class MessageTooLarge(BridgeError):
+    """A message over the bridge's own size limit: refused, the session stays."""
+
+
 class FetchError(BridgeError):
     """A playback URL refused or not fetched, in a sentence a person can act on."""
 
@@ -27,8 +31,8 @@ class DecodeError(BridgeError):
 class SessionNotFound(BridgeError):
     """No session for this user_id: never joined, left, or closed."""
 
-    def __init__(self, user_id: str) -> None:
-        super().__init__(f"session not found for user {user_id!r}")
+    def __init__(self, user_id: str, message: str = "") -> None:
+        super().__init__(message or f"session not found for user {user_id!r}")
         self.user_id = user_id
 
 
@@ -36,8 +40,8 @@ class NotConnected(BridgeError):
     """The session exists but its room is not connected, so the call cannot start."""
 
 
-class SessionClosed(BridgeError):
-    """The session was closed while the caller was using it."""
+class RoomLost(NotConnected):
+    """The room went away under a stream in progress: the caller retries after a rejoin."""
 
 
 class JoinFailed(BridgeError):

@@ -77,7 +77,7 @@ class StreamWriter:
         error = task.exception()
         if error is not None:
             log.info("StreamAudio %s: write failed: %r", self._session.user_id, error)
-            self._binding.end(f"client stream error: {error!r}", "CANCELLED")
+            self._binding.end(f"client stream error: {error!r}", grpc.StatusCode.CANCELLED)
             return
         self.kick()  # audio that arrived during the last write
 

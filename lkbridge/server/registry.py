@@ -16,7 +16,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
-from lkbridge.errors import JoinFailed
+from lkbridge.errors import JoinFailed, SessionNotFound
 from lkbridge.server.config import BridgeConfig
 from lkbridge.server.memory import release_free_memory
 from lkbridge.server.redact import clip, redact
@@ -56,6 +56,13 @@ class SessionRegistry:
 
     def get(self, user_id: str) -> Session | None:
         return self._sessions.get(user_id)
+
+    def require(self, user_id: str) -> Session:
+        """The user's session, or SessionNotFound for a call that needs one."""
+        session = self._sessions.get(user_id)
+        if session is None:
+            raise SessionNotFound(user_id)
+        return session
 
     @property
     def joins_in_progress(self) -> int:

@@ -1,7 +1,8 @@
 """The LiveKitBridge gRPC service: thin handlers that validate, pick the status, and delegate.
 
-Status codes are chosen here and nowhere else (`STATUS_OF`); the work happens in the registry,
-the sessions and their tracks.
+Every handler turns a refusal into a status through `STATUS_OF`, one class of lkbridge.errors to
+one code; the work happens in the registry, the sessions and their tracks. A stream the bridge
+ends carries its code on its StreamBinding (session.py: superseded, closed, room lost).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from lkbridge.errors import (
     FetchError,
     InvalidArgument,
     JoinFailed,
+    MessageTooLarge,
     NotConnected,
+    RoomLost,
     SessionNotFound,
 )
 from lkbridge.server.config import MAX_MESSAGE_BYTES, SERVICE_NAME, BridgeConfig
@@ -50,15 +53,26 @@ log = logging.getLogger(__name__)
 
 STATUS_OF: dict[type[BridgeError], grpc.StatusCode] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    FetchError: grpc.StatusCode.INVALID_ARGUMENT,  # a URL refused before any session is touched
+    MessageTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     SessionNotFound: grpc.StatusCode.NOT_FOUND,
     NotConnected: grpc.StatusCode.FAILED_PRECONDITION,
-    JoinFailed: grpc.StatusCode.UNAVAILABLE,
+    RoomLost: grpc.StatusCode.UNAVAILABLE,  # under a stream in progress: rejoin and retry
+    JoinFailed: grpc.StatusCode.UNAVAILABLE,  # JoinRoom itself answers success=false instead
 }
+# a stream that ends with one of these counts in the bridge's error figure
+COUNTED_AS_ERRORS = (
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+)
 
 LIVEKIT_SCHEMES = ("ws", "wss", "http", "https")
 
 
 def status_of(error: BridgeError) -> grpc.StatusCode:
+    """The code of the nearest class in STATUS_OF; INTERNAL for one the bridge never refuses
+    with."""
     for cls in type(error).__mro__:
         if cls in STATUS_OF:
             return STATUS_OF[cls]
@@ -69,6 +83,11 @@ async def abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, messag
     """`context.abort` raises; this says so to the type checker."""
     await context.abort(code, message)
     raise AssertionError("unreachable")
+
+
+async def refuse(context: grpc.aio.ServicerContext, error: BridgeError) -> NoReturn:
+    """End the call with the error's status and its sentence."""
+    await abort(context, status_of(error), str(error))
 
 
 def require(value: str, field: str) -> str:
@@ -114,8 +133,8 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             url = validate_livekit_url(request.livekit_url)
             check_length(request.room_name, "room_name", MAX_ID_BYTES)
             check_length(request.target_identity, "target_identity", MAX_ID_BYTES)
-        except InvalidArgument as exc:
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except BridgeError as exc:
+            await refuse(context, exc)
         try:
             session = await self._registry.join(
                 user_id,
@@ -146,8 +165,8 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         try:
             user_id_of(request.user_id)
             check_length(request.reason, "reason", MAX_REASON_BYTES)
-        except InvalidArgument as exc:
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except BridgeError as exc:
+            await refuse(context, exc)
         if await self._registry.leave(request.user_id, request.reason or "LeaveRoom"):
             return pb.LeaveRoomResponse(success=True)
         return pb.LeaveRoomResponse(success=False, error="session not found")
@@ -171,19 +190,13 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             first = await anext(requests)
         except StopAsyncIteration:
             return
-        if not first.user_id:
-            await abort(
-                context, grpc.StatusCode.INVALID_ARGUMENT, "the first AudioChunk must carry user_id"
-            )
         try:
+            if not first.user_id:
+                raise InvalidArgument("the first AudioChunk must carry user_id")
             user_id_of(first.user_id)
-        except InvalidArgument as exc:
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        session = self._registry.get(first.user_id)
-        if session is None:
-            await abort(
-                context, grpc.StatusCode.NOT_FOUND, f"session not found for user {first.user_id!r}"
-            )
+            session = self._registry.require(first.user_id)
+        except BridgeError as exc:
+            await refuse(context, exc)
         binding = session.bind_stream()
         writer = StreamWriter(session, binding, context, self._stats.latency_out)
         outbox = session.outbox
@@ -192,7 +205,7 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         try:
             await self._read_client(first, requests, session, binding, context)
         except asyncio.CancelledError:
-            binding.end("client cancelled the stream", "CANCELLED")
+            binding.end("client cancelled the stream", grpc.StatusCode.CANCELLED)
             raise
         finally:
             if outbox.listener == writer.kick:  # a newer stream may have taken the outbox
@@ -201,7 +214,7 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             # writer winds down must not skip it. Only the client breaking the call closes
             # the session; a call the bridge ended (clean or with an error status) leaves it
             # to its idle timer.
-            if binding.end_code == "CANCELLED":
+            if binding.end_code is grpc.StatusCode.CANCELLED:
                 if session.stream is binding:
                     self._registry.spawn_remove(session, binding.end_reason)
             else:
@@ -210,13 +223,13 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
                 "StreamAudio %s ended: %s (%s)",
                 session.user_id,
                 binding.end_reason or "call ended",
-                binding.end_code or "OK",
+                binding.end_code.name if binding.end_code else "OK",
             )
             await writer.close()
-        if binding.end_code in ("INVALID_ARGUMENT", "INTERNAL", "RESOURCE_EXHAUSTED"):
+        if binding.end_code in COUNTED_AS_ERRORS:
             self._stats.errors += 1
-        if binding.end_code:
-            await abort(context, grpc.StatusCode[binding.end_code], binding.end_reason)
+        if binding.end_code is not None:
+            await abort(context, binding.end_code, binding.end_reason)
 
     async def _read_client(
         self,
@@ -233,11 +246,9 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             while chunk is not None and not binding.ended:
                 received = time.perf_counter()
                 if (size := chunk.ByteSize()) > MAX_MESSAGE_BYTES:
-                    binding.end(
-                        f"Received message larger than max ({size} vs. {MAX_MESSAGE_BYTES})",
-                        "RESOURCE_EXHAUSTED",
+                    raise MessageTooLarge(
+                        f"Received message larger than max ({size} vs. {MAX_MESSAGE_BYTES})"
                     )
-                    return
                 converted = ingest.convert(
                     chunk.pcm_data, chunk.sample_rate, chunk.channels, chunk.track_id
                 )
@@ -253,17 +264,15 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
                 await session.write(track_id, samples)
             await session.flush()
             binding.end("client finished the stream")
-        except InvalidArgument as exc:
-            binding.end(str(exc), "INVALID_ARGUMENT")
-        except NotConnected as exc:
-            binding.end(f"room not connected: {exc}", "UNAVAILABLE")
+        except BridgeError as exc:
+            binding.end(str(exc), status_of(exc))
         except asyncio.CancelledError:
             raise
         except grpc.RpcError as exc:
-            binding.end(f"client stream error: {exc}", "CANCELLED")
+            binding.end(f"client stream error: {exc}", grpc.StatusCode.CANCELLED)
         except Exception as exc:
             log.exception("StreamAudio %s: unexpected error", session.user_id)
-            binding.end(f"internal error: {exc!r}", "INTERNAL")
+            binding.end(f"internal error: {exc!r}", grpc.StatusCode.INTERNAL)
 
     async def _write_slices(
         self,
@@ -294,41 +303,29 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         if len(request_id) > MAX_ID_BYTES:  # refused below: not echoed in its FAILED event
             request_id = ""
 
-        async def refuse(code: grpc.StatusCode, message: str) -> NoReturn:
-            await context.write(
-                pb.PlayAudioEvent(
-                    type=pb.PlayAudioEvent.FAILED, request_id=request_id, error=message
-                )
-            )
-            await abort(context, code, message)
-
         try:
             user_id_of(request.user_id, required=False)
             check_length(request.request_id, "request_id", MAX_ID_BYTES)
             check_length(request.audio_url, "audio_url", MAX_URL_BYTES)
-        except InvalidArgument as exc:
-            await refuse(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        try:
             check_url(request.audio_url)
-        except FetchError as exc:
-            await refuse(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        try:
             validate_track_id(request.track_id, self._config.max_track_id)
-        except InvalidArgument as exc:
-            await refuse(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        session = self._registry.get(request.user_id)
-        if session is None:
-            await refuse(grpc.StatusCode.NOT_FOUND, "session not found")
-        play = PlayRequest(request_id, request.audio_url, request.volume, request.track_id)
-        try:
+            session = self._registry.get(request.user_id)
+            if session is None:  # the contract's FAILED event does not repeat the user_id
+                raise SessionNotFound(request.user_id, "session not found")
+            play = PlayRequest(request_id, request.audio_url, request.volume, request.track_id)
             playback = session.start_playback(
                 play,
                 self._policy,
                 stop_other=request.stop_other,
                 progress_s=self._config.playback_progress_ms / 1000,
             )
-        except NotConnected as exc:
-            await refuse(grpc.StatusCode.FAILED_PRECONDITION, f"room not connected: {exc}")
+        except BridgeError as exc:  # a FAILED event first, then the status
+            await context.write(
+                pb.PlayAudioEvent(
+                    type=pb.PlayAudioEvent.FAILED, request_id=request_id, error=str(exc)
+                )
+            )
+            await refuse(context, exc)
         try:
             async for event in playback.events_until_done():
                 await context.write(event)
@@ -347,8 +344,8 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             user_id_of(request.user_id, required=False)
             check_length(request.request_id, "request_id", MAX_ID_BYTES)
             check_length(request.reason, "reason", MAX_REASON_BYTES)
-        except InvalidArgument as exc:
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except BridgeError as exc:
+            await refuse(context, exc)
         session = self._registry.get(request.user_id)
         if session is None:
             return pb.StopAudioResponse(success=False, error="session not found")
@@ -405,8 +402,8 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
     ) -> pb.BridgeStatusResponse:
         try:
             user_id_of(request.user_id, required=False)
-        except InvalidArgument as exc:
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except BridgeError as exc:
+            await refuse(context, exc)
         session = self._registry.get(request.user_id)
         if session is None:
             return pb.BridgeStatusResponse(connected=False, server_version=self._stats.version)

@@ -15,11 +15,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import grpc
 import numpy as np
 from livekit import rtc
 
 from lkbridge.audio.pcm import Int16Array
-from lkbridge.errors import JoinFailed, NotConnected
+from lkbridge.errors import JoinFailed, NotConnected, RoomLost
 from lkbridge.rtcruntime import route_own_events
 from lkbridge.server.config import BridgeConfig
 from lkbridge.server.fetch import FetchPolicy
@@ -46,7 +47,7 @@ class StreamBinding:
     session: Session
     ended: bool = False
     end_reason: str = ""
-    end_code: str = ""  # a grpc.StatusCode name, "" for a clean end
+    end_code: grpc.StatusCode | None = None  # None: a clean end
     opened_at: float = field(default_factory=time.monotonic)
 
     # The handler task, while it waits for the client's next chunk: end() interrupts that wait
@@ -54,7 +55,7 @@ class StreamBinding:
     reader: asyncio.Task[object] | None = None
     interrupted: bool = False
 
-    def end(self, reason: str, code: str = "") -> None:
+    def end(self, reason: str, code: grpc.StatusCode | None = None) -> None:
         if not self.ended:
             self.ended, self.end_reason, self.end_code = True, reason, code
             if self.reader is not None and not self.interrupted:
@@ -180,7 +181,7 @@ class Session:
             log.info("session %s closing: %s", self.user_id, reason)
             self.cancel_idle_timer()
             if self.stream is not None:
-                self.stream.end(f"session closed: {reason}", "UNAVAILABLE")
+                self.stream.end(f"session closed: {reason}", grpc.StatusCode.UNAVAILABLE)
                 self.stream = None
             await self._stop_and_wait(self.stop_playbacks(reason=f"session closed: {reason}"))
             forwarders = list(self._forwarders.values())  # an unsubscribe may come meanwhile
@@ -205,7 +206,7 @@ class Session:
         if self.state is SessionState.CLOSED:
             raise NotConnected("session is closed")
         if self.stream is not None:
-            self.stream.end("superseded by a newer StreamAudio call", "ABORTED")
+            self.stream.end("superseded by a newer StreamAudio call", grpc.StatusCode.ABORTED)
         self.cancel_idle_timer()
         self.stream = StreamBinding(self)
         return self.stream
@@ -251,7 +252,7 @@ class Session:
     async def write(self, track_id: int, samples: Int16Array) -> Delivery:
         """Send streamed audio to a track."""
         if self.state is not SessionState.CONNECTED:
-            raise NotConnected(f"room is {self.state.value}")
+            raise RoomLost(f"room not connected: room is {self.state.value}")
         self.frames_in += 1
         self.bytes_in += 2 * len(samples)
         return await self.tracks.get(track_id).write(samples)
@@ -268,7 +269,7 @@ class Session:
     ) -> Playback:
         """Start a playback; stop_other stops every playback, else only this track's current."""
         if not self.connected:
-            raise NotConnected(f"room is {self.state.value}")
+            raise NotConnected(f"room not connected: room is {self.state.value}")
         if stop_other:
             self.stop_playbacks(reason=f"stop_other by {request.request_id}")
         else:
@@ -334,7 +335,9 @@ class Session:
         self.last_disconnect_reason = _disconnect_reason_name(reason)
         self._set_state(SessionState.DISCONNECTED)
         if self.stream is not None:
-            self.stream.end(f"room disconnected: {self.last_disconnect_reason}", "UNAVAILABLE")
+            self.stream.end(
+                f"room disconnected: {self.last_disconnect_reason}", grpc.StatusCode.UNAVAILABLE
+            )
 
     def _on_reconnecting(self) -> None:
         if self.state is SessionState.CLOSED:
