@@ -22,7 +22,7 @@ from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
 from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
 from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
 from lkbridge.server.admin import process_stats
-from lkbridge.server.app import BridgeServer
+from lkbridge.server.bridge_server import BridgeServer
 from lkbridge.server.config import (
     MAX_MESSAGE_BYTES,
     MAX_RECEIVE_BYTES,

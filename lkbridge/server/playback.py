@@ -22,8 +22,8 @@ from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge.audio.pcm import Int16Array, apply_gain
 from lkbridge.audio.resample import ROOM_RATE
 from lkbridge.errors import DecodeError, FetchError
+from lkbridge.server.decoded_url import DecodedUrl
 from lkbridge.server.fetch import FetchPolicy
-from lkbridge.server.media import DecodedUrl
 from lkbridge.server.tracks import OutputTrack
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from lkbridge.errors import ServeError
 from lkbridge.server import eventloop
-from lkbridge.server.app import BridgeServer
+from lkbridge.server.bridge_server import BridgeServer
 from lkbridge.server.config import LISTENING, BridgeConfig
 from lkbridge.server.front import FrontServer
 

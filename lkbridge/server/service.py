@@ -31,7 +31,6 @@ from lkbridge.errors import (
     SessionNotFound,
 )
 from lkbridge.server.config import MAX_MESSAGE_BYTES, SERVICE_NAME, BridgeConfig
-from lkbridge.server.egress import StreamWriter
 from lkbridge.server.eventloop import running_loop_name
 from lkbridge.server.fetch import check_url
 from lkbridge.server.ingest import ChunkIngest
@@ -47,6 +46,7 @@ from lkbridge.server.redact import clip, redact
 from lkbridge.server.registry import SessionRegistry
 from lkbridge.server.session import Session, StreamBinding
 from lkbridge.server.stats import Stats
+from lkbridge.server.stream_writer import StreamWriter
 from lkbridge.server.tracks import validate_track_id
 
 log = logging.getLogger(__name__)
@@ -239,7 +239,7 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         binding: StreamBinding,
         context: grpc.aio.ServicerContext,
     ) -> None:
-        """Client -> room, in the handler's own task (the writer needs none, see egress.py)."""
+        """Client -> room, in the handler's own task (the writer needs none: stream_writer.py)."""
         ingest = ChunkIngest(self._config.max_track_id, MAX_MESSAGE_BYTES)
         try:
             chunk: pb.AudioChunk | None = first

@@ -24,7 +24,7 @@ from lkbridge.errors import JoinFailed, NotConnected, RoomLost
 from lkbridge.rtcruntime import route_own_events
 from lkbridge.server.config import BridgeConfig
 from lkbridge.server.fetch import FetchPolicy
-from lkbridge.server.forward import Outbox
+from lkbridge.server.outbox import Outbox
 from lkbridge.server.playback import Playback, PlayRequest
 from lkbridge.server.tracks import Delivery, TrackOptions, TrackSet
 from lkbridge.server.unannounced import UnannouncedPackets

@@ -13,10 +13,10 @@ import grpc
 import pytest
 
 from lkbridge._proto import livekit_bridge_pb2 as pb
-from lkbridge.server.egress import StreamWriter
-from lkbridge.server.forward import Outbox
+from lkbridge.server.outbox import Outbox
 from lkbridge.server.session import StreamBinding
 from lkbridge.server.stats import LatencyRecorder
+from lkbridge.server.stream_writer import StreamWriter
 
 
 def test_byte_budget_drops_the_oldest_and_counts() -> None:
