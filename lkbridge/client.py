@@ -26,6 +26,7 @@ from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
 from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
 from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
+from lkbridge.audio import ROOM_RATE
 from lkbridge.errors import ClientError
 
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
@@ -258,7 +259,7 @@ class AudioStreamCall:
         await self._write(pb.AudioChunk(user_id=self.user_id))
 
     async def send(
-        self, pcm: bytes, *, sample_rate: int = 16000, channels: int = 1, track_id: int = 0
+        self, pcm: bytes, *, sample_rate: int = ROOM_RATE, channels: int = 1, track_id: int = 0
     ) -> None:
         if len(pcm) > MAX_MESSAGE_BYTES - 64:
             raise ClientError(

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lkbridge.audio import ROOM_RATE
 from lkbridge.audio.mp3info import EncoderPadding, TagWindow, parse_gapless
 from lkbridge.audio.pcm import Int16Array
-from lkbridge.audio.resample import ROOM_RATE, MonoResampler
+from lkbridge.audio.resample import MonoResampler
 from lkbridge.errors import DecodeError
 
 if TYPE_CHECKING:

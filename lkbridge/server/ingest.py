@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from lkbridge.audio import ROOM_RATE
 from lkbridge.audio.pcm import BYTES_PER_SAMPLE, Int16Array, to_int16
-from lkbridge.audio.resample import ROOM_RATE, MonoResampler
+from lkbridge.audio.resample import MonoResampler
 from lkbridge.errors import InvalidArgument
 from lkbridge.server.tracks import validate_track_id
 

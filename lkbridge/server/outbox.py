@@ -17,15 +17,16 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lkbridge.audio import ROOM_RATE
 from lkbridge.audio.meter import LevelMeter
 from lkbridge.audio.pcm import strip_device_header
 
-BYTES_PER_MS = 32  # 16 kHz mono PCM16
+BYTES_PER_MS = ROOM_RATE * 2 // 1000  # mono PCM16
 
 
 @dataclass(frozen=True, slots=True)
 class OutboundAudio:
-    pcm: bytes  # 16 kHz mono PCM16
+    pcm: bytes  # mono PCM16 at ROOM_RATE
     timestamp_ms: int  # wall clock (Unix ms) when the bridge received it
     queued_at: float  # time.perf_counter() at arrival, for the bridge-added latency and age
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from lkbridge._proto import livekit_bridge_pb2 as pb
+from lkbridge.audio import ROOM_RATE
 from lkbridge.audio.pcm import Int16Array, apply_gain
-from lkbridge.audio.resample import ROOM_RATE
 from lkbridge.errors import DecodeError, FetchError
 from lkbridge.server.decoded_url import DecodedUrl
 from lkbridge.server.fetch import FetchPolicy

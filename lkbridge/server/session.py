@@ -19,6 +19,7 @@ import grpc
 import numpy as np
 from livekit import rtc
 
+from lkbridge.audio import ROOM_RATE
 from lkbridge.audio.pcm import Int16Array
 from lkbridge.errors import JoinFailed, NotConnected, RoomLost
 from lkbridge.rtcruntime import route_own_events
@@ -366,7 +367,7 @@ class Session:
             return
         stream = rtc.AudioStream.from_track(
             track=track,
-            sample_rate=16000,
+            sample_rate=ROOM_RATE,
             num_channels=1,
             frame_size_ms=self._config.capture_min_ms,
         )

@@ -16,7 +16,7 @@ import time
 import grpc
 
 from lkbridge._proto import livekit_bridge_pb2 as pb
-from lkbridge.audio.resample import ROOM_RATE
+from lkbridge.audio import ROOM_RATE
 from lkbridge.server.session import Session, StreamBinding
 from lkbridge.server.stats import LatencyRecorder
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 from livekit import rtc
 
+from lkbridge.audio import ROOM_RATE
 from lkbridge.audio.meter import LevelMeter
 from lkbridge.audio.pcm import Int16Array, samples_per_ms, to_bytes
-from lkbridge.audio.resample import ROOM_RATE
 from lkbridge.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
