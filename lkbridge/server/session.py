@@ -16,10 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import grpc
-import numpy as np
 from livekit import rtc
 
-from lkbridge.audio import ROOM_RATE
 from lkbridge.audio.pcm import Int16Array
 from lkbridge.errors import JoinFailed, NotConnected, RoomLost
 from lkbridge.rtcruntime import route_own_events
@@ -27,6 +25,7 @@ from lkbridge.server.config import BridgeConfig
 from lkbridge.server.fetch import FetchPolicy
 from lkbridge.server.outbox import Outbox
 from lkbridge.server.playback import Playback, PlayRequest
+from lkbridge.server.track_forwarding import TrackForwarding
 from lkbridge.server.tracks import Delivery, TrackOptions, TrackSet
 from lkbridge.server.unannounced import UnannouncedPackets
 
@@ -115,8 +114,9 @@ class Session:
         self.bytes_out = 0
         self.stream: StreamBinding | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
-        self._forwarders: dict[str, tuple[rtc.AudioStream, asyncio.Task[None]]] = {}
-        self._closers: set[asyncio.Task[None]] = set()  # streams of unsubscribed tracks
+        self._forwarding = TrackForwarding(
+            user_id, target_identity, self.outbox, config.capture_min_ms
+        )
         self.playbacks: dict[str, Playback] = {}
         self._close_lock = asyncio.Lock()
         self.room.on("data_received", self._on_data)
@@ -127,7 +127,7 @@ class Session:
         self.room.on("local_track_subscribed", self._on_local_track_subscribed)
         if config.forward_tracks:
             self.room.on("track_subscribed", self._on_track_subscribed)
-            self.room.on("track_unsubscribed", self._on_track_unsubscribed)
+            self.room.on("track_unsubscribed", self._forwarding.readers.on_track_unsubscribed)
 
     def _set_state(self, new: SessionState) -> None:
         if new is not self.state:
@@ -185,15 +185,7 @@ class Session:
                 self.stream.end(f"session closed: {reason}", grpc.StatusCode.UNAVAILABLE)
                 self.stream = None
             await self._stop_and_wait(self.stop_playbacks(reason=f"session closed: {reason}"))
-            forwarders = list(self._forwarders.values())  # an unsubscribe may come meanwhile
-            self._forwarders.clear()
-            for stream, task in forwarders:
-                task.cancel()
-                with contextlib.suppress(Exception):
-                    await stream.aclose()
-            await asyncio.gather(
-                *(t for _, t in forwarders), *self._closers, return_exceptions=True
-            )
+            await self._forwarding.aclose()
             await self.tracks.aclose()
             with contextlib.suppress(Exception):
                 await self.room.disconnect()
@@ -361,48 +353,8 @@ class Session:
         publication: rtc.RemoteTrackPublication,
         participant: rtc.RemoteParticipant,
     ) -> None:
-        if self.state is SessionState.CLOSED or track.kind != rtc.TrackKind.KIND_AUDIO:
-            return
-        if self.target_identity and participant.identity != self.target_identity:
-            return
-        stream = rtc.AudioStream.from_track(
-            track=track,
-            sample_rate=ROOM_RATE,
-            num_channels=1,
-            frame_size_ms=self._config.capture_min_ms,
-        )
-        task = asyncio.get_running_loop().create_task(
-            self._forward_track(stream), name=f"forward-track:{self.user_id}:{publication.sid}"
-        )
-        self._forwarders[publication.sid] = (stream, task)
-
-    def _on_track_unsubscribed(
-        self,
-        track: rtc.Track,
-        publication: rtc.RemoteTrackPublication,
-        participant: rtc.RemoteParticipant,
-    ) -> None:
-        entry = self._forwarders.pop(publication.sid, None)
-        if entry is not None:
-            stream, task = entry
-            task.cancel()
-            closer = asyncio.get_running_loop().create_task(
-                _close_stream(stream, task), name=f"close-track:{self.user_id}:{publication.sid}"
-            )
-            self._closers.add(closer)
-            closer.add_done_callback(self._closers.discard)
-
-    async def _forward_track(self, stream: rtc.AudioStream) -> None:
-        async for event in stream:
-            data = np.frombuffer(event.frame.data, dtype=np.int16)
-            self.outbox.put(data.tobytes())
-
-
-async def _close_stream(stream: rtc.AudioStream, forwarder: asyncio.Task[None]) -> None:
-    """Release an unsubscribed track's stream once its forwarder has stopped reading it."""
-    await asyncio.wait({forwarder})
-    with contextlib.suppress(Exception):
-        await stream.aclose()
+        if self.state is not SessionState.CLOSED:
+            self._forwarding.on_track_subscribed(track, publication, participant)
 
 
 def describe_connect_error(message: str) -> str:

@@ -291,9 +291,7 @@ async def test_a_forwarded_track_that_goes_away_leaves_no_task_behind(
         assert await stream.receive(timeout=8) is not None
         await publish
         await device.aclose()  # its track is unsubscribed: the forwarder and its stream end
-        await wait_until(
-            lambda: not session._forwarders and not session._closers, 10, "the track released"
-        )
+        await wait_until(lambda: session._forwarding.readers.tasks == 0, 10, "the track released")
     await asyncio.sleep(0.5)
     assert await health_figure(bridge, "tasks") <= tasks_before
 
