@@ -12,12 +12,14 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from livekit import rtc
 
 from lkbridge.audio.pcm import Int16Array, chunks, samples_per_ms, to_bytes
 from lkbridge.rtcruntime import route_own_events
+from lkbridge.server.track_forwarding import RemoteAudioReaders
 
 log = logging.getLogger(__name__)
 
@@ -70,19 +72,17 @@ class DevicePeer:
         track it hears."""
         self.url = url
         self._token = token
-        self._record_rate = record_rate
         self._subscribe = subscribe
         self._keep_audio = keep_audio
         self.room = rtc.Room()
         self.recordings: dict[str, TrackRecording] = {}
         self.packets: list[ReceivedPacket] = []
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._streams: dict[str, rtc.AudioStream] = {}
+        self._readers = RemoteAudioReaders("device", "record", record_rate)
         self._sources: list[rtc.AudioSource] = []
         self._track_event = asyncio.Event()
         self._seq = 0
         self.room.on("track_subscribed", self._on_track_subscribed)
-        self.room.on("track_unsubscribed", self._on_track_unsubscribed)
+        self.room.on("track_unsubscribed", self._readers.on_track_unsubscribed)
         self.room.on("data_received", self._on_data)
 
     @property
@@ -165,26 +165,8 @@ class DevicePeer:
         name = publication.name or track.name
         recording = TrackRecording(name=name, publisher=participant.identity)
         self.recordings[name] = recording
-        stream = rtc.AudioStream.from_track(
-            track=track, sample_rate=self._record_rate, num_channels=1
-        )
-        self._streams[publication.sid] = stream
-        task = asyncio.get_running_loop().create_task(self._record(stream, recording))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._readers.add(track, publication.sid, partial(self._record, recording=recording))
         self._track_event.set()
-
-    def _on_track_unsubscribed(
-        self,
-        track: rtc.Track,
-        publication: rtc.RemoteTrackPublication,
-        participant: rtc.RemoteParticipant,
-    ) -> None:
-        stream = self._streams.pop(publication.sid, None)
-        if stream is not None:
-            task = asyncio.get_running_loop().create_task(stream.aclose())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
 
     async def _record(self, stream: rtc.AudioStream, recording: TrackRecording) -> None:
         async for event in stream:
@@ -218,13 +200,7 @@ class DevicePeer:
 
     async def aclose(self) -> None:
         """Cleanup order from the SDK notes: streams, sources, then the room."""
-        for stream in list(self._streams.values()):
-            with contextlib.suppress(Exception):
-                await stream.aclose()
-        self._streams.clear()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._readers.aclose()
         for source in self._sources:
             with contextlib.suppress(Exception):
                 await source.aclose()
