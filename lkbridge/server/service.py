@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import NoReturn
-from urllib.parse import urlsplit
 
 import grpc
 
@@ -34,20 +33,23 @@ from lkbridge.server.config import MAX_MESSAGE_BYTES, SERVICE_NAME, BridgeConfig
 from lkbridge.server.eventloop import running_loop_name
 from lkbridge.server.fetch import check_url
 from lkbridge.server.ingest import ChunkIngest
-from lkbridge.server.limits import (
-    MAX_ID_BYTES,
-    MAX_REASON_BYTES,
-    MAX_TOKEN_BYTES,
-    MAX_URL_BYTES,
-    check_length,
-)
 from lkbridge.server.playback import PlayRequest
 from lkbridge.server.redact import clip, redact
 from lkbridge.server.registry import SessionRegistry
 from lkbridge.server.session import Session, StreamBinding
 from lkbridge.server.stats import Stats
 from lkbridge.server.stream_writer import StreamWriter
-from lkbridge.server.tracks import validate_track_id
+from lkbridge.server.validate import (
+    MAX_ID_BYTES,
+    MAX_REASON_BYTES,
+    MAX_TOKEN_BYTES,
+    MAX_URL_BYTES,
+    check_length,
+    require,
+    user_id_of,
+    validate_livekit_url,
+    validate_track_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +68,6 @@ COUNTED_AS_ERRORS = (
     grpc.StatusCode.INTERNAL,
     grpc.StatusCode.RESOURCE_EXHAUSTED,
 )
-
-LIVEKIT_SCHEMES = ("ws", "wss", "http", "https")
 
 
 def status_of(error: BridgeError) -> grpc.StatusCode:
@@ -88,30 +88,6 @@ async def abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, messag
 async def refuse(context: grpc.aio.ServicerContext, error: BridgeError) -> NoReturn:
     """End the call with the error's status and its sentence."""
     await abort(context, status_of(error), str(error))
-
-
-def require(value: str, field: str) -> str:
-    if not value:
-        raise InvalidArgument(f"{field} is required")
-    return value
-
-
-def validate_livekit_url(url: str) -> str:
-    require(url, "livekit_url")
-    check_length(url, "livekit_url", MAX_URL_BYTES)
-    parts = urlsplit(url)
-    if parts.scheme not in LIVEKIT_SCHEMES or not parts.netloc:
-        raise InvalidArgument(
-            f"livekit_url must be a ws://, wss://, http:// or https:// URL (got {redact(url)!r})"
-        )
-    return url
-
-
-def user_id_of(value: str, *, required: bool = True) -> str:
-    """A user_id within MAX_ID_BYTES (GetStatus and StopAudio take an empty one as unknown)."""
-    if required:
-        require(value, "user_id")
-    return check_length(value, "user_id", MAX_ID_BYTES)
 
 
 class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
