@@ -29,7 +29,7 @@ from lkbridge.server.config import (
     SERVICE_NAME,
     BridgeConfig,
 )
-from lkbridge.server.eventloop import running_loop_name
+from lkbridge.server.health_check import HealthFigures, health_metadata, health_status
 from lkbridge.server.service import client_end_settled
 from lkbridge.server.stats import Stats
 from lkbridge.server.workers import WorkerPool, shard_of
@@ -165,31 +165,26 @@ class ProxyService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             for a in answers
             if isinstance(a, pb.HealthCheckResponse) and a.status == pb.HealthCheckResponse.SERVING
         ]
-        if request.service not in ("", SERVICE_NAME):
-            status = pb.HealthCheckResponse.SERVICE_UNKNOWN
-        elif self.shutting_down or not up:  # a worker being restarted is in workers_up
-            status = pb.HealthCheckResponse.NOT_SERVING
-        else:
-            status = pb.HealthCheckResponse.SERVING
+        # a worker being restarted is in workers_up
+        status = health_status(request.service, serving=bool(up) and not self.shutting_down)
         own = self._stats.process()
 
         def total(key: str, own_value: float = 0.0) -> float:
             return own_value + sum(float(a.metadata.get(key, 0)) for a in up)
 
-        metadata = {
-            "version": self._stats.version,
-            "loop": running_loop_name(),
-            "workers": str(len(answers)),
-            "workers_up": str(len(up)),
-            "tasks": str(int(total("tasks", own.tasks))),
-            "rss_mb": f"{total('rss_mb', own.rss_mb):.1f}",
-            "threads": str(int(total("threads", own.threads))),
-            "open_fds": str(int(total("open_fds", own.open_fds))),
-            "sessions_created": str(int(total("sessions_created"))),
-            "streams_total": str(int(total("streams_total"))),
-            "dropped_frames": str(int(total("dropped_frames"))),
-            "dropped_bytes": str(int(total("dropped_bytes"))),
-        }
+        figures = HealthFigures(
+            tasks=int(total("tasks", own.tasks)),
+            rss_mb=total("rss_mb", own.rss_mb),
+            threads=int(total("threads", own.threads)),
+            open_fds=int(total("open_fds", own.open_fds)),
+            sessions_created=int(total("sessions_created")),
+            streams_total=int(total("streams_total")),
+            dropped_frames=int(total("dropped_frames")),
+            dropped_bytes=int(total("dropped_bytes")),
+        )
+        metadata = health_metadata(
+            self._stats.version, figures, workers=str(len(answers)), workers_up=str(len(up))
+        )
         for key in up[0].metadata if up else ():
             if key.startswith("latency_"):  # inside the workers: mean p50, worst p99
                 values = [float(a.metadata[key]) for a in up if key in a.metadata]

@@ -29,9 +29,9 @@ from lkbridge.errors import (
     RoomLost,
     SessionNotFound,
 )
-from lkbridge.server.config import MAX_MESSAGE_BYTES, SERVICE_NAME, BridgeConfig
-from lkbridge.server.eventloop import running_loop_name
+from lkbridge.server.config import MAX_MESSAGE_BYTES, BridgeConfig
 from lkbridge.server.fetch import check_url
+from lkbridge.server.health_check import HealthFigures, health_metadata, health_status
 from lkbridge.server.ingest import ChunkIngest
 from lkbridge.server.playback import PlayRequest
 from lkbridge.server.redact import clip, redact
@@ -345,30 +345,24 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
     async def HealthCheck(
         self, request: pb.HealthCheckRequest, context: grpc.aio.ServicerContext
     ) -> pb.HealthCheckResponse:
-        figures = self._stats.process()
-        if request.service not in ("", SERVICE_NAME):
-            status = pb.HealthCheckResponse.SERVICE_UNKNOWN
-        elif self.shutting_down:
-            status = pb.HealthCheckResponse.NOT_SERVING
-        else:
-            status = pb.HealthCheckResponse.SERVING
+        own = self._stats.process()
+        figures = HealthFigures(
+            tasks=own.tasks,
+            rss_mb=own.rss_mb,
+            threads=own.threads,
+            open_fds=own.open_fds,
+            sessions_created=self._registry.sessions_created,
+            streams_total=self._stats.streams_total,
+            dropped_frames=sum(s.outbox.dropped_frames for s in self._registry),
+            dropped_bytes=sum(s.outbox.dropped_bytes for s in self._registry),
+        )
         return pb.HealthCheckResponse(
-            status=status,
+            status=health_status(request.service, serving=not self.shutting_down),
             active_sessions=len(self._registry),
             active_streams=self._stats.active_streams,
-            uptime_seconds=int(figures.uptime_s),
+            uptime_seconds=int(own.uptime_s),
             metadata={
-                "version": self._stats.version,
-                "loop": running_loop_name(),
-                "tasks": str(figures.tasks),
-                "rss_mb": f"{figures.rss_mb:.1f}",
-                "threads": str(figures.threads),
-                "open_fds": str(figures.open_fds),
-                "sessions_created": str(self._registry.sessions_created),
-                "streams_total": str(self._stats.streams_total),
-                # room audio dropped for slow readers, sessions alive now (as admin's totals)
-                "dropped_frames": str(sum(s.outbox.dropped_frames for s in self._registry)),
-                "dropped_bytes": str(sum(s.outbox.dropped_bytes for s in self._registry)),
+                **health_metadata(self._stats.version, figures),
                 **self._stats.latency_figures(),
             },
         )
