@@ -28,8 +28,8 @@ from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
 from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
 from lkbridge.audio import ROOM_RATE
 from lkbridge.errors import ClientError
+from lkbridge.wire import MAX_MESSAGE_BYTES
 
-MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 T = TypeVar("T")
 
 

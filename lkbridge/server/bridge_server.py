@@ -32,17 +32,13 @@ from lkbridge.errors import ServeError
 from lkbridge.rtcruntime import set_sdk_logs
 from lkbridge.server.admin import ADMIN_SERVICE_NAME, BridgeAdminService, Snapshots
 from lkbridge.server.auth import BearerTokenInterceptor
-from lkbridge.server.config import (
-    MAX_MESSAGE_BYTES,
-    MAX_RECEIVE_BYTES,
-    SERVICE_NAME,
-    BridgeConfig,
-)
+from lkbridge.server.config import MAX_RECEIVE_BYTES, SERVICE_NAME, BridgeConfig
 from lkbridge.server.metrics import start_metrics_server
 from lkbridge.server.redact import RedactingFilter
 from lkbridge.server.registry import SessionRegistry
 from lkbridge.server.service import LiveKitBridgeService
 from lkbridge.server.stats import Stats
+from lkbridge.wire import MAX_MESSAGE_BYTES
 
 if TYPE_CHECKING:
     from aiohttp import web

@@ -12,6 +12,7 @@ from typing import Literal
 
 from lkbridge.server.eventloop import LOOPS
 from lkbridge.server.fetch import FetchPolicy
+from lkbridge.wire import MAX_MESSAGE_BYTES
 
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
@@ -21,7 +22,6 @@ SDK_LOGS: tuple[SdkLogs, ...] = ("native", "python")
 
 MIN_BITRATE, MAX_BITRATE = 6_000, 510_000  # what Opus can encode
 
-MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 # What gRPC itself accepts before the bridge sees a message. Above MAX_MESSAGE_BYTES the bridge
 # refuses a chunk itself (RESOURCE_EXHAUSTED, the session stays): a message gRPC refuses reaches
 # the handler exactly like a client's cancel, which closes the session.

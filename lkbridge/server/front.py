@@ -23,16 +23,12 @@ from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
 from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
 from lkbridge.server.admin import process_stats
 from lkbridge.server.bridge_server import BridgeServer
-from lkbridge.server.config import (
-    MAX_MESSAGE_BYTES,
-    MAX_RECEIVE_BYTES,
-    SERVICE_NAME,
-    BridgeConfig,
-)
+from lkbridge.server.config import MAX_RECEIVE_BYTES, SERVICE_NAME, BridgeConfig
 from lkbridge.server.health_check import HealthFigures, health_metadata, health_status
 from lkbridge.server.service import client_end_settled
 from lkbridge.server.stats import Stats
 from lkbridge.server.workers import WorkerPool, shard_of
+from lkbridge.wire import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 

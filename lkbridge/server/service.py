@@ -29,7 +29,7 @@ from lkbridge.errors import (
     RoomLost,
     SessionNotFound,
 )
-from lkbridge.server.config import MAX_MESSAGE_BYTES, BridgeConfig
+from lkbridge.server.config import BridgeConfig
 from lkbridge.server.fetch import check_url
 from lkbridge.server.health_check import HealthFigures, health_metadata, health_status
 from lkbridge.server.ingest import ChunkIngest
@@ -50,6 +50,7 @@ from lkbridge.server.validate import (
     validate_livekit_url,
     validate_track_id,
 )
+from lkbridge.wire import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 

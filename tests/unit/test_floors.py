@@ -23,6 +23,7 @@ FLOORS = {
     "lkbridge.audio": 1,
     "lkbridge.procs": 1,
     "lkbridge.tokens": 1,
+    "lkbridge.wire": 1,
     "lkbridge.server": 2,
     "lkbridge.rtcruntime": 2,
     "lkbridge.client": 2,
