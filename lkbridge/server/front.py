@@ -34,11 +34,12 @@ class FrontServer(BridgeServer):
     def __init__(self, config: BridgeConfig) -> None:
         super().__init__(config)
         self.pool = WorkerPool(config)
+        self._workers: Workers | None = None
+
+    def servicers(self) -> tuple[ProxyService, FrontAdmin]:
         self.proxy = ProxyService(self.stats)
         self.front_admin = FrontAdmin(self.stats)
-        self.service = self.proxy
-        self.admin = self.front_admin
-        self._workers: Workers | None = None
+        return self.proxy, self.front_admin
 
     async def start(self) -> None:
         await self.pool.start()
