@@ -274,9 +274,6 @@ class AudioStreamCall:
         self.chunks_sent += 1
         self.bytes_sent += len(pcm)
 
-    async def send_chunk(self, chunk: pb.AudioChunk) -> None:
-        await self._write(chunk)
-
     async def _write(self, chunk: pb.AudioChunk) -> None:
         try:
             await self._call.write(chunk)

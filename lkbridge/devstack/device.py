@@ -39,13 +39,6 @@ class TrackRecording:
     def samples(self) -> Int16Array:
         return np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=np.int16)
 
-    def first_loud_time(self, threshold: float = 1000.0) -> float | None:
-        """Arrival time of the first frame whose RMS passes `threshold`."""
-        for part, at in zip(self.parts, self.arrivals, strict=True):
-            if len(part) and np.sqrt(np.mean(part.astype(np.float64) ** 2)) > threshold:
-                return at
-        return None
-
 
 @dataclass
 class ReceivedPacket:

@@ -115,10 +115,6 @@ class BridgeConfig:
         host = self.host or "0.0.0.0"
         return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
 
-    @property
-    def unix_address(self) -> str | None:
-        return f"unix:{self.socket}" if self.socket else None
-
     def fetch_policy(self) -> FetchPolicy:
         return FetchPolicy(
             connect_timeout_s=self.playback_connect_timeout_s,

@@ -46,7 +46,6 @@ class SessionRegistry:
         self._joins: set[asyncio.Task[Session]] = set()  # kept: shutdown waits for them
         self.closing = False
         self.sessions_created = 0
-        self.sessions_closed = 0
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -176,7 +175,6 @@ class SessionRegistry:
 
     async def _close(self, session: Session, reason: str) -> None:
         await session.close(reason)
-        self.sessions_closed += 1
         await asyncio.to_thread(release_free_memory)
 
     def spawn_remove(self, session: Session, reason: str) -> None:

@@ -13,7 +13,7 @@ import enum
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import grpc
 from livekit import rtc
@@ -48,7 +48,6 @@ class StreamBinding:
     ended: bool = False
     end_reason: str = ""
     end_code: grpc.StatusCode | None = None  # None: a clean end
-    opened_at: float = field(default_factory=time.monotonic)
 
     # The handler task, while it waits for the client's next chunk: end() interrupts that wait
     # (supersession, session close, room loss) so the call ends now, not at the next chunk.

@@ -91,9 +91,6 @@ class WorkerPool:
     def targets(self) -> list[str]:
         return [f"unix:{path}" for path in self.sockets]
 
-    def pids(self) -> list[int]:
-        return [p.pid for p in self._procs if p is not None and p.returncode is None]
-
     async def start(self) -> None:
         await asyncio.gather(*(self._spawn(i) for i in range(len(self.sockets))))
         loop = asyncio.get_running_loop()

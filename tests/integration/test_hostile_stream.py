@@ -78,7 +78,8 @@ async def test_a_chunk_that_would_upsample_16x_is_refused_and_memory_stays(
             "over the 10485760 byte limit: send smaller chunks",
         )
     print(f"RSS {rss_before:.0f} -> {rss_after:.0f} MB for four refused 9 MB chunks")
-    # four streams used to take RSS from 124 to 1819 MB; the refusal costs the messages only
+    # converted, four such chunks would take RSS from 124 to 1819 MB; refused, they cost the
+    # messages only
     assert rss_after < rss_before * 1.5 + 100, (rss_before, rss_after)
     for user in users:
         assert (await bridge.client.status(user)).connected
