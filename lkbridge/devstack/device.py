@@ -19,7 +19,7 @@ from livekit import rtc
 
 from lkbridge.audio.pcm import Int16Array, chunks, samples_per_ms, to_bytes
 from lkbridge.rtcruntime import route_own_events
-from lkbridge.server.track_forwarding import RemoteAudioReaders
+from lkbridge.server.track_forwarding import Reader, RemoteAudioReaders
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +70,11 @@ class DevicePeer:
         self.room = rtc.Room()
         self.recordings: dict[str, TrackRecording] = {}
         self.packets: list[ReceivedPacket] = []
-        self._readers = RemoteAudioReaders("device", "record", record_rate)
+        self._readers = RemoteAudioReaders("device", "record", self._recorder_for, record_rate)
         self._sources: list[rtc.AudioSource] = []
         self._track_event = asyncio.Event()
         self._seq = 0
-        self.room.on("track_subscribed", self._on_track_subscribed)
+        self.room.on("track_subscribed", self._readers.on_track_subscribed)
         self.room.on("track_unsubscribed", self._readers.on_track_unsubscribed)
         self.room.on("data_received", self._on_data)
 
@@ -147,19 +147,17 @@ class DevicePeer:
             ReceivedPacket(packet.data, sender, packet.topic or "", time.monotonic())
         )
 
-    def _on_track_subscribed(
+    def _recorder_for(
         self,
         track: rtc.Track,
         publication: rtc.RemoteTrackPublication,
         participant: rtc.RemoteParticipant,
-    ) -> None:
-        if track.kind != rtc.TrackKind.KIND_AUDIO:
-            return
+    ) -> Reader:
         name = publication.name or track.name
         recording = TrackRecording(name=name, publisher=participant.identity)
         self.recordings[name] = recording
-        self._readers.add(track, publication.sid, partial(self._record, recording=recording))
         self._track_event.set()
+        return partial(self._record, recording=recording)
 
     async def _record(self, stream: rtc.AudioStream, recording: TrackRecording) -> None:
         async for event in stream:

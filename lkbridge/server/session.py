@@ -353,7 +353,7 @@ class Session:
         participant: rtc.RemoteParticipant,
     ) -> None:
         if self.state is not SessionState.CLOSED:
-            self._forwarding.on_track_subscribed(track, publication, participant)
+            self._forwarding.readers.on_track_subscribed(track, publication, participant)
 
 
 def describe_connect_error(message: str) -> str:

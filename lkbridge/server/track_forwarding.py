@@ -21,16 +21,25 @@ from lkbridge.audio import ROOM_RATE
 from lkbridge.server.outbox import Outbox
 
 Reader = Callable[[rtc.AudioStream], Coroutine[Any, Any, None]]
+# what to do with a newly subscribed audio track: its reader, or None to leave it unread
+ReaderFor = Callable[[rtc.Track, rtc.RemoteTrackPublication, rtc.RemoteParticipant], Reader | None]
 
 
 class RemoteAudioReaders:
-    """Remote audio tracks being read, by publication sid."""
+    """Remote audio tracks being read, by publication sid; its two methods are the room's
+    `track_subscribed` and `track_unsubscribed` callbacks."""
 
     def __init__(
-        self, owner: str, verb: str, sample_rate: int, frame_size_ms: int | None = None
+        self,
+        owner: str,
+        verb: str,
+        reader_for: ReaderFor,
+        sample_rate: int,
+        frame_size_ms: int | None = None,
     ) -> None:
         self._owner = owner  # task names: "<verb>-track:<owner>:<sid>"
         self._verb = verb
+        self._reader_for = reader_for
         self._sample_rate = sample_rate
         self._frame_size_ms = frame_size_ms
         self._readers: dict[str, tuple[rtc.AudioStream, asyncio.Task[None]]] = {}
@@ -41,7 +50,18 @@ class RemoteAudioReaders:
         """Readers and closers alive: 0 once every track is released."""
         return len(self._readers) + len(self._closers)
 
-    def add(self, track: rtc.Track, sid: str, read: Reader) -> None:
+    def on_track_subscribed(
+        self,
+        track: rtc.Track,
+        publication: rtc.RemoteTrackPublication,
+        participant: rtc.RemoteParticipant,
+    ) -> None:
+        if track.kind != rtc.TrackKind.KIND_AUDIO:
+            return
+        read = self._reader_for(track, publication, participant)
+        if read is None:
+            return
+        sid = publication.sid
         stream = rtc.AudioStream.from_track(
             track=track,
             sample_rate=self._sample_rate,
@@ -59,7 +79,6 @@ class RemoteAudioReaders:
         publication: rtc.RemoteTrackPublication,
         participant: rtc.RemoteParticipant,
     ) -> None:
-        """The room's `track_unsubscribed` callback."""
         entry = self._readers.pop(publication.sid, None)
         if entry is not None:
             stream, task = entry
@@ -93,19 +112,17 @@ class TrackForwarding:
     def __init__(self, user_id: str, target_identity: str, outbox: Outbox, frame_ms: int) -> None:
         self._target_identity = target_identity
         self._outbox = outbox
-        self.readers = RemoteAudioReaders(user_id, "forward", ROOM_RATE, frame_ms)
+        self.readers = RemoteAudioReaders(user_id, "forward", self._reader_for, ROOM_RATE, frame_ms)
 
-    def on_track_subscribed(
+    def _reader_for(
         self,
         track: rtc.Track,
         publication: rtc.RemoteTrackPublication,
         participant: rtc.RemoteParticipant,
-    ) -> None:
-        if track.kind != rtc.TrackKind.KIND_AUDIO:
-            return
+    ) -> Reader | None:
         if self._target_identity and participant.identity != self._target_identity:
-            return
-        self.readers.add(track, publication.sid, self._forward)
+            return None
+        return self._forward
 
     async def _forward(self, stream: rtc.AudioStream) -> None:
         async for event in stream:
