@@ -34,6 +34,18 @@ async def relay_error(context: grpc.aio.ServicerContext, exc: grpc.aio.AioRpcErr
     raise AssertionError("abort returns only by raising")  # pragma: no cover
 
 
+async def relay_replies(call: Any, context: grpc.aio.ServicerContext) -> None:
+    """Every message of the worker's streaming call to the caller, then its end as it was; the
+    worker's call is cancelled however this ends (after a normal end that does nothing)."""
+    try:
+        async for reply in call:
+            await context.write(reply)
+    except grpc.aio.AioRpcError as exc:
+        await relay_error(context, exc)
+    finally:
+        call.cancel()
+
+
 class Workers:
     """Channels and stubs to the workers; `for_user` picks the user's one."""
 
@@ -94,14 +106,8 @@ class ProxyService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
     async def PlayAudio(
         self, request: pb.PlayAudioRequest, context: grpc.aio.ServicerContext
     ) -> None:
-        call = self._pick(request.user_id).PlayAudio(request)
-        try:
-            async for event in call:
-                await context.write(event)
-        except grpc.aio.AioRpcError as exc:
-            await relay_error(context, exc)
-        finally:
-            call.cancel()  # caller gone or write failed: the worker stops the playback
+        # caller gone or write failed: the cancel stops the worker's playback
+        await relay_replies(self._pick(request.user_id).PlayAudio(request), context)
 
     async def StreamAudio(
         self, request_iterator: AsyncIterator[pb.AudioChunk], context: grpc.aio.ServicerContext
@@ -127,14 +133,10 @@ class ProxyService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         call = self._pick(first.user_id).StreamAudio(caller_chunks())
         self._stats.active_streams += 1
         try:
-            async for chunk in call:
-                await context.write(chunk)
-        except grpc.aio.AioRpcError as exc:
-            await relay_error(context, exc)
+            # the caller cancelled or its stream broke: the cancel makes the worker close the
+            # session, as the contract says; after a normal end it does nothing
+            await relay_replies(call, context)
         finally:
-            # the caller cancelled or its stream broke: the worker closes the session, as the
-            # contract says; after a normal end this does nothing
-            call.cancel()
             self._stats.active_streams -= 1
 
     async def HealthCheck(
