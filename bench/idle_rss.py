@@ -51,7 +51,10 @@ STEPS: list[tuple[str, str]] = [
     ("typer + rich", "import typer, rich.console"),
     ("pydantic (typer coerces option values with it)", "import pydantic"),
     ("livekit.api + jwt (devstack tokens)", "import livekit.api, jwt"),
-    ("lkbridge.server.app (the rest of the server)", "import lkbridge.server.app"),
+    (
+        "lkbridge.server.bridge_server (the rest of the server)",
+        "import lkbridge.server.bridge_server",
+    ),
     ("lkbridge.cli.main (every CLI command)", "import lkbridge.cli.main"),
 ]
 

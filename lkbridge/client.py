@@ -26,9 +26,10 @@ from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
 from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
 from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
+from lkbridge.audio import ROOM_RATE
 from lkbridge.errors import ClientError
+from lkbridge.wire import MAX_MESSAGE_BYTES
 
-MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 T = TypeVar("T")
 
 
@@ -269,7 +270,7 @@ class AudioStreamCall:
                 raise ClientError(code.name, await self._call.details() or "")
 
     async def send(
-        self, pcm: bytes, *, sample_rate: int = 16000, channels: int = 1, track_id: int = 0
+        self, pcm: bytes, *, sample_rate: int = ROOM_RATE, channels: int = 1, track_id: int = 0
     ) -> None:
         if len(pcm) > MAX_MESSAGE_BYTES - 64:
             raise ClientError(
@@ -283,9 +284,6 @@ class AudioStreamCall:
         )
         self.chunks_sent += 1
         self.bytes_sent += len(pcm)
-
-    async def send_chunk(self, chunk: pb.AudioChunk) -> None:
-        await self._write(chunk)
 
     async def _write(self, chunk: pb.AudioChunk) -> None:
         try:

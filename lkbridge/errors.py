@@ -1,8 +1,8 @@
 """lkbridge's own exception tree.
 
-Errors of the libraries underneath (grpc, livekit, aiohttp) are translated into these at one
-boundary each; the gRPC service then maps each class to one status code in one place
-(`lkbridge.server.service.STATUS_OF`).
+Errors of the libraries underneath (grpc, livekit, aiohttp, PyAV) are translated into these at
+one boundary each; the gRPC service then maps each class to one status code in one place
+(`lkbridge.server.service.STATUS_OF`). This module imports nothing, so every floor may use it.
 """
 
 from __future__ import annotations
@@ -16,22 +16,36 @@ class InvalidArgument(BridgeError):
     """The request itself is wrong: a missing field, a bad URL, a nonsensical audio format."""
 
 
+class MessageTooLarge(BridgeError):
+    """A message over the bridge's own size limit: refused, the session stays."""
+
+
+class FetchError(BridgeError):
+    """A playback URL refused or not fetched, in a sentence a person can act on."""
+
+
+class DecodeError(BridgeError):
+    """Bytes that are not audio the bridge can decode."""
+
+
 class SessionNotFound(BridgeError):
-    def __init__(self, user_id: str) -> None:
-        super().__init__(f"session not found for user {user_id!r}")
+    """No session for this user_id: never joined, left, or closed."""
+
+    def __init__(self, user_id: str, message: str = "") -> None:
+        super().__init__(message or f"session not found for user {user_id!r}")
         self.user_id = user_id
 
 
 class NotConnected(BridgeError):
-    """The session exists but its room is not connected."""
+    """The session exists but its room is not connected, so the call cannot start."""
+
+
+class RoomLost(NotConnected):
+    """The room went away under a stream in progress: the caller retries after a rejoin."""
 
 
 class JoinFailed(BridgeError):
     """The room could not be joined: unreachable server, rejected token, timeout."""
-
-
-class SessionClosed(BridgeError):
-    """The session was closed while the caller was using it."""
 
 
 class ServeError(BridgeError):
@@ -39,7 +53,11 @@ class ServeError(BridgeError):
 
 
 class ClientError(BridgeError):
-    """Raised by lkbridge.client for a failed call, with the gRPC status name and details."""
+    """Raised by lkbridge.client for a failed call, with the gRPC status name and details.
+
+    `code` stays the status name (a string): the CLI prints it as is ("error: NOT_FOUND: ...")
+    and callers compare names, as the contract writes them (docs/architecture.md).
+    """
 
     def __init__(self, code: str, details: str) -> None:
         super().__init__(f"{code}: {details}")

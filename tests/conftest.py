@@ -118,7 +118,7 @@ os.environ["LKBRIDGE_CONFIG"] = os.path.join(_isolated, "no-config.toml")
 # -- the bridge ------------------------------------------------------------------------------------
 
 from lkbridge.client import BridgeClient  # noqa: E402
-from lkbridge.server.app import BridgeServer  # noqa: E402
+from lkbridge.server.bridge_server import BridgeServer  # noqa: E402
 from lkbridge.server.config import BridgeConfig  # noqa: E402
 
 

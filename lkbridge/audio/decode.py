@@ -21,18 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lkbridge.audio import ROOM_RATE
 from lkbridge.audio.mp3info import EncoderPadding, TagWindow, parse_gapless
 from lkbridge.audio.pcm import Int16Array
-from lkbridge.audio.resample import ROOM_RATE, MonoResampler
+from lkbridge.audio.resample import MonoResampler
+from lkbridge.errors import DecodeError
 
 if TYPE_CHECKING:
     import av.audio.frame
 
 log = logging.getLogger(__name__)
-
-
-class DecodeError(Exception):
-    pass
 
 
 SNIFF_BYTES = 12
@@ -123,8 +121,6 @@ class StreamingDecoder:
         self._pipe = _Pipe(high_water=256 * 1024)
         self._stopped = threading.Event()
         self.duration_ms: int | None = None  # from the container, when it says
-        self.source_rate = 0
-        self.source_channels = 0
         self._tag = TagWindow()  # an MP3's first frame, for its gapless figures (mp3info.py)
         self._thread = threading.Thread(target=self._run, name=f"decode-{fmt}", daemon=True)
         self._thread.start()
@@ -200,8 +196,6 @@ class StreamingDecoder:
             stream = container.streams.audio[0]
             if container.duration:
                 self.duration_ms = int(container.duration // 1000)
-            self.source_rate = stream.rate or 0
-            self.source_channels = stream.channels or 0
             total = 0
             trim = self._encoder_padding() if self.format == "mp3" else None
             for out in _mono_pcm(_frames(container, stream, self.format), self._out_rate, trim):

@@ -11,13 +11,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lkbridge.audio import ROOM_RATE
 from lkbridge.audio.pcm import Int16Array, downmix
 
 if TYPE_CHECKING:
     import soxr
-
-ROOM_RATE = 16000
-ROOM_CHANNELS = 1
 
 
 class MonoResampler:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from lkbridge.audio import ROOM_RATE
 from lkbridge.audio.pcm import Int16Array, float_to_int16
 
 
 def tone(
     freq_hz: float,
     duration_s: float,
-    sample_rate: int = 16000,
+    sample_rate: int = ROOM_RATE,
     amplitude: float = 0.5,
     channels: int = 1,
     phase_samples: int = 0,

@@ -218,6 +218,7 @@ def _write_recordings(plan: DevicePlan, peer: DevicePeer) -> None:
     import wave
 
     from lkbridge.audio.signal import dbfs
+    from lkbridge.devstack.device import DEVICE_RATE  # what the peer records at
 
     assert plan.record is not None
     if not peer.recordings:
@@ -228,9 +229,9 @@ def _write_recordings(plan: DevicePlan, peer: DevicePeer) -> None:
         with wave.open(str(path), "wb") as wav:
             wav.setnchannels(1)
             wav.setsampwidth(2)
-            wav.setframerate(16000)
+            wav.setframerate(DEVICE_RATE)
             wav.writeframes(samples.tobytes())
-        seconds = round(len(samples) / 16000, 2)
+        seconds = round(len(samples) / DEVICE_RATE, 2)
         level = round(dbfs(samples), 1) if len(samples) else None
         plan.say(
             "recorded",

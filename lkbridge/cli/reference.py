@@ -1,6 +1,6 @@
 """The configuration reference of `lkbridge serve`, rendered from the command's own options.
 
-docs/operations.md embeds it between markers; tests/unit/test_docs.py fails when it is stale,
+docs/operations.md embeds it between markers; tests/unit/test_deploy.py fails when it is stale,
 so the documented flags, environment variables and defaults cannot drift from the code.
     python -m lkbridge.cli.reference --write docs/operations.md
 """

@@ -121,50 +121,10 @@ def serve(
     ),
 ) -> None:
     """Run the bridge: LiveKitBridge, grpc.health.v1 and reflection on TCP and/or a Unix socket."""
-    from lkbridge.server.config import LOG_FORMATS, BridgeConfig, SdkLogs, TlsFiles
     from lkbridge.server.logs import configure_logging
+    from lkbridge.server.runner import run_server
 
-    if log_format not in LOG_FORMATS:
-        raise typer.BadParameter(
-            f"must be one of {', '.join(LOG_FORMATS)}", param_hint="--log-format"
-        )
-    if (tls_cert is None) != (tls_key is None):
-        raise typer.BadParameter("give both --tls-cert and --tls-key", param_hint="--tls-cert")
-    tcp_port: int | None = port if port is not None else 9090
-    # A platform's PORT must not open TCP beside a socket the operator chose: only a --port
-    # written on the command line does.
-    source = ctx.get_parameter_source("port")
-    port_given = source is not None and source.name == "COMMANDLINE"
-    if no_tcp or (socket and not port_given):
-        tcp_port = None
-    try:
-        config = BridgeConfig(
-            host=host,
-            port=tcp_port,
-            socket=socket,
-            socket_mode=int(socket_mode, 8),
-            log_level=log_level,
-            log_format=log_format,
-            grace_period_s=grace_period,
-            loop=loop,
-            workers=workers,
-            sdk_logs=cast(SdkLogs, sdk_logs),  # BridgeConfig checks it
-            auth_token=auth_token,
-            tls=TlsFiles(tls_cert, tls_key, tls_client_ca) if tls_cert and tls_key else None,
-            idle_timeout_s=idle_timeout,
-            forward_tracks=forward_tracks,
-            capture_min_ms=capture_ms,
-            source_queue_ms=source_queue_ms,
-            first_audio_wait_s=first_audio_wait,
-            publish_bitrate=publish_bitrate,
-            metrics_port=metrics_port,
-            metrics_host=metrics_host,
-            playback_allow_hosts=tuple(playback_allow_host),
-            playback_deny_private=playback_deny_private,
-            playback_max_bytes=int(playback_max_mb * 1024 * 1024),
-        )
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    config = config_of(ctx)
     configure_logging(config.log_level, config.log_format)
     try:
         run_server(config)
@@ -172,22 +132,50 @@ def serve(
         raise fail(str(exc), EXIT_USAGE) from None
 
 
-def run_server(config: BridgeConfig) -> None:
-    from lkbridge.server import eventloop
+def config_of(ctx: typer.Context) -> BridgeConfig:
+    """The BridgeConfig that the command's options say; a value it refuses is a usage error."""
+    from lkbridge.server.config import LOG_FORMATS, BridgeConfig, SdkLogs, TlsFiles
 
-    eventloop.run(_run(config), config.loop)
-
-
-async def _run(config: BridgeConfig) -> None:
-    from lkbridge.server.app import BridgeServer
-    from lkbridge.server.front import FrontServer
-
-    server = BridgeServer(config) if config.workers == 1 else FrontServer(config)
+    o = ctx.params
+    if o["log_format"] not in LOG_FORMATS:
+        raise typer.BadParameter(
+            f"must be one of {', '.join(LOG_FORMATS)}", param_hint="--log-format"
+        )
+    tls_cert, tls_key = o["tls_cert"], o["tls_key"]
+    if (tls_cert is None) != (tls_key is None):
+        raise typer.BadParameter("give both --tls-cert and --tls-key", param_hint="--tls-cert")
+    tcp_port: int | None = o["port"] if o["port"] is not None else 9090
+    # A platform's PORT must not open TCP beside a socket the operator chose: only a --port
+    # written on the command line does.
+    source = ctx.get_parameter_source("port")
+    port_given = source is not None and source.name == "COMMANDLINE"
+    if o["no_tcp"] or (o["socket"] and not port_given):
+        tcp_port = None
     try:
-        await server.start()
-    except (OSError, RuntimeError) as exc:  # grpc: "Failed to bind to address ..."
-        raise fail(f"cannot start the bridge: {exc}", EXIT_USAGE) from None
-    server.install_signal_handlers()
-    for address in server.addresses:
-        print(f"lkbridge listening on {address}", flush=True)
-    await server.serve_until_exit()
+        return BridgeConfig(
+            host=o["host"],
+            port=tcp_port,
+            socket=o["socket"],
+            socket_mode=int(o["socket_mode"], 8),
+            log_level=o["log_level"],
+            log_format=o["log_format"],
+            grace_period_s=o["grace_period"],
+            loop=o["loop"],
+            workers=o["workers"],
+            sdk_logs=cast(SdkLogs, o["sdk_logs"]),  # BridgeConfig checks it
+            auth_token=o["auth_token"],
+            tls=TlsFiles(tls_cert, tls_key, o["tls_client_ca"]) if tls_cert and tls_key else None,
+            idle_timeout_s=o["idle_timeout"],
+            forward_tracks=o["forward_tracks"],
+            capture_min_ms=o["capture_ms"],
+            source_queue_ms=o["source_queue_ms"],
+            first_audio_wait_s=o["first_audio_wait"],
+            publish_bitrate=o["publish_bitrate"],
+            metrics_port=o["metrics_port"],
+            metrics_host=o["metrics_host"],
+            playback_allow_hosts=tuple(o["playback_allow_host"]),
+            playback_deny_private=o["playback_deny_private"],
+            playback_max_bytes=int(o["playback_max_mb"] * 1024 * 1024),
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None

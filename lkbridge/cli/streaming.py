@@ -18,20 +18,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lkbridge.audio import ROOM_RATE
 from lkbridge.audio.pcm import Int16Array, samples_per_ms, to_bytes, to_int16
 from lkbridge.audio.signal import dbfs
 from lkbridge.cli.common import EXIT_USAGE, fail
 from lkbridge.client import AudioStreamCall, BridgeClient
 from lkbridge.errors import ClientError
 
-RATE = 16000
+RATE = ROOM_RATE
 TAIL_S = 0.5  # after a file: the room's answer to its last words
 LATE_AUDIO_S = 1.0  # how long past --duration a recording waits for its last fresh audio
 
 
 def load_audio(file: Path) -> Int16Array:
     """The file's audio as 16 kHz mono, or a one-line reason it cannot be had."""
-    from lkbridge.audio.decode import DecodeError, decode_file
+    from lkbridge.audio.decode import decode_file
+    from lkbridge.errors import DecodeError
 
     if not file.exists():
         raise fail(f"no such file: {file}", EXIT_USAGE)

@@ -12,12 +12,14 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from livekit import rtc
 
 from lkbridge.audio.pcm import Int16Array, chunks, samples_per_ms, to_bytes
 from lkbridge.rtcruntime import route_own_events
+from lkbridge.server.track_forwarding import Reader, RemoteAudioReaders
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +38,6 @@ class TrackRecording:
 
     def samples(self) -> Int16Array:
         return np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=np.int16)
-
-    def first_loud_time(self, threshold: float = 1000.0) -> float | None:
-        """Arrival time of the first frame whose RMS passes `threshold`."""
-        for part, at in zip(self.parts, self.arrivals, strict=True):
-            if len(part) and np.sqrt(np.mean(part.astype(np.float64) ** 2)) > threshold:
-                return at
-        return None
 
 
 @dataclass
@@ -70,19 +65,17 @@ class DevicePeer:
         track it hears."""
         self.url = url
         self._token = token
-        self._record_rate = record_rate
         self._subscribe = subscribe
         self._keep_audio = keep_audio
         self.room = rtc.Room()
         self.recordings: dict[str, TrackRecording] = {}
         self.packets: list[ReceivedPacket] = []
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._streams: dict[str, rtc.AudioStream] = {}
+        self._readers = RemoteAudioReaders("device", "record", self._recorder_for, record_rate)
         self._sources: list[rtc.AudioSource] = []
         self._track_event = asyncio.Event()
         self._seq = 0
-        self.room.on("track_subscribed", self._on_track_subscribed)
-        self.room.on("track_unsubscribed", self._on_track_unsubscribed)
+        self.room.on("track_subscribed", self._readers.on_track_subscribed)
+        self.room.on("track_unsubscribed", self._readers.on_track_unsubscribed)
         self.room.on("data_received", self._on_data)
 
     @property
@@ -154,37 +147,17 @@ class DevicePeer:
             ReceivedPacket(packet.data, sender, packet.topic or "", time.monotonic())
         )
 
-    def _on_track_subscribed(
+    def _recorder_for(
         self,
         track: rtc.Track,
         publication: rtc.RemoteTrackPublication,
         participant: rtc.RemoteParticipant,
-    ) -> None:
-        if track.kind != rtc.TrackKind.KIND_AUDIO:
-            return
+    ) -> Reader:
         name = publication.name or track.name
         recording = TrackRecording(name=name, publisher=participant.identity)
         self.recordings[name] = recording
-        stream = rtc.AudioStream.from_track(
-            track=track, sample_rate=self._record_rate, num_channels=1
-        )
-        self._streams[publication.sid] = stream
-        task = asyncio.get_running_loop().create_task(self._record(stream, recording))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
         self._track_event.set()
-
-    def _on_track_unsubscribed(
-        self,
-        track: rtc.Track,
-        publication: rtc.RemoteTrackPublication,
-        participant: rtc.RemoteParticipant,
-    ) -> None:
-        stream = self._streams.pop(publication.sid, None)
-        if stream is not None:
-            task = asyncio.get_running_loop().create_task(stream.aclose())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        return partial(self._record, recording=recording)
 
     async def _record(self, stream: rtc.AudioStream, recording: TrackRecording) -> None:
         async for event in stream:
@@ -218,13 +191,7 @@ class DevicePeer:
 
     async def aclose(self) -> None:
         """Cleanup order from the SDK notes: streams, sources, then the room."""
-        for stream in list(self._streams.values()):
-            with contextlib.suppress(Exception):
-                await stream.aclose()
-        self._streams.clear()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._readers.aclose()
         for source in self._sources:
             with contextlib.suppress(Exception):
                 await source.aclose()

@@ -9,6 +9,7 @@ import wave
 
 import numpy as np
 
+from lkbridge.audio import ROOM_RATE
 from lkbridge.audio.pcm import Int16Array, downmix
 from lkbridge.audio.resample import resample_once
 from lkbridge.audio.signal import tone
@@ -26,7 +27,7 @@ def read_wav(data: bytes) -> tuple[Int16Array, int]:
         return downmix(samples, wav.getnchannels()), wav.getframerate()
 
 
-def speech(phrase: str = DEFAULT_PHRASE, rate: int = 16000) -> Int16Array | None:
+def speech(phrase: str = DEFAULT_PHRASE, rate: int = ROOM_RATE) -> Int16Array | None:
     """The phrase spoken by espeak-ng at `rate`, or None when espeak-ng is not installed."""
     binary = shutil.which("espeak-ng")
     if binary is None:
@@ -38,7 +39,7 @@ def speech(phrase: str = DEFAULT_PHRASE, rate: int = 16000) -> Int16Array | None
     return resample_once(samples, source_rate, rate)
 
 
-def test_signal(kind: str = "speech", rate: int = 16000) -> tuple[Int16Array, str]:
+def test_signal(kind: str = "speech", rate: int = ROOM_RATE) -> tuple[Int16Array, str]:
     """(samples, description): speech with a pause after it, or a 440 Hz beep pattern."""
     if kind == "speech":
         spoken = speech(rate=rate)

@@ -12,6 +12,7 @@ from typing import Literal
 
 from lkbridge.server.eventloop import LOOPS
 from lkbridge.server.fetch import FetchPolicy
+from lkbridge.wire import MAX_MESSAGE_BYTES
 
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
@@ -21,13 +22,14 @@ SDK_LOGS: tuple[SdkLogs, ...] = ("native", "python")
 
 MIN_BITRATE, MAX_BITRATE = 6_000, 510_000  # what Opus can encode
 
-MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 # What gRPC itself accepts before the bridge sees a message. Above MAX_MESSAGE_BYTES the bridge
 # refuses a chunk itself (RESOURCE_EXHAUSTED, the session stays): a message gRPC refuses reaches
 # the handler exactly like a client's cancel, which closes the session.
 MAX_RECEIVE_BYTES = 2 * MAX_MESSAGE_BYTES
 SERVICE_NAME = "mentra.livekit.bridge.LiveKitBridge"
 DEFAULT_PUBLISH_BITRATE = 72_000  # bit/s: the lowest at which Opus codes 16 kHz speech as CELT
+# the first line on stdout, once per address: the front, the dev stack and the tests wait for it
+LISTENING = "lkbridge listening on "
 
 
 @dataclass(frozen=True)
@@ -114,10 +116,6 @@ class BridgeConfig:
             return None
         host = self.host or "0.0.0.0"
         return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
-
-    @property
-    def unix_address(self) -> str | None:
-        return f"unix:{self.socket}" if self.socket else None
 
     def fetch_policy(self) -> FetchPolicy:
         return FetchPolicy(

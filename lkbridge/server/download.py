@@ -4,7 +4,7 @@ The policy's address check runs inside aiohttp's own resolver (`PolicyResolver`)
 answer aiohttp dials: a check made on a lookup of its own would let a name that answers
 differently the second time (DNS rebinding) reach an address the policy refuses. After the first
 bytes the body must keep a minimum rate, so a trickle cannot hold a playback (and its track)
-until the total timeout. Imported on the first playback (media.py), with aiohttp.
+until the total timeout. Imported on the first playback (decoded_url.py), with aiohttp.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
-from lkbridge.server.fetch import FetchError, FetchPolicy, check_host, check_url, mb
+from lkbridge.errors import FetchError
+from lkbridge.server.fetch import FetchPolicy, check_host, check_url, mb
 
 
 class PolicyResolver(AbstractResolver):

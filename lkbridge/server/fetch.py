@@ -17,13 +17,9 @@ import ipaddress
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from lkbridge.errors import BridgeError
+from lkbridge.errors import FetchError
 
 ALLOWED_SCHEMES = ("http", "https")
-
-
-class FetchError(BridgeError):
-    pass
 
 
 @dataclass(frozen=True)

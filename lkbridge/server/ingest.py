@@ -13,16 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from lkbridge.audio import ROOM_RATE
 from lkbridge.audio.pcm import BYTES_PER_SAMPLE, Int16Array, to_int16
-from lkbridge.audio.resample import ROOM_RATE, MonoResampler
+from lkbridge.audio.resample import MonoResampler
 from lkbridge.errors import InvalidArgument
-from lkbridge.server.tracks import validate_track_id
+from lkbridge.server.validate import validate_track_id
+from lkbridge.wire import MAX_MESSAGE_BYTES
 
 MAX_RATE = 192000
 MAX_CHANNELS = 8
 SLICE_S = 1  # input seconds resampled per step
 # A chunk may not grow past what one message can carry at the room's rate (327 s of audio).
-DEFAULT_MAX_OUT_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_OUT_BYTES = MAX_MESSAGE_BYTES
 
 
 class ChunkIngest:

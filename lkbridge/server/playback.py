@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from lkbridge._proto import livekit_bridge_pb2 as pb
-from lkbridge.audio.decode import DecodeError
+from lkbridge.audio import ROOM_RATE
 from lkbridge.audio.pcm import Int16Array, apply_gain
-from lkbridge.audio.resample import ROOM_RATE
-from lkbridge.server.fetch import FetchError, FetchPolicy
-from lkbridge.server.media import DecodedUrl
+from lkbridge.errors import DecodeError, FetchError
+from lkbridge.server.decoded_url import DecodedUrl
+from lkbridge.server.fetch import FetchPolicy
 from lkbridge.server.tracks import OutputTrack
 
 log = logging.getLogger(__name__)

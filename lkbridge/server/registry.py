@@ -16,7 +16,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
-from lkbridge.errors import JoinFailed
+from lkbridge.errors import JoinFailed, SessionNotFound
 from lkbridge.server.config import BridgeConfig
 from lkbridge.server.memory import release_free_memory
 from lkbridge.server.redact import clip, redact
@@ -46,7 +46,6 @@ class SessionRegistry:
         self._joins: set[asyncio.Task[Session]] = set()  # kept: shutdown waits for them
         self.closing = False
         self.sessions_created = 0
-        self.sessions_closed = 0
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -56,6 +55,13 @@ class SessionRegistry:
 
     def get(self, user_id: str) -> Session | None:
         return self._sessions.get(user_id)
+
+    def require(self, user_id: str) -> Session:
+        """The user's session, or SessionNotFound for a call that needs one."""
+        session = self._sessions.get(user_id)
+        if session is None:
+            raise SessionNotFound(user_id)
+        return session
 
     @property
     def joins_in_progress(self) -> int:
@@ -169,7 +175,6 @@ class SessionRegistry:
 
     async def _close(self, session: Session, reason: str) -> None:
         await session.close(reason)
-        self.sessions_closed += 1
         await asyncio.to_thread(release_free_memory)
 
     def spawn_remove(self, session: Session, reason: str) -> None:

@@ -1,7 +1,8 @@
 """The LiveKitBridge gRPC service: thin handlers that validate, pick the status, and delegate.
 
-Status codes are chosen here and nowhere else (`STATUS_OF`); the work happens in the registry,
-the sessions and their tracks.
+Every handler turns a refusal into a status through `STATUS_OF`, one class of lkbridge.errors to
+one code; the work happens in the registry, the sessions and their tracks. A stream the bridge
+ends carries its code on its StreamBinding (session.py: superseded, closed, room lost).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import NoReturn
-from urllib.parse import urlsplit
 
 import grpc
 
@@ -21,43 +21,59 @@ from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
 from lkbridge.audio.pcm import Int16Array
 from lkbridge.errors import (
     BridgeError,
+    FetchError,
     InvalidArgument,
     JoinFailed,
+    MessageTooLarge,
     NotConnected,
+    RoomLost,
     SessionNotFound,
 )
-from lkbridge.server.config import MAX_MESSAGE_BYTES, SERVICE_NAME, BridgeConfig
-from lkbridge.server.egress import StreamWriter
-from lkbridge.server.eventloop import running_loop_name
-from lkbridge.server.fetch import FetchError, check_url
+from lkbridge.server.config import BridgeConfig
+from lkbridge.server.fetch import check_url
+from lkbridge.server.health_check import HealthFigures, health_metadata, health_status
 from lkbridge.server.ingest import ChunkIngest
-from lkbridge.server.limits import (
-    MAX_ID_BYTES,
-    MAX_REASON_BYTES,
-    MAX_TOKEN_BYTES,
-    MAX_URL_BYTES,
-    check_length,
-)
 from lkbridge.server.playback import PlayRequest
 from lkbridge.server.redact import clip, redact
 from lkbridge.server.registry import SessionRegistry
 from lkbridge.server.session import Session, StreamBinding
 from lkbridge.server.stats import Stats
-from lkbridge.server.tracks import validate_track_id
+from lkbridge.server.stream_writer import StreamWriter
+from lkbridge.server.validate import (
+    MAX_ID_BYTES,
+    MAX_REASON_BYTES,
+    MAX_TOKEN_BYTES,
+    MAX_URL_BYTES,
+    check_length,
+    require,
+    user_id_of,
+    validate_livekit_url,
+    validate_track_id,
+)
+from lkbridge.wire import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 
 STATUS_OF: dict[type[BridgeError], grpc.StatusCode] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    FetchError: grpc.StatusCode.INVALID_ARGUMENT,  # a URL refused before any session is touched
+    MessageTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     SessionNotFound: grpc.StatusCode.NOT_FOUND,
     NotConnected: grpc.StatusCode.FAILED_PRECONDITION,
-    JoinFailed: grpc.StatusCode.UNAVAILABLE,
+    RoomLost: grpc.StatusCode.UNAVAILABLE,  # under a stream in progress: rejoin and retry
+    JoinFailed: grpc.StatusCode.UNAVAILABLE,  # JoinRoom itself answers success=false instead
 }
-
-LIVEKIT_SCHEMES = ("ws", "wss", "http", "https")
+# a stream that ends with one of these counts in the bridge's error figure
+COUNTED_AS_ERRORS = (
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+)
 
 
 def status_of(error: BridgeError) -> grpc.StatusCode:
+    """The code of the nearest class in STATUS_OF; INTERNAL for one the bridge never refuses
+    with."""
     for cls in type(error).__mro__:
         if cls in STATUS_OF:
             return STATUS_OF[cls]
@@ -70,28 +86,9 @@ async def abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, messag
     raise AssertionError("unreachable")
 
 
-def require(value: str, field: str) -> str:
-    if not value:
-        raise InvalidArgument(f"{field} is required")
-    return value
-
-
-def validate_livekit_url(url: str) -> str:
-    require(url, "livekit_url")
-    check_length(url, "livekit_url", MAX_URL_BYTES)
-    parts = urlsplit(url)
-    if parts.scheme not in LIVEKIT_SCHEMES or not parts.netloc:
-        raise InvalidArgument(
-            f"livekit_url must be a ws://, wss://, http:// or https:// URL (got {redact(url)!r})"
-        )
-    return url
-
-
-def user_id_of(value: str, *, required: bool = True) -> str:
-    """A user_id within MAX_ID_BYTES (GetStatus and StopAudio take an empty one as unknown)."""
-    if required:
-        require(value, "user_id")
-    return check_length(value, "user_id", MAX_ID_BYTES)
+async def refuse(context: grpc.aio.ServicerContext, error: BridgeError) -> NoReturn:
+    """End the call with the error's status and its sentence."""
+    await abort(context, status_of(error), str(error))
 
 
 class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
@@ -113,8 +110,8 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             url = validate_livekit_url(request.livekit_url)
             check_length(request.room_name, "room_name", MAX_ID_BYTES)
             check_length(request.target_identity, "target_identity", MAX_ID_BYTES)
-        except InvalidArgument as exc:
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except BridgeError as exc:
+            await refuse(context, exc)
         try:
             session = await self._registry.join(
                 user_id,
@@ -145,8 +142,8 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         try:
             user_id_of(request.user_id)
             check_length(request.reason, "reason", MAX_REASON_BYTES)
-        except InvalidArgument as exc:
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except BridgeError as exc:
+            await refuse(context, exc)
         if await self._registry.leave(request.user_id, request.reason or "LeaveRoom"):
             return pb.LeaveRoomResponse(success=True)
         return pb.LeaveRoomResponse(success=False, error="session not found")
@@ -170,19 +167,13 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             first = await anext(requests)
         except StopAsyncIteration:
             return
-        if not first.user_id:
-            await abort(
-                context, grpc.StatusCode.INVALID_ARGUMENT, "the first AudioChunk must carry user_id"
-            )
         try:
+            if not first.user_id:
+                raise InvalidArgument("the first AudioChunk must carry user_id")
             user_id_of(first.user_id)
-        except InvalidArgument as exc:
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        session = self._registry.get(first.user_id)
-        if session is None:
-            await abort(
-                context, grpc.StatusCode.NOT_FOUND, f"session not found for user {first.user_id!r}"
-            )
+            session = self._registry.require(first.user_id)
+        except BridgeError as exc:
+            await refuse(context, exc)
         # The stream is accepted: say so before any audio, so a client can wait for this answer
         # before it writes (a write racing a refusal loses the refusal's status in grpc.aio's
         # client, which reports INTERNAL "Internal error from Core" instead). Nothing is bound
@@ -196,7 +187,7 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         try:
             await self._read_client(first, requests, session, binding, context)
         except asyncio.CancelledError:
-            binding.end("client cancelled the stream", "CANCELLED")
+            binding.end("client cancelled the stream", grpc.StatusCode.CANCELLED)
             raise
         finally:
             if outbox.listener == writer.kick:  # a newer stream may have taken the outbox
@@ -205,7 +196,7 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             # writer winds down must not skip it. Only the client breaking the call closes
             # the session; a call the bridge ended (clean or with an error status) leaves it
             # to its idle timer.
-            if binding.end_code == "CANCELLED":
+            if binding.end_code is grpc.StatusCode.CANCELLED:
                 if session.stream is binding:
                     self._registry.spawn_remove(session, binding.end_reason)
             else:
@@ -214,13 +205,13 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
                 "StreamAudio %s ended: %s (%s)",
                 session.user_id,
                 binding.end_reason or "call ended",
-                binding.end_code or "OK",
+                binding.end_code.name if binding.end_code else "OK",
             )
             await writer.close()
-        if binding.end_code in ("INVALID_ARGUMENT", "INTERNAL", "RESOURCE_EXHAUSTED"):
+        if binding.end_code in COUNTED_AS_ERRORS:
             self._stats.errors += 1
-        if binding.end_code:
-            await abort(context, grpc.StatusCode[binding.end_code], binding.end_reason)
+        if binding.end_code is not None:
+            await abort(context, binding.end_code, binding.end_reason)
 
     async def _read_client(
         self,
@@ -230,18 +221,16 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         binding: StreamBinding,
         context: grpc.aio.ServicerContext,
     ) -> None:
-        """Client -> room, in the handler's own task (the writer needs none, see egress.py)."""
+        """Client -> room, in the handler's own task (the writer needs none: stream_writer.py)."""
         ingest = ChunkIngest(self._config.max_track_id, MAX_MESSAGE_BYTES)
         try:
             chunk: pb.AudioChunk | None = first
             while chunk is not None and not binding.ended:
                 received = time.perf_counter()
                 if (size := chunk.ByteSize()) > MAX_MESSAGE_BYTES:
-                    binding.end(
-                        f"Received message larger than max ({size} vs. {MAX_MESSAGE_BYTES})",
-                        "RESOURCE_EXHAUSTED",
+                    raise MessageTooLarge(
+                        f"Received message larger than max ({size} vs. {MAX_MESSAGE_BYTES})"
                     )
-                    return
                 converted = ingest.convert(
                     chunk.pcm_data, chunk.sample_rate, chunk.channels, chunk.track_id
                 )
@@ -257,17 +246,15 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
                 await session.write(track_id, samples)
             await session.flush()
             binding.end("client finished the stream")
-        except InvalidArgument as exc:
-            binding.end(str(exc), "INVALID_ARGUMENT")
-        except NotConnected as exc:
-            binding.end(f"room not connected: {exc}", "UNAVAILABLE")
+        except BridgeError as exc:
+            binding.end(str(exc), status_of(exc))
         except asyncio.CancelledError:
             raise
         except grpc.RpcError as exc:
-            binding.end(f"client stream error: {exc}", "CANCELLED")
+            binding.end(f"client stream error: {exc}", grpc.StatusCode.CANCELLED)
         except Exception as exc:
             log.exception("StreamAudio %s: unexpected error", session.user_id)
-            binding.end(f"internal error: {exc!r}", "INTERNAL")
+            binding.end(f"internal error: {exc!r}", grpc.StatusCode.INTERNAL)
 
     async def _write_slices(
         self,
@@ -298,41 +285,29 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         if len(request_id) > MAX_ID_BYTES:  # refused below: not echoed in its FAILED event
             request_id = ""
 
-        async def refuse(code: grpc.StatusCode, message: str) -> NoReturn:
-            await context.write(
-                pb.PlayAudioEvent(
-                    type=pb.PlayAudioEvent.FAILED, request_id=request_id, error=message
-                )
-            )
-            await abort(context, code, message)
-
         try:
             user_id_of(request.user_id, required=False)
             check_length(request.request_id, "request_id", MAX_ID_BYTES)
             check_length(request.audio_url, "audio_url", MAX_URL_BYTES)
-        except InvalidArgument as exc:
-            await refuse(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        try:
             check_url(request.audio_url)
-        except FetchError as exc:
-            await refuse(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        try:
             validate_track_id(request.track_id, self._config.max_track_id)
-        except InvalidArgument as exc:
-            await refuse(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        session = self._registry.get(request.user_id)
-        if session is None:
-            await refuse(grpc.StatusCode.NOT_FOUND, "session not found")
-        play = PlayRequest(request_id, request.audio_url, request.volume, request.track_id)
-        try:
+            session = self._registry.get(request.user_id)
+            if session is None:  # the contract's FAILED event does not repeat the user_id
+                raise SessionNotFound(request.user_id, "session not found")
+            play = PlayRequest(request_id, request.audio_url, request.volume, request.track_id)
             playback = session.start_playback(
                 play,
                 self._policy,
                 stop_other=request.stop_other,
                 progress_s=self._config.playback_progress_ms / 1000,
             )
-        except NotConnected as exc:
-            await refuse(grpc.StatusCode.FAILED_PRECONDITION, f"room not connected: {exc}")
+        except BridgeError as exc:  # a FAILED event first, then the status
+            await context.write(
+                pb.PlayAudioEvent(
+                    type=pb.PlayAudioEvent.FAILED, request_id=request_id, error=str(exc)
+                )
+            )
+            await refuse(context, exc)
         try:
             async for event in playback.events_until_done():
                 await context.write(event)
@@ -351,8 +326,8 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             user_id_of(request.user_id, required=False)
             check_length(request.request_id, "request_id", MAX_ID_BYTES)
             check_length(request.reason, "reason", MAX_REASON_BYTES)
-        except InvalidArgument as exc:
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except BridgeError as exc:
+            await refuse(context, exc)
         session = self._registry.get(request.user_id)
         if session is None:
             return pb.StopAudioResponse(success=False, error="session not found")
@@ -376,30 +351,24 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
     async def HealthCheck(
         self, request: pb.HealthCheckRequest, context: grpc.aio.ServicerContext
     ) -> pb.HealthCheckResponse:
-        figures = self._stats.process()
-        if request.service not in ("", SERVICE_NAME):
-            status = pb.HealthCheckResponse.SERVICE_UNKNOWN
-        elif self.shutting_down:
-            status = pb.HealthCheckResponse.NOT_SERVING
-        else:
-            status = pb.HealthCheckResponse.SERVING
+        own = self._stats.process()
+        figures = HealthFigures(
+            tasks=own.tasks,
+            rss_mb=own.rss_mb,
+            threads=own.threads,
+            open_fds=own.open_fds,
+            sessions_created=self._registry.sessions_created,
+            streams_total=self._stats.streams_total,
+            dropped_frames=sum(s.outbox.dropped_frames for s in self._registry),
+            dropped_bytes=sum(s.outbox.dropped_bytes for s in self._registry),
+        )
         return pb.HealthCheckResponse(
-            status=status,
+            status=health_status(request.service, serving=not self.shutting_down),
             active_sessions=len(self._registry),
             active_streams=self._stats.active_streams,
-            uptime_seconds=int(figures.uptime_s),
+            uptime_seconds=int(own.uptime_s),
             metadata={
-                "version": self._stats.version,
-                "loop": running_loop_name(),
-                "tasks": str(figures.tasks),
-                "rss_mb": f"{figures.rss_mb:.1f}",
-                "threads": str(figures.threads),
-                "open_fds": str(figures.open_fds),
-                "sessions_created": str(self._registry.sessions_created),
-                "streams_total": str(self._stats.streams_total),
-                # room audio dropped for slow readers, sessions alive now (as admin's totals)
-                "dropped_frames": str(sum(s.outbox.dropped_frames for s in self._registry)),
-                "dropped_bytes": str(sum(s.outbox.dropped_bytes for s in self._registry)),
+                **health_metadata(self._stats.version, figures),
                 **self._stats.latency_figures(),
             },
         )
@@ -409,8 +378,8 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
     ) -> pb.BridgeStatusResponse:
         try:
             user_id_of(request.user_id, required=False)
-        except InvalidArgument as exc:
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except BridgeError as exc:
+            await refuse(context, exc)
         session = self._registry.get(request.user_id)
         if session is None:
             return pb.BridgeStatusResponse(connected=False, server_version=self._stats.version)

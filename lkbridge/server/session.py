@@ -13,18 +13,19 @@ import enum
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import numpy as np
+import grpc
 from livekit import rtc
 
 from lkbridge.audio.pcm import Int16Array
-from lkbridge.errors import JoinFailed, NotConnected
+from lkbridge.errors import JoinFailed, NotConnected, RoomLost
 from lkbridge.rtcruntime import route_own_events
 from lkbridge.server.config import BridgeConfig
 from lkbridge.server.fetch import FetchPolicy
-from lkbridge.server.forward import Outbox
+from lkbridge.server.outbox import Outbox
 from lkbridge.server.playback import Playback, PlayRequest
+from lkbridge.server.track_forwarding import TrackForwarding
 from lkbridge.server.tracks import Delivery, TrackOptions, TrackSet
 from lkbridge.server.unannounced import UnannouncedPackets
 
@@ -46,15 +47,14 @@ class StreamBinding:
     session: Session
     ended: bool = False
     end_reason: str = ""
-    end_code: str = ""  # a grpc.StatusCode name, "" for a clean end
-    opened_at: float = field(default_factory=time.monotonic)
+    end_code: grpc.StatusCode | None = None  # None: a clean end
 
     # The handler task, while it waits for the client's next chunk: end() interrupts that wait
     # (supersession, session close, room loss) so the call ends now, not at the next chunk.
     reader: asyncio.Task[object] | None = None
     interrupted: bool = False
 
-    def end(self, reason: str, code: str = "") -> None:
+    def end(self, reason: str, code: grpc.StatusCode | None = None) -> None:
         if not self.ended:
             self.ended, self.end_reason, self.end_code = True, reason, code
             if self.reader is not None and not self.interrupted:
@@ -113,8 +113,9 @@ class Session:
         self.bytes_out = 0
         self.stream: StreamBinding | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
-        self._forwarders: dict[str, tuple[rtc.AudioStream, asyncio.Task[None]]] = {}
-        self._closers: set[asyncio.Task[None]] = set()  # streams of unsubscribed tracks
+        self._forwarding = TrackForwarding(
+            user_id, target_identity, self.outbox, config.capture_min_ms
+        )
         self.playbacks: dict[str, Playback] = {}
         self._close_lock = asyncio.Lock()
         self.room.on("data_received", self._on_data)
@@ -125,7 +126,7 @@ class Session:
         self.room.on("local_track_subscribed", self._on_local_track_subscribed)
         if config.forward_tracks:
             self.room.on("track_subscribed", self._on_track_subscribed)
-            self.room.on("track_unsubscribed", self._on_track_unsubscribed)
+            self.room.on("track_unsubscribed", self._forwarding.readers.on_track_unsubscribed)
 
     def _set_state(self, new: SessionState) -> None:
         if new is not self.state:
@@ -180,18 +181,10 @@ class Session:
             log.info("session %s closing: %s", self.user_id, reason)
             self.cancel_idle_timer()
             if self.stream is not None:
-                self.stream.end(f"session closed: {reason}", "UNAVAILABLE")
+                self.stream.end(f"session closed: {reason}", grpc.StatusCode.UNAVAILABLE)
                 self.stream = None
             await self._stop_and_wait(self.stop_playbacks(reason=f"session closed: {reason}"))
-            forwarders = list(self._forwarders.values())  # an unsubscribe may come meanwhile
-            self._forwarders.clear()
-            for stream, task in forwarders:
-                task.cancel()
-                with contextlib.suppress(Exception):
-                    await stream.aclose()
-            await asyncio.gather(
-                *(t for _, t in forwarders), *self._closers, return_exceptions=True
-            )
+            await self._forwarding.aclose()
             await self.tracks.aclose()
             with contextlib.suppress(Exception):
                 await self.room.disconnect()
@@ -205,7 +198,7 @@ class Session:
         if self.state is SessionState.CLOSED:
             raise NotConnected("session is closed")
         if self.stream is not None:
-            self.stream.end("superseded by a newer StreamAudio call", "ABORTED")
+            self.stream.end("superseded by a newer StreamAudio call", grpc.StatusCode.ABORTED)
         self.cancel_idle_timer()
         self.stream = StreamBinding(self)
         return self.stream
@@ -251,7 +244,7 @@ class Session:
     async def write(self, track_id: int, samples: Int16Array) -> Delivery:
         """Send streamed audio to a track."""
         if self.state is not SessionState.CONNECTED:
-            raise NotConnected(f"room is {self.state.value}")
+            raise RoomLost(f"room not connected: room is {self.state.value}")
         self.frames_in += 1
         self.bytes_in += 2 * len(samples)
         return await self.tracks.get(track_id).write(samples)
@@ -268,7 +261,7 @@ class Session:
     ) -> Playback:
         """Start a playback; stop_other stops every playback, else only this track's current."""
         if not self.connected:
-            raise NotConnected(f"room is {self.state.value}")
+            raise NotConnected(f"room not connected: room is {self.state.value}")
         if stop_other:
             self.stop_playbacks(reason=f"stop_other by {request.request_id}")
         else:
@@ -334,7 +327,9 @@ class Session:
         self.last_disconnect_reason = _disconnect_reason_name(reason)
         self._set_state(SessionState.DISCONNECTED)
         if self.stream is not None:
-            self.stream.end(f"room disconnected: {self.last_disconnect_reason}", "UNAVAILABLE")
+            self.stream.end(
+                f"room disconnected: {self.last_disconnect_reason}", grpc.StatusCode.UNAVAILABLE
+            )
 
     def _on_reconnecting(self) -> None:
         if self.state is SessionState.CLOSED:
@@ -357,48 +352,8 @@ class Session:
         publication: rtc.RemoteTrackPublication,
         participant: rtc.RemoteParticipant,
     ) -> None:
-        if self.state is SessionState.CLOSED or track.kind != rtc.TrackKind.KIND_AUDIO:
-            return
-        if self.target_identity and participant.identity != self.target_identity:
-            return
-        stream = rtc.AudioStream.from_track(
-            track=track,
-            sample_rate=16000,
-            num_channels=1,
-            frame_size_ms=self._config.capture_min_ms,
-        )
-        task = asyncio.get_running_loop().create_task(
-            self._forward_track(stream), name=f"forward-track:{self.user_id}:{publication.sid}"
-        )
-        self._forwarders[publication.sid] = (stream, task)
-
-    def _on_track_unsubscribed(
-        self,
-        track: rtc.Track,
-        publication: rtc.RemoteTrackPublication,
-        participant: rtc.RemoteParticipant,
-    ) -> None:
-        entry = self._forwarders.pop(publication.sid, None)
-        if entry is not None:
-            stream, task = entry
-            task.cancel()
-            closer = asyncio.get_running_loop().create_task(
-                _close_stream(stream, task), name=f"close-track:{self.user_id}:{publication.sid}"
-            )
-            self._closers.add(closer)
-            closer.add_done_callback(self._closers.discard)
-
-    async def _forward_track(self, stream: rtc.AudioStream) -> None:
-        async for event in stream:
-            data = np.frombuffer(event.frame.data, dtype=np.int16)
-            self.outbox.put(data.tobytes())
-
-
-async def _close_stream(stream: rtc.AudioStream, forwarder: asyncio.Task[None]) -> None:
-    """Release an unsubscribed track's stream once its forwarder has stopped reading it."""
-    await asyncio.wait({forwarder})
-    with contextlib.suppress(Exception):
-        await stream.aclose()
+        if self.state is not SessionState.CLOSED:
+            self._forwarding.readers.on_track_subscribed(track, publication, participant)
 
 
 def describe_connect_error(message: str) -> str:

@@ -1,7 +1,7 @@
 """Live figures of the process and its sessions, computed in one place.
 
-HealthCheck's metadata reads them here (and later the admin service and the metrics endpoint),
-so every view shows the same numbers.
+HealthCheck's metadata, the admin service and the metrics endpoint read them here, so every
+view shows the same numbers.
 """
 
 from __future__ import annotations

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 from livekit import rtc
 
+from lkbridge.audio import ROOM_RATE
 from lkbridge.audio.meter import LevelMeter
 from lkbridge.audio.pcm import Int16Array, samples_per_ms, to_bytes
-from lkbridge.audio.resample import ROOM_RATE
-from lkbridge.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
 
@@ -226,9 +225,3 @@ class TrackSet:
             with contextlib.suppress(Exception):
                 await track.aclose()
         self._tracks.clear()
-
-
-def validate_track_id(track_id: int, max_track_id: int) -> int:
-    if not 0 <= track_id <= max_track_id:
-        raise InvalidArgument(f"track_id {track_id} out of range 0..{max_track_id}")
-    return track_id

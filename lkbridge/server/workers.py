@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from lkbridge.procs import die_with_parent
-from lkbridge.server.config import BridgeConfig
+from lkbridge.server.config import LISTENING, BridgeConfig
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +91,6 @@ class WorkerPool:
     def targets(self) -> list[str]:
         return [f"unix:{path}" for path in self.sockets]
 
-    def pids(self) -> list[int]:
-        return [p.pid for p in self._procs if p is not None and p.returncode is None]
-
     async def start(self) -> None:
         await asyncio.gather(*(self._spawn(i) for i in range(len(self.sockets))))
         loop = asyncio.get_running_loop()
@@ -109,7 +106,7 @@ class WorkerPool:
         # Its own session: a Ctrl-C or a group kill reaches the front only, which then stops
         # the workers in order (they still die with the front: pdeathsig).
         proc = await asyncio.create_subprocess_exec(
-            *die_with_parent(), sys.executable, "-m", "lkbridge.server.workers",
+            *die_with_parent(), sys.executable, "-m", "lkbridge.server",
             stdout=asyncio.subprocess.PIPE, env=env, start_new_session=True,
         )  # fmt: skip
         self._procs[index] = proc  # stop() sees it even while it starts
@@ -118,7 +115,7 @@ class WorkerPool:
             line = (await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT_S)).decode()
         except TimeoutError:
             line = "(nothing within the start timeout)"
-        if not line.startswith("lkbridge listening on "):
+        if not line.startswith(LISTENING):
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await proc.wait()
@@ -168,21 +165,8 @@ class WorkerPool:
             self._dir.rmdir()
 
 
-def _load_config() -> BridgeConfig:
+def load_config() -> BridgeConfig:
+    """A worker's config, as the front wrote it into CONFIG_ENV."""
     raw = json.loads(os.environ[CONFIG_ENV])
     raw["playback_allow_hosts"] = tuple(raw.get("playback_allow_hosts", ()))
     return BridgeConfig(**raw)
-
-
-def main() -> None:
-    """A worker: a plain bridge on the private socket given by the front."""
-    from lkbridge.cli.serve import run_server
-    from lkbridge.server.logs import configure_logging
-
-    config = _load_config()
-    configure_logging(config.log_level, config.log_format)
-    run_server(config)
-
-
-if __name__ == "__main__":
-    main()

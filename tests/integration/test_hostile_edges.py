@@ -31,9 +31,9 @@ from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge.client import BridgeClient
 from lkbridge.devstack.tokens import mint_token
 from lkbridge.devstack.tonefile import make_tone_file
-from lkbridge.errors import ClientError
+from lkbridge.errors import ClientError, FetchError
 from lkbridge.server.download import open_download
-from lkbridge.server.fetch import FetchError, FetchPolicy
+from lkbridge.server.fetch import FetchPolicy
 from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory, LiveKitEnv
 from tests.helpers import wait_until
 
@@ -621,7 +621,7 @@ async def test_bind_gives_the_mode_before_any_chmod(tmp_path: Path) -> None:
     """Under umask 0, over a stale socket left by a killed process (replaced, not refused)."""
     import grpc
 
-    from lkbridge.server.app import bind_unix_socket
+    from lkbridge.server.bridge_server import bind_unix_socket
 
     path = tmp_path / "bind.sock"
     stale = socket.socket(socket.AF_UNIX)

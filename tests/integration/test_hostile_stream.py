@@ -78,7 +78,8 @@ async def test_a_chunk_that_would_upsample_16x_is_refused_and_memory_stays(
             "over the 10485760 byte limit: send smaller chunks",
         )
     print(f"RSS {rss_before:.0f} -> {rss_after:.0f} MB for four refused 9 MB chunks")
-    # four streams used to take RSS from 124 to 1819 MB; the refusal costs the messages only
+    # converted, four such chunks would take RSS from 124 to 1819 MB; refused, they cost the
+    # messages only
     assert rss_after < rss_before * 1.5 + 100, (rss_before, rss_after)
     for user in users:
         assert (await bridge.client.status(user)).connected
@@ -291,9 +292,7 @@ async def test_a_forwarded_track_that_goes_away_leaves_no_task_behind(
         assert await stream.receive(timeout=8) is not None
         await publish
         await device.aclose()  # its track is unsubscribed: the forwarder and its stream end
-        await wait_until(
-            lambda: not session._forwarders and not session._closers, 10, "the track released"
-        )
+        await wait_until(lambda: session._forwarding.readers.tasks == 0, 10, "the track released")
     await asyncio.sleep(0.5)
     assert await health_figure(bridge, "tasks") <= tasks_before
 

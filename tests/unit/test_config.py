@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
 from lkbridge.server.config import BridgeConfig
 from lkbridge.server.eventloop import loop_factory
-from lkbridge.server.workers import shard_of, worker_config
+from lkbridge.server.workers import CONFIG_ENV, load_config, shard_of, worker_config
 
 
 @pytest.mark.parametrize(
@@ -45,3 +51,20 @@ def test_workers_get_the_session_settings_and_nothing_public() -> None:
 def test_a_user_always_lands_on_the_same_worker() -> None:
     assert shard_of("alice", 4) == shard_of("alice", 4)
     assert {shard_of(f"user{i}", 4) for i in range(100)} == {0, 1, 2, 3}
+
+
+def test_a_worker_reads_back_the_config_its_front_wrote(monkeypatch: pytest.MonkeyPatch) -> None:
+    front = BridgeConfig(workers=2, playback_allow_hosts=("tts.example.com",), idle_timeout_s=7)
+    config = worker_config(front, "/run/w/worker-0.sock")
+    monkeypatch.setenv(CONFIG_ENV, json.dumps(dataclasses.asdict(config)))
+    assert load_config() == config
+
+
+def test_python_m_lkbridge_server_without_a_front_says_what_to_run() -> None:
+    env = {k: v for k, v in os.environ.items() if k != CONFIG_ENV}
+    done = subprocess.run(
+        [sys.executable, "-m", "lkbridge.server"], capture_output=True, text=True, env=env,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr == f"error: {CONFIG_ENV} is not set (run a bridge with `lkbridge serve`)\n"

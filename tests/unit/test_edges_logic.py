@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from lkbridge.errors import InvalidArgument
+from lkbridge.errors import FetchError, InvalidArgument
 from lkbridge.server.download import PolicyResolver, _MinimumRate
-from lkbridge.server.fetch import FetchError, FetchPolicy
-from lkbridge.server.limits import MAX_ID_BYTES, check_length
+from lkbridge.server.fetch import FetchPolicy
 from lkbridge.server.redact import RedactingFilter, clip, redact
+from lkbridge.server.validate import MAX_ID_BYTES, check_length
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJjbG91ZC1hZ2VudDp1MSJ9."

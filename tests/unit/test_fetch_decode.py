@@ -4,8 +4,9 @@ import math
 
 import pytest
 
-from lkbridge.audio.decode import DecodeError, sniff_format
-from lkbridge.server.fetch import FetchError, FetchPolicy, check_url
+from lkbridge.audio.decode import sniff_format
+from lkbridge.errors import DecodeError, FetchError
+from lkbridge.server.fetch import FetchPolicy, check_url
 from lkbridge.server.playback import gain_of
 
 

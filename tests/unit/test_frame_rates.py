@@ -17,7 +17,7 @@ def test_a_reading_inside_the_window_repeats_the_last_rates() -> None:
     rates = FrameRates()
     rates.read("u", 0.0, 0, 0)
     assert rates.read("u", 1.0, 10, 10) == pytest.approx((10.0, 10.0))
-    # a second viewer sharing this baseline used to get a 10 ms window here: a spike or zero
+    # a 10 ms window here would be a spike or a zero: a second viewer shares this baseline
     assert rates.read("u", 1.0 + RATE_WINDOW_S / 100, 11, 10) == pytest.approx((10.0, 10.0))
     assert rates.read("u", 2.0, 20, 20) == pytest.approx((10.0, 10.0))
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+import grpc
 import pytest
 
 from lkbridge._proto import livekit_bridge_pb2 as pb
-from lkbridge.server.egress import StreamWriter
-from lkbridge.server.forward import Outbox
+from lkbridge.server.outbox import Outbox
 from lkbridge.server.session import StreamBinding
 from lkbridge.server.stats import LatencyRecorder
+from lkbridge.server.stream_writer import StreamWriter
 
 
 def test_byte_budget_drops_the_oldest_and_counts() -> None:
@@ -137,7 +138,7 @@ async def test_a_failed_write_ends_the_binding_as_a_client_error() -> None:
     context.fail = RuntimeError("connection reset")
     session.outbox.put(b"ab")
     await settle()
-    assert binding.ended and binding.end_code == "CANCELLED"
+    assert binding.ended and binding.end_code is grpc.StatusCode.CANCELLED
     assert "connection reset" in binding.end_reason
     session.outbox.put(b"cd")  # no new drain after the end
     await settle()

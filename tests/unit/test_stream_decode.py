@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from lkbridge.audio.decode import DecodeError
 from lkbridge.devstack.tonefile import make_tone_file
+from lkbridge.errors import DecodeError
 from tests.helpers import stream_decode
 
 

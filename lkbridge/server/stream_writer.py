@@ -16,7 +16,7 @@ import time
 import grpc
 
 from lkbridge._proto import livekit_bridge_pb2 as pb
-from lkbridge.audio.resample import ROOM_RATE
+from lkbridge.audio import ROOM_RATE
 from lkbridge.server.session import Session, StreamBinding
 from lkbridge.server.stats import LatencyRecorder
 
@@ -77,7 +77,7 @@ class StreamWriter:
         error = task.exception()
         if error is not None:
             log.info("StreamAudio %s: write failed: %r", self._session.user_id, error)
-            self._binding.end(f"client stream error: {error!r}", "CANCELLED")
+            self._binding.end(f"client stream error: {error!r}", grpc.StatusCode.CANCELLED)
             return
         self.kick()  # audio that arrived during the last write
 

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from lkbridge.audio.decode import SNIFF_BYTES, StreamingDecoder, sniff_format
 from lkbridge.audio.pcm import Int16Array
-from lkbridge.server.fetch import FetchError, FetchPolicy
+from lkbridge.errors import FetchError
+from lkbridge.server.fetch import FetchPolicy
 
 if TYPE_CHECKING:
     from lkbridge.server.download import Download

@@ -18,7 +18,7 @@ import stat
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -32,22 +32,25 @@ from lkbridge.errors import ServeError
 from lkbridge.rtcruntime import set_sdk_logs
 from lkbridge.server.admin import ADMIN_SERVICE_NAME, BridgeAdminService, Snapshots
 from lkbridge.server.auth import BearerTokenInterceptor
-from lkbridge.server.config import (
-    MAX_MESSAGE_BYTES,
-    MAX_RECEIVE_BYTES,
-    SERVICE_NAME,
-    BridgeConfig,
-)
+from lkbridge.server.config import MAX_RECEIVE_BYTES, SERVICE_NAME, BridgeConfig
 from lkbridge.server.metrics import start_metrics_server
 from lkbridge.server.redact import RedactingFilter
 from lkbridge.server.registry import SessionRegistry
 from lkbridge.server.service import LiveKitBridgeService
 from lkbridge.server.stats import Stats
+from lkbridge.wire import MAX_MESSAGE_BYTES
 
 if TYPE_CHECKING:
     from aiohttp import web
 
 log = logging.getLogger(__name__)
+
+
+class BridgeServicer(Protocol):
+    """What the shutdown needs of a LiveKitBridge servicer."""
+
+    shutting_down: bool
+
 
 HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 FORCED_EXIT_S = 1.0  # after a second signal, the process is gone within this
@@ -98,11 +101,10 @@ class BridgeServer:
     def __init__(self, config: BridgeConfig) -> None:
         self.config = config
         self.stats = Stats()
-        self.registry = SessionRegistry(config)
-        self.service = LiveKitBridgeService(config, self.registry, self.stats)
+        self.registry = SessionRegistry(config)  # a front's stays empty
         self.health = health.aio.HealthServicer()
         self.snapshots = Snapshots(self.registry, self.stats)
-        self.admin = BridgeAdminService(self.snapshots)
+        self.service, self.admin = self.servicers()
         self.metrics_port: int | None = None
         self._metrics: web.AppRunner | None = None
         self._lag_watch: asyncio.Task[None] | None = None
@@ -112,6 +114,12 @@ class BridgeServer:
         self._force_exit = False
         self._forced = asyncio.Event()
         self._stopped = asyncio.Event()
+
+    def servicers(self) -> tuple[BridgeServicer, object]:
+        """The LiveKitBridge and BridgeAdmin servicers: this process's sessions (a front
+        relays to its workers instead)."""
+        service = LiveKitBridgeService(self.config, self.registry, self.stats)
+        return service, BridgeAdminService(self.snapshots)
 
     async def start(self) -> None:
         if self.hosts_sessions:  # before any room: the switch applies to the whole process

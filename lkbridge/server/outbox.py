@@ -6,8 +6,8 @@ more than the budget, or its oldest audio is older than the budget when the writ
 it, the oldest is dropped and counted. So memory stays bounded whatever the client does, and
 the audio a client gets after a stall is the freshest there is. The age bound matters because
 a writer blocked on a full transport window holds one item for as long as the stall lasts.
-It tells its `listener` (the bound stream's writer, see egress.py) when audio arrives; with no
-stream bound it only keeps the audio.
+It tells its `listener` (the bound stream's writer, see stream_writer.py) when audio arrives;
+with no stream bound it only keeps the audio.
 """
 
 from __future__ import annotations
@@ -17,15 +17,16 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lkbridge.audio import ROOM_RATE
 from lkbridge.audio.meter import LevelMeter
 from lkbridge.audio.pcm import strip_device_header
 
-BYTES_PER_MS = 32  # 16 kHz mono PCM16
+BYTES_PER_MS = ROOM_RATE * 2 // 1000  # mono PCM16
 
 
 @dataclass(frozen=True, slots=True)
 class OutboundAudio:
-    pcm: bytes  # 16 kHz mono PCM16
+    pcm: bytes  # mono PCM16 at ROOM_RATE
     timestamp_ms: int  # wall clock (Unix ms) when the bridge received it
     queued_at: float  # time.perf_counter() at arrival, for the bridge-added latency and age
 

@@ -1,0 +1,48 @@
+"""LiveKitBridge's own HealthCheck answer, the same for a single bridge and for a front.
+
+The front adds its workers' figures up before it calls these (front.py), so a caller reads the
+same keys either way; the front's answer adds `workers` and `workers_up`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lkbridge._proto import livekit_bridge_pb2 as pb
+from lkbridge.server.config import SERVICE_NAME
+from lkbridge.server.eventloop import running_loop_name
+
+
+@dataclass(frozen=True)
+class HealthFigures:
+    tasks: int
+    rss_mb: float
+    threads: int
+    open_fds: int
+    sessions_created: int
+    streams_total: int
+    # room audio dropped for slow readers, by the sessions alive now (as admin's totals)
+    dropped_frames: int
+    dropped_bytes: int
+
+
+def health_status(service: str, serving: bool) -> pb.HealthCheckResponse.ServingStatus:
+    if service not in ("", SERVICE_NAME):
+        return pb.HealthCheckResponse.SERVICE_UNKNOWN
+    return pb.HealthCheckResponse.SERVING if serving else pb.HealthCheckResponse.NOT_SERVING
+
+
+def health_metadata(version: str, figures: HealthFigures, **extra: str) -> dict[str, str]:
+    return {
+        "version": version,
+        "loop": running_loop_name(),
+        **extra,
+        "tasks": str(figures.tasks),
+        "rss_mb": f"{figures.rss_mb:.1f}",
+        "threads": str(figures.threads),
+        "open_fds": str(figures.open_fds),
+        "sessions_created": str(figures.sessions_created),
+        "streams_total": str(figures.streams_total),
+        "dropped_frames": str(figures.dropped_frames),
+        "dropped_bytes": str(figures.dropped_bytes),
+    }

@@ -1,0 +1,166 @@
+"""The package's floors, read from the source: each module imports only its own floor and those
+below it (docs/architecture.md), so the rule cannot rot one convenient import at a time.
+
+Every import counts, the lazy ones inside functions and those under TYPE_CHECKING too: a lazy
+import still ties the lower floor to the higher one.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import lkbridge
+
+PACKAGE = Path(lkbridge.__file__).parent
+
+# the longest matching prefix decides a module's floor
+FLOORS = {
+    "lkbridge": 1,  # the package itself: its version
+    "lkbridge._proto": 1,
+    "lkbridge.errors": 1,
+    "lkbridge.audio": 1,
+    "lkbridge.procs": 1,
+    "lkbridge.tokens": 1,
+    "lkbridge.wire": 1,
+    "lkbridge.server": 2,
+    "lkbridge.rtcruntime": 2,
+    "lkbridge.client": 2,
+    "lkbridge.devstack": 3,
+    "lkbridge.tui": 3,
+    "lkbridge.cli": 4,
+    "lkbridge.__main__": 4,
+}
+
+# the CLI commands a cloud operator runs against a bridge: no server, no room, no WebRTC
+CLIENT_SIDE = (
+    "lkbridge.client",
+    "lkbridge.cli.probe",
+    "lkbridge.cli.calls",
+    "lkbridge.cli.common",
+    "lkbridge.cli.status",
+    "lkbridge.cli.sessions",
+    "lkbridge.cli.playing",
+    "lkbridge.cli.streaming",
+    "lkbridge.cli.audio",
+)
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, ast.Module]:
+    return {
+        module_name(path): ast.parse(path.read_text(), str(path))
+        for path in PACKAGE.rglob("*.py")
+        if "_proto" not in path.parts
+    }
+
+
+def is_module(name: str) -> bool:
+    path = PACKAGE.parent.joinpath(*name.split("."))
+    return path.is_dir() or path.with_suffix(".py").exists()
+
+
+def imports(tree: ast.Module) -> Iterator[str]:
+    """Every module `tree` imports; `from x import y` names x, and x.y when y is a module."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0 and node.module, "relative imports would be misread here"
+            yield node.module
+            for alias in node.names:
+                if is_module(name := f"{node.module}.{alias.name}"):
+                    yield name
+
+
+def floor_of(name: str) -> int:
+    best = max((p for p in FLOORS if name == p or name.startswith(p + ".")), key=len)
+    return FLOORS[best]
+
+
+def ours(name: str) -> bool:
+    return name == "lkbridge" or name.startswith("lkbridge.")
+
+
+def graph() -> dict[str, set[str]]:
+    return {name: {m for m in imports(tree) if ours(m)} for name, tree in modules().items()}
+
+
+def test_the_graph_is_read() -> None:
+    """So the rules below cannot pass on an empty graph."""
+    deps = graph()
+    assert "lkbridge.server.session" in deps["lkbridge.server.service"]
+    assert "lkbridge.audio.pcm" in deps["lkbridge.audio.resample"]
+
+
+def test_no_module_imports_a_higher_floor() -> None:
+    wrong = [
+        f"{name} (floor {floor_of(name)}) imports {dep} (floor {floor_of(dep)})"
+        for name, deps in graph().items()
+        for dep in sorted(deps)
+        if floor_of(dep) > floor_of(name)
+    ]
+    assert wrong == []
+
+
+def imports_of(package: str) -> list[tuple[str, str]]:
+    """(module, dependency) for every import of ours made by the modules of `package`."""
+    return [
+        (name, dep)
+        for name, deps in graph().items()
+        if name.startswith(package)
+        for dep in sorted(deps)
+    ]
+
+
+def test_audio_imports_nothing_of_ours_but_errors() -> None:
+    allowed = ("lkbridge.audio", "lkbridge.errors")
+    assert [i for i in imports_of("lkbridge.audio") if not i[1].startswith(allowed)] == []
+
+
+def test_the_server_imports_neither_the_client_nor_anything_above() -> None:
+    above = ("lkbridge.client", "lkbridge.cli", "lkbridge.devstack", "lkbridge.tui")
+    assert [i for i in imports_of("lkbridge.server") if i[1].startswith(above)] == []
+
+
+def test_the_client_side_reaches_neither_the_server_nor_the_sdk() -> None:
+    """Followed through every module it imports, lazily or not."""
+    trees = modules()
+    seen: set[str] = set()
+    todo = list(CLIENT_SIDE)
+    reached: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in trees:
+            continue
+        seen.add(name)
+        for dep in imports(trees[name]):
+            reached.add(dep)
+            if ours(dep):
+                todo.append(dep)
+    forbidden = ("lkbridge.server", "lkbridge.rtcruntime", "lkbridge.devstack.stack", "livekit.rtc")
+    assert sorted(m for m in reached if m.startswith(forbidden)) == []
+
+
+def test_no_import_circle() -> None:
+    deps = graph()
+    trees = set(deps)
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            raise AssertionError(" -> ".join([*path[path.index(name) :], name]))
+        if name in done:
+            return
+        for dep in sorted(deps.get(name, ())):
+            if dep in trees and dep != name and not name.startswith(dep + "."):
+                visit(dep, [*path, name])
+        done.add(name)
+
+    done: set[str] = set()
+    for name in sorted(deps):
+        visit(name, [])
