@@ -13,7 +13,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -71,12 +71,28 @@ class Stage:
         )
         assert joined.success, joined.error
 
+    async def connected_again(self, timeout: float) -> None:
+        session = self.bridge.server.registry.get(self.user)
+        assert session is not None
+        await wait_until(lambda: session.connected, timeout, "the session to be connected again")
+
     async def aclose(self) -> None:
         for peer in self.devices:
             with contextlib.suppress(Exception):
                 await peer.aclose()
         await self.bridge.client.leave(self.user)
         await asyncio.to_thread(self.sfu.stop)
+
+
+@contextlib.asynccontextmanager
+async def staged(bridge: BridgeEnv, workdir: Path, user: str) -> AsyncIterator[Stage]:
+    """A Stage with its SFU started; everything it started is stopped at the end."""
+    stage = Stage(bridge, workdir, user)
+    await asyncio.to_thread(stage.sfu.start)
+    try:
+        yield stage
+    finally:
+        await stage.aclose()
 
 
 async def heard_frequency(
@@ -108,33 +124,23 @@ async def heard_frequency(
 async def test_sfu_paused_5_s_the_session_and_stream_survive(
     bridge: BridgeEnv, tmp_path: Path
 ) -> None:
-    stage = Stage(bridge, tmp_path, "pause5")
-    await asyncio.to_thread(stage.sfu.start)
-    try:
+    async with staged(bridge, tmp_path, "pause5") as stage:
         device = await stage.device()
         await stage.join()
         async with bridge.client.stream("pause5") as stream:
             assert await heard_frequency(stream, device, 440) == pytest.approx(440, abs=2)
             with paused(stage.sfu):
                 await asyncio.sleep(5)
-            await wait_until(
-                lambda: bridge.server.registry.get("pause5").connected,  # type: ignore[union-attr]
-                30,
-                "the session to be connected again",
-            )
+            await stage.connected_again(30)
             # the same stream carries the audio again: the cloud had nothing to do
             assert await heard_frequency(stream, device, 660) == pytest.approx(660, abs=2)
         assert (await bridge.client.status("pause5")).connected
-    finally:
-        await stage.aclose()
 
 
 async def test_sfu_paused_30_s_the_session_reconnects_and_the_stream_carries_on(
     bridge: BridgeEnv, tmp_path: Path
 ) -> None:
-    stage = Stage(bridge, tmp_path, "pause30")
-    await asyncio.to_thread(stage.sfu.start)
-    try:
+    async with staged(bridge, tmp_path, "pause30") as stage:
         device = await stage.device()
         await stage.join()
         async with bridge.client.stream("pause30") as stream:
@@ -144,22 +150,14 @@ async def test_sfu_paused_30_s_the_session_reconnects_and_the_stream_carries_on(
                 # what the cloud sees meanwhile: not connected, and why
                 assert not status.connected
                 assert "reconnecting" in status.last_disconnect_reason
-            await wait_until(
-                lambda: bridge.server.registry.get("pause30").connected,  # type: ignore[union-attr]
-                60,
-                "the session to be connected again",
-            )
+            await stage.connected_again(60)
             assert await heard_frequency(stream, device, 550) == pytest.approx(550, abs=2)
-    finally:
-        await stage.aclose()
 
 
 async def test_device_leaves_and_comes_back_on_the_same_stream(
     bridge: BridgeEnv, tmp_path: Path
 ) -> None:
-    stage = Stage(bridge, tmp_path, "leaver")
-    await asyncio.to_thread(stage.sfu.start)
-    try:
+    async with staged(bridge, tmp_path, "leaver") as stage:
         device = await stage.device()
         await stage.join()
         async with bridge.client.stream("leaver") as stream:
@@ -179,16 +177,12 @@ async def test_device_leaves_and_comes_back_on_the_same_stream(
             back = await stage.device()
             # its first packets come before the room announces it: they count too
             assert await heard_frequency(stream, back, 770, whole=True) == pytest.approx(770, abs=2)
-    finally:
-        await stage.aclose()
 
 
 async def test_sfu_killed_and_restarted_within_seconds(bridge: BridgeEnv, tmp_path: Path) -> None:
     """Restarted while the SDK still retries: both peers rejoin the new server by themselves.
     (Restarted later, the session ends: tests/integration/test_bridge_lifecycle.py.)"""
-    stage = Stage(bridge, tmp_path, "phoenix")
-    await asyncio.to_thread(stage.sfu.start)
-    try:
+    async with staged(bridge, tmp_path, "phoenix") as stage:
         device = await stage.device()
         await stage.join()
         async with bridge.client.stream("phoenix") as stream:
@@ -201,19 +195,13 @@ async def test_sfu_killed_and_restarted_within_seconds(bridge: BridgeEnv, tmp_pa
             )
             await asyncio.sleep(3)
             await asyncio.to_thread(stage.sfu.start)
-            await wait_until(
-                lambda: bridge.server.registry.get("phoenix").connected,  # type: ignore[union-attr]
-                60,
-                "the session to be connected again",
-            )
+            await stage.connected_again(60)
             await wait_until(
                 lambda: "cloud-agent:phoenix" in device.room.remote_participants,
                 60,
                 "the device to see the bridge again",
             )
             assert await heard_frequency(stream, device, 550) == pytest.approx(550, abs=2)
-    finally:
-        await stage.aclose()
 
 
 async def test_a_stranger_s_first_packets_are_not_taken_for_the_device(
@@ -221,9 +209,7 @@ async def test_a_stranger_s_first_packets_are_not_taken_for_the_device(
 ) -> None:
     """Packets of a participant not announced yet are held for the target: another phone's
     first packets must be dropped once the room names it, and the device's kept."""
-    stage = Stage(bridge, tmp_path, "wary")
-    await asyncio.to_thread(stage.sfu.start)
-    try:
+    async with staged(bridge, tmp_path, "wary") as stage:
         await stage.join()  # no device in the room yet
         async with bridge.client.stream("wary") as stream:
             stranger = DevicePeer(stage.config.url, stage.token("other-phone"))
@@ -236,16 +222,12 @@ async def test_a_stranger_s_first_packets_are_not_taken_for_the_device(
             assert await heard_frequency(stream, device, 440, whole=True) == pytest.approx(
                 440, abs=2
             )
-    finally:
-        await stage.aclose()
 
 
 async def test_sfu_gone_for_good_the_stream_ends_unavailable_and_a_rejoin_works(
     bridge: BridgeEnv, tmp_path: Path
 ) -> None:
-    stage = Stage(bridge, tmp_path, "orphan")
-    await asyncio.to_thread(stage.sfu.start)
-    try:
+    async with staged(bridge, tmp_path, "orphan") as stage:
         await stage.device()
         await stage.join()
         stream = bridge.client.stream("orphan")
@@ -267,5 +249,3 @@ async def test_sfu_gone_for_good_the_stream_ends_unavailable_and_a_rejoin_works(
         await stage.join()
         async with bridge.client.stream("orphan") as again:
             assert await heard_frequency(again, device, 550) == pytest.approx(550, abs=2)
-    finally:
-        await stage.aclose()
