@@ -46,12 +46,23 @@ def _deny(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
         yield  # pragma: no cover - makes this an async generator
 
+    async def abort_after_first(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+        # Take the client's first message before refusing: a refusal that overtakes a write in
+        # flight reaches a grpc.aio client as INTERNAL "Internal error from Core", not as itself.
+        await anext(aiter(requests), None)
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+        yield  # pragma: no cover - makes this an async generator
+
+    async def abort_unary_after_first(requests: Any, context: grpc.aio.ServicerContext) -> None:
+        await anext(aiter(requests), None)
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+
     if handler is None:
         return None
     if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(abort_stream)
+        return grpc.stream_stream_rpc_method_handler(abort_after_first)
     if handler.response_streaming:
         return grpc.unary_stream_rpc_method_handler(abort_stream)
     if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(abort)
+        return grpc.stream_unary_rpc_method_handler(abort_unary_after_first)
     return grpc.unary_unary_rpc_method_handler(abort)
