@@ -43,7 +43,7 @@ from bench.workload import (  # noqa: E402
     Content,
     SpeechMatch,
     Workload,
-    first_loud,
+    onset_latencies_ms,
     speech_match,
     workload,
 )
@@ -165,31 +165,14 @@ class SessionLoad:
             await asyncio.sleep(max(0.0, start + (i + 1) * CHUNK_MS / 1000 - time.monotonic()))
 
     def one_way_ms(self) -> list[float]:
-        """A client turn's first loud frame sent -> the first loud frame the device hears.
-
-        A sample at offset x in a chunk plays out x after the chunk's first one, so the send
-        time of a turn's first loud frame is its chunk's plus x.
-        """
+        """A client turn's first loud frame sent -> the first loud frame the device hears."""
         recording = self.device.recordings.get("speaker") if self.device else None
         if recording is None:
             return []
-        loud_times = [
-            at
-            for part, at in zip(recording.parts, recording.arrivals, strict=True)
-            if len(part) and first_loud(part, frame=len(part)) is not None
-        ]
-        out = []
-        for onset in self.audio.client_onsets:
-            if onset < HELD_S * 16000:
-                continue  # a new track's first audio waits for the device's subscription
-            index = onset // CHUNK
-            if index >= len(self.chunk_sent_at):
-                break
-            sent = self.chunk_sent_at[index] + (onset % CHUNK) / 16000
-            heard = next((t for t in loud_times if t >= sent), None)
-            if heard is not None and heard - sent < 1.0:
-                out.append((heard - sent) * 1000)
-        return out
+        heard = list(zip(recording.parts, recording.arrivals, strict=True))
+        return onset_latencies_ms(
+            heard, self.audio.client_onsets, self.chunk_sent_at, CHUNK, HELD_S
+        )
 
     async def heard(self) -> tuple[SpeechMatch, float] | None:
         """How the device heard the client's audio, and the track's kbit/s (RED included)."""

@@ -72,6 +72,48 @@ def first_loud(samples: Int16Array, start: int = 0, frame: int = RATE // 100) ->
     return None
 
 
+def onset_latencies(
+    heard: list[tuple[Int16Array, float]],
+    onsets: tuple[int, ...],
+    chunk_sent_at: list[float],
+    chunk: int,
+    skip_s: float = 0.0,
+) -> list[tuple[int, float]]:
+    """(chunk index, ms): each onset's first loud frame sent -> the first loud frame heard.
+
+    `heard` is what the device recorded (frame, arrival on the same clock as `chunk_sent_at`).
+    A sample at offset x in a chunk plays out x after the chunk's first one, so the send time
+    of an onset is its chunk's plus x. Onsets in the first `skip_s` are left out (a new track's
+    first audio waits for the device's subscription), and so are onsets heard a second or
+    more later (nothing heard: a lost turn, not a latency).
+    """
+    loud_times = [
+        at for part, at in heard if len(part) and first_loud(part, frame=len(part)) is not None
+    ]
+    out = []
+    for onset in onsets:
+        if onset < skip_s * RATE:
+            continue
+        index = onset // chunk
+        if index >= len(chunk_sent_at):
+            break
+        sent = chunk_sent_at[index] + (onset % chunk) / RATE
+        at = next((t for t in loud_times if t >= sent), None)
+        if at is not None and at - sent < 1.0:
+            out.append((index, (at - sent) * 1000))
+    return out
+
+
+def onset_latencies_ms(
+    heard: list[tuple[Int16Array, float]],
+    onsets: tuple[int, ...],
+    chunk_sent_at: list[float],
+    chunk: int,
+    skip_s: float = 0.0,
+) -> list[float]:
+    return [ms for _, ms in onset_latencies(heard, onsets, chunk_sent_at, chunk, skip_s)]
+
+
 def workload(content: Content, seconds: float, chunk_ms: int) -> Workload:
     """The same for every session of a run (the rooms are separate; the load is what counts)."""
     total = int(seconds * RATE)

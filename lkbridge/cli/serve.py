@@ -87,6 +87,11 @@ def serve(
     source_queue_ms: int = typer.Option(
         1000, envvar="LKBRIDGE_SOURCE_QUEUE_MS", help="Audio a track may queue before pacing."
     ),
+    catch_up_ms: int = typer.Option(
+        0,
+        envvar="LKBRIDGE_CATCH_UP_MS",
+        help="Drop silent streamed frames while more than this is queued (latency).",
+    ),
     playback_allow_host: list[str] = typer.Option(
         [],
         "--playback-allow-host",
@@ -169,6 +174,7 @@ def config_of(ctx: typer.Context) -> BridgeConfig:
             forward_tracks=o["forward_tracks"],
             capture_min_ms=o["capture_ms"],
             source_queue_ms=o["source_queue_ms"],
+            catch_up_ms=o["catch_up_ms"],
             first_audio_wait_s=o["first_audio_wait"],
             publish_bitrate=o["publish_bitrate"],
             metrics_port=o["metrics_port"],

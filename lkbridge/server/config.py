@@ -68,6 +68,8 @@ class BridgeConfig:
     capture_min_ms: int = 20
     capture_max_ms: int = 100
     source_queue_ms: int = 1000
+    # drop silent frames while more than this is queued (tracks.TrackOptions.catch_up_ms)
+    catch_up_ms: int = 0
     first_audio_wait_s: float = 2.0
     max_track_id: int = 15
     # Opus max bitrate of the published tracks, bit/s; 0: the SDK's default (docs/operations.md)
@@ -99,6 +101,8 @@ class BridgeConfig:
             raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}")
         if not 10 <= self.capture_min_ms <= self.capture_max_ms <= 1000:
             raise ValueError("capture frame sizes must satisfy 10 <= min <= max <= 1000 ms")
+        if not 0 <= self.catch_up_ms <= 1000:
+            raise ValueError("catch-up must be between 0 and 1000 ms")
         if not 1 <= self.workers <= 64:
             raise ValueError("workers must be between 1 and 64")
         if self.loop not in LOOPS:

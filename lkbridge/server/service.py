@@ -275,6 +275,7 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
                 since = received + delivery.held_s
                 self._stats.latency_in.record(delivery.handed_at - since)
                 self._stats.latency_in_ack.record(time.perf_counter() - since)
+                self._stats.latency_queue.record(delivery.queued_s)
 
     # -- playback ------------------------------------------------------------------------------
 

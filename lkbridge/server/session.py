@@ -95,6 +95,7 @@ class Session:
             self.room,
             TrackOptions(
                 queue_ms=config.source_queue_ms,
+                catch_up_ms=config.catch_up_ms,
                 min_frame_ms=config.capture_min_ms,
                 max_frame_ms=config.capture_max_ms,
                 first_audio_wait_s=config.first_audio_wait_s,

@@ -61,6 +61,9 @@ class Stats:
         # ... -> capture_frame returned for its last frame, after the SDK's acknowledgement: an
         # upper bound, and what holds up the stream's next chunk
         self.latency_in_ack = LatencyRecorder()
+        # audio a chunk's first frame found queued in its track's source: it waits that long
+        # before the SDK's 10 ms timer sends it (the backlog that catch-up keeps short)
+        self.latency_queue = LatencyRecorder()
         # data packet received from the room -> written to the gRPC stream
         self.latency_out = LatencyRecorder()
 
@@ -69,6 +72,7 @@ class Stats:
         recorders = (
             ("in", self.latency_in),
             ("in_ack", self.latency_in_ack),
+            ("queue", self.latency_queue),
             ("out", self.latency_out),
         )
         for name, recorder in recorders:

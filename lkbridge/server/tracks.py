@@ -32,9 +32,13 @@ class TrackOptions:
     min_frame_ms: int = 20
     max_frame_ms: int = 100
     first_audio_wait_s: float = 2.0
-    # Streamed audio only: drop silent frames while more than this is queued, so the backlog a
-    # held first utterance leaves behind shrinks in the next pause instead of staying as latency.
-    catch_up_ms: int = 20
+    # Streamed audio only: drop silent frames while more than this is queued. The source's
+    # timer sends 10 ms every 10 ms and fills an empty queue with silence, so every chunk that
+    # arrives late pushes all later audio back for good, and the backlog grows to the worst
+    # lateness seen (and the held first utterance's backlog stays): a silent frame is the one
+    # place to give that time back. 0 gives it all back at the first pause (docs/benchmarks.md,
+    # "Latency split, cloud -> room").
+    catch_up_ms: int = 0
     publish_bitrate: int = 0  # Opus max bitrate in bit/s; 0: the SDK's default
 
 
@@ -52,6 +56,9 @@ class Delivery:
 
     held_s: float = 0.0  # spent holding the track's first audio for its first subscriber
     handed_at: float | None = None  # perf_counter() as the first frame went in; None: nothing did
+    # audio queued in the source ahead of that frame: it goes out after this, plus up to one
+    # 10 ms tick of the source's timer (the part of the room-side latency the bridge decides)
+    queued_s: float = 0.0
 
 
 NOTHING_DELIVERED = Delivery()
@@ -151,15 +158,17 @@ class OutputTrack:
         source = self._source or await self._publish()
         held = await self._wait_first_subscriber()
         handed_at: float | None = None
+        queued = 0.0
         for frame in _split(samples, self._max_samples):
             if catch_up and source.queued_duration > self._catch_up_s and _silent(frame):
                 continue
             self.level.add(frame)
             audio = rtc.AudioFrame(to_bytes(frame), ROOM_RATE, 1, len(frame))
             if handed_at is None:
+                queued = source.queued_duration
                 handed_at = time.perf_counter()
             await source.capture_frame(audio)
-        return Delivery(held, handed_at)
+        return Delivery(held, handed_at, queued)
 
     async def capture_locked(self, samples: Int16Array) -> None:
         """Capture while the caller already holds `lock` (playback owns the track for a while)."""

@@ -11,6 +11,7 @@ import pytest
 from lkbridge.audio.pcm import to_bytes, to_int16
 from lkbridge.audio.signal import dominant_frequency, loud_part, loud_spans, tone
 from lkbridge.client import AudioStreamCall
+from lkbridge.devstack.device import TrackRecording
 from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory
 
 
@@ -75,6 +76,46 @@ async def test_client_tone_reaches_device_on_speaker_track(
     figures = {k: float(v) for k, v in metadata.items() if k.startswith("latency_")}
     assert 0 <= figures["latency_in_p50_ms"] <= figures["latency_in_ack_p50_ms"] > 0
     assert figures["latency_in_p99_ms"] <= figures["latency_in_ack_p99_ms"]
+
+
+def first_loud_after(recording: TrackRecording, since: float) -> float:
+    """Arrival time of the first loud 10 ms frame the device heard at or after `since`."""
+    for part, at in zip(recording.parts, recording.arrivals, strict=True):
+        if at >= since and loud_spans(part, 16000, frame_ms=len(part) * 1000 // 16000):
+            return at
+    raise AssertionError(f"nothing loud heard after {since:.3f}")
+
+
+async def test_a_late_burst_is_given_back_at_the_next_pause(
+    bridge: BridgeEnv, device_factory: DeviceFactory, room_name: str
+) -> None:
+    """A client that stalls and then sends what it held in one burst leaves its track half a
+    second behind: the source's timer never catches up by itself. The bridge gives the time
+    back in the next pause (silent chunks dropped while audio is queued), so a beep after the
+    pause is heard as soon as one before the burst was, and the burst itself is heard whole."""
+    device = await device_factory(room_name, "device")
+    await bridge.join("carol", room_name)
+    beep, quiet = tone(660, 0.1, 16000), np.zeros(1600, dtype=np.int16)
+    plan = [quiet] * 30 + [beep] + [quiet] * 10 + [beep] * 5 + [quiet] * 15 + [beep] + [quiet] * 5
+    sent_at: list[float] = []
+    async with bridge.client.stream("carol") as stream:
+        start = time.monotonic()
+        for i, chunk in enumerate(plan):
+            sent_at.append(time.monotonic())
+            await stream.send(to_bytes(chunk))
+            if not 41 <= i < 45:  # chunks 41-45 go out at once: the burst
+                await asyncio.sleep(
+                    max(0, start + (i + 1 - 4 * (i >= 45)) * 0.1 - time.monotonic())
+                )
+        recording = await device.wait_for_track("speaker")
+        await asyncio.sleep(1.0)
+    before = first_loud_after(recording, sent_at[30]) - sent_at[30]
+    after = first_loud_after(recording, sent_at[61]) - sent_at[61]
+    # without the catch-up the second beep waits behind the burst's 400 ms for good
+    assert after - before < 0.25, f"beep before the burst {before:.3f} s, after {after:.3f} s"
+    spans = loud_spans(recording.samples(), 16000)
+    burst = max(end - start for start, end in spans)
+    assert burst >= 480, f"the burst's 500 ms heard as {spans}"
 
 
 async def stream_tone(
