@@ -15,7 +15,10 @@ export interface RoomAudio {
 }
 
 export interface AudioOptions {
-  /** Chunks held for a loop that is behind (default 50); the oldest go first past it. */
+  /**
+   * Chunks held for a loop that is behind (default 200: 2 s of 10 ms packets, so for packets of
+   * 10 ms and more `maxBufferedMs` is the bound that applies); the oldest go first past it.
+   */
   maxBufferedChunks?: number;
   /**
    * Milliseconds of audio held for a loop that is behind (default 2 000, the bridge's own bound
@@ -46,7 +49,7 @@ export class RoomAudioFeeds {
 
   /** A new iterator; `ended` makes it one that is over at once (the client is disposed). */
   open(options: AudioOptions, ended: boolean): AsyncIterableIterator<RoomAudio> {
-    const maxItems = options.maxBufferedChunks ?? 50;
+    const maxItems = options.maxBufferedChunks ?? 200;
     if (!Number.isInteger(maxItems) || maxItems < 1) {
       throw new InvalidArgumentError("maxBufferedChunks must be a positive integer");
     }

@@ -184,7 +184,13 @@ describe("audio both ways", () => {
     const first = feed.next(); // the loop is reading when the device starts...
     const older = await harness.call<{ pcm_bytes: number }>("device_send_tone", { device, freq: 440, seconds: 10 });
     const memoryBefore = process.memoryUsage();
-    const newer = await harness.call<{ pcm_bytes: number }>("device_send_tone", { device, freq: 880, seconds: 2.5 });
+    // the newest audio in 20 ms packets: the bound is in seconds, whatever the packet size
+    const newer = await harness.call<{ pcm_bytes: number }>("device_send_tone", {
+      device,
+      freq: 880,
+      seconds: 2.5,
+      chunk_ms: 20,
+    });
     const sent = older.pcm_bytes + newer.pcm_bytes;
     await waitFor(() => client.stats().bytesReceived >= sent, 10_000, "all the device's audio at the client");
     const memoryAfter = process.memoryUsage();
