@@ -1,7 +1,8 @@
 """`lkbridge device`: the simulated glasses on their own, for compose stacks and manual tests.
 
 With --record it writes what the glasses hear, one WAV per track, so whether `stream --file` or
-`play` reached the room can be checked by content (frequency, level), not by "no error".
+`play` reached the room can be checked by content (frequency, level), not by "no error". The
+files are written as the audio arrives (devstack/wav_sink.py), so an hour costs no memory.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import signal
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +38,7 @@ from lkbridge.devstack.state import load_dev_info
 if TYPE_CHECKING:
     from lkbridge.audio.pcm import Int16Array
     from lkbridge.devstack.device import DevicePeer
+    from lkbridge.devstack.wav_sink import TrackFiles
 
 SIGNALS = ("speech", "tone", "none")
 
@@ -59,8 +62,8 @@ def device(
         None,
         "--record",
         help="Write what the device hears to WAVs, one per track: FILE with the track's name "
-        "before the suffix (heard.wav -> heard.speaker.wav). Held in memory until the end "
-        "(115 MB per track-hour).",
+        "before the suffix (heard.wav -> heard.speaker.wav). Written as it arrives, the header "
+        "updated every second: a killed run leaves files that play up to their last second.",
     ),
     duration: float | None = typer.Option(None, "--duration", help="Leave after this long."),
     dev: bool = DevOption,
@@ -121,8 +124,9 @@ class DevicePlan:
 
 
 async def _run(plan: DevicePlan) -> None:
-    from lkbridge.devstack.device import DevicePeer
+    from lkbridge.devstack.device import DEVICE_RATE, DevicePeer
     from lkbridge.devstack.speech import test_signal
+    from lkbridge.devstack.wav_sink import TrackFiles
     from lkbridge.tokens import mint_token
 
     stop = asyncio.Event()
@@ -134,7 +138,11 @@ async def _run(plan: DevicePlan) -> None:
         # the SDK logs each retry of a failed connect; the one line below says it once
         logging.getLogger("livekit").setLevel(logging.CRITICAL)
     token = mint_token(plan.creds.api_key, plan.creds.api_secret, plan.room, plan.identity)
-    peer = DevicePeer(plan.creds.url, token, keep_audio=plan.record is not None)
+    record = plan.record
+    files = TrackFiles(partial(recording_path, record), DEVICE_RATE) if record else None
+    peer = DevicePeer(
+        plan.creds.url, token, keep_audio=False, record_to=files.sink_for if files else None
+    )
     try:
         await peer.connect()
     except Exception as exc:  # rtc.ConnectError; its text carries the whole token
@@ -158,22 +166,22 @@ async def _run(plan: DevicePlan) -> None:
             await _join(plan)
         speaker = loop.create_task(_speak(peer, samples)) if samples is not None else None
         waiter = loop.create_task(stop.wait())
-        await asyncio.wait(
-            [waiter, *([speaker] if speaker else [])], timeout=plan.duration,
-            return_when=asyncio.FIRST_COMPLETED,
-        )  # fmt: skip
+        broken = loop.create_task(files.broken.wait()) if files else None
+        tasks = [t for t in (waiter, speaker, broken) if t is not None]
+        await asyncio.wait(tasks, timeout=plan.duration, return_when=asyncio.FIRST_COMPLETED)
         failed = speaker.exception() if speaker is not None and speaker.done() else None
-        tasks = [t for t in (waiter, speaker) if t is not None]
         for task in tasks:
             task.cancel()
         # gather, not suppress(BaseException): a cancel of this task itself still propagates
         await asyncio.gather(*tasks, return_exceptions=True)
-        if plan.record is not None:
-            _write_recordings(plan, peer)
         if failed is not None:
             raise fail(f"the device stopped speaking: {failed}", EXIT_RPC_FAILED)
     finally:
-        await peer.aclose()
+        await peer.aclose()  # its track readers end before their files close
+        if files is not None:
+            files.close()
+    if files is not None:
+        _report_recordings(plan, files)
 
 
 async def _speak(peer: DevicePeer, samples: Int16Array) -> None:
@@ -214,27 +222,18 @@ def recording_path(record: Path, track: str) -> Path:
     return record.with_name(f"{record.stem}.{safe}{record.suffix or '.wav'}")
 
 
-def _write_recordings(plan: DevicePlan, peer: DevicePeer) -> None:
-    import wave
-
-    from lkbridge.audio.signal import dbfs
-    from lkbridge.devstack.device import DEVICE_RATE  # what the peer records at
-
-    assert plan.record is not None
-    if not peer.recordings:
+def _report_recordings(plan: DevicePlan, files: TrackFiles) -> None:
+    if files.error is not None:
+        raise fail(files.error, EXIT_USAGE)
+    if not files.sinks:
         print(f"nothing heard: no track was published in {plan.room}", file=sys.stderr)
-    for name, heard in sorted(peer.recordings.items()):
-        path = recording_path(plan.record, name)
-        samples = heard.samples()
-        with wave.open(str(path), "wb") as wav:
-            wav.setnchannels(1)
-            wav.setsampwidth(2)
-            wav.setframerate(DEVICE_RATE)
-            wav.writeframes(samples.tobytes())
-        seconds = round(len(samples) / DEVICE_RATE, 2)
-        level = round(dbfs(samples), 1) if len(samples) else None
+    for name, sink in sorted(files.sinks.items()):
+        publisher = files.publishers[name]
+        seconds = round(sink.seconds, 2)
+        level = sink.dbfs
+        level = round(level, 1) if level is not None else None
         plan.say(
             "recorded",
-            f"{path}: track {name} from {heard.publisher}, {seconds} s, {level} dBFS",
-            track=name, publisher=heard.publisher, file=str(path), seconds=seconds, dbfs=level,
+            f"{sink.path}: track {name} from {publisher}, {seconds} s, {level} dBFS",
+            track=name, publisher=publisher, file=str(sink.path), seconds=seconds, dbfs=level,
         )  # fmt: skip

@@ -2,7 +2,8 @@
 
 It sends microphone audio the way the glasses do (PCM16 16 kHz mono data packets behind a 1-byte
 sequence header, so the length is odd), can publish a real audio track, and records every audio
-track it subscribes to, per track name, with arrival times so tests can measure latency.
+track it subscribes to, per track name, with arrival times so tests can measure latency; or,
+given `record_to`, hands each track's frames to a sink instead (a file: memory stays flat).
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Protocol
 
 import numpy as np
 from livekit import rtc
@@ -40,6 +43,16 @@ class TrackRecording:
         return np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=np.int16)
 
 
+class AudioSink(Protocol):
+    """Where one track's frames go when they are not kept in memory."""
+
+    def write(self, samples: Int16Array) -> None: ...
+
+
+# (track name, publisher identity) -> the track's sink; called in the room's callback
+SinkFor = Callable[[str, str], AudioSink]
+
+
 @dataclass
 class ReceivedPacket:
     data: bytes
@@ -59,14 +72,16 @@ class DevicePeer:
         record_rate: int = DEVICE_RATE,
         subscribe: bool = True,
         keep_audio: bool = True,
+        record_to: SinkFor | None = None,
     ) -> None:
         """`keep_audio=False`: subscribe (so the bridge's tracks have their listener) but keep
         no samples: a device that runs for hours (`lkbridge dev`) must not grow by 32 KB/s per
-        track it hears."""
+        track it hears. `record_to`: each track's frames go to its sink, not to `recordings`."""
         self.url = url
         self._token = token
         self._subscribe = subscribe
         self._keep_audio = keep_audio
+        self._record_to = record_to
         self.room = rtc.Room()
         self.recordings: dict[str, TrackRecording] = {}
         self.packets: list[ReceivedPacket] = []
@@ -154,6 +169,8 @@ class DevicePeer:
         participant: rtc.RemoteParticipant,
     ) -> Reader:
         name = publication.name or track.name
+        if self._record_to is not None:
+            return partial(self._stream_to, sink=self._record_to(name, participant.identity))
         recording = TrackRecording(name=name, publisher=participant.identity)
         self.recordings[name] = recording
         self._track_event.set()
@@ -166,6 +183,10 @@ class DevicePeer:
             frame = event.frame
             recording.parts.append(np.frombuffer(frame.data, dtype=np.int16).copy())
             recording.arrivals.append(time.monotonic())
+
+    async def _stream_to(self, stream: rtc.AudioStream, sink: AudioSink) -> None:
+        async for event in stream:
+            sink.write(np.frombuffer(event.frame.data, dtype=np.int16))
 
     async def wait_for_track(self, name: str, timeout: float = 10.0) -> TrackRecording:
         deadline = time.monotonic() + timeout

@@ -3,14 +3,22 @@
  *
  * gRPC hands us messages as events, at the sender's pace; `for await` pulls them at the
  * consumer's. In between, a consumer that falls behind must cost a bounded amount of memory:
- * past `maxItems` the oldest item goes (real-time audio goes stale) and is counted, and an
- * item that only updates the one before it (a newer play position) replaces it instead.
+ * past `maxItems` (or past `maxWeight`, when items differ in size: seconds of audio) the oldest
+ * item goes (real-time audio goes stale) and is counted, and an item that only updates the one
+ * before it (a newer play position) replaces it instead.
  */
 import type { BridgeError } from "./errors";
 
 export interface AsyncQueueOptions<T> {
   /** Items held for a consumer that is behind; older ones are dropped past it. */
   maxItems: number;
+  /**
+   * Also bound the sum of `weight(item)` over the held items; the newest item is always kept,
+   * even alone over it. Counting items alone would let the bound, in seconds of audio, follow
+   * whatever packet size the sender chose.
+   */
+  maxWeight?: number;
+  weight?: (item: T) => number;
   /** True when `next` makes `last` (still unread) worthless: `next` then takes its place. */
   supersedes?: (last: T, next: T) => boolean;
   /** Called once when the consumer stops early (`break` out of `for await`, or return()). */
@@ -27,6 +35,7 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
   private readonly readers: Reader<T>[] = [];
   private ending: { error: BridgeError | undefined } | undefined;
   private returned = false;
+  private heldWeight = 0;
   /** Items dropped because the consumer was behind. */
   dropped = 0;
 
@@ -47,11 +56,17 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     const last = this.items[this.items.length - 1];
     if (last !== undefined && this.options.supersedes?.(last, item)) {
       this.items[this.items.length - 1] = item;
+      this.heldWeight += this.weightOf(item) - this.weightOf(last);
       return;
     }
     this.items.push(item);
-    if (this.items.length > this.options.maxItems) {
-      this.items.shift();
+    this.heldWeight += this.weightOf(item);
+    const maxWeight = this.options.maxWeight ?? Infinity;
+    while (
+      this.items.length > this.options.maxItems ||
+      (this.items.length > 1 && this.heldWeight > maxWeight)
+    ) {
+      this.heldWeight -= this.weightOf(this.items.shift()!);
       this.dropped += 1;
     }
   }
@@ -65,7 +80,10 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
 
   next(): Promise<IteratorResult<T>> {
     const item = this.items.shift();
-    if (item !== undefined) return Promise.resolve({ value: item, done: false });
+    if (item !== undefined) {
+      this.heldWeight -= this.weightOf(item);
+      return Promise.resolve({ value: item, done: false });
+    }
     return new Promise((resolve, reject) => {
       const reader = { resolve, reject };
       if (this.closed) this.finish(reader);
@@ -78,12 +96,17 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     this.returned = true;
     if (stoppedEarly) this.options.onReturn?.();
     this.items.length = 0;
+    this.heldWeight = 0;
     for (const reader of this.readers.splice(0)) reader.resolve({ value: undefined, done: true });
     return Promise.resolve({ value: undefined, done: true });
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {
     return this;
+  }
+
+  private weightOf(item: T): number {
+    return this.options.weight?.(item) ?? 0;
   }
 
   private finish(reader: Reader<T>): void {

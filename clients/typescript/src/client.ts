@@ -358,8 +358,8 @@ export class LiveKitGrpcClient extends EventEmitter {
   /**
    * The room's audio (PCM16 16 kHz mono from the target), from now until the session ends:
    * `for await (const audio of client.audio()) ...`. Each call is its own iterator with its own
-   * bounded buffer (a loop that falls behind loses the oldest chunks, counted in
-   * `stats().chunksDroppedReceived`). It survives reconnects; it finishes on leave(), dispose()
+   * bounded buffer (2 s of audio and 200 chunks by default: a loop that falls behind loses the
+   * oldest chunks, counted in `stats().chunksDroppedReceived`). It survives reconnects; it finishes on leave(), dispose()
    * and when another client takes the session, and throws the BridgeError that lost the session
    * otherwise (reconnects exhausted, a stream a retry cannot cure, a failed connect()). Made
    * while idle, it waits for the next session. `break`, return() or the signal end it early.

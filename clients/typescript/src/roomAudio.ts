@@ -15,10 +15,31 @@ export interface RoomAudio {
 }
 
 export interface AudioOptions {
-  /** Chunks held for a loop that is behind (default 50); the oldest go first past it. */
+  /**
+   * Chunks held for a loop that is behind (default 200: 2 s of 10 ms packets, so for packets of
+   * 10 ms and more `maxBufferedMs` is the bound that applies); the oldest go first past it.
+   */
   maxBufferedChunks?: number;
+  /**
+   * Milliseconds of audio held for a loop that is behind (default 2 000, the bridge's own bound
+   * for a slow reader); the oldest go first past it, the newest chunk is always kept.
+   */
+  maxBufferedMs?: number;
   /** Aborting ends the iteration, as a `break` does. */
   signal?: AbortSignal;
+}
+
+/**
+ * The grpc-js call is read as fast as messages arrive (each loop has its own queue, so one slow
+ * loop never holds up another), so HTTP/2 flow control never pushes back on the bridge, whose
+ * outbox then drops nothing: this bound is the one a stalled loop meets.
+ */
+const DEFAULT_MAX_BUFFERED_MS = 2_000;
+
+/** A chunk's length in ms of audio, from its bytes (PCM16). */
+export function durationMs(audio: RoomAudio): number {
+  const bytesPerMs = (2 * Math.max(1, audio.channels) * (audio.sampleRate || 16_000)) / 1000;
+  return audio.pcm.length / bytesPerMs;
 }
 
 export class RoomAudioFeeds {
@@ -28,13 +49,20 @@ export class RoomAudioFeeds {
 
   /** A new iterator; `ended` makes it one that is over at once (the client is disposed). */
   open(options: AudioOptions, ended: boolean): AsyncIterableIterator<RoomAudio> {
-    const maxItems = options.maxBufferedChunks ?? 50;
+    const maxItems = options.maxBufferedChunks ?? 200;
     if (!Number.isInteger(maxItems) || maxItems < 1) {
       throw new InvalidArgumentError("maxBufferedChunks must be a positive integer");
     }
+    const maxWeight = options.maxBufferedMs ?? DEFAULT_MAX_BUFFERED_MS;
+    if (!(maxWeight > 0)) throw new InvalidArgumentError("maxBufferedMs must be more than 0");
     const signal = options.signal;
     const stopOnAbort = (): void => void feed.return();
-    const feed = new AsyncQueue<RoomAudio>({ maxItems, onReturn: () => this.close(feed) });
+    const feed = new AsyncQueue<RoomAudio>({
+      maxItems,
+      maxWeight,
+      weight: durationMs,
+      onReturn: () => this.close(feed),
+    });
     if (ended || signal?.aborted) {
       feed.end();
       return feed;

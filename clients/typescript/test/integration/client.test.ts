@@ -178,6 +178,43 @@ describe("audio both ways", () => {
     await slow.return!();
   });
 
+  test("a loop that stalls 12 s while the device talks gets back at most about 2 s: the newest audio", async (t) => {
+    const { client, device } = await joinedPair();
+    const feed = client.audio();
+    const first = feed.next(); // the loop is reading when the device starts...
+    const older = await harness.call<{ pcm_bytes: number }>("device_send_tone", { device, freq: 440, seconds: 10 });
+    const memoryBefore = process.memoryUsage();
+    // the newest audio in 20 ms packets: the bound is in seconds, whatever the packet size
+    const newer = await harness.call<{ pcm_bytes: number }>("device_send_tone", {
+      device,
+      freq: 880,
+      seconds: 2.5,
+      chunk_ms: 20,
+    });
+    const sent = older.pcm_bytes + newer.pcm_bytes;
+    await waitFor(() => client.stats().bytesReceived >= sent, 10_000, "all the device's audio at the client");
+    const memoryAfter = process.memoryUsage();
+    const bridgeDrops = Number((await client.health()).metadata.dropped_frames);
+    assert.equal((await first).done, false); // ...and stalls after that one chunk
+    await client.leave("done"); // the loop then reads what it holds and finishes
+    const backlog: Buffer[] = [];
+    for await (const audio of feed) backlog.push(audio.pcm);
+    const pcm = Buffer.concat(backlog);
+    const seconds = pcm.length / 32_000;
+    const stats = client.stats();
+    t.diagnostic(
+      `stall of ${(sent / 32_000).toFixed(1)} s: ${seconds.toFixed(2)} s back in ${backlog.length} chunks, ` +
+        `${stats.chunksDroppedReceived} chunks dropped by the client, ${bridgeDrops} by the bridge; ` +
+        `heap ${(memoryBefore.heapUsed / 1e6).toFixed(1)} -> ${(memoryAfter.heapUsed / 1e6).toFixed(1)} MB, ` +
+        `rss ${(memoryBefore.rss / 1e6).toFixed(1)} -> ${(memoryAfter.rss / 1e6).toFixed(1)} MB`,
+    );
+    assert.equal(stats.bytesReceived, sent); // the client took it all: the bound is its own
+    assert.equal(bridgeDrops, 0);
+    assert.ok(seconds >= 1.5 && seconds <= 2.5, `${seconds} s of audio came back`);
+    assert.ok(Math.abs(dominantFrequency(int16(pcm)) - 880) <= 10, "the backlog is the newest audio");
+    assert.equal(stats.chunksDroppedReceived, stats.chunksReceived - 1 - backlog.length);
+  });
+
   test("the deprecated onAudio listener still hears the device, and outlives a leave", async () => {
     const { client, device, joinParams } = await joinedPair();
     let bytes = 0;

@@ -28,6 +28,18 @@ test("past maxItems the oldest go, counted", async () => {
   assert.deepEqual(await drain(queue), [5, 6, 7]);
 });
 
+test("past maxWeight the oldest go, counted; the newest stays even alone over it", async () => {
+  const queue = new AsyncQueue<number>({ maxItems: 100, maxWeight: 10, weight: (n) => n });
+  for (const n of [4, 4, 4, 3]) queue.push(n); // 15 held: the first two go
+  assert.equal(queue.dropped, 2);
+  assert.deepEqual(await queue.next(), { value: 4, done: false }); // reading frees its weight
+  queue.push(9);
+  queue.push(25);
+  queue.end();
+  assert.equal(queue.dropped, 4);
+  assert.deepEqual(await drain(queue), [25]);
+});
+
 test("an item that supersedes the unread last one takes its place", async () => {
   const queue = new AsyncQueue<string>({ maxItems: 10, supersedes: (last, next) => last[0] === "p" && next[0] === "p" });
   for (const item of ["start", "p1", "p2", "p3", "end"]) queue.push(item);

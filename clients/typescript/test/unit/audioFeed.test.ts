@@ -2,6 +2,7 @@
 import { strict as assert } from "node:assert";
 import { test } from "node:test";
 import { LiveKitGrpcClient } from "../../src";
+import { durationMs } from "../../src/roomAudio";
 
 const nextTurn = (): Promise<string> => new Promise((resolve) => setImmediate(() => resolve("pending")));
 
@@ -24,4 +25,13 @@ test("made while idle it waits for a session; its signal or return() ends it", a
   } finally {
     await client.dispose({ leave: false });
   }
+});
+
+test("a chunk's length in ms comes from its bytes, rate and channels", () => {
+  const audio = (bytes: number, sampleRate: number, channels: number) => ({
+    pcm: Buffer.alloc(bytes), sampleRate, channels, timestampMs: 1,
+  });
+  assert.equal(durationMs(audio(3_200, 16_000, 1)), 100);
+  assert.equal(durationMs(audio(19_200, 48_000, 2)), 100);
+  assert.equal(durationMs(audio(3_200, 0, 0)), 100); // unset fields: the bridge's 16 kHz mono
 });

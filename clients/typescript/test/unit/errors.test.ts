@@ -75,6 +75,7 @@ test("the client refuses bad audio and bad options with InvalidArgumentError", a
     const notAudio = "not audio" as unknown as Buffer;
     await assert.rejects(client.sendAudio(notAudio), ours(InvalidArgumentError, /pcm/));
     assert.throws(() => client.audio({ maxBufferedChunks: 0 }), ours(InvalidArgumentError, /maxBufferedChunks/));
+    assert.throws(() => client.audio({ maxBufferedMs: 0 }), ours(InvalidArgumentError, /maxBufferedMs/));
   } finally {
     await client.dispose({ leave: false });
   }
