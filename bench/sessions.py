@@ -1,8 +1,9 @@
 """N bridge sessions streaming real-time audio both ways through the real SFU.
 
-For each N (and each --publish-bitrate) it starts a fresh `lkbridge serve` process, joins N
-sessions, each with a device peer sending 100 ms data packets and a gRPC client streaming 100 ms
-chunks onto the speaker track and reading the room audio, for --duration seconds. What they say
+For each N (and each --publish-bitrate and --variant) it starts a fresh `lkbridge serve`
+process, joins N sessions, each with a device peer sending 100 ms data packets and a gRPC client
+streaming 100 ms chunks onto the speaker track and reading the room audio, for --duration
+seconds. What they say
 is --content (bench/workload.py): speech in turns (the default), tones, or silence. It prints,
 per run: bridge RSS and tasks per session, threads, CPU % (by thread too), the bridge-added
 latency each way (p50/p99, measured inside the bridge), the end-to-end latency device -> SFU ->
@@ -12,6 +13,8 @@ correlation, loud seconds, kbit/s), and what is left after all leave.
 
     sudo .venv/bin/python bench/sessions.py --sessions 1 10 20 --duration 60
     sudo .venv/bin/python bench/sessions.py --sessions 10 --publish-bitrate 0 64000 72000 96000
+    sudo .venv/bin/python bench/sessions.py --sessions 10 --rounds 2 \
+        --variant= --variant=--catch-up-ms=20
 
 Run as root it enters the project's network namespace by itself. Not a test: it prints figures.
 """
@@ -23,6 +26,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -97,6 +101,9 @@ class Result:
     sent_loud_s: float
     speaker_kbps: float
     encoder_thread_percent: float
+    bridge_queue_p50_ms: float = float("nan")
+    bridge_queue_p99_ms: float = float("nan")
+    variant: str = ""  # --variant: the extra `lkbridge serve` flags of this run
     notes: list[str] = field(default_factory=list)
 
 
@@ -520,9 +527,10 @@ async def run(
     shards: int = 1,
     content: Content = "speech",
     bitrate: int = 0,
+    variant: str = "",
 ) -> Result:
     trace = TRACE_DIR / f"captures-{n}.json" if TRACE_DIR is not None else None
-    extra = (f"--publish-bitrate={bitrate}",) if bitrate else ()
+    extra = ((f"--publish-bitrate={bitrate}",) if bitrate else ()) + tuple(shlex.split(variant))
     bridges = [start_bridge(trace if shard == 0 else None, extra) for shard in range(shards)]
     procs = [psutil.Process(bridge.pid) for bridge, _ in bridges]
     targets = [target for _, target in bridges]
@@ -572,7 +580,7 @@ async def run(
         for group in others.values():
             for proc in group:
                 proc.cpu_percent()
-        profiler = start_profiler(procs[0].pid, run_label(n, content, bitrate), seconds)
+        profiler = start_profiler(procs[0].pid, run_label(n, content, bitrate, variant), seconds)
         for _, conn in workers:
             conn.send("go")
         if go_devices is not None:
@@ -622,6 +630,9 @@ async def run(
         sessions=n,
         content=content,
         publish_bitrate=bitrate,
+        variant=variant,
+        bridge_queue_p50_ms=during.get("latency_queue_p50_ms", float("nan")),
+        bridge_queue_p99_ms=during.get("latency_queue_p99_ms", float("nan")),
         duration_s=seconds,
         baseline_rss_mb=round(base["rss_mb"], 1),
         rss_mb=round(during["rss_mb"], 1),
@@ -667,14 +678,18 @@ async def run(
     )
 
 
-def run_label(n: int, content: str, bitrate: int) -> str:
-    return f"N={n} {content}" + (f" @{bitrate // 1000}k" if bitrate else "")
+def run_label(n: int, content: str, bitrate: int, variant: str = "") -> str:
+    label = f"N={n} {content}" + (f" @{bitrate // 1000}k" if bitrate else "")
+    return label + (f" [{variant}]" if variant else "")
 
 
 def print_table(results: list[Result]) -> None:
     rows: list[tuple[str, str | Callable[[Result], object]]] = [
         ("sessions", "sessions"),
-        ("content, publish bitrate", lambda r: f"{r.content} {r.publish_bitrate or 'default'}"),
+        (
+            "content, publish bitrate, variant",
+            lambda r: f"{r.content} {r.publish_bitrate or 'default'} {r.variant}".strip(),
+        ),
         ("RSS MB (baseline -> loaded)", lambda r: f"{r.baseline_rss_mb} -> {r.rss_mb}"),
         ("RSS per session MB", "rss_per_session_mb"),
         ("asyncio tasks (baseline -> loaded)", lambda r: f"{r.baseline_tasks} -> {r.tasks}"),
@@ -688,6 +703,10 @@ def print_table(results: list[Result]) -> None:
         (
             "  ... -> capture_frame returned p50/p99 ms",
             lambda r: f"{r.bridge_in_ack_p50_ms:.2f} / {r.bridge_in_ack_p99_ms:.2f}",
+        ),
+        (
+            "  queue ahead of a chunk in its source p50/p99 ms",
+            lambda r: f"{r.bridge_queue_p50_ms:.2f} / {r.bridge_queue_p99_ms:.2f}",
         ),
         (
             "bridge out p50/p99 ms (packet -> gRPC write)",
@@ -778,6 +797,15 @@ async def main() -> None:
         help="the bridge's --publish-bitrate, bit/s (0: the SDK's default); several: one run "
         "of every N at each",
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        help="extra `lkbridge serve` flags of one setting to compare (repeat; --variant= for "
+        "the defaults): one run of every N at each, alternated",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="repeat the settings, alternated, this many times"
+    )
     args = parser.parse_args()
     global LOAD_NICE, PROFILE_DIR, TRACE_DIR, BRIDGE_CPU, GO_DEVICES
     GO_DEVICES = args.go_devices
@@ -797,9 +825,15 @@ async def main() -> None:
     with LiveKitServer(LiveKitConfig()) as livekit:
         if args.sfu_nice and livekit.pid is not None:
             psutil.Process(livekit.pid).nice(args.sfu_nice)
-        for bitrate in args.publish_bitrate:
+        settings = [
+            (bitrate, variant)
+            for _ in range(args.rounds)
+            for bitrate in args.publish_bitrate
+            for variant in args.variant or [""]
+        ]
+        for bitrate, variant in settings:
             for n in args.sessions:
-                label = run_label(n, args.content, bitrate)
+                label = run_label(n, args.content, bitrate, variant)
                 print(f"running {label} for {args.duration:.0f} s ...", file=sys.stderr)
                 results.append(
                     await run(
@@ -810,15 +844,21 @@ async def main() -> None:
                         args.shards,
                         args.content,
                         bitrate,
+                        variant,
                     )
                 )
     print_table(results)
     for result in results:
         for note in result.notes:
-            print(f"{run_label(result.sessions, result.content, result.publish_bitrate)}: {note}")
+            label = run_label(
+                result.sessions, result.content, result.publish_bitrate, result.variant
+            )
+            print(f"{label}: {note}")
     if PROFILE_DIR is not None:
         for result in results:
-            label = run_label(result.sessions, result.content, result.publish_bitrate)
+            label = run_label(
+                result.sessions, result.content, result.publish_bitrate, result.variant
+            )
             path = PROFILE_DIR / f"sessions-{label}.txt"
             if path.exists():
                 print(profile_summary(path))
