@@ -66,6 +66,7 @@ class Arm:
     queue_p50_ms: list[float] = field(default_factory=list)  # per round
     queue_p99_ms: list[float] = field(default_factory=list)
     in_p50_ms: list[float] = field(default_factory=list)
+    jitter_ms: list[float] = field(default_factory=list)  # the device's jitter buffer, per round
 
 
 def pct(values: list[float], q: float) -> float:
@@ -89,10 +90,11 @@ async def pace(audio: Workload, seconds: float, send: Send, sent_at: list[float]
 
 async def sdk_arm(
     cfg: LiveKitConfig, room: str, audio: Workload, seconds: float
-) -> tuple[list[tuple[int, float]], list[float]]:
+) -> tuple[list[tuple[int, float]], list[float], float]:
     """The floor: an SDK participant publishing the chunks itself.
 
-    Returns (chunk index, latency ms) per turn and the ms queued ahead of each chunk.
+    Returns (chunk index, latency ms) per turn, the ms queued ahead of each chunk and the
+    device's jitter-buffer delay.
     """
     device = DevicePeer(cfg.url, mint_token(cfg.api_key, cfg.api_secret, room, "device"))
     await device.connect()
@@ -115,7 +117,7 @@ async def sdk_arm(
         sent_at: list[float] = []
         await pace(audio, seconds, send, sent_at)
         await asyncio.sleep(1.0)
-        return heard_latencies(device, audio, sent_at), queued
+        return heard_latencies(device, audio, sent_at), queued, await jitter_buffer_ms(device)
     finally:
         await source.aclose()
         await publisher.disconnect()
@@ -153,6 +155,7 @@ async def bridge_arm(
         await asyncio.sleep(1.0)
         health = await client.health()
         figures = {k: float(v) for k, v in health.metadata.items() if k.startswith("latency_")}
+        figures["jitter_buffer_ms"] = await jitter_buffer_ms(device)
         stream.cancel()
         await client.leave("u0")
         return heard_latencies(device, audio, sent_at), figures
@@ -161,6 +164,20 @@ async def bridge_arm(
         await client.aclose()
         proc.terminate()
         await proc.wait()
+
+
+async def jitter_buffer_ms(device: DevicePeer) -> float:
+    """The device's mean jitter-buffer delay over the run (inbound RTP stats): the receiver's
+    part of every arm's latency, which moves with how busy the machine was."""
+    delay, emitted = 0.0, 0
+    for participant in device.room.remote_participants.values():
+        for publication in participant.track_publications.values():
+            if publication.track is not None:
+                for stats in await publication.track.get_stats():
+                    if stats.WhichOneof("stats") == "inbound_rtp":
+                        delay += stats.inbound_rtp.inbound.jitter_buffer_delay
+                        emitted += stats.inbound_rtp.inbound.jitter_buffer_emitted_count
+    return delay / emitted * 1000 if emitted else float("nan")
 
 
 def heard_latencies(
@@ -206,7 +223,8 @@ async def run_arm(
     arm: Arm, cfg: LiveKitConfig, room: str, audio: Workload, args: argparse.Namespace
 ) -> None:
     if arm.flags is None:
-        turns, queued = await sdk_arm(cfg, room, audio, args.duration)
+        turns, queued, jitter = await sdk_arm(cfg, room, audio, args.duration)
+        arm.jitter_ms.append(jitter)
         steady = queued[int(SKIP_S * 1000 / CHUNK_MS) :]
         arm.queue_p50_ms.append(pct(steady, 50))
         arm.queue_p99_ms.append(pct(steady, 99))
@@ -216,6 +234,7 @@ async def run_arm(
         arm.queue_p50_ms.append(figures.get("latency_queue_p50_ms", float("nan")))
         arm.queue_p99_ms.append(figures.get("latency_queue_p99_ms", float("nan")))
         arm.in_p50_ms.append(figures.get("latency_in_p50_ms", float("nan")))
+        arm.jitter_ms.append(figures["jitter_buffer_ms"])
     arm.latencies_ms.extend(ms for _, ms in turns)
     if args.verbose:
         print(f"  turns (ms): {' '.join(f'{ms:.0f}' for _, ms in turns)}", file=sys.stderr)
@@ -224,9 +243,10 @@ async def run_arm(
 def print_table(arms: list[Arm]) -> None:
     print(
         "| arm | turns | client -> device p50 / p95 / max ms"
-        " | queue ahead of a chunk p50 / p99 ms, per round | gRPC -> capture p50 ms |"
+        " | queue ahead of a chunk p50 / p99 ms, per round | gRPC -> capture p50 ms"
+        " | device jitter buffer ms, per round |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for arm in arms:
         rows = [(arm.label, arm.latencies_ms)]
         if arm.unqueued_ms:
@@ -235,12 +255,13 @@ def print_table(arms: list[Arm]) -> None:
             f"{a:.1f} / {b:.1f}" for a, b in zip(arm.queue_p50_ms, arm.queue_p99_ms, strict=True)
         )
         grpc_in = " / ".join(f"{v:.2f}" for v in arm.in_p50_ms) or "-"
+        jitter = " / ".join(f"{v:.0f}" for v in arm.jitter_ms)
         for label, lat in rows:
             print(
                 f"| {label} | {len(lat)} | {pct(lat, 50):.1f} / {pct(lat, 95):.1f} / "
-                f"{max(lat, default=float('nan')):.1f} | {queue} | {grpc_in} |"
+                f"{max(lat, default=float('nan')):.1f} | {queue} | {grpc_in} | {jitter} |"
             )
-            queue, grpc_in = "", ""
+            queue, grpc_in, jitter = "", "", ""
     floor = next((arm.unqueued_ms for arm in arms if arm.unqueued_ms), [])
     for arm in arms:
         if floor and arm.flags is not None and arm.latencies_ms:
