@@ -3,7 +3,7 @@
 Each arm streams the same audio (bench/workload.py: speech turns or tone bursts) in real-time
 100 ms chunks onto a `speaker` track in a fresh room, where a fresh device (the SDK peer of the
 tests) records what it hears; the latency of a turn is its first loud frame sent -> the first
-loud frame heard (`onset_latencies_ms`). The arms:
+loud frame heard (`bench/workload.py`, `onset_latencies`). The arms:
 
 - `sdk`: an SDK participant captures the chunks straight into an AudioSource (queue 1000 ms, the
   bridge's publish options): the floor any bridge on this SDK stands on;

@@ -47,7 +47,7 @@ from bench.workload import (  # noqa: E402
     Content,
     SpeechMatch,
     Workload,
-    onset_latencies_ms,
+    onset_latencies,
     speech_match,
     workload,
 )
@@ -177,9 +177,8 @@ class SessionLoad:
         if recording is None:
             return []
         heard = list(zip(recording.parts, recording.arrivals, strict=True))
-        return onset_latencies_ms(
-            heard, self.audio.client_onsets, self.chunk_sent_at, CHUNK, HELD_S
-        )
+        turns = onset_latencies(heard, self.audio.client_onsets, self.chunk_sent_at, CHUNK, HELD_S)
+        return [ms for _, ms in turns]
 
     async def heard(self) -> tuple[SpeechMatch, float] | None:
         """How the device heard the client's audio, and the track's kbit/s (RED included)."""

@@ -104,16 +104,6 @@ def onset_latencies(
     return out
 
 
-def onset_latencies_ms(
-    heard: list[tuple[Int16Array, float]],
-    onsets: tuple[int, ...],
-    chunk_sent_at: list[float],
-    chunk: int,
-    skip_s: float = 0.0,
-) -> list[float]:
-    return [ms for _, ms in onset_latencies(heard, onsets, chunk_sent_at, chunk, skip_s)]
-
-
 def workload(content: Content, seconds: float, chunk_ms: int) -> Workload:
     """The same for every session of a run (the rooms are separate; the load is what counts)."""
     total = int(seconds * RATE)
