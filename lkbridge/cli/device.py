@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
@@ -27,6 +27,7 @@ from lkbridge.cli.common import (
     EXIT_USAGE,
     AuthOption,
     BridgeOption,
+    CliExit,
     JsonOption,
     fail,
     resolve_auth,
@@ -98,7 +99,22 @@ def device(
         resolve_auth(auth_token), bridge_livekit_url or creds.url, record, duration, json_output,
         hint,
     )  # fmt: skip
-    asyncio.run(_run(plan))
+    try:
+        asyncio.run(_run(plan))
+    except CliExit as exc:  # its line is printed already
+        _leave(exc.code)
+    _leave(0)
+
+
+def _leave(code: int) -> NoReturn:
+    """Exit without the SDK's atexit dispose: the room is left and the files are closed by now,
+    and tearing the native runtime down under a finishing interpreter aborted the process now
+    and then (SIGABRT after a tokio worker's "non-unwinding panic", on a loaded machine) instead
+    of ending it with the exit code a script checks."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 @dataclass(frozen=True)

@@ -174,6 +174,6 @@ async def test_a_recording_that_cannot_be_written_stops_the_device_with_one_line
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 2
+    assert proc.returncode == 2, err
     assert err.splitlines() == [f"error: cannot write {tmp_path}/heard.tts.wav: Is a directory"]
     assert out == ""
