@@ -24,6 +24,7 @@ from locust.runners import STATE_MISSING, MasterRunner
 
 FINAL_REPORT_GRACE_S = 5.0  # after the users' --stop-timeout: the report, the quit, the network
 POLL_S = 0.1  # well under the 0.5 s locust's quit waits before it stops listening
+LACKING = "the summary lacks its last seconds"
 
 logger = logging.getLogger(__name__)
 
@@ -34,24 +35,25 @@ def collect_final_reports(runner: MasterRunner, timeout_s: float) -> list[int]:
     heartbeats is not waited for. Returns the indexes of the workers whose final report did not
     come; each gets a log line."""
     pending: dict[str, int] = {}
-    unreported: list[int] = []
+    missing: list[int] = []
     for client in list(runner.clients.all):
         index = runner.get_worker_index(client.id)
         if client.state == STATE_MISSING:
-            unreported.append(index)
+            missing.append(index)
             continue
         pending[client.id] = index
         runner.server.send_to_client(Message("quit", None, client.id))
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and any(cid in runner.clients for cid in pending):
         gevent.sleep(POLL_S)
-    unreported += [index for cid, index in pending.items() if cid in runner.clients]
-    for index in sorted(unreported):
-        logger.warning(
-            "worker %d sent no final report within %.0f s: the summary lacks its last seconds",
-            index, timeout_s,
-        )  # fmt: skip
-    return sorted(unreported)
+    silent = [index for cid, index in pending.items() if cid in runner.clients]
+    for index in missing:
+        logger.warning("worker %d sent no final report: it stopped sending heartbeats; %s",
+                       index, LACKING)  # fmt: skip
+    for index in silent:
+        logger.warning("worker %d sent no final report within %.0f s; %s", index, timeout_s,
+                       LACKING)  # fmt: skip
+    return sorted(missing + silent)
 
 
 class WorkerTally:

@@ -170,7 +170,7 @@ async def test_a_worker_that_never_reports_is_named_and_not_waited_for_long(
     missing = f"info: worker {silent} sent no final report: its last seconds are missing"
     assert missing in summary["gates"]["lines"]
     log = (tmp_path / "locust.log").read_text()
-    assert f"worker {silent} sent no final report within 15 s" in log
+    assert f"worker {silent} sent no final report" in log  # missing heartbeats, or 15 s passed
     assert f"worker {answered} sent no final report" not in log
     assert summary["audio"]["frames"] >= run.counted[answered]["device->client"]
     assert run.took_s < 12 + 15 + 90, "the wait for a silent worker is bounded"
