@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import signal
 import time
 from typing import Any
 
@@ -243,7 +244,7 @@ class ConfiguredShape(LoadTestShape):
 
     def tick(self) -> tuple[int, float] | None:
         options = self.runner.environment.parsed_options if self.runner else None
-        if options is None:
+        if options is None or _Run.end_now:
             return None
         elapsed = self.get_run_time()
         users = options.plateau_users
@@ -270,6 +271,7 @@ class _Run:
     reports_collected = False
     unreported: list[int] = []  # noqa: RUF012
     tally = WorkerTally()
+    end_now = False
 
 
 def _health(stub: Any, metadata: Any) -> Sample | None:
@@ -383,6 +385,16 @@ def _after_stop(environment: Environment, **_: Any) -> None:
 def _on_init(environment: Environment, runner: Runner, **_: Any) -> None:
     if isinstance(runner, MasterRunner):  # after the runner's own: quitting fires in reverse
         environment.events.quitting.add_listener(_before_master_quits)
+    options: Any = environment.parsed_options
+    if options is not None and options.headless and not isinstance(runner, WorkerRunner):
+        # locust handles SIGTERM only once a headless shape run is over: until then the signal
+        # killed it with no summary (and left --processes workers behind). End the shape
+        # instead, which is the run's ordinary end: users leave, reports come, summary.
+        gevent.signal_handler(signal.SIGTERM, _end_now)
+
+
+def _end_now() -> None:
+    _Run.end_now = True
 
 
 def _before_master_quits(environment: Environment, **_: Any) -> None:

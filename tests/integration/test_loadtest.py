@@ -193,6 +193,48 @@ def test_processes_fork_local_workers(tmp_path: Path) -> None:
     assert rows["JoinRoom"] == rows["LeaveRoom"] == total["JoinRoom"] == 2
 
 
+async def test_sigterm_ends_a_headless_run_with_every_workers_counts(
+    bridge: BridgeEnv, tmp_path: Path
+) -> None:
+    """Ctrl-C (SIGTERM) mid-run ends it as its end of time would: users leave, every worker's
+    final report comes, the summary is printed, and no forked worker is left behind."""
+    cfg = bridge.livekit.server.config
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lkbridge", "loadtest", "-u", "2", "-d", "10m", "--processes",
+         "2", "--json", "--out", str(tmp_path), "--bridge", bridge.target,
+         "--livekit-url", cfg.url, "--api-key", cfg.api_key, *LOOSE_GATES],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "LIVEKIT_API_SECRET": cfg.api_secret},
+    )  # fmt: skip
+    try:
+        await every_user_joined(bridge, 2, proc)
+        proc.terminate()
+        out, err = await asyncio.to_thread(proc.communicate, timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out + err
+    summary = json.loads(out)
+    assert summary["users"] == 2 and summary["duration_s"] < 600
+    counted = COUNTED.findall((tmp_path / "locust.log").read_text())
+    assert sorted(int(index) for index, _ in counted) == [0, 1]
+    total: Counter[str] = Counter()
+    for _, counts in counted:
+        total.update(json.loads(counts))
+    assert summary["audio"]["frames"] == total["device->client"] > 0
+    rows = {row["name"]: row["count"] for row in summary["requests"]}
+    assert rows["JoinRoom"] == rows["LeaveRoom"] == 2
+    assert not processes_of(tmp_path), "no locust process outlives the run"
+
+
+def processes_of(run_dir: Path) -> list[psutil.Process]:
+    return [
+        proc
+        for proc in psutil.process_iter(["cmdline"])
+        if any(str(run_dir) in arg for arg in proc.info["cmdline"] or [])
+    ]
+
+
 def one_line_error(result: subprocess.CompletedProcess[str], code: int, start: str) -> None:
     assert result.returncode == code, result.stdout + result.stderr
     assert result.stderr.startswith(f"error: {start}"), result.stderr
