@@ -387,9 +387,9 @@ def _on_init(environment: Environment, runner: Runner, **_: Any) -> None:
         environment.events.quitting.add_listener(_before_master_quits)
     options: Any = environment.parsed_options
     if options is not None and options.headless and not isinstance(runner, WorkerRunner):
-        # locust handles SIGTERM only once a headless shape run is over: until then the signal
-        # killed it with no summary (and left --processes workers behind). End the shape
-        # instead, which is the run's ordinary end: users leave, reports come, summary.
+        # locust handles SIGTERM only once a headless shape run is over; before that the signal
+        # would kill it with no summary and leave --processes workers behind. End the shape
+        # instead, the run's ordinary end: users leave, reports come, the summary.
         gevent.signal_handler(signal.SIGTERM, _end_now)
 
 
@@ -398,8 +398,8 @@ def _end_now() -> None:
 
 
 def _before_master_quits(environment: Environment, **_: Any) -> None:
-    """SIGTERM or Ctrl-C, with --web too: stop spawning, then collect the final reports while
-    the master still listens (its own quitting listener, next, stops listening)."""
+    """Locust shutting down (SIGTERM to a --web run): stop spawning, then collect the final
+    reports while the master still listens (its own quitting listener, next, stops listening)."""
     runner = environment.runner
     if isinstance(runner, MasterRunner):  # as locust's quit() does: the workers are told below
         runner.stop(send_stop_to_client=False)
