@@ -12,8 +12,9 @@ longer than STALL_MS is an `audio stall` failure; the latency gate reads the fir
 
 Locust runs on gevent: this file uses the blocking grpc API after init_gevent(), never grpc.aio.
 In distributed runs (`--processes`, `--master`/`--worker`) the workers take their options from
-the master; the bridge sampler, the gates and the summary run on the master only. Run it through
-`lkbridge loadtest`, which starts the stack (or checks a given one) and prints the summary.
+the master; the bridge sampler, the gates and the summary run on the master only, after every
+worker's final report (loadtests/distributed.py); each worker prints what it counted. Run it
+through `lkbridge loadtest`, which starts the stack (or checks a given one) and prints the summary.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import signal
 import time
 from typing import Any
 
@@ -32,13 +34,18 @@ grpc_gevent.init_gevent()
 import gevent  # noqa: E402
 from locust import LoadTestShape, User, between, events, task  # noqa: E402
 from locust.env import Environment  # noqa: E402
-from locust.runners import WorkerRunner  # noqa: E402
+from locust.runners import MasterRunner, Runner, WorkerRunner  # noqa: E402
 from locust.stats import StatsEntry  # noqa: E402
 
 from lkbridge._proto import livekit_bridge_pb2 as pb  # noqa: E402
 from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc  # noqa: E402
 from lkbridge.devstack.tokens import mint_token  # noqa: E402
 from loadtests import summary  # noqa: E402
+from loadtests.distributed import (  # noqa: E402
+    FINAL_REPORT_GRACE_S,
+    WorkerTally,
+    collect_final_reports,
+)
 from loadtests.gates import Sample, evaluate_gates  # noqa: E402
 from loadtests.stamp import missing_between, read_stamp  # noqa: E402
 
@@ -237,7 +244,7 @@ class ConfiguredShape(LoadTestShape):
 
     def tick(self) -> tuple[int, float] | None:
         options = self.runner.environment.parsed_options if self.runner else None
-        if options is None:
+        if options is None or _Run.end_now:
             return None
         elapsed = self.get_run_time()
         users = options.plateau_users
@@ -252,13 +259,19 @@ class ConfiguredShape(LoadTestShape):
 
 
 class _Run:
-    """What the master keeps for the summary: bridge samples, peak users, the start time."""
+    """What the master keeps for the summary: bridge samples, peak users, the start time, the
+    workers whose final report never came; what a worker counted itself."""
 
     samples: list[Sample] = []  # noqa: RUF012 (one run per process)
     peak_users = 0
     workers = 1
     started = 0.0
-    sampler: gevent.Greenlet | None = None
+    sampler: _BridgeSampler | None = None
+    sampling: gevent.Greenlet | None = None
+    reports_collected = False
+    unreported: list[int] = []  # noqa: RUF012
+    tally = WorkerTally()
+    end_now = False
 
 
 def _health(stub: Any, metadata: Any) -> Sample | None:
@@ -276,52 +289,129 @@ def _health(stub: Any, metadata: Any) -> Sample | None:
     )
 
 
-def _sample_bridge(env: Environment) -> None:
-    """Every 5 s: the bridge's RSS, tasks, fds and sessions from HealthCheck (and the CSV)."""
-    channel = grpc.insecure_channel(env.host or "127.0.0.1:9090")
-    stub = pb_grpc.LiveKitBridgeStub(channel)
-    options: Any = env.parsed_options
-    path = options.sample_csv
-    handle = open(path, "w", newline="") if path else None  # noqa: SIM115 (held for the run)
-    writer = csv.writer(handle) if handle else None
-    if writer:
-        writer.writerow(["t_s", "rss_mb", "tasks", "open_fds", "sessions", "streams"])
-    try:
+class _BridgeSampler:
+    """Every 5 s, and once more as the run stops (the plateau's last look, whatever the 5 s
+    grid made of a slow ramp): the bridge's RSS, tasks, fds and sessions from HealthCheck, the
+    users and workers locust counts, and the CSV."""
+
+    def __init__(self, env: Environment) -> None:
+        self.env = env
+        self.options: Any = env.parsed_options
+        self.channel = grpc.insecure_channel(env.host or "127.0.0.1:9090")
+        self.stub = pb_grpc.LiveKitBridgeStub(self.channel)
+        path = self.options.sample_csv
+        self.handle = open(path, "w", newline="") if path else None  # noqa: SIM115 (the run's)
+        self.writer = csv.writer(self.handle) if self.handle else None
+        if self.writer:
+            self.writer.writerow(["t_s", "rss_mb", "tasks", "open_fds", "sessions", "streams"])
+
+    def take(self) -> None:
+        runner = self.env.runner
+        if runner is not None:
+            _Run.peak_users = max(_Run.peak_users, runner.user_count)
+            _Run.workers = max(_Run.workers, getattr(runner, "worker_count", 1))
+        sample = _health(self.stub, _auth(self.options))
+        if sample is None:
+            return
+        _Run.samples.append(sample)
+        if self.writer and self.handle:
+            self.writer.writerow([f"{sample.t_s:.1f}", sample.rss_mb, sample.tasks,
+                                  sample.open_fds, sample.sessions, sample.streams])  # fmt: skip
+            self.handle.flush()
+
+    def run(self) -> None:
         while True:
-            if env.runner is not None:
-                _Run.peak_users = max(_Run.peak_users, env.runner.user_count)
-                _Run.workers = max(_Run.workers, getattr(env.runner, "worker_count", 1))
-            sample = _health(stub, _auth(options))
-            if sample is not None:
-                _Run.samples.append(sample)
-                if writer and handle:
-                    writer.writerow([f"{sample.t_s:.1f}", sample.rss_mb, sample.tasks,
-                                     sample.open_fds, sample.sessions, sample.streams])  # fmt: skip
-                    handle.flush()
+            self.take()
             gevent.sleep(SAMPLE_EVERY_S)
-    finally:
-        if handle:
-            handle.close()
-        channel.close()
+
+    def close(self) -> None:
+        if self.handle:
+            self.handle.close()
+        self.channel.close()
+
+
+def _stop_sampling() -> None:
+    if _Run.sampling is not None:
+        _Run.sampling.kill()
+        _Run.sampling = None
+    if _Run.sampler is not None:
+        _Run.sampler.close()
+        _Run.sampler = None
 
 
 @events.test_start.add_listener
-def _start_sampler(environment: Environment, **_: Any) -> None:
+def _start(environment: Environment, **_: Any) -> None:
     if isinstance(environment.runner, WorkerRunner):
+        _Run.tally = WorkerTally()
         return
-    if _Run.sampler is not None:  # a second start from the web UI: one sampler, fresh figures
-        _Run.sampler.kill()
+    _stop_sampling()  # a second start from the web UI: one sampler, fresh figures
     _Run.samples, _Run.peak_users, _Run.workers = [], 0, 1
+    _Run.reports_collected, _Run.unreported = False, []
     _Run.started = time.monotonic()
-    _Run.sampler = gevent.spawn(_sample_bridge, environment)
+    _Run.sampler = _BridgeSampler(environment)
+    _Run.sampling = gevent.spawn(_Run.sampler.run)
+
+
+@events.request.add_listener
+def _count(name: str, **_: Any) -> None:
+    _Run.tally.count(name)
+
+
+@events.test_stopping.add_listener
+def _last_look(environment: Environment, **_: Any) -> None:
+    """Before any user leaves: users and sessions at their peak, even after a slow ramp."""
+    if _Run.sampler is not None and not isinstance(environment.runner, WorkerRunner):
+        _Run.sampler.take()
+
+
+def _collect_once(runner: Runner | None) -> None:
+    if not isinstance(runner, MasterRunner) or _Run.reports_collected:
+        return
+    _Run.reports_collected = True
+    timeout_s = (runner.environment.stop_timeout or 0.0) + FINAL_REPORT_GRACE_S
+    _Run.unreported = collect_final_reports(runner, timeout_s)
+
+
+@events.test_stop.add_listener
+def _after_stop(environment: Environment, **_: Any) -> None:
+    """A headless run's end: locust's quit() stops the run (here) and then gives the workers
+    0.5 s; collect their final reports first."""
+    options: Any = environment.parsed_options
+    if options is not None and options.headless:
+        _collect_once(environment.runner)
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, runner: Runner, **_: Any) -> None:
+    if isinstance(runner, MasterRunner):  # after the runner's own: quitting fires in reverse
+        environment.events.quitting.add_listener(_before_master_quits)
+    options: Any = environment.parsed_options
+    if options is not None and options.headless and not isinstance(runner, WorkerRunner):
+        # locust handles SIGTERM only once a headless shape run is over; before that the signal
+        # would kill it with no summary and leave --processes workers behind. End the shape
+        # instead, the run's ordinary end: users leave, reports come, the summary.
+        gevent.signal_handler(signal.SIGTERM, _end_now)
+
+
+def _end_now() -> None:
+    _Run.end_now = True
+
+
+def _before_master_quits(environment: Environment, **_: Any) -> None:
+    """Locust shutting down (SIGTERM to a --web run): stop spawning, then collect the final
+    reports while the master still listens (its own quitting listener, next, stops listening)."""
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):  # as locust's quit() does: the workers are told below
+        runner.stop(send_stop_to_client=False)
+    _collect_once(runner)
 
 
 @events.quitting.add_listener
 def _summarise(environment: Environment, **_: Any) -> None:
     if isinstance(environment.runner, WorkerRunner):
+        print(_Run.tally.line(environment.runner.worker_index), flush=True)
         return
-    if _Run.sampler is not None:
-        _Run.sampler.kill()
+    _stop_sampling()
     options: Any = environment.parsed_options
     stats = environment.stats
     latency = stats.entries.get((summary.LATENCY, "audio"))
@@ -335,6 +425,8 @@ def _summarise(environment: Environment, **_: Any) -> None:
         max_task_slope_per_h=options.max_task_slope_per_h,
         min_plateau_s=options.min_plateau_s,
     )
+    verdict.lines += [f"info: worker {index} sent no final report: its last seconds are "
+                      "missing" for index in _Run.unreported]  # fmt: skip
     result = summary.build(
         entries=stats.entries.values(),
         empty=StatsEntry(stats, "", "audio"),

@@ -8,12 +8,16 @@ import asyncio
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 
 from lkbridge.devstack.ports import free_port
@@ -21,6 +25,7 @@ from tests.conftest import BridgeEnv, BridgeFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 LOOSE_GATES = ["--max-fail-ratio", "0.5", "--max-p95-ms", "5000"]  # a loaded machine: figures
+AUDIO_ROWS = ("device->client", "hole", "stall")  # the summary's audio figures, not its rows
 
 
 def lkbridge(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -55,11 +60,27 @@ def test_a_run_on_its_own_stack_prints_a_short_summary(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-async def test_a_master_with_two_workers(bridge: BridgeEnv, tmp_path: Path) -> None:
-    """Against a given bridge and SFU, as a soak bigger than one machine runs: the master
-    (gates, sampler, summary) and two `--worker` processes that take every option from it."""
+@dataclass
+class DistributedRun:
+    code: int
+    out: str
+    err: str
+    worker_codes: list[int]
+    counted: dict[int, dict[str, int]]  # worker index -> what that worker counted itself
+    took_s: float
+
+
+COUNTED = re.compile(r"^worker (\d+) counted: (\{.*\})$", re.MULTILINE)
+
+
+async def distributed_run(bridge: BridgeEnv, tmp_path: Path, silence_one: bool = False
+                          ) -> DistributedRun:  # fmt: skip
+    """`lkbridge loadtest --master` and two `--worker` processes, 4 users for 12 s against the
+    fixture's bridge and SFU. `silence_one`: once the bridge holds every user's session, one
+    worker's locust process is stopped (SIGSTOP) so its final report can never come."""
     cfg = bridge.livekit.server.config
     port = str(free_port())
+    started = time.monotonic()
     master = subprocess.Popen(
         [sys.executable, "-m", "lkbridge", "loadtest", "-u", "4", "-d", "12s", "--json",
          "--master", "--expect-workers", "2", "--master-port", port, "--out", str(tmp_path),
@@ -70,10 +91,20 @@ async def test_a_master_with_two_workers(bridge: BridgeEnv, tmp_path: Path) -> N
     )  # fmt: skip
     worker = [sys.executable, "-m", "lkbridge", "loadtest", "--worker", "--master-host",
               "127.0.0.1", "--master-port", port]  # fmt: skip
-    logs = [(tmp_path / f"worker-{i}.out").open("w") for i in range(2)]
+    paths = [tmp_path / f"worker-{i}.out" for i in range(2)]
+    logs = [path.open("w") for path in paths]
     workers = [subprocess.Popen(worker, stdout=log, stderr=log, cwd=ROOT) for log in logs]
+    silenced: list[psutil.Process] = []
     try:
+        if silence_one:
+            await every_user_joined(bridge, 4, master)
+            silenced = psutil.Process(workers[1].pid).children()  # locust, under setpriv
+            for proc in silenced:
+                proc.suspend()
         out, err = await asyncio.to_thread(master.communicate, timeout=240)
+        took_s = time.monotonic() - started
+        for proc in silenced:
+            proc.kill()
         worker_codes = [await asyncio.to_thread(w.wait, 60) for w in workers]
     finally:
         for proc in (master, *workers):
@@ -81,17 +112,68 @@ async def test_a_master_with_two_workers(bridge: BridgeEnv, tmp_path: Path) -> N
                 proc.kill()
         for log in logs:
             log.close()
-    assert master.returncode == 0, out + err
-    assert worker_codes == [0, 0], (tmp_path / "worker-0.out").read_text()[-2000:]
-    summary = json.loads(out)
+    counted = {
+        int(index): json.loads(counts)
+        for path in paths
+        for index, counts in COUNTED.findall(path.read_text())
+    }
+    return DistributedRun(master.returncode, out, err, worker_codes, counted, took_s)
+
+
+async def every_user_joined(bridge: BridgeEnv, users: int, master: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 120
+    while (await bridge.client.health()).active_sessions < users:
+        assert master.poll() is None and time.monotonic() < deadline, "the users never joined"
+        await asyncio.sleep(0.2)
+
+
+async def test_a_master_with_two_workers_counts_all_they_did(
+    bridge: BridgeEnv, tmp_path: Path
+) -> None:
+    """Against a given bridge and SFU, as a soak bigger than one machine runs: the master
+    (gates, sampler, summary) and two `--worker` processes that take every option from it. The
+    master's counts are the sum of what each worker counted itself, the users' last LeaveRoom
+    and frames included: it sums up only after every worker's final report."""
+    run = await distributed_run(bridge, tmp_path)
+    assert run.code == 0, run.out + run.err
+    assert run.worker_codes == [0, 0], (tmp_path / "worker-0.out").read_text()[-2000:]
+    summary = json.loads(run.out)
     assert summary["workers"] == 2 and summary["users"] == 4
     audio = summary["audio"]
     assert audio["frames"] > 4 * 10 * 5, "every user on both workers heard its room"
     assert 0 < audio["latency_ms"]["p50"] <= audio["latency_ms"]["p95"] < 5000
     assert summary["bridge"]["samples"] >= 2 and summary["bridge"]["sessions_max"] == 4
-    joins = [row for row in summary["requests"] if row["name"] == "JoinRoom"]
-    assert joins and joins[0]["count"] == 4 and joins[0]["failures"] == 0
+    assert sorted(run.counted) == [0, 1], "each worker printed what it counted"
+    total: Counter[str] = Counter()
+    for counts in run.counted.values():
+        total.update(counts)
+    rows = {row["name"]: row for row in summary["requests"]}
+    assert {name: row["count"] for name, row in rows.items()} == {
+        name: count for name, count in total.items() if name not in AUDIO_ROWS
+    }
+    assert audio["frames"] == total["device->client"]
+    assert audio["holes"] == total["hole"] and audio["stalls"] == total["stall"]
+    assert rows["JoinRoom"]["count"] == rows["LeaveRoom"]["count"] == 4
+    assert rows["JoinRoom"]["failures"] == 0
     assert summary["gates"]["passed"] and summary["out"] == str(tmp_path)
+    assert "sent no final report" not in (tmp_path / "locust.log").read_text()
+
+
+async def test_a_worker_that_never_reports_is_named_and_not_waited_for_long(
+    bridge: BridgeEnv, tmp_path: Path
+) -> None:
+    run = await distributed_run(bridge, tmp_path, silence_one=True)
+    assert run.code == 0, run.out + run.err
+    (answered,) = run.counted  # the stopped worker printed nothing
+    silent = 1 - answered
+    summary = json.loads(run.out)
+    missing = f"info: worker {silent} sent no final report: its last seconds are missing"
+    assert missing in summary["gates"]["lines"]
+    log = (tmp_path / "locust.log").read_text()
+    assert f"worker {silent} sent no final report" in log  # missing heartbeats, or 15 s passed
+    assert f"worker {answered} sent no final report" not in log
+    assert summary["audio"]["frames"] >= run.counted[answered]["device->client"]
+    assert run.took_s < 12 + 15 + 90, "the wait for a silent worker is bounded"
 
 
 def test_processes_fork_local_workers(tmp_path: Path) -> None:
@@ -101,6 +183,56 @@ def test_processes_fork_local_workers(tmp_path: Path) -> None:
     summary = json.loads(result.stdout)
     assert summary["workers"] == 2 and summary["users"] == 2
     assert summary["audio"]["frames"] > 2 * 10 * 4 and summary["audio"]["latency_ms"]["p50"] > 0
+    counted = COUNTED.findall((tmp_path / "locust.log").read_text())  # the forked workers' lines
+    assert sorted(int(index) for index, _ in counted) == [0, 1]
+    total: Counter[str] = Counter()
+    for _, counts in counted:
+        total.update(json.loads(counts))
+    assert summary["audio"]["frames"] == total["device->client"]
+    rows = {row["name"]: row["count"] for row in summary["requests"]}
+    assert rows["JoinRoom"] == rows["LeaveRoom"] == total["JoinRoom"] == 2
+
+
+async def test_sigterm_ends_a_headless_run_with_every_workers_counts(
+    bridge: BridgeEnv, tmp_path: Path
+) -> None:
+    """Ctrl-C (SIGTERM) mid-run ends it as its end of time would: users leave, every worker's
+    final report comes, the summary is printed, and no forked worker is left behind."""
+    cfg = bridge.livekit.server.config
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lkbridge", "loadtest", "-u", "2", "-d", "10m", "--processes",
+         "2", "--json", "--out", str(tmp_path), "--bridge", bridge.target,
+         "--livekit-url", cfg.url, "--api-key", cfg.api_key, *LOOSE_GATES],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "LIVEKIT_API_SECRET": cfg.api_secret},
+    )  # fmt: skip
+    try:
+        await every_user_joined(bridge, 2, proc)
+        proc.terminate()
+        out, err = await asyncio.to_thread(proc.communicate, timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out + err
+    summary = json.loads(out)
+    assert summary["users"] == 2 and summary["duration_s"] < 600
+    counted = COUNTED.findall((tmp_path / "locust.log").read_text())
+    assert sorted(int(index) for index, _ in counted) == [0, 1]
+    total: Counter[str] = Counter()
+    for _, counts in counted:
+        total.update(json.loads(counts))
+    assert summary["audio"]["frames"] == total["device->client"] > 0
+    rows = {row["name"]: row["count"] for row in summary["requests"]}
+    assert rows["JoinRoom"] == rows["LeaveRoom"] == 2
+    assert not processes_of(tmp_path), "no locust process outlives the run"
+
+
+def processes_of(run_dir: Path) -> list[psutil.Process]:
+    return [
+        proc
+        for proc in psutil.process_iter(["cmdline"])
+        if any(str(run_dir) in arg for arg in proc.info["cmdline"] or [])
+    ]
 
 
 def one_line_error(result: subprocess.CompletedProcess[str], code: int, start: str) -> None:
