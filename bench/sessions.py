@@ -38,6 +38,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.packet_trace import format_split, split_parts  # noqa: E402
 from bench.workload import (  # noqa: E402
     CONTENTS,
     Content,
@@ -64,6 +65,8 @@ HELD_S = 2.0  # the bridge's first-audio wait: client onsets before it are no la
 class Result:
     sessions: int
     content: str
+    bridge_src: str  # --bridge-src: the checkout the bridge ran from ("" this one)
+    packet_split: dict[str, dict[str, float]]  # --trace-packets: device -> client in parts
     publish_bitrate: int
     duration_s: float
     baseline_rss_mb: float
@@ -131,6 +134,7 @@ class SessionLoad:
         self.stream = stream
         self.audio = audio
         self.e2e_ms: list[float] = []
+        self.arrivals: list[tuple[int, int]] = []  # (send stamp, receive() returned), Unix ns
         self.received = 0
         self.chunk_sent_at: list[float] = []  # monotonic time each client chunk went out
 
@@ -154,7 +158,9 @@ class SessionLoad:
                 return
             now = time.time_ns()
             self.received += 1
-            self.e2e_ms.append((now - sent_ns(chunk.pcm_data)) / 1e6)
+            sent = sent_ns(chunk.pcm_data)
+            self.e2e_ms.append((now - sent) / 1e6)
+            self.arrivals.append((sent, now))
 
     async def client_sender(self, seconds: float) -> None:
         """Real-time chunks of the workload's client side (turns, or bursts, with silence)."""
@@ -214,14 +220,26 @@ LOAD_NICE = 0  # --load-nice: niceness of the load-generator processes
 BRIDGE_CPU: int | None = None  # --pin: the bridge alone on this CPU
 PROFILE_DIR: Path | None = None  # --profile: py-spy samples of the bridge while loaded
 TRACE_DIR: Path | None = None  # --trace-captures: capture_frame timed in three points
+PACKETS_DIR: Path | None = None  # --trace-packets: device packets stamped on their way
 
 
 def start_bridge(
-    trace: Path | None = None, extra: tuple[str, ...] = ()
+    trace: Path | None = None,
+    extra: tuple[str, ...] = (),
+    packets: Path | None = None,
+    source: Path | None = None,
 ) -> tuple[subprocess.Popen[str], str]:
-    launcher = (
-        ["-m", "lkbridge"] if trace is None else [str(ROOT / "bench/capture_trace.py"), str(trace)]
-    )
+    """`lkbridge serve`, traced by bench/capture_trace.py or bench/packet_trace.py (or both);
+    from `source`'s lkbridge package instead of this checkout's (--bridge-src)."""
+    launcher = ["-m", "lkbridge"]
+    if packets is not None:
+        launcher = [str(ROOT / "bench/packet_trace.py"), str(packets)]
+        launcher += [str(trace)] if trace is not None else []
+    elif trace is not None:
+        launcher = [str(ROOT / "bench/capture_trace.py"), str(trace)]
+    env = None
+    if source is not None:
+        env = {**os.environ, "PYTHONPATH": str(source)}
     proc = subprocess.Popen(
         [
             *(["taskset", "--cpu-list", str(BRIDGE_CPU)] if BRIDGE_CPU is not None else []),
@@ -238,6 +256,7 @@ def start_bridge(
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        env=env,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -410,6 +429,7 @@ async def go_expect(proc: subprocess.Popen[str], expect: str) -> None:
 @dataclass
 class WorkerReport:
     e2e_ms: list[float]
+    arrivals: list[tuple[int, int]]
     one_way_ms: list[float]
     received: int
     heard: tuple[SpeechMatch, float] | None  # the first device's, in the worker that has it
@@ -498,6 +518,7 @@ async def _drive(
     conn.send(
         WorkerReport(
             e2e_ms=[v for load in loads for v in load.e2e_ms],
+            arrivals=[v for load in loads for v in load.arrivals],
             one_way_ms=[v for load in loads for v in load.one_way_ms()],
             received=sum(load.received for load in loads),
             heard=heard,
@@ -537,10 +558,18 @@ async def run(
     shards: int = 1,
     content: Content = "speech",
     bitrate: int = 0,
+    source: Path | None = None,
+    tag: str = "",
 ) -> Result:
-    trace = TRACE_DIR / f"captures-{n}.json" if TRACE_DIR is not None else None
+    trace = TRACE_DIR / f"captures-{n}{tag}.json" if TRACE_DIR is not None else None
+    packets = PACKETS_DIR / f"packets-{n}{tag}.json" if PACKETS_DIR is not None else None
     extra = (f"--publish-bitrate={bitrate}",) if bitrate else ()
-    bridges = [start_bridge(trace if shard == 0 else None, extra) for shard in range(shards)]
+    bridges = [
+        start_bridge(trace, extra, packets, source)
+        if shard == 0
+        else start_bridge(None, extra, None, source)
+        for shard in range(shards)
+    ]
     procs = [psutil.Process(bridge.pid) for bridge, _ in bridges]
     targets = [target for _, target in bridges]
     ctx = multiprocessing.get_context("spawn")
@@ -630,6 +659,10 @@ async def run(
             bridge.terminate()
             bridge.wait(15)
     captures = json.loads(trace.read_text()) if trace is not None and trace.exists() else None
+    split: dict[str, dict[str, float]] = {}
+    if packets is not None and packets.exists():
+        arrivals = [a for r in reports for a in r.arrivals]
+        split = split_parts(json.loads(packets.read_text()), arrivals)
     e2e = [v for r in reports for v in r.e2e_ms]
     one_way = [v for r in reports for v in r.one_way_ms]
     expected = n * int(seconds * 1000 / CHUNK_MS)
@@ -638,6 +671,8 @@ async def run(
     return Result(
         sessions=n,
         content=content,
+        bridge_src=source.name if source is not None else "",
+        packet_split=split,
         publish_bitrate=bitrate,
         duration_s=seconds,
         baseline_rss_mb=round(base["rss_mb"], 1),
@@ -684,13 +719,22 @@ async def run(
     )
 
 
-def run_label(n: int, content: str, bitrate: int) -> str:
-    return f"N={n} {content}" + (f" @{bitrate // 1000}k" if bitrate else "")
+def run_label(n: int, content: str, bitrate: int, source: str = "") -> str:
+    return (
+        f"N={n} {content}"
+        + (f" @{bitrate // 1000}k" if bitrate else "")
+        + (f" [{source}]" if source else "")
+    )
+
+
+def result_label(r: Result) -> str:
+    return run_label(r.sessions, r.content, r.publish_bitrate, r.bridge_src)
 
 
 def print_table(results: list[Result]) -> None:
     rows: list[tuple[str, str | Callable[[Result], object]]] = [
         ("sessions", "sessions"),
+        ("bridge source (--bridge-src)", lambda r: r.bridge_src or "this checkout"),
         ("content, publish bitrate", lambda r: f"{r.content} {r.publish_bitrate or 'default'}"),
         ("RSS MB (baseline -> loaded)", lambda r: f"{r.baseline_rss_mb} -> {r.rss_mb}"),
         ("RSS per session MB", "rss_per_session_mb"),
@@ -773,6 +817,23 @@ async def main() -> None:
         help="time each capture_frame in three points (bench/capture_trace.py); JSON here",
     )
     parser.add_argument(
+        "--trace-packets",
+        type=Path,
+        help="stamp each device packet on its way to the client (bench/packet_trace.py), print "
+        "device -> client in parts; stamps as JSON here",
+    )
+    parser.add_argument(
+        "--bridge-src",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="A/B: run the bridge from each of these checkouts (their lkbridge package) in turn, "
+        "alternated, for every N",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of every setting, alternated with the others"
+    )
+    parser.add_argument(
         "--shards", type=int, default=1, help="bridge processes; session i goes to i %% K"
     )
     parser.add_argument(
@@ -796,11 +857,17 @@ async def main() -> None:
         "of every N at each",
     )
     args = parser.parse_args()
-    global LOAD_NICE, PROFILE_DIR, TRACE_DIR, BRIDGE_CPU, GO_DEVICES
+    global LOAD_NICE, PROFILE_DIR, TRACE_DIR, BRIDGE_CPU, GO_DEVICES, PACKETS_DIR
     GO_DEVICES = args.go_devices
     LOAD_NICE, PROFILE_DIR, TRACE_DIR = args.load_nice, args.profile, args.trace_captures
-    if TRACE_DIR is not None:
-        TRACE_DIR.mkdir(parents=True, exist_ok=True)
+    PACKETS_DIR = args.trace_packets
+    for directory in (TRACE_DIR, PACKETS_DIR):
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+    sources: list[Path | None] = [src.resolve() for src in args.bridge_src] or [None]
+    for src in args.bridge_src:
+        if not (src / "lkbridge" / "__init__.py").exists():
+            raise SystemExit(f"--bridge-src {src}: no lkbridge package there")
     if args.pin:
         others = set(range(1, os.cpu_count() or 1))
         if not others:
@@ -816,23 +883,31 @@ async def main() -> None:
             psutil.Process(livekit.pid).nice(args.sfu_nice)
         for bitrate in args.publish_bitrate:
             for n in args.sessions:
-                label = run_label(n, args.content, bitrate)
-                print(f"running {label} for {args.duration:.0f} s ...", file=sys.stderr)
-                results.append(
-                    await run(
-                        n,
-                        args.duration,
-                        livekit,
-                        args.per_worker,
-                        args.shards,
-                        args.content,
-                        bitrate,
-                    )
-                )
+                for attempt in range(args.repeat):
+                    for index, source in enumerate(sources):
+                        name = source.name if source is not None else ""
+                        label = run_label(n, args.content, bitrate, name)
+                        print(f"running {label} for {args.duration:.0f} s ...", file=sys.stderr)
+                        results.append(
+                            await run(
+                                n,
+                                args.duration,
+                                livekit,
+                                args.per_worker,
+                                args.shards,
+                                args.content,
+                                bitrate,
+                                source,
+                                f"-{index}-{attempt}",
+                            )
+                        )
     print_table(results)
     for result in results:
         for note in result.notes:
-            print(f"{run_label(result.sessions, result.content, result.publish_bitrate)}: {note}")
+            print(f"{result_label(result)}: {note}")
+    for result in results:
+        if result.packet_split:
+            print(format_split(result_label(result), result.packet_split))
     if PROFILE_DIR is not None:
         for result in results:
             label = run_label(result.sessions, result.content, result.publish_bitrate)
