@@ -135,6 +135,7 @@ PARTS = (
     ("device send -> FFI event in Python (SFU, WebRTC, Rust SDK, GIL)", "sent", "ffi"),
     ("FFI event -> SDK room task (the loop hop)", "ffi", "sdk"),
     ("SDK room task -> bridge handler (SDK dispatch)", "sdk", "handler"),
+    ("FFI event -> bridge handler (the loop hop, no SDK room task)", "ffi", "handler"),
     ("bridge handler -> gRPC write called (outbox, drain task)", "handler", "write"),
     ("gRPC write called -> returned", "write", "written"),
     ("gRPC write returned -> client receive() returned", "written", "received"),

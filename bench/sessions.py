@@ -65,7 +65,7 @@ HELD_S = 2.0  # the bridge's first-audio wait: client onsets before it are no la
 class Result:
     sessions: int
     content: str
-    bridge_src: str  # --bridge-src: the checkout the bridge ran from ("" this one)
+    bridge_src: str  # the variant: --bridge-src checkout, niceness ("" when only one)
     packet_split: dict[str, dict[str, float]]  # --trace-packets: device -> client in parts
     publish_bitrate: int
     duration_s: float
@@ -217,6 +217,7 @@ class SessionLoad:
 
 BRIDGE_ARGS: list[str] = []
 LOAD_NICE = 0  # --load-nice: niceness of the load-generator processes
+CLIENT_NICE = 0  # --client-nice: of those with the gRPC clients (--load-nice's if not given)
 BRIDGE_CPU: int | None = None  # --pin: the bridge alone on this CPU
 PROFILE_DIR: Path | None = None  # --profile: py-spy samples of the bridge while loaded
 TRACE_DIR: Path | None = None  # --trace-captures: capture_frame timed in three points
@@ -238,7 +239,7 @@ def start_bridge(
     elif trace is not None:
         launcher = [str(ROOT / "bench/capture_trace.py"), str(trace)]
     env = None
-    if source is not None:
+    if source is not None:  # first on sys.path: `-m` puts the cwd there, a script PYTHONPATH
         env = {**os.environ, "PYTHONPATH": str(source)}
     proc = subprocess.Popen(
         [
@@ -257,6 +258,7 @@ def start_bridge(
         stderr=subprocess.DEVNULL,
         text=True,
         env=env,
+        cwd=source,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -560,6 +562,7 @@ async def run(
     bitrate: int = 0,
     source: Path | None = None,
     tag: str = "",
+    name: str = "",
 ) -> Result:
     trace = TRACE_DIR / f"captures-{n}{tag}.json" if TRACE_DIR is not None else None
     packets = PACKETS_DIR / f"packets-{n}{tag}.json" if PACKETS_DIR is not None else None
@@ -593,7 +596,7 @@ async def run(
                     users,
                     seconds,
                     CHUNK_MS,
-                    LOAD_NICE,
+                    CLIENT_NICE,
                     GO_DEVICES,
                     content,
                 ),
@@ -671,7 +674,7 @@ async def run(
     return Result(
         sessions=n,
         content=content,
-        bridge_src=source.name if source is not None else "",
+        bridge_src=name,
         packet_split=split,
         publish_bitrate=bitrate,
         duration_s=seconds,
@@ -734,7 +737,7 @@ def result_label(r: Result) -> str:
 def print_table(results: list[Result]) -> None:
     rows: list[tuple[str, str | Callable[[Result], object]]] = [
         ("sessions", "sessions"),
-        ("bridge source (--bridge-src)", lambda r: r.bridge_src or "this checkout"),
+        ("variant (--bridge-src, nice)", lambda r: r.bridge_src or "-"),
         ("content, publish bitrate", lambda r: f"{r.content} {r.publish_bitrate or 'default'}"),
         ("RSS MB (baseline -> loaded)", lambda r: f"{r.baseline_rss_mb} -> {r.rss_mb}"),
         ("RSS per session MB", "rss_per_session_mb"),
@@ -797,7 +800,18 @@ async def main() -> None:
         "--bridge-arg", action="append", default=[], help="extra `lkbridge serve` flag (repeat)"
     )
     parser.add_argument(
-        "--load-nice", type=int, default=0, help="niceness of the load generators (e.g. 10)"
+        "--load-nice",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="niceness of the load generators (e.g. 10); several: alternated runs",
+    )
+    parser.add_argument(
+        "--client-nice",
+        type=int,
+        nargs="+",
+        help="niceness of the processes of the gRPC clients (and the first device), if not "
+        "--load-nice's (which then applies to the Go devices); several: alternated runs",
     )
     parser.add_argument(
         "--go-devices",
@@ -857,9 +871,9 @@ async def main() -> None:
         "of every N at each",
     )
     args = parser.parse_args()
-    global LOAD_NICE, PROFILE_DIR, TRACE_DIR, BRIDGE_CPU, GO_DEVICES, PACKETS_DIR
+    global LOAD_NICE, CLIENT_NICE, PROFILE_DIR, TRACE_DIR, BRIDGE_CPU, GO_DEVICES, PACKETS_DIR
     GO_DEVICES = args.go_devices
-    LOAD_NICE, PROFILE_DIR, TRACE_DIR = args.load_nice, args.profile, args.trace_captures
+    PROFILE_DIR, TRACE_DIR = args.profile, args.trace_captures
     PACKETS_DIR = args.trace_packets
     for directory in (TRACE_DIR, PACKETS_DIR):
         if directory is not None:
@@ -881,11 +895,21 @@ async def main() -> None:
     with LiveKitServer(LiveKitConfig()) as livekit:
         if args.sfu_nice and livekit.pid is not None:
             psutil.Process(livekit.pid).nice(args.sfu_nice)
+        variants = [
+            (source, load_nice, client_nice)
+            for source in sources
+            for load_nice in args.load_nice
+            for client_nice in args.client_nice or [None]
+        ]
         for bitrate in args.publish_bitrate:
             for n in args.sessions:
                 for attempt in range(args.repeat):
-                    for index, source in enumerate(sources):
+                    for index, (source, load_nice, client_nice) in enumerate(variants):
+                        LOAD_NICE = load_nice
+                        CLIENT_NICE = load_nice if client_nice is None else client_nice
                         name = source.name if source is not None else ""
+                        if len(args.load_nice) > 1 or args.client_nice:
+                            name += f" nice {LOAD_NICE}/{CLIENT_NICE}"
                         label = run_label(n, args.content, bitrate, name)
                         print(f"running {label} for {args.duration:.0f} s ...", file=sys.stderr)
                         results.append(
@@ -899,6 +923,7 @@ async def main() -> None:
                                 bitrate,
                                 source,
                                 f"-{index}-{attempt}",
+                                name,
                             )
                         )
     print_table(results)
