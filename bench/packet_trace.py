@@ -41,10 +41,15 @@ def key_of(pcm_head: bytes) -> int:
     return int.from_bytes(pcm_head[2:10], "little")
 
 
-def _stamp(stage: str, key: int) -> None:
+def stamp(stage: str, key: int) -> None:
     stamps = _stamps[stage]
     if len(stamps) < MAX_PACKETS:
         stamps[key] = time.time_ns()
+
+
+def stamps() -> dict[str, list[tuple[int, int]]]:
+    """Every stage's (key, Unix ns) pairs, as OUT.json holds them."""
+    return {stage: list(s.items()) for stage, s in _stamps.items()}
 
 
 def _packet_key(room_event: Any) -> int | None:
@@ -69,18 +74,15 @@ class _TracedContext:
     async def write(self, message: Any) -> None:
         key = key_of(message.pcm_data[:10]) if len(message.pcm_data) >= 10 else None
         if key is not None:
-            _stamp("write", key)
+            stamp("write", key)
         await self._context.write(message)
         if key is not None:
-            _stamp("written", key)
+            stamp("written", key)
 
 
-def install(out: Path) -> None:
-    from livekit import rtc
+def install_ffi_stamp() -> None:
+    """Stamp `ffi` in the SDK's callback thread (starts the SDK's native side)."""
     from livekit.rtc import _ffi_client
-
-    from lkbridge.server.outbox import Outbox
-    from lkbridge.server.stream_writer import StreamWriter
 
     queue: Any = _ffi_client.FfiClient.instance.queue
     put = queue.put
@@ -89,22 +91,31 @@ def install(out: Path) -> None:
         if event.WhichOneof("message") == "room_event":
             key = _packet_key(event.room_event)
             if key is not None:
-                _stamp("ffi", key)
+                stamp("ffi", key)
         put(event)
+
+    queue.put = traced_put
+
+
+def install(out: Path) -> None:
+    from livekit import rtc
+
+    from lkbridge.server.outbox import Outbox
+    from lkbridge.server.stream_writer import StreamWriter
 
     on_room_event = rtc.Room._on_room_event
 
     def traced_on_room_event(self: rtc.Room, event: Any) -> None:
         key = _packet_key(event)
         if key is not None:
-            _stamp("sdk", key)
+            stamp("sdk", key)
         on_room_event(self, event)
 
     put_device_packet = Outbox.put_device_packet
 
     def traced_put_device_packet(self: Outbox, packet: bytes) -> None:
         if len(packet) >= 11:
-            _stamp("handler", key_of(packet[1:11]))
+            stamp("handler", key_of(packet[1:11]))
         put_device_packet(self, packet)
 
     writer_init = StreamWriter.__init__
@@ -113,14 +124,14 @@ def install(out: Path) -> None:
                            latency: Any) -> None:  # fmt: skip
         writer_init(self, session, binding, _TracedContext(context), latency)
 
-    queue.put = traced_put
+    install_ffi_stamp()
     rtc.Room._on_room_event = traced_on_room_event  # type: ignore[method-assign]
     Outbox.put_device_packet = traced_put_device_packet  # type: ignore[method-assign]
     StreamWriter.__init__ = traced_writer_init  # type: ignore[method-assign]
 
     @atexit.register
     def _write() -> None:
-        out.write_text(json.dumps({stage: list(s.items()) for stage, s in _stamps.items()}))
+        out.write_text(json.dumps(stamps()))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -142,45 +153,52 @@ PARTS = (
 )
 
 
-def split_parts(trace: dict[str, list[list[int]]], received: list[tuple[int, int]]) -> dict[
-    str, dict[str, float]
-]:  # fmt: skip
+def split_parts(
+    trace: dict[str, list[list[int]]], received: list[tuple[int, int]] | None = None
+) -> dict[str, dict[str, float]]:
     """p50 / p99 / mean ms of each part over the packets stamped at every stage.
 
     A part whose start stage has no stamps (e.g. `sdk` when the bridge routes packets past the
-    SDK's room task) is merged into the next one: the parts still add up.
+    SDK's room task) is merged into the next one: the parts still add up. The last line is the
+    whole path, from the send to the last stage stamped (the client's receive, if given).
     """
     stamps = {stage: dict((k, v) for k, v in trace.get(stage, [])) for stage in STAGES}
-    stamps["received"] = dict(received)
-    stamps["sent"] = {k: k for k in stamps["received"]}
-    present = [s for s in ("sent", *STAGES, "received") if stamps[s]]
-    keys = set(stamps["received"])
+    stamps["received"] = dict(received or [])
+    present = [s for s in (*STAGES, "received") if stamps[s]]
+    if not present:
+        return {}
+    keys = set(stamps[present[0]])
     for stage in present:
         keys &= stamps[stage].keys()
+    stamps["sent"] = {k: k for k in keys}
+    present.insert(0, "sent")
     names = {(a, b): name for name, a, b in PARTS}
     out: dict[str, dict[str, float]] = {}
     for a, b in itertools.pairwise(present):
         name = names.get((a, b), f"{a} -> {b}")
-        values = [(stamps[b][k] - stamps[a][k]) / 1e6 for k in keys]
-        out[name] = _figures(values)
-    out["device send -> client receive() returned (the whole path)"] = _figures(
-        [(stamps["received"][k] - k) / 1e6 for k in keys]
+        out[name] = _figures([(stamps[b][k] - stamps[a][k]) / 1e6 for k in keys])
+    last = present[-1]
+    whole = "client receive() returned" if last == "received" else f"{last} (the last stamp)"
+    out[f"device send -> {whole} (the whole path)"] = _figures(
+        [(stamps[last][k] - k) / 1e6 for k in keys]
     )
     return out
 
 
 def _figures(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": float("nan"), "p99": float("nan"), "mean": float("nan"), "packets": 0}
     return {
         "p50": round(pct(values, 50), 2),
         "p99": round(pct(values, 99), 2),
-        "mean": round(sum(values) / len(values), 2) if values else float("nan"),
+        "mean": round(sum(values) / len(values), 2),
         "packets": len(values),
     }
 
 
 def format_split(label: str, parts: dict[str, dict[str, float]]) -> str:
     width = max(len(name) for name in parts)
-    lines = [f"{label}: device -> client, ms (p50 / p99 / mean, {_count(parts)} packets)"]
+    lines = [f"{label}: device -> cloud, ms (p50 / p99 / mean, {_count(parts)} packets)"]
     for name, f in parts.items():
         lines.append(f"  {name:<{width}}  {f['p50']:7.2f} {f['p99']:7.2f} {f['mean']:7.2f}")
     return "\n".join(lines)

@@ -26,11 +26,13 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
@@ -426,6 +428,46 @@ async def go_expect(proc: subprocess.Popen[str], expect: str) -> None:
     said = (await asyncio.to_thread(proc.stdout.readline)).strip()
     if said != expect:
         raise RuntimeError(f"bench/godevices said {said!r}, not {expect!r}: see {go_devices_log()}")
+
+
+def read_json(path: Path) -> Any:
+    """A trace a bench process wrote on exit; None if it wrote none."""
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+async def floor_run(
+    n: int, seconds: float, livekit: LiveKitServer, content: Content, out: Path
+) -> dict[str, dict[str, float]]:
+    """The SDK-only floor (bench/sdk_floor.py): the Go devices of rooms 0..N-1 sending to one
+    process that only receives, as the bridge does but with nothing else to do."""
+    cfg = livekit.config
+    args = [str(ROOT / "bench/sdk_floor.py"), cfg.url, cfg.api_key, cfg.api_secret, str(n)]
+    receiver = subprocess.Popen(
+        [sys.executable, *args, str(out)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert receiver.stdin is not None and receiver.stdout is not None
+    devices: subprocess.Popen[str] | None = None
+    try:
+        said = (await asyncio.to_thread(receiver.stdout.readline)).strip()
+        if said != "ready":
+            raise RuntimeError(f"bench/sdk_floor.py said {said!r}, not 'ready'")
+        devices = await start_go_devices(cfg, range(n), seconds, content)
+        await go_say(devices, "go")
+        await go_expect(devices, "done")
+        await go_say(devices, "leave")
+        await asyncio.to_thread(devices.wait, 15)
+        receiver.stdin.write("stop\n")
+        receiver.stdin.flush()
+        await asyncio.to_thread(receiver.wait, 30)
+    finally:
+        for proc in (receiver, devices):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+    return split_parts(read_json(out) or {})
 
 
 @dataclass
@@ -837,6 +879,12 @@ async def main() -> None:
         "device -> client in parts; stamps as JSON here",
     )
     parser.add_argument(
+        "--sdk-floor",
+        action="store_true",
+        help="with --go-devices: after the runs of each N, the same packets to an SDK-only "
+        "receiver (bench/sdk_floor.py), no bridge: the floor of device -> FFI event",
+    )
+    parser.add_argument(
         "--bridge-src",
         type=Path,
         nargs="+",
@@ -892,6 +940,9 @@ async def main() -> None:
     CHUNK_MS, CHUNK = args.chunk_ms, 16 * args.chunk_ms
     BRIDGE_ARGS.extend(args.bridge_arg)
     results = []
+    floors: list[tuple[str, dict[str, dict[str, float]]]] = []
+    if args.sdk_floor and not args.go_devices:
+        raise SystemExit("--sdk-floor needs --go-devices (the floor's devices are Go's)")
     with LiveKitServer(LiveKitConfig()) as livekit:
         if args.sfu_nice and livekit.pid is not None:
             psutil.Process(livekit.pid).nice(args.sfu_nice)
@@ -926,6 +977,13 @@ async def main() -> None:
                                 name,
                             )
                         )
+                    if args.sdk_floor:
+                        label = f"N={n} {args.content} SDK-only floor"
+                        print(f"running {label} for {args.duration:.0f} s ...", file=sys.stderr)
+                        out = PACKETS_DIR or Path(tempfile.mkdtemp())
+                        out /= f"floor-{n}-{attempt}.json"
+                        split = await floor_run(n, args.duration, livekit, args.content, out)
+                        floors.append((label, split))
     print_table(results)
     for result in results:
         for note in result.notes:
@@ -933,6 +991,9 @@ async def main() -> None:
     for result in results:
         if result.packet_split:
             print(format_split(result_label(result), result.packet_split))
+    for label, split in floors:
+        if split:
+            print(format_split(label, split))
     if PROFILE_DIR is not None:
         for result in results:
             label = run_label(result.sessions, result.content, result.publish_bitrate)
