@@ -153,14 +153,18 @@ PARTS = (
 )
 
 
+BRIDGE_PART = "the bridge's part: FFI event -> gRPC write returned, as one span"
+
+
 def split_parts(
     trace: dict[str, list[list[int]]], received: list[tuple[int, int]] | None = None
 ) -> dict[str, dict[str, float]]:
     """p50 / p99 / mean ms of each part over the packets stamped at every stage.
 
     A part whose start stage has no stamps (e.g. `sdk` when the bridge routes packets past the
-    SDK's room task) is merged into the next one: the parts still add up. The last line is the
-    whole path, from the send to the last stage stamped (the client's receive, if given).
+    SDK's room task) is merged into the next one: the parts still add up. Then the bridge's own
+    part in one figure (its p50 is not the sum of its parts' p50s), and the whole path, from the
+    send to the last stage stamped (the client's receive, if given).
     """
     stamps = {stage: dict((k, v) for k, v in trace.get(stage, [])) for stage in STAGES}
     stamps["received"] = dict(received or [])
@@ -177,6 +181,8 @@ def split_parts(
     for a, b in itertools.pairwise(present):
         name = names.get((a, b), f"{a} -> {b}")
         out[name] = _figures([(stamps[b][k] - stamps[a][k]) / 1e6 for k in keys])
+    if "ffi" in present and "written" in present:
+        out[BRIDGE_PART] = _figures([(stamps["written"][k] - stamps["ffi"][k]) / 1e6 for k in keys])
     last = present[-1]
     whole = "client receive() returned" if last == "received" else f"{last} (the last stamp)"
     out[f"device send -> {whole} (the whole path)"] = _figures(

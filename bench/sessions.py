@@ -69,6 +69,7 @@ class Result:
     content: str
     bridge_src: str  # the variant: --bridge-src checkout, niceness ("" when only one)
     packet_split: dict[str, dict[str, float]]  # --trace-packets: device -> client in parts
+    go_packet_split: dict[str, dict[str, float]]  # ... of the Go devices' rooms only
     publish_bitrate: int
     duration_s: float
     baseline_rss_mb: float
@@ -219,7 +220,7 @@ class SessionLoad:
 
 BRIDGE_ARGS: list[str] = []
 LOAD_NICE = 0  # --load-nice: niceness of the load-generator processes
-CLIENT_NICE = 0  # --client-nice: of those with the gRPC clients (--load-nice's if not given)
+CLIENT_NICE = 0  # --client-nice: of the processes with the gRPC clients
 BRIDGE_CPU: int | None = None  # --pin: the bridge alone on this CPU
 PROFILE_DIR: Path | None = None  # --profile: py-spy samples of the bridge while loaded
 TRACE_DIR: Path | None = None  # --trace-captures: capture_frame timed in three points
@@ -360,6 +361,7 @@ async def figures(client: BridgeClient, proc: psutil.Process) -> dict[str, float
 ENCODER_THREADS = frozenset({"AudioEncoderQue"})
 
 GO_DEVICES = False  # --go-devices: rooms 1..N-1 get bench/godevices's devices
+SPREAD_DEVICES = False  # --device-phase spread: each Go device starts i/N of a chunk later
 
 
 def go_devices_log() -> Path:
@@ -410,6 +412,7 @@ async def start_go_devices(
         "chunk_ms": CHUNK_MS,
         "seconds": seconds,
         "pcm": str(pcm),
+        "spread": SPREAD_DEVICES,
     }
     await go_say(proc, json.dumps(job), expect="ready")
     return proc
@@ -473,7 +476,7 @@ async def floor_run(
 @dataclass
 class WorkerReport:
     e2e_ms: list[float]
-    arrivals: list[tuple[int, int]]
+    arrivals: list[tuple[int, int, int]]  # (session, send stamp, receive() returned)
     one_way_ms: list[float]
     received: int
     heard: tuple[SpeechMatch, float] | None  # the first device's, in the worker that has it
@@ -562,7 +565,7 @@ async def _drive(
     conn.send(
         WorkerReport(
             e2e_ms=[v for load in loads for v in load.e2e_ms],
-            arrivals=[v for load in loads for v in load.arrivals],
+            arrivals=[(load.index, *v) for load in loads for v in load.arrivals],
             one_way_ms=[v for load in loads for v in load.one_way_ms()],
             received=sum(load.received for load in loads),
             heard=heard,
@@ -705,9 +708,13 @@ async def run(
             bridge.wait(15)
     captures = json.loads(trace.read_text()) if trace is not None and trace.exists() else None
     split: dict[str, dict[str, float]] = {}
-    if packets is not None and packets.exists():
+    go_split: dict[str, dict[str, float]] = {}
+    stamped = read_json(packets) if packets is not None else None
+    if stamped is not None:
         arrivals = [a for r in reports for a in r.arrivals]
-        split = split_parts(json.loads(packets.read_text()), arrivals)
+        split = split_parts(stamped, [(sent, got) for _, sent, got in arrivals])
+        if GO_DEVICES and n > 1:  # like for like with --sdk-floor, whose devices are all Go's
+            go_split = split_parts(stamped, [(sent, got) for i, sent, got in arrivals if i > 0])
     e2e = [v for r in reports for v in r.e2e_ms]
     one_way = [v for r in reports for v in r.one_way_ms]
     expected = n * int(seconds * 1000 / CHUNK_MS)
@@ -718,6 +725,7 @@ async def run(
         content=content,
         bridge_src=name,
         packet_split=split,
+        go_packet_split=go_split,
         publish_bitrate=bitrate,
         duration_s=seconds,
         baseline_rss_mb=round(base["rss_mb"], 1),
@@ -846,19 +854,31 @@ async def main() -> None:
         type=int,
         nargs="+",
         default=[0],
-        help="niceness of the load generators (e.g. 10); several: alternated runs",
+        help="niceness of the load generators (e.g. 10): the Go devices with --go-devices, "
+        "else the device and client processes; several: alternated runs",
     )
     parser.add_argument(
         "--client-nice",
         type=int,
         nargs="+",
-        help="niceness of the processes of the gRPC clients (and the first device), if not "
-        "--load-nice's (which then applies to the Go devices); several: alternated runs",
+        help="niceness of the processes of the gRPC clients and the first device; default: 0 with "
+        "--go-devices (niced, their receive() added 1-2 ms p50 and 15-30 ms p99 to device -> "
+        "client at N=10), --load-nice's without; several: alternated runs",
     )
     parser.add_argument(
         "--go-devices",
         action="store_true",
         help="devices of rooms 2..N in one Go process (bench/godevices): a lighter load generator",
+    )
+    parser.add_argument(
+        "--device-phase",
+        choices=("aligned", "spread"),
+        nargs="+",
+        default=["spread"],
+        help="the Go devices spread over the chunk as independent devices are (the default), or "
+        "all sending in the same millisecond (aligned: a burst of N packets every chunk, which "
+        "the receivers queue: device -> client 16 ms p50 at N=10 instead of 4-5); several: "
+        "alternated",
     )
     parser.add_argument(
         "--sfu-nice",
@@ -920,6 +940,7 @@ async def main() -> None:
     )
     args = parser.parse_args()
     global LOAD_NICE, CLIENT_NICE, PROFILE_DIR, TRACE_DIR, BRIDGE_CPU, GO_DEVICES, PACKETS_DIR
+    global SPREAD_DEVICES
     GO_DEVICES = args.go_devices
     PROFILE_DIR, TRACE_DIR = args.profile, args.trace_captures
     PACKETS_DIR = args.trace_packets
@@ -947,20 +968,27 @@ async def main() -> None:
         if args.sfu_nice and livekit.pid is not None:
             psutil.Process(livekit.pid).nice(args.sfu_nice)
         variants = [
-            (source, load_nice, client_nice)
+            (source, load_nice, client_nice, phase)
             for source in sources
             for load_nice in args.load_nice
             for client_nice in args.client_nice or [None]
+            for phase in args.device_phase
         ]
         for bitrate in args.publish_bitrate:
             for n in args.sessions:
                 for attempt in range(args.repeat):
-                    for index, (source, load_nice, client_nice) in enumerate(variants):
+                    for index, (source, load_nice, client_nice, phase) in enumerate(variants):
                         LOAD_NICE = load_nice
-                        CLIENT_NICE = load_nice if client_nice is None else client_nice
+                        if client_nice is not None:
+                            CLIENT_NICE = client_nice
+                        else:
+                            CLIENT_NICE = 0 if args.go_devices else load_nice
+                        SPREAD_DEVICES = phase == "spread"
                         name = source.name if source is not None else ""
-                        if len(args.load_nice) > 1 or args.client_nice:
+                        if len(args.load_nice) > 1 or len(args.client_nice or []) > 1:
                             name += f" nice {LOAD_NICE}/{CLIENT_NICE}"
+                        if len(args.device_phase) > 1:
+                            name += f" {phase}"
                         label = run_label(n, args.content, bitrate, name)
                         print(f"running {label} for {args.duration:.0f} s ...", file=sys.stderr)
                         results.append(
@@ -977,11 +1005,13 @@ async def main() -> None:
                                 name,
                             )
                         )
-                    if args.sdk_floor:
+                    for phase in args.device_phase if args.sdk_floor else []:
+                        SPREAD_DEVICES = phase == "spread"
                         label = f"N={n} {args.content} SDK-only floor"
+                        label += f" {phase}" if len(args.device_phase) > 1 else ""
                         print(f"running {label} for {args.duration:.0f} s ...", file=sys.stderr)
                         out = PACKETS_DIR or Path(tempfile.mkdtemp())
-                        out /= f"floor-{n}-{attempt}.json"
+                        out /= f"floor-{n}-{attempt}-{phase}.json"
                         split = await floor_run(n, args.duration, livekit, args.content, out)
                         floors.append((label, split))
     print_table(results)
@@ -991,6 +1021,9 @@ async def main() -> None:
     for result in results:
         if result.packet_split:
             print(format_split(result_label(result), result.packet_split))
+        if result.go_packet_split:
+            label = f"{result_label(result)}, the Go devices' rooms"
+            print(format_split(label, result.go_packet_split))
     for label, split in floors:
         if split:
             print(format_split(label, split))

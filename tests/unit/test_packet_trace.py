@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from bench.packet_trace import key_of, split_parts
+from bench.packet_trace import BRIDGE_PART, key_of, split_parts
 
 WHOLE = "device send -> client receive() returned (the whole path)"
 
@@ -29,9 +29,10 @@ def test_the_parts_add_up_to_the_whole_path() -> None:
     received = [(k, packets[k][-1] + 2 * ms) for k in sent]
     stages = ("ffi", "sdk", "handler", "write", "written")
     parts = split_parts(trace(packets, stages), received)
-    means = [f["mean"] for name, f in parts.items() if name != WHOLE]
+    means = [f["mean"] for name, f in parts.items() if name not in (WHOLE, BRIDGE_PART)]
     assert len(means) == 6
     assert abs(sum(means) - parts[WHOLE]["mean"]) < 0.01
+    assert parts[BRIDGE_PART]["p50"] == 2.25  # ffi -> written: 0.5 + 0.25 + 0.25 + 1 + 0.25
     assert parts[WHOLE]["packets"] == 5
     assert parts["gRPC write returned -> client receive() returned"]["p50"] == 2.0
 
