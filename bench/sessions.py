@@ -278,7 +278,7 @@ def start_profiler(pid: int, label: str, seconds: float) -> subprocess.Popen[byt
     if py_spy is None:
         raise SystemExit("--profile needs py-spy on PATH (pip install py-spy)")
     PROFILE_DIR.mkdir(parents=True, exist_ok=True)
-    out = PROFILE_DIR / f"sessions-{label}.txt"
+    out = PROFILE_DIR / f"sessions-{label.replace('/', '-')}.txt"
     args = [py_spy, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds) - 2))]
     args += ["--rate", "200", "--format", "raw", "--output", str(out), "--nonblocking"]
     args += ["--native", "--threads"] if os.environ.get("LKBRIDGE_PROFILE_NATIVE") else []
@@ -666,7 +666,7 @@ async def run(
         for group in others.values():
             for proc in group:
                 proc.cpu_percent()
-        profiler = start_profiler(procs[0].pid, run_label(n, content, bitrate), seconds)
+        profiler = start_profiler(procs[0].pid, run_label(n, content, bitrate, name), seconds)
         for _, conn in workers:
             conn.send("go")
         if go_devices is not None:
@@ -1029,8 +1029,8 @@ async def main() -> None:
             print(format_split(label, split))
     if PROFILE_DIR is not None:
         for result in results:
-            label = run_label(result.sessions, result.content, result.publish_bitrate)
-            path = PROFILE_DIR / f"sessions-{label}.txt"
+            label = result_label(result)
+            path = PROFILE_DIR / f"sessions-{label.replace('/', '-')}.txt"
             if path.exists():
                 print(profile_summary(path))
     if args.json:
