@@ -439,14 +439,15 @@ def read_json(path: Path) -> Any:
 
 
 async def floor_run(
-    n: int, seconds: float, livekit: LiveKitServer, content: Content, out: Path
+    n: int, seconds: float, livekit: LiveKitServer, content: Content, out: Path, publish: bool
 ) -> dict[str, dict[str, float]]:
     """The SDK-only floor (bench/sdk_floor.py): the Go devices of rooms 0..N-1 sending to one
-    process that only receives, as the bridge does but with nothing else to do."""
+    process that only receives, as the bridge does but with nothing else to do (with `publish`,
+    it also publishes a track per room and speaks into it, as the bridge does)."""
     cfg = livekit.config
     args = [str(ROOT / "bench/sdk_floor.py"), cfg.url, cfg.api_key, cfg.api_secret, str(n)]
     receiver = subprocess.Popen(
-        [sys.executable, *args, str(out)],
+        [sys.executable, *args, str(out), *([content] if publish else [])],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -459,8 +460,11 @@ async def floor_run(
         if said != "ready":
             raise RuntimeError(f"bench/sdk_floor.py said {said!r}, not 'ready'")
         devices = await start_go_devices(cfg, range(n), seconds, content)
+        measured = psutil.Process(receiver.pid)
+        measured.cpu_percent()
         await go_say(devices, "go")
         await go_expect(devices, "done")
+        cpu = measured.cpu_percent()
         await go_say(devices, "leave")
         await asyncio.to_thread(devices.wait, 15)
         receiver.stdin.write("stop\n")
@@ -470,7 +474,10 @@ async def floor_run(
         for proc in (receiver, devices):
             if proc is not None and proc.poll() is None:
                 proc.kill()
-    return split_parts(read_json(out) or {})
+    split = split_parts(read_json(out) or {})
+    if split:
+        split["(the receiver's CPU, % of one core)"] = {"p50": cpu, "p99": cpu, "mean": cpu}
+    return split
 
 
 @dataclass
@@ -905,6 +912,12 @@ async def main() -> None:
         "receiver (bench/sdk_floor.py), no bridge: the floor of device -> FFI event",
     )
     parser.add_argument(
+        "--floor-publish",
+        action="store_true",
+        help="with --sdk-floor: a second floor run whose receiver also publishes a track per "
+        "room and speaks into it (the SDK's publishing cost, without the bridge's Python)",
+    )
+    parser.add_argument(
         "--bridge-src",
         type=Path,
         nargs="+",
@@ -1005,15 +1018,20 @@ async def main() -> None:
                                 name,
                             )
                         )
+                    floor_kinds = [False, *([True] if args.floor_publish else [])]
                     for phase in args.device_phase if args.sdk_floor else []:
-                        SPREAD_DEVICES = phase == "spread"
-                        label = f"N={n} {args.content} SDK-only floor"
-                        label += f" {phase}" if len(args.device_phase) > 1 else ""
-                        print(f"running {label} for {args.duration:.0f} s ...", file=sys.stderr)
-                        out = PACKETS_DIR or Path(tempfile.mkdtemp())
-                        out /= f"floor-{n}-{attempt}-{phase}.json"
-                        split = await floor_run(n, args.duration, livekit, args.content, out)
-                        floors.append((label, split))
+                        for publish in floor_kinds:
+                            SPREAD_DEVICES = phase == "spread"
+                            label = f"N={n} {args.content} SDK-only floor"
+                            label += " publishing" if publish else ""
+                            label += f" {phase}" if len(args.device_phase) > 1 else ""
+                            print(f"running {label} ...", file=sys.stderr)
+                            out = PACKETS_DIR or Path(tempfile.mkdtemp())
+                            out /= f"floor-{n}-{attempt}-{phase}-{int(publish)}.json"
+                            split = await floor_run(
+                                n, args.duration, livekit, args.content, out, publish
+                            )
+                            floors.append((label, split))
     print_table(results)
     for result in results:
         for note in result.notes:
