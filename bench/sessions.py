@@ -13,7 +13,7 @@ correlation, loud seconds, kbit/s), and what is left after all leave.
 
     sudo .venv/bin/python bench/sessions.py --sessions 1 10 20 --duration 60
     sudo .venv/bin/python bench/sessions.py --sessions 10 --publish-bitrate 0 64000 72000 96000
-    sudo .venv/bin/python bench/sessions.py --sessions 10 --rounds 2 \
+    sudo .venv/bin/python bench/sessions.py --sessions 10 --repeat 2 \
         --variant= --variant=--catch-up-ms=20
 
 Run as root it enters the project's network namespace by itself. Not a test: it prints figures.
@@ -30,11 +30,13 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
@@ -42,6 +44,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.packet_trace import format_split, split_parts  # noqa: E402
 from bench.workload import (  # noqa: E402
     CONTENTS,
     Content,
@@ -68,6 +71,9 @@ HELD_S = 2.0  # the bridge's first-audio wait: client onsets before it are no la
 class Result:
     sessions: int
     content: str
+    bridge_src: str  # the variant: --bridge-src checkout, niceness ("" when only one)
+    packet_split: dict[str, dict[str, float]]  # --trace-packets: device -> client in parts
+    go_packet_split: dict[str, dict[str, float]]  # ... of the Go devices' rooms only
     publish_bitrate: int
     duration_s: float
     baseline_rss_mb: float
@@ -103,7 +109,6 @@ class Result:
     encoder_thread_percent: float
     bridge_queue_p50_ms: float = float("nan")
     bridge_queue_p99_ms: float = float("nan")
-    variant: str = ""  # --variant: the extra `lkbridge serve` flags of this run
     notes: list[str] = field(default_factory=list)
 
 
@@ -138,6 +143,7 @@ class SessionLoad:
         self.stream = stream
         self.audio = audio
         self.e2e_ms: list[float] = []
+        self.arrivals: list[tuple[int, int]] = []  # (send stamp, receive() returned), Unix ns
         self.received = 0
         self.chunk_sent_at: list[float] = []  # monotonic time each client chunk went out
 
@@ -161,7 +167,9 @@ class SessionLoad:
                 return
             now = time.time_ns()
             self.received += 1
-            self.e2e_ms.append((now - sent_ns(chunk.pcm_data)) / 1e6)
+            sent = sent_ns(chunk.pcm_data)
+            self.e2e_ms.append((now - sent) / 1e6)
+            self.arrivals.append((sent, now))
 
     async def client_sender(self, seconds: float) -> None:
         """Real-time chunks of the workload's client side (turns, or bursts, with silence)."""
@@ -200,17 +208,30 @@ class SessionLoad:
 
 BRIDGE_ARGS: list[str] = []
 LOAD_NICE = 0  # --load-nice: niceness of the load-generator processes
+CLIENT_NICE = 0  # --client-nice: of the processes with the gRPC clients
 BRIDGE_CPU: int | None = None  # --pin: the bridge alone on this CPU
 PROFILE_DIR: Path | None = None  # --profile: py-spy samples of the bridge while loaded
 TRACE_DIR: Path | None = None  # --trace-captures: capture_frame timed in three points
+PACKETS_DIR: Path | None = None  # --trace-packets: device packets stamped on their way
 
 
 def start_bridge(
-    trace: Path | None = None, extra: tuple[str, ...] = ()
+    trace: Path | None = None,
+    extra: tuple[str, ...] = (),
+    packets: Path | None = None,
+    source: Path | None = None,
 ) -> tuple[subprocess.Popen[str], str]:
-    launcher = (
-        ["-m", "lkbridge"] if trace is None else [str(ROOT / "bench/capture_trace.py"), str(trace)]
-    )
+    """`lkbridge serve`, traced by bench/capture_trace.py or bench/packet_trace.py (or both);
+    from `source`'s lkbridge package instead of this checkout's (--bridge-src)."""
+    launcher = ["-m", "lkbridge"]
+    if packets is not None:
+        launcher = [str(ROOT / "bench/packet_trace.py"), str(packets)]
+        launcher += [str(trace)] if trace is not None else []
+    elif trace is not None:
+        launcher = [str(ROOT / "bench/capture_trace.py"), str(trace)]
+    env = None
+    if source is not None:  # first on sys.path: `-m` puts the cwd there, a script PYTHONPATH
+        env = {**os.environ, "PYTHONPATH": str(source)}
     proc = subprocess.Popen(
         [
             *(["taskset", "--cpu-list", str(BRIDGE_CPU)] if BRIDGE_CPU is not None else []),
@@ -227,6 +248,8 @@ def start_bridge(
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        env=env,
+        cwd=source,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -243,7 +266,7 @@ def start_profiler(pid: int, label: str, seconds: float) -> subprocess.Popen[byt
     if py_spy is None:
         raise SystemExit("--profile needs py-spy on PATH (pip install py-spy)")
     PROFILE_DIR.mkdir(parents=True, exist_ok=True)
-    out = PROFILE_DIR / f"sessions-{label}.txt"
+    out = PROFILE_DIR / f"sessions-{label.replace('/', '-')}.txt"
     args = [py_spy, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds) - 2))]
     args += ["--rate", "200", "--format", "raw", "--output", str(out), "--nonblocking"]
     args += ["--native", "--threads"] if os.environ.get("LKBRIDGE_PROFILE_NATIVE") else []
@@ -326,6 +349,7 @@ async def figures(client: BridgeClient, proc: psutil.Process) -> dict[str, float
 ENCODER_THREADS = frozenset({"AudioEncoderQue"})
 
 GO_DEVICES = False  # --go-devices: rooms 1..N-1 get bench/godevices's devices
+SPREAD_DEVICES = False  # --device-phase spread: each Go device starts i/N of a chunk later
 
 
 def go_devices_log() -> Path:
@@ -376,6 +400,7 @@ async def start_go_devices(
         "chunk_ms": CHUNK_MS,
         "seconds": seconds,
         "pcm": str(pcm),
+        "spread": SPREAD_DEVICES,
     }
     await go_say(proc, json.dumps(job), expect="ready")
     return proc
@@ -396,9 +421,57 @@ async def go_expect(proc: subprocess.Popen[str], expect: str) -> None:
         raise RuntimeError(f"bench/godevices said {said!r}, not {expect!r}: see {go_devices_log()}")
 
 
+def read_json(path: Path) -> Any:
+    """A trace a bench process wrote on exit; None if it wrote none."""
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+async def floor_run(
+    n: int, seconds: float, livekit: LiveKitServer, content: Content, out: Path, publish: bool
+) -> dict[str, dict[str, float]]:
+    """The SDK-only floor (bench/sdk_floor.py): the Go devices of rooms 0..N-1 sending to one
+    process that only receives, as the bridge does but with nothing else to do (with `publish`,
+    it also publishes a track per room and speaks into it, as the bridge does)."""
+    cfg = livekit.config
+    args = [str(ROOT / "bench/sdk_floor.py"), cfg.url, cfg.api_key, cfg.api_secret, str(n)]
+    receiver = subprocess.Popen(
+        [sys.executable, *args, str(out), *([content] if publish else [])],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert receiver.stdin is not None and receiver.stdout is not None
+    devices: subprocess.Popen[str] | None = None
+    try:
+        said = (await asyncio.to_thread(receiver.stdout.readline)).strip()
+        if said != "ready":
+            raise RuntimeError(f"bench/sdk_floor.py said {said!r}, not 'ready'")
+        devices = await start_go_devices(cfg, range(n), seconds, content)
+        measured = psutil.Process(receiver.pid)
+        measured.cpu_percent()
+        await go_say(devices, "go")
+        await go_expect(devices, "done")
+        cpu = measured.cpu_percent()
+        await go_say(devices, "leave")
+        await asyncio.to_thread(devices.wait, 15)
+        receiver.stdin.write("stop\n")
+        receiver.stdin.flush()
+        await asyncio.to_thread(receiver.wait, 30)
+    finally:
+        for proc in (receiver, devices):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+    split = split_parts(read_json(out) or {})
+    if split:
+        split["(the receiver's CPU, % of one core)"] = {"p50": cpu, "p99": cpu, "mean": cpu}
+    return split
+
+
 @dataclass
 class WorkerReport:
     e2e_ms: list[float]
+    arrivals: list[tuple[int, int, int]]  # (session, send stamp, receive() returned)
     one_way_ms: list[float]
     received: int
     heard: tuple[SpeechMatch, float] | None  # the first device's, in the worker that has it
@@ -487,6 +560,7 @@ async def _drive(
     conn.send(
         WorkerReport(
             e2e_ms=[v for load in loads for v in load.e2e_ms],
+            arrivals=[(load.index, *v) for load in loads for v in load.arrivals],
             one_way_ms=[v for load in loads for v in load.one_way_ms()],
             received=sum(load.received for load in loads),
             heard=heard,
@@ -526,11 +600,20 @@ async def run(
     shards: int = 1,
     content: Content = "speech",
     bitrate: int = 0,
-    variant: str = "",
+    source: Path | None = None,
+    tag: str = "",
+    name: str = "",
+    flags: str = "",
 ) -> Result:
-    trace = TRACE_DIR / f"captures-{n}.json" if TRACE_DIR is not None else None
-    extra = ((f"--publish-bitrate={bitrate}",) if bitrate else ()) + tuple(shlex.split(variant))
-    bridges = [start_bridge(trace if shard == 0 else None, extra) for shard in range(shards)]
+    trace = TRACE_DIR / f"captures-{n}{tag}.json" if TRACE_DIR is not None else None
+    packets = PACKETS_DIR / f"packets-{n}{tag}.json" if PACKETS_DIR is not None else None
+    extra = ((f"--publish-bitrate={bitrate}",) if bitrate else ()) + tuple(shlex.split(flags))
+    bridges = [
+        start_bridge(trace, extra, packets, source)
+        if shard == 0
+        else start_bridge(None, extra, None, source)
+        for shard in range(shards)
+    ]
     procs = [psutil.Process(bridge.pid) for bridge, _ in bridges]
     targets = [target for _, target in bridges]
     ctx = multiprocessing.get_context("spawn")
@@ -554,7 +637,7 @@ async def run(
                     users,
                     seconds,
                     CHUNK_MS,
-                    LOAD_NICE,
+                    CLIENT_NICE,
                     GO_DEVICES,
                     content,
                 ),
@@ -579,7 +662,7 @@ async def run(
         for group in others.values():
             for proc in group:
                 proc.cpu_percent()
-        profiler = start_profiler(procs[0].pid, run_label(n, content, bitrate, variant), seconds)
+        profiler = start_profiler(procs[0].pid, run_label(n, content, bitrate, name), seconds)
         for _, conn in workers:
             conn.send("go")
         if go_devices is not None:
@@ -620,6 +703,14 @@ async def run(
             bridge.terminate()
             bridge.wait(15)
     captures = json.loads(trace.read_text()) if trace is not None and trace.exists() else None
+    split: dict[str, dict[str, float]] = {}
+    go_split: dict[str, dict[str, float]] = {}
+    stamped = read_json(packets) if packets is not None else None
+    if stamped is not None:
+        arrivals = [a for r in reports for a in r.arrivals]
+        split = split_parts(stamped, [(sent, got) for _, sent, got in arrivals])
+        if GO_DEVICES and n > 1:  # like for like with --sdk-floor, whose devices are all Go's
+            go_split = split_parts(stamped, [(sent, got) for i, sent, got in arrivals if i > 0])
     e2e = [v for r in reports for v in r.e2e_ms]
     one_way = [v for r in reports for v in r.one_way_ms]
     expected = n * int(seconds * 1000 / CHUNK_MS)
@@ -628,8 +719,10 @@ async def run(
     return Result(
         sessions=n,
         content=content,
+        bridge_src=name,
+        packet_split=split,
+        go_packet_split=go_split,
         publish_bitrate=bitrate,
-        variant=variant,
         bridge_queue_p50_ms=during.get("latency_queue_p50_ms", float("nan")),
         bridge_queue_p99_ms=during.get("latency_queue_p99_ms", float("nan")),
         duration_s=seconds,
@@ -677,18 +770,23 @@ async def run(
     )
 
 
-def run_label(n: int, content: str, bitrate: int, variant: str = "") -> str:
-    label = f"N={n} {content}" + (f" @{bitrate // 1000}k" if bitrate else "")
-    return label + (f" [{variant}]" if variant else "")
+def run_label(n: int, content: str, bitrate: int, source: str = "") -> str:
+    return (
+        f"N={n} {content}"
+        + (f" @{bitrate // 1000}k" if bitrate else "")
+        + (f" [{source}]" if source else "")
+    )
+
+
+def result_label(r: Result) -> str:
+    return run_label(r.sessions, r.content, r.publish_bitrate, r.bridge_src)
 
 
 def print_table(results: list[Result]) -> None:
     rows: list[tuple[str, str | Callable[[Result], object]]] = [
         ("sessions", "sessions"),
-        (
-            "content, publish bitrate, variant",
-            lambda r: f"{r.content} {r.publish_bitrate or 'default'} {r.variant}".strip(),
-        ),
+        ("variant (--bridge-src, nice)", lambda r: r.bridge_src or "-"),
+        ("content, publish bitrate", lambda r: f"{r.content} {r.publish_bitrate or 'default'}"),
         ("RSS MB (baseline -> loaded)", lambda r: f"{r.baseline_rss_mb} -> {r.rss_mb}"),
         ("RSS per session MB", "rss_per_session_mb"),
         ("asyncio tasks (baseline -> loaded)", lambda r: f"{r.baseline_tasks} -> {r.tasks}"),
@@ -754,12 +852,35 @@ async def main() -> None:
         "--bridge-arg", action="append", default=[], help="extra `lkbridge serve` flag (repeat)"
     )
     parser.add_argument(
-        "--load-nice", type=int, default=0, help="niceness of the load generators (e.g. 10)"
+        "--load-nice",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="niceness of the load generators (e.g. 10): the Go devices with --go-devices, "
+        "else the device and client processes; several: alternated runs",
+    )
+    parser.add_argument(
+        "--client-nice",
+        type=int,
+        nargs="+",
+        help="niceness of the processes of the gRPC clients and the first device; default: 0 with "
+        "--go-devices (niced, their receive() added 1-2 ms p50 and 15-30 ms p99 to device -> "
+        "client at N=10), --load-nice's without; several: alternated runs",
     )
     parser.add_argument(
         "--go-devices",
         action="store_true",
         help="devices of rooms 2..N in one Go process (bench/godevices): a lighter load generator",
+    )
+    parser.add_argument(
+        "--device-phase",
+        choices=("aligned", "spread"),
+        nargs="+",
+        default=["spread"],
+        help="the Go devices spread over the chunk as independent devices are (the default), or "
+        "all sending in the same millisecond (aligned: a burst of N packets every chunk, which "
+        "the receivers queue: device -> client 16 ms p50 at N=10 instead of 4-5); several: "
+        "alternated",
     )
     parser.add_argument(
         "--sfu-nice",
@@ -772,6 +893,35 @@ async def main() -> None:
         "--trace-captures",
         type=Path,
         help="time each capture_frame in three points (bench/capture_trace.py); JSON here",
+    )
+    parser.add_argument(
+        "--trace-packets",
+        type=Path,
+        help="stamp each device packet on its way to the client (bench/packet_trace.py), print "
+        "device -> client in parts; stamps as JSON here",
+    )
+    parser.add_argument(
+        "--sdk-floor",
+        action="store_true",
+        help="with --go-devices: after the runs of each N, the same packets to an SDK-only "
+        "receiver (bench/sdk_floor.py), no bridge: the floor of device -> FFI event",
+    )
+    parser.add_argument(
+        "--floor-publish",
+        action="store_true",
+        help="with --sdk-floor: a second floor run whose receiver also publishes a track per "
+        "room and speaks into it (the SDK's publishing cost, without the bridge's Python)",
+    )
+    parser.add_argument(
+        "--bridge-src",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="A/B: run the bridge from each of these checkouts (their lkbridge package) in turn, "
+        "alternated, for every N",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of every setting, alternated with the others"
     )
     parser.add_argument(
         "--shards", type=int, default=1, help="bridge processes; session i goes to i %% K"
@@ -802,15 +952,19 @@ async def main() -> None:
         help="extra `lkbridge serve` flags of one setting to compare (repeat; --variant= for "
         "the defaults): one run of every N at each, alternated",
     )
-    parser.add_argument(
-        "--rounds", type=int, default=1, help="repeat the settings, alternated, this many times"
-    )
     args = parser.parse_args()
-    global LOAD_NICE, PROFILE_DIR, TRACE_DIR, BRIDGE_CPU, GO_DEVICES
+    global LOAD_NICE, CLIENT_NICE, PROFILE_DIR, TRACE_DIR, BRIDGE_CPU, GO_DEVICES, PACKETS_DIR
+    global SPREAD_DEVICES
     GO_DEVICES = args.go_devices
-    LOAD_NICE, PROFILE_DIR, TRACE_DIR = args.load_nice, args.profile, args.trace_captures
-    if TRACE_DIR is not None:
-        TRACE_DIR.mkdir(parents=True, exist_ok=True)
+    PROFILE_DIR, TRACE_DIR = args.profile, args.trace_captures
+    PACKETS_DIR = args.trace_packets
+    for directory in (TRACE_DIR, PACKETS_DIR):
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+    sources: list[Path | None] = [src.resolve() for src in args.bridge_src] or [None]
+    for src in args.bridge_src:
+        if not (src / "lkbridge" / "__init__.py").exists():
+            raise SystemExit(f"--bridge-src {src}: no lkbridge package there")
     if args.pin:
         others = set(range(1, os.cpu_count() or 1))
         if not others:
@@ -821,44 +975,87 @@ async def main() -> None:
     CHUNK_MS, CHUNK = args.chunk_ms, 16 * args.chunk_ms
     BRIDGE_ARGS.extend(args.bridge_arg)
     results = []
+    floors: list[tuple[str, dict[str, dict[str, float]]]] = []
+    if args.sdk_floor and not args.go_devices:
+        raise SystemExit("--sdk-floor needs --go-devices (the floor's devices are Go's)")
     with LiveKitServer(LiveKitConfig()) as livekit:
         if args.sfu_nice and livekit.pid is not None:
             psutil.Process(livekit.pid).nice(args.sfu_nice)
-        settings = [
-            (bitrate, variant)
-            for _ in range(args.rounds)
-            for bitrate in args.publish_bitrate
-            for variant in args.variant or [""]
+        variants = [
+            (source, load_nice, client_nice, phase, flags)
+            for source in sources
+            for flags in args.variant or [""]
+            for load_nice in args.load_nice
+            for client_nice in args.client_nice or [None]
+            for phase in args.device_phase
         ]
-        for bitrate, variant in settings:
+        for bitrate in args.publish_bitrate:
             for n in args.sessions:
-                label = run_label(n, args.content, bitrate, variant)
-                print(f"running {label} for {args.duration:.0f} s ...", file=sys.stderr)
-                results.append(
-                    await run(
-                        n,
-                        args.duration,
-                        livekit,
-                        args.per_worker,
-                        args.shards,
-                        args.content,
-                        bitrate,
-                        variant,
-                    )
-                )
+                for attempt in range(args.repeat):
+                    for index, (source, load_nice, client_nice, phase, flags) in enumerate(
+                        variants
+                    ):
+                        LOAD_NICE = load_nice
+                        if client_nice is not None:
+                            CLIENT_NICE = client_nice
+                        else:
+                            CLIENT_NICE = 0 if args.go_devices else load_nice
+                        SPREAD_DEVICES = phase == "spread"
+                        name = source.name if source is not None else ""
+                        if len(args.load_nice) > 1 or len(args.client_nice or []) > 1:
+                            name += f" nice {LOAD_NICE}/{CLIENT_NICE}"
+                        if len(args.device_phase) > 1:
+                            name += f" {phase}"
+                        if flags:
+                            name += f" {flags}"
+                        label = run_label(n, args.content, bitrate, name)
+                        print(f"running {label} for {args.duration:.0f} s ...", file=sys.stderr)
+                        results.append(
+                            await run(
+                                n,
+                                args.duration,
+                                livekit,
+                                args.per_worker,
+                                args.shards,
+                                args.content,
+                                bitrate,
+                                source,
+                                f"-{index}-{attempt}",
+                                name.strip(),
+                                flags,
+                            )
+                        )
+                    floor_kinds = [False, *([True] if args.floor_publish else [])]
+                    for phase in args.device_phase if args.sdk_floor else []:
+                        for publish in floor_kinds:
+                            SPREAD_DEVICES = phase == "spread"
+                            label = f"N={n} {args.content} SDK-only floor"
+                            label += " publishing" if publish else ""
+                            label += f" {phase}" if len(args.device_phase) > 1 else ""
+                            print(f"running {label} ...", file=sys.stderr)
+                            out = PACKETS_DIR or Path(tempfile.mkdtemp())
+                            out /= f"floor-{n}-{attempt}-{phase}-{int(publish)}.json"
+                            split = await floor_run(
+                                n, args.duration, livekit, args.content, out, publish
+                            )
+                            floors.append((label, split))
     print_table(results)
     for result in results:
         for note in result.notes:
-            label = run_label(
-                result.sessions, result.content, result.publish_bitrate, result.variant
-            )
-            print(f"{label}: {note}")
+            print(f"{result_label(result)}: {note}")
+    for result in results:
+        if result.packet_split:
+            print(format_split(result_label(result), result.packet_split))
+        if result.go_packet_split:
+            label = f"{result_label(result)}, the Go devices' rooms"
+            print(format_split(label, result.go_packet_split))
+    for label, split in floors:
+        if split:
+            print(format_split(label, split))
     if PROFILE_DIR is not None:
         for result in results:
-            label = run_label(
-                result.sessions, result.content, result.publish_bitrate, result.variant
-            )
-            path = PROFILE_DIR / f"sessions-{label}.txt"
+            label = result_label(result)
+            path = PROFILE_DIR / f"sessions-{label.replace('/', '-')}.txt"
             if path.exists():
                 print(profile_summary(path))
     if args.json:

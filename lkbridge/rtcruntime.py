@@ -13,6 +13,13 @@ round"), and both come from the SDK's one process-wide event queue:
   of any room wakes all N room listeners (a thread-safe loop wakeup, a task switch and a broadcast
   round each), N^2 work in all. After `Room.connect()` we narrow the room's filter to its own room
   events and the callbacks it may wait for.
+- Data packets. Even routed, a room's data packet waits in the room's event task: a loop wakeup
+  to queue it, a task switch to the listener, `EventEmitter.emit` (which inspects every
+  callback's signature per event), then a broadcast round before the next event, and behind
+  every other event of that room. With a `DataHandler`, the room's filter takes its own data
+  packets in the SDK's callback thread, copies the payload out of the native buffer and frees it
+  (as `Room` does) and schedules the handler on the room's loop: one loop wakeup from the native
+  side to the bridge's code (docs/benchmarks.md, "Latency split, device -> cloud").
 
 The native side is not started to apply the log switch: `set_sdk_logs` before it starts holds
 the choice and applies it the moment the SDK starts it (the first Room), before any room exists.
@@ -24,6 +31,8 @@ nothing but warn once; the bridge then works as before, at the SDK's own cost.
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
 import logging
 import os
 from collections.abc import Callable
@@ -41,6 +50,9 @@ log = logging.getLogger(__name__)
 
 FfiEvent = ffi_pb2.FfiEvent
 EventFilter = Callable[[FfiEvent], bool]
+# A room's data packet: its payload and its sender's identity ("" when the SFU did not name one
+# the native side knew: docs/sdk-costs.md, item 6). Runs in the room's loop.
+DataHandler = Callable[[bytes, str], None]
 # Warnings and errors, less the two SDK lines that quote the SFU's answer to a refused token (the
 # token itself, signature included) at every rejected JoinRoom: the bridge logs that failure
 # itself, redacted. RUST_LOG set by the operator replaces this whole default.
@@ -105,33 +117,77 @@ def _initialize(client: Any, where: SdkLogs) -> bool:
     return True
 
 
-def room_filter(room_handle: int) -> EventFilter:
-    """What the listener of the room with native handle `room_handle` needs to see."""
+def room_filter(
+    room_handle: int, take_data: Callable[[FfiEvent], None] | None = None
+) -> EventFilter:
+    """What the listener of the room with native handle `room_handle` needs to see.
+
+    With `take_data`, the room's user data packets go to it instead (in the callback thread).
+    """
 
     def wanted(event: FfiEvent) -> bool:
         which = event.WhichOneof("message")
         if which == "room_event":
-            return bool(event.room_event.room_handle == room_handle)
+            room_event = event.room_event
+            if room_event.room_handle != room_handle:
+                return False
+            if (
+                take_data is not None
+                and room_event.WhichOneof("message") == "data_packet_received"
+                and room_event.data_packet_received.WhichOneof("value") == "user"
+            ):
+                take_data(event)
+                return False
+            return True
         return which not in _NOT_FOR_ROOMS
 
     return wanted
 
 
-def route_own_events(room: rtc.Room) -> bool:
-    """Narrow a connected room's event subscription; False (and a warning once) if it can't."""
+def data_taker(loop: asyncio.AbstractEventLoop, on_data: DataHandler) -> Callable[[FfiEvent], None]:
+    """Take a data packet event in the SDK's callback thread and hand it to `on_data` in `loop`.
+
+    Copies the payload and frees its native buffer as `Room._on_room_event` does. It must not
+    raise: `FfiQueue.put` would then deliver the event to the room as well, a second time.
+    """
+
+    def take(event: FfiEvent) -> None:
+        packet = event.room_event.data_packet_received
+        owned = packet.user.data
+        try:
+            data = ctypes.string_at(owned.data.data_ptr, owned.data.data_len)
+            loop.call_soon_threadsafe(on_data, data, packet.participant_identity)
+        except Exception as exc:  # the loop closed under a leaving room: the packet has no one
+            _warn_once("take", f"a data packet was lost: {exc!r}")
+        try:
+            _ffi_client.FfiHandle(owned.handle.id).dispose()
+        except Exception as exc:
+            _warn_once("free", f"a data packet's native buffer was not freed: {exc!r}")
+
+    return take
+
+
+def route_own_events(room: rtc.Room, on_data: DataHandler | None = None) -> bool:
+    """Narrow a connected room's event subscription; False (and a warning once) if it can't.
+
+    With `on_data`, the room's data packets skip the room's event task: `on_data` gets them
+    straight from the callback thread, and the room no longer emits `data_received`.
+    """
     try:
         queue = room._ffi_queue
         handle = room._ffi_handle.handle  # type: ignore[union-attr]
         fanout: Any = _ffi_client.FfiClient.instance.queue
         subscribers: list[tuple[Any, Any, EventFilter | None]] = fanout._subscribers
         lock = fanout._lock
+        _ffi_client.FfiHandle  # noqa: B018 (checked here, used in the callback thread)
     except AttributeError as exc:
         _warn_once("shape", f"every room sees every room's events: unexpected SDK shape ({exc})")
         return False
     with lock:
         for index, (subscribed, loop, _) in enumerate(subscribers):
             if subscribed is queue:
-                subscribers[index] = (subscribed, loop, room_filter(handle))
+                take = data_taker(loop, on_data) if on_data is not None else None
+                subscribers[index] = (subscribed, loop, room_filter(handle, take))
                 return True
     _warn_once("missing", "a room sees every room's events: its subscription was not found")
     return False

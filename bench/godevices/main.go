@@ -2,13 +2,15 @@
 // per room, each sending 1-byte-header PCM16 data packets in real time, at the Go SDK's cost (pion)
 // instead of the Python SDK's (libwebrtc), so the load generator leaves the cores to the bridge.
 //
-// It reads one JSON line on stdin ({"url", "tokens", "chunk_ms", "seconds", "pcm"}), joins every room,
+// It reads one JSON line on stdin ({"url", "tokens", "chunk_ms", "seconds", "pcm", "spread"}), joins every room,
 // prints "ready", waits for "go", sends for the given seconds, prints "done", and leaves every
 // room when stdin says "leave" or closes. Each packet's PCM carries, as bench/sessions.py's own
 // devices do, its sequence number in sample 0 and its send time (Unix ns, 4 little-endian 16-bit
 // words) in samples 1-4, so the gRPC client measures device -> client latency on the same clock.
 // The audio is the raw 16 kHz mono s16le file named by "pcm" (bench/sessions.py writes the
 // workload's device side there: speech in turns, a tone, or silence), or a 440 Hz tone without it.
+// With "spread", room i starts i/N of a chunk later, as independent devices would, instead of
+// every room sending in the same millisecond (a burst the receivers must queue).
 package main
 
 import (
@@ -32,6 +34,7 @@ type job struct {
 	ChunkMS int      `json:"chunk_ms"`
 	Seconds float64  `json:"seconds"`
 	PCM     string   `json:"pcm"`
+	Spread  bool     `json:"spread"`
 }
 
 func main() {
@@ -75,11 +78,16 @@ func run() error {
 		return fmt.Errorf("expected go")
 	}
 	var wg sync.WaitGroup
-	for _, room := range rooms {
+	start := time.Now()
+	for i, room := range rooms {
+		first := start
+		if j.Spread {
+			first = start.Add(time.Duration(i) * time.Duration(j.ChunkMS) * time.Millisecond / time.Duration(len(rooms)))
+		}
 		wg.Add(1)
 		go func(room *lksdk.Room) {
 			defer wg.Done()
-			send(room, audio, j.ChunkMS, j.Seconds)
+			send(room, audio, j.ChunkMS, j.Seconds, first)
 		}(room)
 	}
 	wg.Wait()
@@ -109,13 +117,12 @@ func loadAudio(j job) ([]byte, error) {
 	return audio, nil
 }
 
-// send publishes real-time packets paced from one start time, so a late one does not shift the rest.
+// send publishes real-time packets paced from its start time, so a late one does not shift the rest.
 // Packet seq carries the audio's chunk seq, the audio repeating when it is shorter than the run.
-func send(room *lksdk.Room, audio []byte, chunkMS int, seconds float64) {
+func send(room *lksdk.Room, audio []byte, chunkMS int, seconds float64, start time.Time) {
 	chunkBytes := 2 * deviceRate * chunkMS / 1000
 	interval := time.Duration(chunkMS) * time.Millisecond
 	count := int(seconds * 1000 / float64(chunkMS))
-	start := time.Now()
 	for seq := 0; seq < count; seq++ {
 		time.Sleep(time.Until(start.Add(time.Duration(seq) * interval)))
 		packet := make([]byte, 1+chunkBytes)

@@ -147,7 +147,7 @@ class Session:
         except rtc.ConnectError as exc:
             self._set_state(SessionState.CLOSED)
             raise JoinFailed(describe_connect_error(exc.message)) from None
-        route_own_events(self.room)
+        route_own_events(self.room, on_data=self._on_packet)
         if self.state is SessionState.CLOSED:  # closed while connecting (shutdown)
             await self.room.disconnect()
             raise JoinFailed("session closed while connecting")
@@ -301,16 +301,19 @@ class Session:
     # -- room events (run in the room's event task: quick, never awaiting) ------------------------
 
     def _on_data(self, packet: rtc.DataPacket) -> None:
+        """Packets of the room's first moments, before `route_own_events` takes them."""
+        self._on_packet(packet.data, packet.participant.identity if packet.participant else "")
+
+    def _on_packet(self, data: bytes, sender: str) -> None:
         if self.state is SessionState.CLOSED:
             return
         if self.target_identity:
-            sender = packet.participant.identity if packet.participant else ""
             if not sender and self.target_identity not in self.room.remote_participants:
-                self._unannounced.hold(packet.data)  # perhaps the target, not announced yet
+                self._unannounced.hold(data)  # perhaps the target, not announced yet
                 return
             if sender != self.target_identity:
                 return
-        self.outbox.put_device_packet(packet.data)
+        self.outbox.put_device_packet(data)
 
     def _on_participant_connected(self, participant: rtc.RemoteParticipant) -> None:
         if self.state is SessionState.CLOSED or not len(self._unannounced):

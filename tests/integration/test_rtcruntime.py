@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from livekit.rtc import _ffi_client
 
-from lkbridge.audio.signal import tone
+from lkbridge.audio.pcm import to_int16
+from lkbridge.audio.signal import dominant_frequency, tone
 from lkbridge.devstack.device import DevicePeer
 from lkbridge.rtcruntime import route_own_events, set_sdk_logs
 from tests.conftest import DeviceFactory, LiveKitEnv
@@ -61,6 +62,28 @@ async def test_a_room_listener_sees_its_own_room_only(
     assert [p.sender for p in listener.packets] == ["talker"] * 3
 
 
+async def test_data_packets_taken_past_the_room_task_arrive_whole_in_order(
+    device_factory: DeviceFactory, room_name: str
+) -> None:
+    """A routed room's data packets reach `on_data` with their sender, byte for byte and in
+    order, in the room's loop; the room no longer emits `data_received` for them."""
+    talker = await device_factory(room_name, "talker")
+    listener = await device_factory(room_name, "listener")
+    got: list[tuple[bytes, str]] = []
+    assert route_own_events(listener.room, on_data=lambda data, sender: got.append((data, sender)))
+
+    sent = await talker.send_packets(tone(440, 1.0), chunk_ms=100)
+    for _ in range(250):
+        if len(got) >= len(sent):
+            break
+        await asyncio.sleep(0.02)
+    assert [data for data, _ in got] == [packet for _, packet in sent]
+    assert {sender for _, sender in got} == {"talker"}
+    assert listener.packets == []  # nothing went through the SDK's emitter as well
+    heard = to_int16(b"".join(data[1:] for data, _ in got))  # the 1-byte header off
+    assert dominant_frequency(heard, 16000) == pytest.approx(440, abs=5)
+
+
 @pytest.fixture
 def log_records() -> Iterator[list[int]]:
     """Levels of the native log records that reach Python."""
@@ -98,7 +121,8 @@ async def test_native_log_records_stay_native(
 LATE_START = """
 import asyncio, sys
 from livekit.rtc import _ffi_client
-from lkbridge.audio.signal import tone
+from lkbridge.audio.pcm import to_int16
+from lkbridge.audio.signal import dominant_frequency, tone
 from lkbridge.devstack.device import DevicePeer
 from lkbridge.rtcruntime import set_sdk_logs
 

@@ -1,11 +1,16 @@
-"""The per-room event filter: what a room listener keeps and what it is spared."""
+"""The per-room event filter: what a room listener keeps, what it is spared, and the data
+packets taken past it."""
 
 from __future__ import annotations
+
+import asyncio
+import ctypes
+import threading
 
 import pytest
 from livekit.rtc._proto import ffi_pb2
 
-from lkbridge.rtcruntime import room_filter
+from lkbridge.rtcruntime import data_taker, room_filter
 
 
 def room_event(handle: int) -> ffi_pb2.FfiEvent:
@@ -56,3 +61,69 @@ def test_media_stream_frames_are_left_to_their_stream() -> None:
     event = ffi_pb2.FfiEvent()
     event.audio_stream_event.stream_handle = 3
     assert not room_filter(11)(event)
+
+
+def user_packet(handle: int, payload: bytes, sender: str) -> tuple[ffi_pb2.FfiEvent, object]:
+    """A data packet event whose native buffer is `payload` (kept alive by the returned buffer);
+    handle id 0 is the SDK's invalid handle, which freeing leaves alone."""
+    buffer = ctypes.create_string_buffer(payload, len(payload))
+    event = room_event(handle)
+    packet = event.room_event.data_packet_received
+    packet.participant_identity = sender
+    packet.user.data.data.data_ptr = ctypes.addressof(buffer)
+    packet.user.data.data.data_len = len(payload)
+    packet.user.data.handle.id = 0
+    return event, buffer
+
+
+def test_own_data_packets_are_taken_and_kept_from_the_room() -> None:
+    taken: list[ffi_pb2.FfiEvent] = []
+    wanted = room_filter(11, taken.append)
+    own, _buffer = user_packet(11, b"\x07abcd", "device")
+    other, _other_buffer = user_packet(12, b"\x07abcd", "device")
+    assert not wanted(own) and taken == [own]
+    assert not wanted(other) and taken == [own]  # another room's: neither taken nor delivered
+
+
+def test_other_room_events_still_reach_the_room_when_data_is_taken() -> None:
+    wanted = room_filter(11, lambda event: pytest.fail("not a user data packet"))
+    connected = ffi_pb2.FfiEvent()
+    connected.room_event.room_handle = 11
+    connected.room_event.participant_connected.info.info.identity = "device"
+    dtmf = ffi_pb2.FfiEvent()
+    dtmf.room_event.room_handle = 11
+    dtmf.room_event.data_packet_received.sip_dtmf.code = 1
+    assert wanted(connected)
+    assert wanted(dtmf)
+
+
+def test_a_taken_packet_reaches_the_handler_in_its_loop_with_its_sender() -> None:
+    """The callback thread copies the payload and schedules the handler in the room's loop."""
+
+    async def scenario() -> list[tuple[bytes, str, int]]:
+        loop = asyncio.get_running_loop()
+        got: list[tuple[bytes, str, int]] = []
+        arrived = asyncio.Event()
+
+        def on_data(data: bytes, sender: str) -> None:
+            got.append((data, sender, threading.get_ident()))
+            arrived.set()
+
+        take = data_taker(loop, on_data)
+        event, buffer = user_packet(11, b"\x07\x01\x02\x03", "device")
+        await asyncio.to_thread(take, event)  # the SDK's callback thread
+        ctypes.memset(buffer, 0, 4)  # the native buffer is freed after: the payload was copied
+        await asyncio.wait_for(arrived.wait(), 5)
+        return got
+
+    got = asyncio.run(scenario())
+    assert [(data, sender) for data, sender, _ in got] == [(b"\x07\x01\x02\x03", "device")]
+    assert got[0][2] == threading.get_ident()  # the loop's thread, not the callback thread
+
+
+def test_a_packet_for_a_closed_loop_is_dropped_without_raising() -> None:
+    """Raising would make the SDK deliver the event to the room a second time."""
+    loop = asyncio.new_event_loop()
+    loop.close()
+    event, _buffer = user_packet(11, b"\x07ab", "device")
+    data_taker(loop, lambda data, sender: None)(event)
