@@ -35,6 +35,7 @@ import asyncio
 import ctypes
 import logging
 import os
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -144,6 +145,47 @@ def room_filter(
     return wanted
 
 
+class InOrder:
+    """Hands a room's data packets to `on_data` only after every event queued for the room's
+    task before them has been handled.
+
+    A packet taken in the callback thread would otherwise overtake what still waits in the
+    room's queue: the `participant_connected` that releases the packets held while the sender
+    was unannounced (server/unannounced.py), or the packets of the room's first moments, which
+    reach the room's task before `route_own_events` takes over. The room's task handles an
+    event in the step that takes it from the queue, so an empty queue means every earlier event
+    is handled; events on their way to the queue are ahead of the packet among the loop's
+    callbacks, so they are in the queue when the packet is looked at. Runs in the room's loop.
+    """
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, room_queue: asyncio.Queue[Any], on_data: DataHandler
+    ) -> None:
+        self._loop = loop
+        self._room_queue = room_queue
+        self._on_data = on_data
+        self._waiting: deque[tuple[bytes, str]] = deque()
+        self._retry_scheduled = False
+
+    def deliver(self, data: bytes, sender: str) -> None:
+        self._waiting.append((data, sender))
+        if not self._retry_scheduled:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._retry_scheduled = False
+        if not self._room_queue.empty():
+            self._retry_scheduled = True
+            self._loop.call_soon(self._flush)  # the room's task takes an event per step
+            return
+        while self._waiting:
+            data, sender = self._waiting.popleft()
+            try:
+                self._on_data(data, sender)
+            except Exception:
+                log.exception("data packet handler failed")
+
+
 def data_taker(loop: asyncio.AbstractEventLoop, on_data: DataHandler) -> Callable[[FfiEvent], None]:
     """Take a data packet event in the SDK's callback thread and hand it to `on_data` in `loop`.
 
@@ -186,7 +228,11 @@ def route_own_events(room: rtc.Room, on_data: DataHandler | None = None) -> bool
     with lock:
         for index, (subscribed, loop, _) in enumerate(subscribers):
             if subscribed is queue:
-                take = data_taker(loop, on_data) if on_data is not None else None
+                take = (
+                    data_taker(loop, InOrder(loop, queue, on_data).deliver)
+                    if on_data is not None
+                    else None
+                )
                 subscribers[index] = (subscribed, loop, room_filter(handle, take))
                 return True
     _warn_once("missing", "a room sees every room's events: its subscription was not found")

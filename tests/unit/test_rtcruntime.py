@@ -10,7 +10,7 @@ import threading
 import pytest
 from livekit.rtc._proto import ffi_pb2
 
-from lkbridge.rtcruntime import data_taker, room_filter
+from lkbridge.rtcruntime import InOrder, data_taker, room_filter
 
 
 def room_event(handle: int) -> ffi_pb2.FfiEvent:
@@ -127,3 +127,38 @@ def test_a_packet_for_a_closed_loop_is_dropped_without_raising() -> None:
     loop.close()
     event, _buffer = user_packet(11, b"\x07ab", "device")
     data_taker(loop, lambda data, sender: None)(event)
+
+
+def test_a_taken_packet_waits_for_the_room_events_queued_before_it() -> None:
+    """The participant_connected that releases held packets (or a first-moments packet) is in
+    the room's queue ahead of a packet taken in the callback thread: the packet must not pass."""
+
+    async def scenario() -> list[str]:
+        loop = asyncio.get_running_loop()
+        room_queue: asyncio.Queue[str] = asyncio.Queue()
+        seen: list[str] = []
+        in_order = InOrder(loop, room_queue, lambda data, sender: seen.append(data.decode()))
+
+        async def room_task() -> None:  # handles an event in the step that takes it, as Room's
+            while True:
+                seen.append(await room_queue.get())
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(room_task())
+        room_queue.put_nowait("participant_connected")
+        room_queue.put_nowait("packet 1 (room path)")
+        in_order.deliver(b"packet 2", "device")
+        in_order.deliver(b"packet 3", "device")
+        for _ in range(10):
+            await asyncio.sleep(0)
+        in_order.deliver(b"packet 4", "device")  # nothing queued now: straight through
+        task.cancel()
+        return seen
+
+    assert asyncio.run(scenario()) == [
+        "participant_connected",
+        "packet 1 (room path)",
+        "packet 2",
+        "packet 3",
+        "packet 4",
+    ]
