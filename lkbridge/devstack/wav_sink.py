@@ -131,7 +131,8 @@ class WavSink:
 
 class TrackFiles:
     """One WavSink per track name, opened when the track is first heard; a track heard again
-    after an unsubscribe goes on in its own file rather than starting it over."""
+    after an unsubscribe goes on in its own file rather than starting it over, and a second
+    publisher of the same name (two bridge sessions' `speaker`) gets a file of its own."""
 
     def __init__(self, path_for: Callable[[str], Path], rate: int, flush_s: float = 1.0) -> None:
         self.sinks: dict[str, WavSink] = {}
@@ -143,12 +144,15 @@ class TrackFiles:
 
     def sink_for(self, track: str, publisher: str) -> WavSink:
         """The device's `record_to`: runs in the room's callback, so it only opens a file."""
-        sink = self.sinks.get(track)
+        label = track
+        if self.publishers.get(track, publisher) != publisher:
+            label = f"{track}.{publisher}"  # a second publisher of the name: a file of its own
+        sink = self.sinks.get(label)
         if sink is None:
-            sink = WavSink(self._path_for(track), self._rate, flush_s=self._flush_s,
+            sink = WavSink(self._path_for(label), self._rate, flush_s=self._flush_s,
                            broken=self.broken)  # fmt: skip
-            self.sinks[track] = sink
-        self.publishers[track] = publisher
+            self.sinks[label] = sink
+        self.publishers[label] = publisher
         return sink
 
     @property

@@ -77,11 +77,19 @@ async def test_a_track_heard_again_goes_on_in_its_file(tmp_path: Path) -> None:
     files = TrackFiles(lambda track: tmp_path / f"heard.{track}.wav", RATE)
     first = files.sink_for("tts", "bridge-a")
     first.write(tone(440, 0.5, RATE))
-    again = files.sink_for("tts", "bridge-b")  # unsubscribed, then subscribed again
+    again = files.sink_for("tts", "bridge-a")  # unsubscribed, then subscribed again
     again.write(tone(440, 0.5, RATE))
+    other = files.sink_for("tts", "bridge-b")  # another publisher of the name: not interleaved
+    other.write(tone(880, 0.25, RATE))
     files.sink_for("speaker", "bridge-b")
     files.close()
-    assert again is first and files.publishers["tts"] == "bridge-b"
+    assert again is first and other is not first
+    assert files.publishers == {
+        "tts": "bridge-a",
+        "tts.bridge-b": "bridge-b",
+        "speaker": "bridge-b",
+    }
     assert len(read_wav(tmp_path / "heard.tts.wav")) == RATE
+    assert len(read_wav(tmp_path / "heard.tts.bridge-b.wav")) == RATE // 4
     assert len(read_wav(tmp_path / "heard.speaker.wav")) == 0
     assert files.error is None and not files.broken.is_set()
