@@ -111,8 +111,9 @@ def _leave(code: int) -> NoReturn:
     and tearing the native runtime down under a finishing interpreter aborted the process now
     and then (SIGABRT after a tokio worker's "non-unwinding panic", on a loaded machine) instead
     of ending it with the exit code a script checks."""
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError):  # a reader that went away (`| head`)
+            stream.flush()
     logging.shutdown()
     os._exit(code)
 
@@ -193,9 +194,11 @@ async def _run(plan: DevicePlan) -> None:
         if failed is not None:
             raise fail(f"the device stopped speaking: {failed}", EXIT_RPC_FAILED)
     finally:
-        await peer.aclose()  # its track readers end before their files close
-        if files is not None:
-            files.close()
+        try:
+            await peer.aclose()  # its track readers end before their files close
+        finally:
+            if files is not None:
+                files.close()
     if files is not None:
         _report_recordings(plan, files)
 
