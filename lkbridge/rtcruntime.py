@@ -19,7 +19,8 @@ round"), and both come from the SDK's one process-wide event queue:
   every other event of that room. With a `DataHandler`, the room's filter takes its own data
   packets in the SDK's callback thread, copies the payload out of the native buffer and frees it
   (as `Room` does) and schedules the handler on the room's loop: one loop wakeup from the native
-  side to the bridge's code (docs/benchmarks.md, "Latency split, device -> cloud").
+  side to the bridge's code (docs/benchmarks.md, "Latency split, device -> cloud"), held back
+  only while room events queued before the packet are still unhandled (`InOrder`).
 
 The native side is not started to apply the log switch: `set_sdk_logs` before it starts holds
 the choice and applies it the moment the SDK starts it (the first Room), before any room exists.

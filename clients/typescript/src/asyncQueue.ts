@@ -81,7 +81,8 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
   next(): Promise<IteratorResult<T>> {
     const item = this.items.shift();
     if (item !== undefined) {
-      this.heldWeight -= this.weightOf(item);
+      // an empty queue holds nothing: no float rounding carried from one burst to the next
+      this.heldWeight = this.items.length === 0 ? 0 : this.heldWeight - this.weightOf(item);
       return Promise.resolve({ value: item, done: false });
     }
     return new Promise((resolve, reject) => {
