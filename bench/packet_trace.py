@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lkbridge.server.stats import percentile
+
 STAGES = ("ffi", "sdk", "handler", "write", "written")
 MAX_PACKETS = 200_000  # stamps kept per stage: a 60 s run at N=20 has 12,000 packets
 _stamps: dict[str, dict[int, int]] = {stage: {} for stage in STAGES}
@@ -134,13 +136,6 @@ def install(out: Path) -> None:
         out.write_text(json.dumps(stamps()))
 
 
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
-
-
 # The parts of device -> client, each between two stamps; they add up per packet.
 PARTS = (
     ("device send -> FFI event in Python (SFU, WebRTC, Rust SDK, GIL)", "sent", "ffi"),
@@ -195,8 +190,8 @@ def _figures(values: list[float]) -> dict[str, float]:
     if not values:
         return {"p50": float("nan"), "p99": float("nan"), "mean": float("nan"), "packets": 0}
     return {
-        "p50": round(pct(values, 50), 2),
-        "p99": round(pct(values, 99), 2),
+        "p50": round(percentile(values, 50), 2),
+        "p99": round(percentile(values, 99), 2),
         "mean": round(sum(values) / len(values), 2),
         "packets": len(values),
     }

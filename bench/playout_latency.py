@@ -40,7 +40,8 @@ from livekit import rtc
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.workload import CONTENTS, Content, Workload, onset_latencies, workload  # noqa: E402
+from bench.sessions import start_bridge  # noqa: E402
+from bench.workload import CONTENTS, Content, Workload, inbound_audio, onset_latencies, workload  # noqa: E402
 from lkbridge.audio.pcm import Int16Array, to_bytes  # noqa: E402
 from lkbridge.client import BridgeClient  # noqa: E402
 from lkbridge.devstack import netns  # noqa: E402
@@ -49,6 +50,7 @@ from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer  # noqa: E402
 from lkbridge.devstack.tokens import mint_token  # noqa: E402
 from lkbridge.rtcruntime import route_own_events  # noqa: E402
 from lkbridge.server.config import DEFAULT_PUBLISH_BITRATE  # noqa: E402
+from lkbridge.server.stats import percentile  # noqa: E402
 
 RATE = 16000
 CHUNK_MS = 100
@@ -67,13 +69,6 @@ class Arm:
     queue_p99_ms: list[float] = field(default_factory=list)
     in_p50_ms: list[float] = field(default_factory=list)
     jitter_ms: list[float] = field(default_factory=list)  # the device's jitter buffer, per round
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
 Send = Callable[[Int16Array], Awaitable[None]]
@@ -128,15 +123,8 @@ async def bridge_arm(
     cfg: LiveKitConfig, room: str, audio: Workload, seconds: float, flags: tuple[str, ...]
 ) -> tuple[list[tuple[int, float]], dict[str, float]]:
     """Through `lkbridge serve FLAGS`: (latencies, the bridge's latency_* figures)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "lkbridge", "serve", "--port", "0", "--log-level", "warning",
-        *flags, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    line = (await proc.stdout.readline()).decode()
-    if not line.startswith("lkbridge listening on"):
-        raise RuntimeError(f"bridge did not start: {line!r}")
-    client = BridgeClient(line.split()[-1])
+    proc, target = await asyncio.to_thread(start_bridge, extra=flags)
+    client = BridgeClient(target)
     device = DevicePeer(cfg.url, mint_token(cfg.api_key, cfg.api_secret, room, "device"))
     try:
         await device.connect()
@@ -163,20 +151,15 @@ async def bridge_arm(
         await device.aclose()
         await client.aclose()
         proc.terminate()
-        await proc.wait()
+        await asyncio.to_thread(proc.wait, 15)
 
 
 async def jitter_buffer_ms(device: DevicePeer) -> float:
     """The device's mean jitter-buffer delay over the run (inbound RTP stats): the receiver's
     part of every arm's latency, which moves with how busy the machine was."""
-    delay, emitted = 0.0, 0
-    for participant in device.room.remote_participants.values():
-        for publication in participant.track_publications.values():
-            if publication.track is not None:
-                for stats in await publication.track.get_stats():
-                    if stats.WhichOneof("stats") == "inbound_rtp":
-                        delay += stats.inbound_rtp.inbound.jitter_buffer_delay
-                        emitted += stats.inbound_rtp.inbound.jitter_buffer_emitted_count
+    inbound = await inbound_audio(device.room)
+    delay = sum(stats.jitter_buffer_delay for stats in inbound)
+    emitted = sum(stats.jitter_buffer_emitted_count for stats in inbound)
     return delay / emitted * 1000 if emitted else float("nan")
 
 
@@ -226,8 +209,8 @@ async def run_arm(
         turns, queued, jitter = await sdk_arm(cfg, room, audio, args.duration)
         arm.jitter_ms.append(jitter)
         steady = queued[int(SKIP_S * 1000 / CHUNK_MS) :]
-        arm.queue_p50_ms.append(pct(steady, 50))
-        arm.queue_p99_ms.append(pct(steady, 99))
+        arm.queue_p50_ms.append(percentile(steady, 50))
+        arm.queue_p99_ms.append(percentile(steady, 99))
         arm.unqueued_ms.extend(ms - queued[index] for index, ms in turns)
     else:
         turns, figures = await bridge_arm(cfg, room, audio, args.duration, arm.flags)
@@ -258,7 +241,7 @@ def print_table(arms: list[Arm]) -> None:
         jitter = " / ".join(f"{v:.0f}" for v in arm.jitter_ms)
         for label, lat in rows:
             print(
-                f"| {label} | {len(lat)} | {pct(lat, 50):.1f} / {pct(lat, 95):.1f} / "
+                f"| {label} | {len(lat)} | {percentile(lat, 50):.1f} / {percentile(lat, 95):.1f} / "
                 f"{max(lat, default=float('nan')):.1f} | {queue} | {grpc_in} | {jitter} |"
             )
             queue, grpc_in, jitter = "", "", ""

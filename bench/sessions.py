@@ -50,6 +50,7 @@ from bench.workload import (  # noqa: E402
     Content,
     SpeechMatch,
     Workload,
+    inbound_audio,
     onset_latencies,
     speech_match,
     workload,
@@ -61,6 +62,7 @@ from lkbridge.devstack.device import DevicePeer  # noqa: E402
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer, cache_dir  # noqa: E402
 from lkbridge.devstack.tokens import mint_token  # noqa: E402
 from lkbridge.rtcruntime import set_sdk_logs  # noqa: E402
+from lkbridge.server.stats import percentile  # noqa: E402
 
 CHUNK_MS = 100
 CHUNK = 16000 * CHUNK_MS // 1000
@@ -110,13 +112,6 @@ class Result:
     bridge_queue_p50_ms: float = float("nan")
     bridge_queue_p99_ms: float = float("nan")
     notes: list[str] = field(default_factory=list)
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
 def stamp(chunk: Int16Array, seq: int) -> None:
@@ -195,13 +190,7 @@ class SessionLoad:
             return None
         sent = self.audio.client[: len(self.chunk_sent_at) * CHUNK]
         match = speech_match(sent, recording.samples())
-        payload = 0
-        for participant in self.device.room.remote_participants.values():
-            for publication in participant.track_publications.values():
-                if publication.track is not None:
-                    for stats in await publication.track.get_stats():
-                        if stats.WhichOneof("stats") == "inbound_rtp":
-                            payload += stats.inbound_rtp.inbound.bytes_received
+        payload = sum(inbound.bytes_received for inbound in await inbound_audio(self.device.room))
         seconds = time.monotonic() - recording.subscribed_at
         return match, round(payload * 8 / 1000 / max(seconds, 1e-3), 1)
 
@@ -741,10 +730,10 @@ async def run(
         bridge_in_ack_p99_ms=during["latency_in_ack_p99_ms"],
         bridge_out_p50_ms=during["latency_out_p50_ms"],
         bridge_out_p99_ms=during["latency_out_p99_ms"],
-        e2e_device_to_client_p50_ms=round(pct(e2e, 50), 1),
-        e2e_device_to_client_p99_ms=round(pct(e2e, 99), 1),
-        client_to_device_p50_ms=round(pct(one_way, 50), 1),
-        client_to_device_p95_ms=round(pct(one_way, 95), 1),
+        e2e_device_to_client_p50_ms=round(percentile(e2e, 50), 1),
+        e2e_device_to_client_p99_ms=round(percentile(e2e, 99), 1),
+        client_to_device_p50_ms=round(percentile(one_way, 50), 1),
+        client_to_device_p95_ms=round(percentile(one_way, 95), 1),
         frames_to_client=sum(r.received for r in reports),
         frames_expected=expected,
         after_leave_rss_mb=round(after["rss_mb"], 1),

@@ -6,14 +6,15 @@ speaks, so the encoders meet speech, pauses and the switches between them. Tones
 encoder's cost (a tone is coded by CELT whatever the bitrate; speech at 48 kbit/s and below by
 SILK, docs/operations.md) and silence shows the floor.
 
-Also here: how the speech heard at a device is compared with what was sent (envelopes).
+Also here: how the speech heard at a device is compared with what was sent (envelopes), when
+each turn was heard, and the receiver's RTP figures.
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +22,9 @@ import numpy.typing as npt
 from lkbridge.audio.pcm import Int16Array
 from lkbridge.audio.signal import tone
 from lkbridge.devstack.speech import speech
+
+if TYPE_CHECKING:
+    from livekit import rtc
 
 Content = Literal["speech", "tone", "silence"]
 CONTENTS: tuple[Content, ...] = ("speech", "tone", "silence")
@@ -61,6 +65,18 @@ def _spoken(line: str) -> Int16Array:
     if samples is None:
         raise SystemExit("--content speech needs espeak-ng (scripts/setup.sh installs it)")
     return samples
+
+
+async def inbound_audio(room: rtc.Room) -> list[Any]:
+    """The inbound RTP figures of every track `room` receives (bytes, jitter buffer, ...)."""
+    found = []
+    for participant in room.remote_participants.values():
+        for publication in participant.track_publications.values():
+            if publication.track is not None:
+                for stats in await publication.track.get_stats():
+                    if stats.WhichOneof("stats") == "inbound_rtp":
+                        found.append(stats.inbound_rtp.inbound)
+    return found
 
 
 def first_loud(samples: Int16Array, start: int = 0, frame: int = RATE // 100) -> int | None:

@@ -10,6 +10,7 @@ import asyncio
 import os
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import psutil
@@ -28,6 +29,14 @@ class ProcessFigures:
     open_fds: int
 
 
+def percentile(values: Iterable[float], q: float) -> float:
+    """The q-th percentile by rank (no interpolation); NaN for no values."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(q / 100.0 * len(ordered)))]
+
+
 class LatencyRecorder:
     """The last `size` latencies in ms; percentiles on demand, O(1) per record (hot path)."""
 
@@ -38,10 +47,7 @@ class LatencyRecorder:
         self._samples.append(seconds * 1000.0)
 
     def percentile(self, q: float) -> float:
-        if not self._samples:
-            return 0.0
-        ordered = sorted(self._samples)
-        return ordered[min(len(ordered) - 1, int(q / 100.0 * len(ordered)))]
+        return percentile(self._samples, q) if self._samples else 0.0
 
     def __len__(self) -> int:
         return len(self._samples)
