@@ -177,6 +177,7 @@ def test_bad_values(livekit_server: LiveKitEnv) -> None:
         (["dev", "--signal", "music"], "error: Invalid value for --signal"),
         (["device", "--signal", "music"], "error: Invalid value for --signal"),
         (["serve", "--log-format", "xml"], "error: Invalid value"),
+        (["serve", "--catch-up-ms", "-1"], "error: Invalid value: catch-up must be between"),
         (["no-such-command"], "error: No such command"),
     ]:
         one_line(invoke(*args, env=env), 2, starts)
