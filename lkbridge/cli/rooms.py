@@ -19,6 +19,7 @@ from lkbridge.cli.common import (
     message_dict,
     print_json,
     profile_or_fail,
+    refused,
     run_call,
 )
 from lkbridge.devstack.state import load_dev_info
@@ -173,10 +174,10 @@ def leave(
     timeout: float = TimeoutOption,
 ) -> None:
     """LeaveRoom: close USER_ID's session (exit 3 when there is none)."""
-    response = run_call(bridge, auth_token, timeout, lambda c: c.leave(user_id, reason))
+    response = run_call(bridge, auth_token, timeout, lambda c: c.leave(user_id, reason), user_id)
     if json_output:
         print_json(message_dict(response))
     elif response.success:
         print(f"left: {user_id}")
     if not response.success:
-        raise fail(f"{response.error}: {user_id}", EXIT_RPC_FAILED)
+        raise refused(response.error, user_id)
