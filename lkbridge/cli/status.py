@@ -56,6 +56,7 @@ def status(
     found: USER`.
     """
     from lkbridge.client import BridgeClient
+    from lkbridge.errors import ClientError
 
     async def ask(client: BridgeClient) -> tuple[Any, bool]:
         response = await client.status(user_id)
@@ -68,8 +69,6 @@ def status(
         except ClientError:
             return response, True
         return response, any(s.user_id == user_id for s in found)
-
-    from lkbridge.errors import ClientError
 
     response, known = run_call(bridge, auth_token, timeout, ask, user_id)
     if not known:
