@@ -21,6 +21,7 @@ from lkbridge.cli.common import (
     fail,
     message_dict,
     print_json,
+    refused,
     resolve,
     resolve_auth,
     run_call,
@@ -32,7 +33,12 @@ def play(
     user_id: str = typer.Argument(...),
     source: str = typer.Argument(..., help="An http(s) URL, or a local file to serve."),
     track: int = typer.Option(0, "--track", help="0 speaker, 1 app_audio, 2 tts, n track_n."),
-    volume: float = typer.Option(0.0, "--volume", help="Gain; 0 means full volume."),
+    volume: float = typer.Option(
+        1.0,
+        "--volume",
+        help="Gain, more than 0 and at most 1: 1 plays the file at its own level, 0.5 at half "
+        "(-6 dB). No boost: a gain over 1 clips.",
+    ),
     stop_other: bool = typer.Option(False, "--stop-other", help="Stop every other playback."),
     request_id: str = typer.Option("", "--request-id"),
     serve_host: str | None = typer.Option(
@@ -52,6 +58,10 @@ def play(
 
     from lkbridge.cli.playing import failure, follow, served
 
+    if not 0 < volume <= 1:  # NaN too: the bridge would take it for full volume
+        raise typer.BadParameter(
+            f"{volume:g}: give a gain more than 0 and at most 1", param_hint="--volume"
+        )
     target = resolve(bridge)
     scheme = urlsplit(source).scheme
     if scheme in ("http", "https"):
@@ -59,9 +69,10 @@ def play(
     elif "://" in source:
         raise fail(f"bad URL {source!r}: only http and https", EXIT_USAGE)
     else:
+        from lkbridge.cli.localaudio import check_audio
+
         path = Path(source)
-        if not path.is_file():
-            raise fail(f"no such file: {source}", EXIT_USAGE)
+        check_audio(path)  # as `stream --file` checks it: exit 2, before the bridge is asked
         where = served(path, target, serve_host)
     with where as url:
         last = run_on(
@@ -72,6 +83,7 @@ def play(
                 c, user_id, url, track=track, volume=volume, stop_other=stop_other,
                 request_id=request_id, json_output=json_output,
             ),
+            user_id,
         )  # fmt: skip
     why = failure(last)
     if why is not None:
@@ -94,17 +106,20 @@ def stop(
         auth_token,
         timeout,
         lambda c: c.stop(user_id, track_id=track, request_id=request_id, reason=reason),
+        user_id,
     )
     if json_output:
         print_json(message_dict(response))
     elif response.success:
         print(f"stopped: {response.stopped_request_id or '(nothing was playing)'}")
     if not response.success:
-        raise fail(f"{response.error}: {user_id}", EXIT_RPC_FAILED)
+        raise refused(response.error, user_id)
 
 
 def stream(
-    user_id: str = typer.Argument(...),
+    user_id: str | None = typer.Argument(
+        None, show_default=False, help="The user whose session streams (not with --list-devices)."
+    ),
     file: Path | None = typer.Option(None, "--file", help="Send this audio file in real time."),
     mic: bool = typer.Option(False, "--mic", help="Send the local microphone."),
     input_device: str | None = typer.Option(None, "--input-device", help="Name or index."),
@@ -134,8 +149,17 @@ def stream(
         listed = streaming.sounddevice().query_devices()
         if len(listed) == 0:
             raise fail("no audio devices found (PortAudio sees none)", EXIT_USAGE)
-        print(listed)
+        if json_output:
+            print_json([
+                {key: d[key] for key in ("index", "name", "max_input_channels",
+                                         "max_output_channels", "default_samplerate")}
+                for d in listed
+            ])  # fmt: skip
+        else:
+            print(listed)
         return
+    if user_id is None:
+        raise fail("Missing argument 'USER_ID'. (see `lkbridge stream --help`)", EXIT_USAGE)
     if file is not None and mic:
         raise fail("give --file or --mic, not both", EXIT_USAGE)
     if duration is not None and duration <= 0:
@@ -158,7 +182,9 @@ def stream(
         duration=duration,
         chunk_ms=chunk_ms,
     )
-    summary = run_call(bridge, auth_token, timeout, lambda c: streaming.run_stream(c, plan))
+    summary = run_call(
+        bridge, auth_token, timeout, lambda c: streaming.run_stream(c, plan), user_id
+    )
     if json_output:
         print_json(summary)
     else:

@@ -21,12 +21,14 @@ from lkbridge.cli.calls import (
     print_json,
     print_rows,
     profile_or_fail,
+    refused,
     resolve,
     resolve_auth,
     resolve_target,
     rpc_failed,
     run_call,
     run_on,
+    session_not_found,
     unreachable_cause,
 )
 
@@ -51,12 +53,14 @@ __all__ = [
     "print_json",
     "print_rows",
     "profile_or_fail",
+    "refused",
     "resolve",
     "resolve_auth",
     "resolve_target",
     "rpc_failed",
     "run_call",
     "run_on",
+    "session_not_found",
     "unreachable_cause",
 ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -65,7 +66,7 @@ async def _run(bridge_port: int | None, signal_kind: str) -> None:
             raise fail(str(exc), EXIT_USAGE) from None
         except (OSError, RuntimeError, TimeoutError) as exc:
             raise fail(f"the dev stack did not start: {exc}", EXIT_USAGE) from None
-        _banner(info)
+        _banner(info, stack.sample)
         print(f"lkbridge dev ready: bridge {info.bridge_socket}", flush=True)
         await stop.wait()
         print("stopping ...", file=sys.stderr)
@@ -73,26 +74,54 @@ async def _run(bridge_port: int | None, signal_kind: str) -> None:
         await stack.stop()
 
 
-def _banner(info: DevInfo) -> None:
-    from rich.console import Console
-    from rich.panel import Panel
+def command_prefix() -> str:
+    """How to run lkbridge from another shell: `lkbridge` when that is on PATH and is this
+    install, else this interpreter with `-m lkbridge` (a venv not activated, `python -m`)."""
+    import shlex
+    import shutil
+    from pathlib import Path
 
+    found = shutil.which("lkbridge")
+    if found is not None and Path(found).parent == Path(sys.executable).parent:
+        return "lkbridge"
+    return f"{shlex.quote(sys.executable)} -m lkbridge"
+
+
+def _banner(info: DevInfo, sample: Path | None) -> None:
+    """What runs where, and commands to try that work as printed (tests run them)."""
+    import shlex
+
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.panel import Panel
+    from rich.text import Text
+
+    lk = escape(command_prefix())
+    user = escape(info.user_id)
     lines = [
-        f"[bold]LiveKit[/]   {info.livekit_url}  (inside network namespace lkb)",
-        f"          key {info.api_key}  secret {info.api_secret}",
-        f"[bold]Bridge[/]    {info.bridge_socket}  (from any shell)  |  {info.bridge_tcp} (in lkb)",
-        f"[bold]Session[/]   user {info.user_id} in room {info.room}, "
-        f"device '{info.device_identity}' speaking {info.signal}",
-        f"[bold]State[/]     {info.files_dir.rsplit('/', 1)[0]}  (pid {info.pid})",
+        f"[bold]LiveKit[/]   {escape(info.livekit_url)}  (inside network namespace lkb)",
+        f"          key {escape(info.api_key)}  secret {escape(info.api_secret)}",
+        f"[bold]Bridge[/]    {escape(info.bridge_socket)}  (from any shell)  |  "
+        f"{escape(info.bridge_tcp)} (in lkb)",
+        f"[bold]Session[/]   user {user} in room {escape(info.room)}, "
+        f"device '{escape(info.device_identity)}' speaking {escape(info.signal)}",
+        f"[bold]State[/]     {escape(info.files_dir.rsplit('/', 1)[0])}  (pid {info.pid})",
         "",
         "Try, from another shell (the commands find this stack by themselves):",
-        "  lkbridge health",
-        "  lkbridge sessions",
-        f"  lkbridge stream {info.user_id} --record room.wav --duration 3",
-        f"  lkbridge play {info.user_id} ./speech.mp3",
-        "  lkbridge device --identity phone --record heard.wav --duration 5",
-        f"  lkbridge token --room {info.room} --identity phone",
-        f"  grpcurl -plaintext -unix {info.bridge_socket[5:]} list",
+        f"  {lk} health",
+        f"  {lk} sessions",
+        f"  {lk} stream {user} --record room.wav --duration 3",
+    ]
+    if sample is not None:
+        lines.append(f"  {lk} play {user} {escape(shlex.quote(str(sample)))}")
+    lines += [
+        f"  {lk} device --signal none --record heard.wav --duration 5",
+        f"  {lk} token --room {escape(info.room)} --identity phone",
+        f"  grpcurl -plaintext -unix {escape(info.bridge_socket[5:])} list",
         "Ctrl-C stops everything.",
     ]
-    Console(stderr=True).print(Panel("\n".join(lines), title="lkbridge dev", expand=False))
+    text = "\n".join(lines)
+    if not sys.stderr.isatty():  # a log file or a pipe: plain lines, no box to wrap them
+        print(Text.from_markup(text).plain, file=sys.stderr, flush=True)
+        return
+    Console(stderr=True).print(Panel(text, title="lkbridge dev", expand=False))

@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -42,11 +42,19 @@ if TYPE_CHECKING:
     from lkbridge.devstack.wav_sink import TrackFiles
 
 SIGNALS = ("speech", "tone", "none")
+DEFAULT_IDENTITY = "device"
 
 
 def device(
     room: str = typer.Option("dev-room", "--room"),
-    identity: str = typer.Option("device", "--identity"),
+    identity: str | None = typer.Option(
+        None,
+        "--identity",
+        show_default=False,
+        help=f"Participant identity (default: {DEFAULT_IDENTITY}, or {DEFAULT_IDENTITY}-2, -3 ... "
+        "when the room holds it already). An identity already in the room is refused: LiveKit "
+        "would push its holder out.",
+    ),
     url: str | None = typer.Option(None, "--url", envvar="LIVEKIT_URL"),
     signal_kind: str = typer.Option(
         "speech", "--signal", help="speech (espeak-ng), tone, or none (stay quiet)."
@@ -85,6 +93,8 @@ def device(
     creds = credentials(dev, url)
     stack = load_dev_info()
     hint = ""
+    owned = stack is not None and creds.url == stack.livekit_url and room == stack.room
+    stack_device = stack.device_identity if stack is not None and owned else ""
     if stack is not None and creds.url == stack.livekit_url:
         from lkbridge.devstack import netns
 
@@ -95,9 +105,9 @@ def device(
         if not netns.inside():
             hint = " (the dev stack's SFU is inside network namespace lkb: run this as root)"
     plan = DevicePlan(
-        creds, room, identity, signal_kind, join_user, resolve_target(bridge),
+        creds, room, identity or "", signal_kind, join_user, resolve_target(bridge),
         resolve_auth(auth_token), bridge_livekit_url or creds.url, record, duration, json_output,
-        hint,
+        hint, stack_device,
     )  # fmt: skip
     try:
         asyncio.run(_run(plan))
@@ -132,6 +142,7 @@ class DevicePlan:
     duration: float | None
     json_output: bool
     hint: str = ""  # said after a failed connect
+    stack_device: str = ""  # the running dev stack's own device in this room, if any
 
     def say(self, event: str, text: str, **fields: object) -> None:
         if self.json_output:
@@ -154,6 +165,7 @@ async def _run(plan: DevicePlan) -> None:
     if not os.environ.get("LKBRIDGE_DEBUG"):
         # the SDK logs each retry of a failed connect; the one line below says it once
         logging.getLogger("livekit").setLevel(logging.CRITICAL)
+    plan = replace(plan, identity=await _free_identity(plan))
     token = mint_token(plan.creds.api_key, plan.creds.api_secret, plan.room, plan.identity)
     record = plan.record
     files = TrackFiles(partial(recording_path, record), DEVICE_RATE) if record else None
@@ -201,6 +213,41 @@ async def _run(plan: DevicePlan) -> None:
                 files.close()
     if files is not None:
         _report_recordings(plan, files)
+
+
+async def _present(plan: DevicePlan) -> set[str] | None:
+    """The identities in the room now; None when the SFU's API cannot tell (the connect that
+    follows says why, or the room does not exist yet)."""
+    from livekit import api
+
+    try:
+        async with api.LiveKitAPI(plan.creds.url, plan.creds.api_key, plan.creds.api_secret) as lk:
+            listed = await asyncio.wait_for(
+                lk.room.list_participants(api.ListParticipantsRequest(room=plan.room)), 5
+            )
+    except Exception:
+        return None
+    return {p.identity for p in listed.participants}
+
+
+async def _free_identity(plan: DevicePlan) -> str:
+    """--identity if nobody in the room holds it (LiveKit would push the holder out, as a
+    second `device` pushed out the dev stack's own); the first free default otherwise."""
+    present = await _present(plan) or set()
+    if plan.identity:
+        if plan.identity in present:
+            whose = " (the dev stack's own device)" if plan.identity == plan.stack_device else ""
+            raise fail(
+                f"identity {plan.identity!r} is already in room {plan.room}{whose}: joining "
+                "would push it out; give another --identity",
+                EXIT_USAGE,
+            )
+        return plan.identity
+    taken = present | ({plan.stack_device} if plan.stack_device else set())
+    n = 1
+    while (name := DEFAULT_IDENTITY if n == 1 else f"{DEFAULT_IDENTITY}-{n}") in taken:
+        n += 1
+    return name
 
 
 async def _speak(peer: DevicePeer, samples: Int16Array) -> None:

@@ -7,14 +7,21 @@ Every command module is cheap to import (the heavy parts load inside the command
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 from typing import Any
 
 import typer
 import typer.core
 
 from lkbridge import __version__
-from lkbridge.cli import audio, dev, device, loadtest, rooms, serve, sessions, status, tui
+from lkbridge.cli import audio, calls, dev, device, loadtest, rooms, serve, sessions, status, tui
 from lkbridge.cli.common import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, CliExit, fail
+
+
+def usage_error(exc: typer.TyperException) -> CliExit:
+    where = getattr(getattr(exc, "ctx", None), "command_path", None) or "lkbridge"
+    return fail(f"{exc.format_message()} (see `{where} --help`)", EXIT_USAGE)
 
 
 class OneLineErrors(typer.core.TyperGroup):
@@ -22,6 +29,22 @@ class OneLineErrors(typer.core.TyperGroup):
 
     LKBRIDGE_DEBUG=1 lets an unexpected exception through with its traceback.
     """
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: Any = None,
+        **extra: Any,
+    ) -> Any:
+        """The root's own options (`lkbridge --bogus`) are parsed here, outside `invoke`:
+        without this, typer draws its error box around them."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except typer.TyperException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `lkbridge`: the help, as asked
+                raise
+            raise typer.Exit(usage_error(exc).code) from None
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -31,8 +54,7 @@ class OneLineErrors(typer.core.TyperGroup):
         except CliExit as exc:  # its line is printed already
             raise typer.Exit(exc.code) from None
         except typer.TyperException as exc:  # usage: a bad flag, value or argument
-            where = getattr(getattr(exc, "ctx", None), "command_path", "lkbridge")
-            failed = fail(f"{exc.format_message()} (see `{where} --help`)", EXIT_USAGE)
+            failed = usage_error(exc)
         except KeyboardInterrupt:
             failed = fail("interrupted", EXIT_INTERRUPTED)
         except Exception as exc:
@@ -46,27 +68,46 @@ class OneLineErrors(typer.core.TyperGroup):
         raise typer.Exit(failed.code)
 
 
+def reflow(doc: str | None) -> str:
+    """A docstring as help: each paragraph one line, for the terminal to wrap.
+
+    rich keeps a docstring's own line breaks, so on a terminal narrower than the source a
+    sentence broke twice, once where the terminal wraps and once where the source did.
+    """
+    import inspect
+
+    paragraphs = inspect.cleandoc(doc or "").split("\n\n")
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs)
+
+
 app = typer.Typer(
     name="lkbridge",
     help="gRPC bridge between a cloud service and LiveKit rooms, and the tools around it.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     cls=OneLineErrors,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.command("serve")(serve.serve)
-app.command("dev")(dev.dev)
-app.command("health")(status.health)
-app.command("status")(status.status)
-app.command("sessions")(sessions.sessions)
-app.command("token")(rooms.token)
-app.command("join")(rooms.join)
-app.command("leave")(rooms.leave)
-app.command("play")(audio.play)
-app.command("stop")(audio.stop)
-app.command("stream")(audio.stream)
-app.command("device")(device.device)
-app.command("tui")(tui.tui)
-app.command("loadtest")(loadtest.loadtest)
+
+
+def _add(name: str, command: Callable[..., Any]) -> None:
+    app.command(name, help=reflow(command.__doc__))(command)
+
+
+_add("serve", serve.serve)
+_add("dev", dev.dev)
+_add("health", status.health)
+_add("status", status.status)
+_add("sessions", sessions.sessions)
+_add("token", rooms.token)
+_add("join", rooms.join)
+_add("leave", rooms.leave)
+_add("play", audio.play)
+_add("stop", audio.stop)
+_add("stream", audio.stream)
+_add("device", device.device)
+_add("tui", tui.tui)
+_add("loadtest", loadtest.loadtest)
 
 
 def _version(value: bool) -> None:
@@ -85,4 +126,5 @@ def root(
 
 
 def main() -> None:
+    calls.JSON_ERRORS = calls.wants_json(sys.argv[1:])
     app()

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import NoReturn
 
+from lkbridge.cli import calls
 from lkbridge.cli.calls import (
     EXIT_NOT_SERVING,
     EXIT_OK,
     EXIT_USAGE,
     CliExit,
+    fail,
     message_dict,
     print_json,
     print_rows,
@@ -60,8 +61,7 @@ def check_health(
 
 class _OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        print(f"error: {message} (see `lkbridge health --help`)", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
+        raise SystemExit(fail(f"{message} (see `lkbridge health --help`)", EXIT_USAGE).code)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -76,6 +76,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    calls.JSON_ERRORS = calls.wants_json(argv)
     args = parser().parse_args(argv)
     try:
         return check_health(

@@ -19,6 +19,7 @@ from lkbridge.cli.common import (
     message_dict,
     print_json,
     profile_or_fail,
+    refused,
     run_call,
 )
 from lkbridge.devstack.state import load_dev_info
@@ -124,7 +125,9 @@ def token(
 
 def join(
     user_id: str = typer.Argument(..., help="The user the session is for."),
-    room: str = typer.Option(..., "--room", help="Room to join."),
+    room: str | None = typer.Option(
+        None, "--room", help="Room to join (default: the running dev stack's room)."
+    ),
     target: str = typer.Option(
         "", "--target", help="Identity whose data packets to forward (empty: everyone)."
     ),
@@ -141,6 +144,13 @@ def join(
     """JoinRoom: the bridge joins ROOM for USER_ID (exit 3 when the join fails)."""
     from lkbridge.tokens import mint_token
 
+    if room is None:
+        stack = load_dev_info()
+        if stack is None:
+            raise fail("give --room (no running `lkbridge dev` stack to take it from)", EXIT_USAGE)
+        room = stack.room
+    joined_room = room
+
     creds = Credentials(url, "", "") if livekit_token and url else credentials(dev, url)
     jwt = livekit_token or mint_token(
         creds.api_key, creds.api_secret, room, f"cloud-agent:{user_id}"
@@ -150,7 +160,11 @@ def join(
         auth_token,
         max(timeout, 15.0),
         lambda c: c.join(
-            user_id, token=jwt, livekit_url=creds.url, room_name=room, target_identity=target
+            user_id,
+            token=jwt,
+            livekit_url=creds.url,
+            room_name=joined_room,
+            target_identity=target,
         ),
     )
     if json_output:
@@ -173,10 +187,10 @@ def leave(
     timeout: float = TimeoutOption,
 ) -> None:
     """LeaveRoom: close USER_ID's session (exit 3 when there is none)."""
-    response = run_call(bridge, auth_token, timeout, lambda c: c.leave(user_id, reason))
+    response = run_call(bridge, auth_token, timeout, lambda c: c.leave(user_id, reason), user_id)
     if json_output:
         print_json(message_dict(response))
     elif response.success:
         print(f"left: {user_id}")
     if not response.success:
-        raise fail(f"{response.error}: {user_id}", EXIT_RPC_FAILED)
+        raise refused(response.error, user_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from lkbridge.cli.common import (
@@ -14,6 +16,7 @@ from lkbridge.cli.common import (
     print_json,
     print_rows,
     run_call,
+    session_not_found,
 )
 
 
@@ -47,8 +50,29 @@ def status(
     json_output: bool = JsonOption,
     timeout: float = TimeoutOption,
 ) -> None:
-    """GetStatus of one user's session (connected, participant, last disconnect)."""
-    response = run_call(bridge, auth_token, timeout, lambda c: c.status(user_id))
+    """GetStatus of one user's session (connected, participant, last disconnect).
+
+    A user without a session is an error, as in every other command: exit 3, `session not
+    found: USER`.
+    """
+    from lkbridge.client import BridgeClient
+    from lkbridge.errors import ClientError
+
+    async def ask(client: BridgeClient) -> tuple[Any, bool]:
+        response = await client.status(user_id)
+        if response.connected or response.last_disconnect_at or response.participant_id:
+            return response, True
+        # GetStatus answers an unknown user as a disconnected one (the Go bridge's contract);
+        # the admin service's list tells them apart, where the bridge has one
+        try:
+            found = await client.list_sessions()
+        except ClientError:
+            return response, True
+        return response, any(s.user_id == user_id for s in found)
+
+    response, known = run_call(bridge, auth_token, timeout, ask, user_id)
+    if not known:
+        raise session_not_found(user_id)
     if json_output:
         print_json(message_dict(response))
         return

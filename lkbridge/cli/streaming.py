@@ -33,20 +33,16 @@ LATE_AUDIO_S = 1.0  # how long past --duration a recording waits for its last fr
 def load_audio(file: Path) -> Int16Array:
     """The file's audio as 16 kHz mono, or a one-line reason it cannot be had."""
     from lkbridge.audio.decode import decode_file
+    from lkbridge.cli.localaudio import NOT_AUDIO, check_file
     from lkbridge.errors import DecodeError
 
-    if not file.exists():
-        raise fail(f"no such file: {file}", EXIT_USAGE)
-    if not file.is_file():
-        raise fail(f"not a file: {file}", EXIT_USAGE)
-    if file.stat().st_size == 0:
-        raise fail(f"{file}: the file is empty", EXIT_USAGE)
+    check_file(file)
     try:
         samples = decode_file(str(file))
     except DecodeError as exc:
         text = str(exc)
-        if "Invalid data" in text or "cannot read" in text:
-            raise fail(f"{file}: not an audio file FFmpeg can read", EXIT_USAGE) from None
+        if "Invalid data" in text or "cannot read" in text or "no audio stream" in text:
+            raise fail(f"{file}: {NOT_AUDIO}", EXIT_USAGE) from None
         raise fail(f"{file}: {text}", EXIT_USAGE) from None
     except (ValueError, MemoryError, RuntimeError) as exc:
         raise fail(f"{file}: cannot convert its audio to 16 kHz mono: {exc}", EXIT_USAGE) from None
@@ -65,6 +61,22 @@ def sounddevice() -> Any:
 
 def device_id(name: str | None) -> int | str | None:
     return int(name) if name is not None and name.isdigit() else name
+
+
+def require_default(sd: Any, device: int | str | None, kind: str) -> None:
+    """No device named and no default of this kind: say so, not PortAudio's
+    `Error querying device -1`."""
+    if device is not None:
+        return
+    try:
+        sd.query_devices(kind=kind)
+    except Exception:  # PortAudioError, ValueError: there is no default device of this kind
+        what = "microphone" if kind == "input" else "speaker"
+        raise fail(
+            f"no audio {kind} device: PortAudio sees no {what} on this machine "
+            "(`lkbridge stream --list-devices` shows what it sees)",
+            EXIT_USAGE,
+        ) from None
 
 
 @dataclass
@@ -139,6 +151,7 @@ class Speaker:
 
     def __init__(self, device: int | str | None) -> None:
         sd = sounddevice()
+        require_default(sd, device, "output")
         self._buffer = bytearray()
         try:
             self._stream = sd.RawOutputStream(
@@ -172,6 +185,7 @@ class Microphone:
 
     def __init__(self, device: int | str | None, chunk_ms: int) -> None:
         sd = sounddevice()
+        require_default(sd, device, "input")
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=50)
         loop = asyncio.get_running_loop()
 
@@ -407,13 +421,15 @@ def _meter(counters: Counters, call: AudioStreamCall) -> Iterator[None]:
     import numpy as np
     from rich.console import Console
     from rich.live import Live
+    from rich.text import Text
 
     def bar(db: float) -> str:
         filled = 0 if db == float("-inf") else int(np.clip((db + 60) / 60, 0, 1) * 20)
         return "#" * filled + "." * (20 - filled)
 
-    def render() -> str:
-        return (
+    def render() -> Text:
+        # Text, not a str: rich reads a str as markup and drops `[####....]` as a tag
+        return Text(
             f"out [{bar(counters.level_out)}] {call.chunks_sent} chunks   "
             f"in [{bar(counters.level_in)}] {counters.chunks} chunks"
         )

@@ -12,15 +12,15 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sys
 from pathlib import Path
 
-from lkbridge.audio.pcm import Int16Array
 from lkbridge.client import BridgeClient
 from lkbridge.devstack import netns
-from lkbridge.devstack.device import DevicePeer
 from lkbridge.devstack.files import FileServer
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
 from lkbridge.devstack.ports import free_port
+from lkbridge.devstack.resident import ResidentDevice
 from lkbridge.devstack.speech import test_signal
 from lkbridge.devstack.state import (
     DevInfo as DevInfo,  # re-exported: the CLI and tests import it from here
@@ -32,6 +32,8 @@ from lkbridge.server.bridge_server import BridgeServer
 from lkbridge.server.config import BridgeConfig
 from lkbridge.tokens import mint_token
 
+SAMPLE_NAME = "sample.wav"  # beside dev.json: the file the banner's `play` example plays
+SAMPLE_HZ = 660  # not the device's 440: what a listener hears tells the two apart
 DEV_ROOM = "dev-room"
 DEV_USER = "dev-user"
 DEVICE_IDENTITY = "device"
@@ -54,6 +56,21 @@ def media_config(port: int) -> LiveKitConfig:
     return LiveKitConfig(port=port, udp_port=port + 2, node_ip=address, interface=interface)
 
 
+def write_sample(path: Path) -> None:
+    """A 2 s 660 Hz tone as a 16 kHz WAV, so the banner's `play` example has a file to play."""
+    import wave
+
+    from lkbridge.audio import ROOM_RATE
+    from lkbridge.audio.pcm import to_bytes
+    from lkbridge.audio.signal import tone
+
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(ROOM_RATE)
+        wav.writeframes(to_bytes(tone(SAMPLE_HZ, 2.0, ROOM_RATE, amplitude=0.3)))
+
+
 def port_or_free(port: int) -> int:
     """`port` when nobody listens on it (the address a user expects), else a free one."""
     with socket.socket() as probe:
@@ -74,13 +91,15 @@ class DevStack:
         self.livekit: LiveKitServer | None = None
         self.bridge: BridgeServer | None = None
         self.files: FileServer | None = None
-        self.device: DevicePeer | None = None
+        self.device: ResidentDevice | None = None
         self.info: DevInfo | None = None
-        self._speaker: asyncio.Task[None] | None = None
+        self.sample: Path | None = None
 
     async def start(self) -> DevInfo:
         """Raises StackRunning, before starting anything, when the directory is taken."""
         self.state.acquire()
+        self.sample = self.state.path / SAMPLE_NAME
+        write_sample(self.sample)
         env_port = os.environ.get("LKBRIDGE_DEV_LIVEKIT_PORT")
         port = int(env_port) if env_port else port_or_free(LIVEKIT_PORT)
         self.livekit = LiveKitServer(media_config(port))
@@ -101,12 +120,10 @@ class DevStack:
         self.files.start()
         cfg = self.livekit.config
         samples, description = test_signal(self._signal_kind)
-        self.device = DevicePeer(
-            cfg.url,
-            mint_token(cfg.api_key, cfg.api_secret, DEV_ROOM, DEVICE_IDENTITY),
-            keep_audio=False,
+        self.device = ResidentDevice(
+            cfg.url, cfg.api_key, cfg.api_secret, DEV_ROOM, DEVICE_IDENTITY, samples, self._say
         )
-        await self.device.connect()
+        await self.device.start()
         async with BridgeClient(f"127.0.0.1:{self.bridge.port}") as client:
             joined = await client.join(
                 DEV_USER,
@@ -117,7 +134,6 @@ class DevStack:
             )
         if not joined.success:
             raise RuntimeError(f"the dev session could not join: {joined.error}")
-        self._speaker = asyncio.get_running_loop().create_task(self._speak(samples))
         self.info = DevInfo(
             livekit_url=cfg.url,
             api_key=cfg.api_key,
@@ -135,18 +151,13 @@ class DevStack:
         self.state.write_info(self.info)
         return self.info
 
-    async def _speak(self, samples: Int16Array) -> None:
-        """Loop the test signal into the room as the glasses do: 100 ms data packets."""
-        assert self.device is not None
-        while True:
-            await self.device.send_packets(samples, chunk_ms=100)
+    @staticmethod
+    def _say(text: str) -> None:
+        """A line on the stack's terminal, where its user looks (the banner's pane)."""
+        print(f"lkbridge dev: {text}", file=sys.stderr, flush=True)
 
     async def stop(self) -> None:
         """Whatever `start()` got to, stopped in reverse; safe after a failed start."""
-        if self._speaker is not None:
-            self._speaker.cancel()
-            # gather, not suppress: a cancel of this very task must still reach its caller
-            await asyncio.gather(self._speaker, return_exceptions=True)
         if self.device is not None:
             await self.device.aclose()
         if self.files is not None:

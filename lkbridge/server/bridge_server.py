@@ -58,7 +58,14 @@ _sdk_log_filter = RedactingFilter()
 
 
 def prepare_socket_path(path: str) -> None:
-    """Clear a stale socket at `path`; refuse anything else there (never delete a file)."""
+    """Clear a stale socket at `path`; refuse anything else there (never delete a file).
+
+    A missing directory is said here: grpc core would log its own line and then fail with a
+    message that does not name the directory.
+    """
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise ServeError(f"cannot listen on unix:{path}: no directory {folder} (create it first)")
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:

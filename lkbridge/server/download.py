@@ -10,6 +10,7 @@ until the total timeout. Imported on the first playback (decoded_url.py), with a
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import AsyncIterator
 from urllib.parse import urljoin, urlsplit
@@ -175,7 +176,19 @@ async def open_download(
         raise FetchError(f"timed out connecting to {urlsplit(url).netloc}") from None
     except aiohttp.ClientError as exc:
         await session.close()
-        raise FetchError(f"cannot fetch {url}: {exc}") from None
+        raise FetchError(f"cannot fetch {url}: {client_error_text(exc)}") from None
     except BaseException:
         await session.close()
         raise
+
+
+def client_error_text(exc: aiohttp.ClientError) -> str:
+    """aiohttp's error in words about this URL: its connect errors name the TLS context
+    (`ssl:default`) even for plain http, which sent readers of a refused port looking at TLS."""
+    if isinstance(exc, aiohttp.ClientSSLError):  # TLS did fail: its own words say how
+        return str(exc)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        error = exc.os_error
+        reason = os.strerror(error.errno) if error.errno else (str(error) or type(error).__name__)
+        return f"cannot connect to {exc.host}:{exc.port}: {reason}"
+    return str(exc)

@@ -29,14 +29,17 @@ from tests.audio_server import make_fixture
 LKBRIDGE = [sys.executable, "-m", "lkbridge"]
 
 
-def start_stack(state: Path) -> tuple[subprocess.Popen[str], str]:
-    """A `lkbridge dev` on `state`, and its bridge target once it is ready."""
+def start_stack(
+    state: Path, log: Path | None = None, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """A `lkbridge dev` on `state`, and its bridge target once it is ready; its terminal
+    (stderr: the banner, what it says later) goes to `log`."""
     proc = subprocess.Popen(
         [*LKBRIDGE, "dev", "--signal", "tone", "--bridge-port", "0"],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=log.open("w") if log is not None else subprocess.DEVNULL,
         text=True,
-        env=dict(os.environ, LKBRIDGE_DEV_DIR=str(state)),
+        env={**os.environ, "LKBRIDGE_DEV_DIR": str(state), **(env or {})},
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -216,3 +219,92 @@ def test_token_and_join_find_the_stacks_keys(stack: Path) -> None:
     assert json.loads(joined.stdout)["success"] is True
     left = cli(stack, "leave", "second-user", host=True)
     assert (left.returncode, left.stdout) == (0, "left: second-user\n")
+
+
+def without_the_venv_on_path() -> dict[str, str]:
+    """PATH as in a shell where the venv is not activated (the banner's commands must run)."""
+    venv_bin = str(Path(sys.executable).parent)
+    kept = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d and d != venv_bin]
+    return {"PATH": os.pathsep.join(kept) or "/usr/bin:/bin"}
+
+
+def wait_for_line(log: Path, text: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text():
+        if time.monotonic() > deadline:
+            pytest.fail(f"the stack never said {text!r}; it said:\n{log.read_text()}")
+        time.sleep(0.2)
+
+
+async def test_the_stacks_device_keeps_its_place(tmp_path: Path) -> None:
+    """Before: `lkbridge device` joined as `device` and pushed the stack's own device out for
+    good, and the stack said nothing; the banner's commands did not run as printed."""
+    import asyncio
+    import shlex
+
+    from lkbridge.devstack.device import DevicePeer
+    from lkbridge.tokens import mint_token
+
+    state, log = tmp_path / "dev", tmp_path / "dev.log"
+    path_env = without_the_venv_on_path()
+    proc, _ = start_stack(state, log, env=path_env)
+    try:
+        banner = log.read_text()
+        tried = [line.strip() for line in banner.splitlines() if line.startswith("  ")]
+        health = next(c for c in tried if c.endswith(" health"))
+        play = next(c for c in tried if " play dev-user " in c)
+        for command in (health, play):  # as printed, from a shell without the venv on PATH
+            done = await asyncio.to_thread(
+                subprocess.run, shlex.split(command), capture_output=True, text=True,
+                timeout=60, env={**os.environ, "LKBRIDGE_DEV_DIR": str(state), **path_env},
+            )  # fmt: skip
+            assert done.returncode == 0, (command, done.stderr)
+        assert "completed:" in done.stdout
+
+        taken = await asyncio.to_thread(
+            cli, state, "device", "--identity", "device", "--duration", "1"
+        )
+        assert taken.returncode == 2
+        assert one_error_line(taken) == (
+            "error: identity 'device' is already in room dev-room (the dev stack's own "
+            "device): joining would push it out; give another --identity"
+        )
+        second = await asyncio.to_thread(
+            cli, state, "device", "--signal", "none", "--duration", "1", "--json"
+        )
+        assert second.returncode == 0, second.stderr
+        assert json.loads(second.stdout.splitlines()[0])["identity"] == "device-2"
+
+        info = json.loads((state / "dev.json").read_text())
+        token = mint_token(info["api_key"], info["api_secret"], "dev-room", "device")
+        intruder = DevicePeer(info["livekit_url"], token, keep_audio=False)
+        await intruder.connect()  # as `lk room join --identity device` would
+        try:
+            await asyncio.to_thread(
+                wait_for_line, log, "the stack's device 'device' left dev-room "
+                "(DUPLICATE_IDENTITY): another participant joined as 'device'",
+            )  # fmt: skip
+        finally:
+            await intruder.aclose()
+        await asyncio.to_thread(wait_for_line, log, "the stack's device 'device' is back")
+        out = tmp_path / "room.wav"
+        heard = await asyncio.to_thread(
+            cli, state, "stream", "dev-user", "--record", str(out), "--duration", "2", host=True
+        )
+        assert heard.returncode == 0, heard.stderr
+        loud = loud_part(wav_samples(out), 16000)
+        assert len(loud) > 8000  # the device speaks again: its 440 Hz beeps, half the time
+        assert dominant_frequency(loud, 16000) == pytest.approx(440, abs=3)
+    finally:
+        stop_stack(proc)
+
+
+def test_join_takes_the_stacks_room(stack: Path) -> None:
+    """Before: `join` needed --room even with a dev stack running."""
+    no_keys = {"LIVEKIT_URL": "", "LIVEKIT_API_KEY": "", "LIVEKIT_API_SECRET": ""}
+    joined = cli(stack, "join", "roomless", "--json", host=True, env=no_keys)
+    assert joined.returncode == 0, joined.stderr
+    assert json.loads(joined.stdout)["success"] is True
+    sessions = json.loads(cli(stack, "sessions", "--json", host=True).stdout)
+    assert {s["user_id"]: s["room"] for s in sessions}["roomless"] == "dev-room"
+    assert cli(stack, "leave", "roomless", host=True).returncode == 0

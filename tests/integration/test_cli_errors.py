@@ -83,23 +83,21 @@ def test_health_probe_path_errors() -> None:
 
 
 async def test_missing_user(bridge: BridgeEnv, tmp_path: Path) -> None:
+    """One wording and exit 3 everywhere (test_cli_answers.py runs each as the user does)."""
     target = ["--bridge", bridge.target]
     clip = make_fixture(tmp_path / "clip.wav", 440, 0.5, 16000, 1)
-
-    status = await asyncio.to_thread(invoke, "status", "nobody", "--json", *target)
-    assert status.exit_code == 0 and json.loads(status.stdout)["connected"] is False
-    for command, starts in [
-        (["leave", "nobody"], "error: session not found: nobody"),
-        (["stop", "nobody"], "error: session not found: nobody"),
-        (["play", "nobody", "http://127.0.0.1:1/a.mp3"], "error: NOT_FOUND: session not found"),
-        (["play", "nobody", str(clip)], "error: NOT_FOUND: session not found"),
-        (["stream", "nobody", "--duration", "1"], "error: NOT_FOUND: session not found"),
-        (["stream", "nobody", "--file", str(clip)], "error: NOT_FOUND: session not found"),
-        (["stream", "nobody", "--record", str(tmp_path / "o.wav"), "--duration", "1"],
-         "error: NOT_FOUND: session not found"),
-    ]:  # fmt: skip
+    for command in [
+        ["status", "nobody"],
+        ["leave", "nobody"],
+        ["stop", "nobody"],
+        ["play", "nobody", "http://127.0.0.1:1/a.mp3"],
+        ["play", "nobody", str(clip)],
+        ["stream", "nobody", "--duration", "1"],
+        ["stream", "nobody", "--file", str(clip)],
+        ["stream", "nobody", "--record", str(tmp_path / "o.wav"), "--duration", "1"],
+    ]:
         result = await asyncio.to_thread(invoke, *command, *target)
-        one_line(result, 3, starts)
+        assert one_line(result, 3, "error: ") == "error: session not found: nobody", command
     assert not (tmp_path / "o.wav").exists()  # nothing recorded, nothing left behind
 
 
@@ -249,6 +247,6 @@ async def test_a_full_disk_under_the_wav(
         invoke, "stream", "nobody", "--record", "/dev/null", "--duration", "1",
         "--bridge", bridge.target,
     )  # fmt: skip
-    one_line(failed, 3, "error: NOT_FOUND")
+    one_line(failed, 3, "error: session not found: nobody")
     kept = await asyncio.to_thread(lambda: [Path(p).is_char_device() for p in DEVICES])
     assert kept == [True, True]  # a device file is never removed

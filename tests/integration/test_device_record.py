@@ -175,5 +175,7 @@ async def test_a_recording_that_cannot_be_written_stops_the_device_with_one_line
             proc.kill()
             proc.wait()
     assert proc.returncode == 2, err
-    assert err.splitlines() == [f"error: cannot write {tmp_path}/heard.tts.wav: Is a directory"]
+    assert [json.loads(line) for line in err.splitlines()] == [  # a --json run: its error too
+        {"error": f"cannot write {tmp_path}/heard.tts.wav: Is a directory", "exit_code": 2}
+    ]
     assert out == ""
