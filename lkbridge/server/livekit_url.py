@@ -85,7 +85,10 @@ def dialled_host(host: str) -> str:
 
         try:
             host = idna.uts46_remap(host, std3_rules=False, transitional=False)
-            host = idna.encode(host, uts46=False).decode("ascii") if not host.isascii() else host
+            host = ".".join(  # UTS 46 ToASCII without its strict checks, as WHATWG does
+                label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii")
+                for label in host.split(".")
+            )
         except idna.IDNAError as exc:
             raise _bad(
                 f"its host is not a valid international name ({clip(str(exc), 80)})"

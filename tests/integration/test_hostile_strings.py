@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 import pytest
 from aiohttp import web
+from rich.text import Text
 
 from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge.audio.signal import dominant_frequency, loud_part
@@ -448,3 +449,58 @@ async def test_reasons_are_kept_escaped_and_log_lines_stay_short(
     for line in lines:
         assert "\n" not in line and "\r" not in line and "\x1b" not in line, line
         assert len(line) <= 600, (len(line), line[:200])
+
+
+MARKUP_IDS = ("zzz[/]", "[@click=app.quit]click[/]", "[b]bold[/b] [link=x]y")
+
+
+async def test_the_tui_shows_markup_in_ids_as_text(
+    bridge_factory: BridgeFactory, device_factory: DeviceFactory, http: CountingHttp, room_name: str
+) -> None:
+    from lkbridge.tui.app import BridgeDashboard
+    from lkbridge.tui.widgets.detail import SessionDetail
+    from lkbridge.tui.widgets.eventlog import EventLog
+    from lkbridge.tui.widgets.sessions import SessionTable
+
+    bridge = await bridge_factory()
+    await device_factory(room_name, "device")
+    app = BridgeDashboard(bridge.target, interval_ms=200)
+    async with app.run_test(size=(140, 45)) as pilot:
+        for user in MARKUP_IDS:
+            await bridge.join(user, room_name)
+        table = app.query_one(SessionTable)
+
+        async def settle(predicate: Callable[[], bool]) -> None:
+            for _ in range(100):
+                if predicate():
+                    return
+                await pilot.pause(0.1)
+            raise AssertionError("the dashboard never showed it")
+
+        await settle(lambda: set(table.shown_users) == set(MARKUP_IDS))
+        playing = asyncio.create_task(
+            play_all(bridge, MARKUP_IDS[1], f"http://127.0.0.1:{http.port}/tone.wav",
+                     request_id="[@click=app.quit]r[/]")
+        )  # fmt: skip
+        table.move_cursor(row=table.get_row_index(MARKUP_IDS[1]))
+        await settle(lambda: "[@click=app.quit]r[/]" in str(app.query_one(SessionDetail).content))
+        for user in MARKUP_IDS:
+            table.move_cursor(row=table.get_row_index(user))
+            await settle(lambda u=user: str(app.query_one(SessionDetail).content).startswith(u))
+            rendered = table.get_row(user)[0]
+            assert Text.from_markup(str(rendered)).plain == user  # the cell shows it as written
+        log = "\n".join(str(line.text) for line in app.query_one(EventLog).lines)
+        assert all(f"join: {user}" in log for user in MARKUP_IDS), log
+        # the questions and notices quote the id as written too
+        from lkbridge.tui.screens.confirm import Confirm
+
+        table.move_cursor(row=table.get_row_index(MARKUP_IDS[0]))
+        await settle(lambda: table.selected_user == MARKUP_IDS[0])
+        await pilot.press("l")
+        await settle(lambda: isinstance(app.screen, Confirm))
+        question = app.screen.query_one("#question").render()
+        assert f"Leave the session of {MARKUP_IDS[0]}?" in str(question)
+        await pilot.press("y")
+        await settle(lambda: MARKUP_IDS[0] not in table.shown_users)
+        assert app.is_running
+        await playing
