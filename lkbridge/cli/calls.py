@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from lkbridge.cli.profile import Profile, ProfileError, load_profile
 from lkbridge.devstack.state import DevInfo, load_dev_info
+from lkbridge.text import printable
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message
@@ -48,7 +49,7 @@ class CliExit(Exception):
 
 
 def fail(message: str, code: int) -> CliExit:
-    one_line = " ".join(message.split())
+    one_line = printable(" ".join(message.split()))  # a server's text: no ESC reaches the tty
     print(f"error: {one_line}", file=sys.stderr, flush=True)
     return CliExit(code)
 
@@ -197,4 +198,4 @@ def print_rows(title: str, rows: list[tuple[str, str]]) -> None:
     width = max((len(k) for k, _ in rows), default=0)
     print(title)
     for key, value in rows:
-        print(f"  {key.ljust(width)}  {value}")
+        print(f"  {key.ljust(width)}  {printable(value)}")
