@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from lkbridge.cli.profile import Profile, ProfileError, load_profile
 from lkbridge.devstack.state import DevInfo, load_dev_info
+from lkbridge.text import printable
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message
@@ -59,7 +60,7 @@ class CliExit(Exception):
 def fail(message: str, code: int) -> CliExit:
     """Say `message` as the one line on stderr: `error: ...`, or with --json
     `{"error": "...", "exit_code": N}`; the caller raises what this returns."""
-    one_line = " ".join(message.split())
+    one_line = printable(" ".join(message.split()))  # a server's text: no ESC reaches the tty
     if JSON_ERRORS:
         print(json.dumps({"error": one_line, "exit_code": code}), file=sys.stderr, flush=True)
     else:
@@ -281,4 +282,4 @@ def print_rows(title: str, rows: list[tuple[str, str]]) -> None:
     width = max((len(k) for k, _ in rows), default=0)
     print(title)
     for key, value in rows:
-        print(f"  {key.ljust(width)}  {value}")
+        print(f"  {key.ljust(width)}  {printable(value)}")

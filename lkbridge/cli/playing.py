@@ -19,6 +19,7 @@ from pathlib import Path
 from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge.cli.common import EXIT_USAGE, Target, fail, message_dict
 from lkbridge.client import BridgeClient
+from lkbridge.text import printable
 
 EVENT_NAMES = {v: k for k, v in pb.PlayAudioEvent.EventType.items()}
 
@@ -112,7 +113,7 @@ async def follow(
 
 def _completed(last: pb.PlayAudioEvent | None) -> pb.PlayAudioEvent | None:
     if last is not None and last.type == pb.PlayAudioEvent.COMPLETED:
-        print(f"completed: {last.request_id} ({last.duration_ms} ms)")
+        print(f"completed: {printable(last.request_id)} ({last.duration_ms} ms)")
     return last
 
 

@@ -104,6 +104,12 @@ def serve(
         envvar="LKBRIDGE_PLAYBACK_DENY_PRIVATE",
         help="Also refuse loopback and private addresses for playback URLs.",
     ),
+    livekit_deny_private: bool = typer.Option(
+        False,
+        "--livekit-deny-private",
+        envvar="LKBRIDGE_LIVEKIT_DENY_PRIVATE",
+        help="Refuse a JoinRoom livekit_url on a loopback or private address (a public SFU).",
+    ),
     playback_max_mb: float = typer.Option(
         50.0, envvar="LKBRIDGE_PLAYBACK_MAX_MB", help="Largest playback file fetched."
     ),
@@ -182,6 +188,7 @@ def config_of(ctx: typer.Context) -> BridgeConfig:
             playback_allow_hosts=tuple(o["playback_allow_host"]),
             playback_deny_private=o["playback_deny_private"],
             playback_max_bytes=int(o["playback_max_mb"] * 1024 * 1024),
+            livekit_deny_private=o["livekit_deny_private"],
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

@@ -13,6 +13,7 @@ from lkbridge.cli.common import (
     print_json,
     run_call,
 )
+from lkbridge.text import printable
 
 if TYPE_CHECKING:
     from lkbridge._proto.lkbridge_admin_pb2 import SessionInfo
@@ -41,9 +42,11 @@ def sessions(
 
 
 def row(info: SessionInfo) -> tuple[str, ...]:
+    """One line of the table: a client's strings with their control characters escaped (a
+    newline would add a row, an ESC would drive the terminal)."""
     return (
-        info.user_id,
-        info.room or "-",
+        printable(info.user_id),
+        printable(info.room) or "-",
         info.state or ("connected" if info.connected else "disconnected"),
         "1" if info.stream_open else "0",
         str(len(info.playbacks)),

@@ -33,6 +33,7 @@ from lkbridge.rtcruntime import set_sdk_logs
 from lkbridge.server.admin import ADMIN_SERVICE_NAME, BridgeAdminService, Snapshots
 from lkbridge.server.auth import BearerTokenInterceptor
 from lkbridge.server.config import MAX_RECEIVE_BYTES, SERVICE_NAME, BridgeConfig
+from lkbridge.server.malformed import MalformedRequestInterceptor
 from lkbridge.server.metrics import start_metrics_server
 from lkbridge.server.redact import RedactingFilter
 from lkbridge.server.registry import SessionRegistry
@@ -132,9 +133,10 @@ class BridgeServer:
         if self.hosts_sessions:  # before any room: the switch applies to the whole process
             set_sdk_logs(self.config.sdk_logs)
             logging.getLogger("livekit").addFilter(_sdk_log_filter)  # it quotes rejected tokens
-        interceptors = []
+        interceptors: list[grpc.aio.ServerInterceptor] = []
         if self.config.auth_token:
             interceptors.append(BearerTokenInterceptor(self.config.auth_token))
+        interceptors.append(MalformedRequestInterceptor())  # after auth: garbage is refused first
         server = grpc.aio.server(interceptors=interceptors, options=server_options())
         pb_grpc.add_LiveKitBridgeServicer_to_server(self.service, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)

@@ -62,6 +62,8 @@ class BridgeConfig:
     sdk_logs: SdkLogs = "native"
     # sessions
     connect_timeout_s: float = 5.0
+    # JoinRoom's livekit_url: also refuse loopback and private addresses (addresses.py)
+    livekit_deny_private: bool = False
     idle_timeout_s: float = 300.0
     forward_tracks: bool = False
     # client -> room

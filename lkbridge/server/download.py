@@ -13,14 +13,15 @@ import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator
-from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
+from yarl import URL
 
 from lkbridge.errors import FetchError
-from lkbridge.server.fetch import FetchPolicy, check_host, check_url, mb
+from lkbridge.server.fetch import ALLOWED_SCHEMES, FetchPolicy, check_host, check_url, mb
+from lkbridge.server.redact import clip
 
 
 class PolicyResolver(AbstractResolver):
@@ -36,15 +37,43 @@ class PolicyResolver(AbstractResolver):
         try:
             answers = await self._inner.resolve(host, port, family)
         except OSError as exc:
-            raise FetchError(f"cannot resolve host {host!r}: {exc.strerror or exc}") from None
+            raise FetchError(
+                f"cannot resolve host '{clip(host, 100)}': {exc.strerror or exc}"
+            ) from None
         for answer in answers:
             refusal = self._policy.address_refusal(answer["host"])
             if refusal:
-                raise FetchError(f"host {host!r} refused by the playback policy: {refusal}")
+                raise FetchError(
+                    f"host '{clip(host, 100)}' refused by the playback policy: {refusal}"
+                )
         return answers
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+def dialled(url: str | URL, base: URL | None = None) -> URL:
+    """`url` (relative to `base`, for a redirect) as aiohttp will dial it, checked for scheme and
+    host; FetchError for what yarl cannot parse."""
+    try:
+        target = URL(url)
+        if base is not None:
+            target = base.join(target)
+    except (ValueError, TypeError) as exc:
+        what = "a redirect to an invalid URL" if base is not None else "not a valid URL"
+        raise FetchError(f"audio_url is {what}: {clip(str(exc), 120)}") from None
+    if target.scheme not in ALLOWED_SCHEMES:
+        raise FetchError(
+            f"scheme {clip(target.scheme, 20) or '(none)'!r} not allowed: use http or https"
+        )
+    if not target.raw_host:
+        raise FetchError("audio_url has no host")
+    return target
+
+
+def shown(url: URL) -> str:
+    """A URL as an error quotes it: clipped, printable."""
+    return clip(str(url), 200)
 
 
 class _MinimumRate:
@@ -139,6 +168,7 @@ async def open_download(
     `resolver` answers the DNS questions (the system's by default); the policy judges its
     answers either way."""
     check_url(url)
+    target = dialled(url)
     timeout = aiohttp.ClientTimeout(
         total=policy.total_timeout_s,
         sock_connect=policy.connect_timeout_s,
@@ -146,23 +176,25 @@ async def open_download(
     )
     connector = aiohttp.TCPConnector(resolver=PolicyResolver(policy, resolver))
     session = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=True)
-    seen: set[str] = set()
+    seen: set[URL] = set()
     try:
         for _ in range(policy.max_redirects + 1):
-            check_url(url)
-            check_host(url, policy)
-            if url in seen:
-                raise FetchError(f"redirect loop at {url}")
-            seen.add(url)
-            response = await session.get(url, allow_redirects=False)
+            assert target.raw_host is not None  # dialled() saw to it
+            check_host(target.raw_host, policy)  # the host in the form aiohttp dials it
+            if target in seen:
+                raise FetchError(f"redirect loop at {shown(target)}")
+            seen.add(target)
+            response = await session.get(target, allow_redirects=False)
             if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
                 response.release()
-                url = urljoin(url, response.headers["Location"])
+                target = dialled(response.headers["Location"], base=target)
                 continue
             if response.status != 200:
-                reason = response.reason or ""
+                reason = clip(response.reason or "", 60)
                 response.release()
-                raise FetchError(f"HTTP {response.status} {reason}".strip() + f" for {url}")
+                raise FetchError(
+                    f"HTTP {response.status} {reason}".strip() + f" for {shown(target)}"
+                )
             if response.content_length is not None and response.content_length > policy.max_bytes:
                 response.release()
                 raise FetchError(
@@ -173,10 +205,12 @@ async def open_download(
         raise FetchError(f"too many redirects (more than {policy.max_redirects})")
     except TimeoutError:
         await session.close()
-        raise FetchError(f"timed out connecting to {urlsplit(url).netloc}") from None
+        raise FetchError(
+            f"timed out connecting to {clip(target.host_port_subcomponent or '', 100)}"
+        ) from None
     except aiohttp.ClientError as exc:
         await session.close()
-        raise FetchError(f"cannot fetch {url}: {client_error_text(exc)}") from None
+        raise FetchError(clip(f"cannot fetch {target}: {client_error_text(exc)}", 300)) from None
     except BaseException:
         await session.close()
         raise

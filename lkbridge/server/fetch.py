@@ -3,21 +3,23 @@ timeouts, a size cap, a redirect limit, and a host policy. Errors come out as `F
 with a sentence a person can act on. The fetching itself is in download.py, which loads
 aiohttp: this module does not, so an idle bridge holds no HTTP client (bench/idle_rss.py).
 
-Default host policy (`FetchPolicy()`): http and https only (never file://); every address a
-host resolves to is checked, at each redirect too: link-local addresses (169.254.0.0/16,
-fe80::/10, which hold cloud metadata services), the unspecified address and multicast are
-refused. Loopback and private networks are allowed because TTS and app-audio servers commonly
-sit next to the cloud; set `deny_private` to refuse them, or `allow_hosts` to allow only named
-hosts (exact names or `*.suffix`).
+The host policy judges the host as it will be dialled: download.py hands `check_host` the host
+after the URL library's normalisation (yarl turns `127。0。0。1` or fullwidth digits into
+`127.0.0.1`, an IP literal that aiohttp dials without asking a resolver), and every address a
+name resolves to is judged by the resolver aiohttp dials with, at each redirect too. Which
+addresses are refused is addresses.py's rule (cloud metadata, link-local, reserved always;
+loopback and private networks with `deny_private`); `allow_hosts` allows only named hosts
+(exact names or `*.suffix`).
 """
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from lkbridge.errors import FetchError
+from lkbridge.server.addresses import address_refusal, parse_address
+from lkbridge.server.redact import clip
 
 ALLOWED_SCHEMES = ("http", "https")
 
@@ -51,45 +53,41 @@ class FetchPolicy:
 
     def address_refusal(self, address: str) -> str | None:
         """Why this address is refused, or None."""
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if ip.is_link_local:
-            return "link-local (cloud metadata) address"
-        if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
-            return "reserved address"
-        if self.deny_private and (ip.is_private or ip.is_loopback):
-            return "private address"
-        for network in self.extra_denied:
-            if ip in ipaddress.ip_network(network, strict=False):
-                return f"denied network {network}"
-        return None
+        return address_refusal(address, deny_private=self.deny_private, denied=self.extra_denied)
 
 
 def check_url(url: str) -> None:
     """The checks PlayAudio answers with INVALID_ARGUMENT (before looking at any session)."""
     if not url:
         raise FetchError("audio_url is empty")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError as exc:  # `[::1`, an NFKC `/` or `#` in the host ...
+        raise FetchError(f"audio_url is not a valid URL: {clip(str(exc), 120)}") from None
     if parts.scheme.lower() not in ALLOWED_SCHEMES:
         raise FetchError(
             f"audio_url scheme {parts.scheme or '(none)'!r} not allowed: use http or https"
         )
-    if not parts.hostname:
+    if not hostname:
         raise FetchError("audio_url has no host")
 
 
-def check_host(url: str, policy: FetchPolicy) -> None:
-    """The checks made before dialling: the allow-list by name, and an address written in the
-    URL (aiohttp dials those without asking its resolver)."""
-    host = urlsplit(url).hostname or ""
+def check_host(host: str, policy: FetchPolicy) -> None:
+    """The checks made before dialling `host`, given as it will be dialled (download.py): the
+    allow-list by name, and an address literal (dialled without a resolver). A name's addresses
+    are judged by download.PolicyResolver."""
     if not policy.host_allowed(host):
-        raise FetchError(f"host {host!r} is not in the playback allow-list")
+        raise FetchError(f"host '{clip(host, 100)}' is not in the playback allow-list")
     try:
-        ipaddress.ip_address(host.split("%", 1)[0])
+        parse_address(host)
     except ValueError:
+        if host.replace(".", "").isdigit():  # `127.1`, `2130706433`: aiohttp takes it as a literal
+            raise FetchError(f"host '{clip(host, 100)}' is not a canonical IP address") from None
         return  # a name: download.PolicyResolver checks what it resolves to
     refusal = policy.address_refusal(host)
     if refusal:
-        raise FetchError(f"host {host!r} refused by the playback policy: {refusal}")
+        raise FetchError(f"host '{clip(host, 100)}' refused by the playback policy: {refusal}")
 
 
 def mb(size: int) -> str:

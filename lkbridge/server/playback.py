@@ -24,6 +24,7 @@ from lkbridge.audio.pcm import Int16Array, apply_gain
 from lkbridge.errors import DecodeError, FetchError
 from lkbridge.server.decoded_url import DecodedUrl
 from lkbridge.server.fetch import FetchPolicy
+from lkbridge.server.redact import clip
 from lkbridge.server.tracks import OutputTrack
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ class Playback:
         if self.state is PlaybackState.PLAYING:
             self.track.clear()
         self.state = PlaybackState.FAILED
-        log.info("playback %s failed: %s", self.request_id, error)
+        log.info("playback %s failed: %s", self.request_id, clip(error, 400))
         self._emit(EventType.FAILED, error=error)
 
     async def _play(self) -> None:

@@ -4,7 +4,8 @@ The SFU's refusals quote the rejected token whole ("401 Unauthorized - invalid t
 or a signalling URL with `access_token=`), and a token with its signature admits anyone to the
 room until it expires. Clients and logs get the sentence without it. Strings a client chose
 (user ids, reasons) are bounded at the RPC boundary; what a log line quotes is clipped as well,
-so no request can make a log line large.
+so no request can make a log line large, and shown with its control characters escaped
+(`printable`), so no request can forge a log line or drive the terminal that shows it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+
+from lkbridge.text import printable
 
 REDACTED = "[redacted]"
 
@@ -34,10 +37,10 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
 
 
 def clip(text: str, limit: int = LOG_CLIP) -> str:
-    """At most `limit` characters, saying how much was left out."""
+    """At most `limit` characters, printable, saying how much was left out."""
     if len(text) <= limit:
-        return text
-    return f"{text[:limit]}...(+{len(text) - limit} chars)"
+        return printable(text)
+    return f"{printable(text[:limit])}...(+{len(text) - limit} chars)"
 
 
 class RedactingFilter(logging.Filter):

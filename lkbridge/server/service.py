@@ -33,6 +33,7 @@ from lkbridge.server.config import BridgeConfig
 from lkbridge.server.fetch import check_url
 from lkbridge.server.health_check import HealthFigures, health_metadata, health_status
 from lkbridge.server.ingest import ChunkIngest
+from lkbridge.server.livekit_url import judged
 from lkbridge.server.playback import PlayRequest
 from lkbridge.server.redact import clip, redact
 from lkbridge.server.registry import SessionRegistry
@@ -45,6 +46,8 @@ from lkbridge.server.validate import (
     MAX_TOKEN_BYTES,
     MAX_URL_BYTES,
     check_length,
+    free_text,
+    id_of,
     require,
     user_id_of,
     validate_livekit_url,
@@ -107,9 +110,14 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         try:
             user_id = user_id_of(request.user_id)
             check_length(require(request.token, "token"), "token", MAX_TOKEN_BYTES)
-            url = validate_livekit_url(request.livekit_url)
-            check_length(request.room_name, "room_name", MAX_ID_BYTES)
-            check_length(request.target_identity, "target_identity", MAX_ID_BYTES)
+            parts = validate_livekit_url(request.livekit_url)
+            id_of(request.room_name, "room_name")
+            id_of(request.target_identity, "target_identity")
+            url = await judged(
+                parts,
+                deny_private=self._config.livekit_deny_private,
+                resolve_timeout_s=self._config.connect_timeout_s,
+            )
         except BridgeError as exc:
             await refuse(context, exc)
         try:
@@ -141,10 +149,10 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
     ) -> pb.LeaveRoomResponse:
         try:
             user_id_of(request.user_id)
-            check_length(request.reason, "reason", MAX_REASON_BYTES)
+            reason = free_text(request.reason, "reason", MAX_REASON_BYTES)
         except BridgeError as exc:
             await refuse(context, exc)
-        if await self._registry.leave(request.user_id, request.reason or "LeaveRoom"):
+        if await self._registry.leave(request.user_id, reason or "LeaveRoom"):
             return pb.LeaveRoomResponse(success=True)
         return pb.LeaveRoomResponse(success=False, error="session not found")
 
@@ -283,12 +291,12 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         self, request: pb.PlayAudioRequest, context: grpc.aio.ServicerContext
     ) -> None:
         request_id = request.request_id or f"play-{uuid.uuid4().hex[:12]}"
-        if len(request_id) > MAX_ID_BYTES:  # refused below: not echoed in its FAILED event
-            request_id = ""
+        if len(request_id) > MAX_ID_BYTES or not request_id.isprintable():
+            request_id = ""  # refused below: not echoed in its FAILED event
 
         try:
             user_id_of(request.user_id, required=False)
-            check_length(request.request_id, "request_id", MAX_ID_BYTES)
+            id_of(request.request_id, "request_id")
             check_length(request.audio_url, "audio_url", MAX_URL_BYTES)
             check_url(request.audio_url)
             validate_track_id(request.track_id, self._config.max_track_id)
@@ -325,15 +333,14 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
     ) -> pb.StopAudioResponse:
         try:
             user_id_of(request.user_id, required=False)
-            check_length(request.request_id, "request_id", MAX_ID_BYTES)
-            check_length(request.reason, "reason", MAX_REASON_BYTES)
+            id_of(request.request_id, "request_id")
+            reason = free_text(request.reason, "reason", MAX_REASON_BYTES) or "StopAudio"
         except BridgeError as exc:
             await refuse(context, exc)
         session = self._registry.get(request.user_id)
         if session is None:
             return pb.StopAudioResponse(success=False, error="session not found")
         session.touch()
-        reason = request.reason or "StopAudio"
         stopped = session.stop_playbacks(
             track_id=request.track_id if not request.request_id else -1,
             request_id=request.request_id,

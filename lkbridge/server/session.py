@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from lkbridge.server.config import BridgeConfig
 from lkbridge.server.fetch import FetchPolicy
 from lkbridge.server.outbox import Outbox
 from lkbridge.server.playback import Playback, PlayRequest
+from lkbridge.server.redact import clip
 from lkbridge.server.track_forwarding import TrackForwarding
 from lkbridge.server.tracks import Delivery, TrackOptions, TrackSet
 from lkbridge.server.unannounced import UnannouncedPackets
@@ -179,7 +181,7 @@ class Session:
             if self.state is SessionState.CLOSED and not self.room.isconnected():
                 return
             self._set_state(SessionState.CLOSED)
-            log.info("session %s closing: %s", self.user_id, reason)
+            log.info("session %s closing: %s", self.user_id, clip(reason))
             self.cancel_idle_timer()
             if self.stream is not None:
                 self.stream.end(f"session closed: {reason}", grpc.StatusCode.UNAVAILABLE)
@@ -360,8 +362,24 @@ class Session:
             self._forwarding.readers.on_track_subscribed(track, publication, participant)
 
 
+# the SDK's answer to an HTTP error quotes the response's body: "404 Not Found - <body>"
+_HTTP_BODY = re.compile(r"(\b[1-5]\d\d [A-Za-z][A-Za-z' -]*?) - (.*)\Z", re.DOTALL)
+
+
+def without_body(message: str) -> str:
+    """The SDK's message without the body of an HTTP answer it quotes: the URL may point at
+    any HTTP server (an internal one, a metadata service), whose page must not come back
+    through JoinRoom.error or the log."""
+    match = _HTTP_BODY.search(message)
+    if match is None:
+        return message
+    withheld = len(match.group(2).encode("utf-8", "surrogatepass"))
+    return f"{message[: match.start(2) - 3]} (response body of {withheld} bytes withheld)"
+
+
 def describe_connect_error(message: str) -> str:
     """Say in words a person acts on why the SDK could not join."""
+    message = without_body(message)
     lowered = message.lower()
     if "401" in lowered or "unauthorized" in lowered or "invalid token" in lowered:
         kind = "token rejected"

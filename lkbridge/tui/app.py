@@ -26,7 +26,7 @@ from lkbridge.tui.screens.help import Help
 from lkbridge.tui.widgets.detail import SessionDetail
 from lkbridge.tui.widgets.eventlog import EventLog
 from lkbridge.tui.widgets.meters import Meters
-from lkbridge.tui.widgets.sessions import SessionTable
+from lkbridge.tui.widgets.sessions import SessionTable, shown
 from lkbridge.tui.widgets.sparks import Sparks
 
 RETRY_S = 1.0
@@ -116,17 +116,17 @@ class BridgeDashboard(App[None]):
     async def _leave(self, user_id: str) -> None:
         try:
             response = await self.client.leave(user_id, "left from lkbridge tui")
-            self.notify(f"left: {user_id}" if response.success else response.error)
+            self.notify(shown(f"left: {user_id}" if response.success else response.error))
         except ClientError as exc:
-            self.notify(f"leave failed: {exc}", severity="error")
+            self.notify(shown(f"leave failed: {exc}"), severity="error")
 
     @work(group="actions")
     async def _stop(self, user_id: str) -> None:
         try:
             response = await self.client.stop(user_id, track_id=-1, reason="stopped from tui")
-            self.notify(f"stopped: {response.stopped_request_id or 'nothing playing'}")
+            self.notify(shown(f"stopped: {response.stopped_request_id or 'nothing playing'}"))
         except ClientError as exc:
-            self.notify(f"stop failed: {exc}", severity="error")
+            self.notify(shown(f"stop failed: {exc}"), severity="error")
 
     # -- messages ------------------------------------------------------------------------------
 
@@ -204,7 +204,7 @@ class BridgeDashboard(App[None]):
     def action_leave(self) -> None:
         user = self.table.selected_user
         if user:
-            question = f"Leave the session of {user}? Its room connection and audio end."
+            question = f"Leave the session of {shown(user)}? Its room connection and audio end."
 
             def answered(yes: bool | None) -> None:
                 if yes:
@@ -215,7 +215,7 @@ class BridgeDashboard(App[None]):
     def action_stop_audio(self) -> None:
         user = self.table.selected_user
         if user:
-            question = f"Stop all audio playing for {user}?"
+            question = f"Stop all audio playing for {shown(user)}?"
 
             def answered(yes: bool | None) -> None:
                 if yes:

@@ -24,6 +24,7 @@ FLOORS = {
     "lkbridge.procs": 1,
     "lkbridge.tokens": 1,
     "lkbridge.wire": 1,
+    "lkbridge.text": 1,
     "lkbridge.server": 2,
     "lkbridge.rtcruntime": 2,
     "lkbridge.client": 2,

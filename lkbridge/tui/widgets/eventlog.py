@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 from textual.widgets import RichLog
 
+from lkbridge.text import printable
+
 
 class EventLog(RichLog):
     DEFAULT_CSS = """
@@ -20,7 +22,7 @@ class EventLog(RichLog):
 
     def say(self, lines: Iterable[str]) -> None:
         for line in lines:
-            self.write(f"{time.strftime('%H:%M:%S')} {line}")
+            self.write(f"{time.strftime('%H:%M:%S')} {printable(line)}")  # markup off too
 
     def connection_lost(self, reason: str) -> None:
         """Say why, once: the watcher retries every second with the same error."""

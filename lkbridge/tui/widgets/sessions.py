@@ -6,15 +6,23 @@ the scroll position and a reader's eye stay put while the figures move.
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
 
 from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
+from lkbridge.text import printable
 from lkbridge.tui.figures import COLUMN_KEYS, COLUMNS, cells, matches, next_column, sort_key
 
 ARROWS = {False: "▲", True: "▼"}
+
+
+def shown(text: str) -> str:
+    """A cell's text as DataTable shows it: a str cell is read as markup, so a user id such as
+    `zzz[/]` or `[@click=...]` is escaped, and its control characters too."""
+    return escape(printable(text))
 
 
 class SessionTable(DataTable[str]):
@@ -98,7 +106,10 @@ class SessionTable(DataTable[str]):
         for key in [k for k in self.rows if k.value not in wanted]:
             self.remove_row(key)
         for session in visible:
-            values = cells(session, self._drop_rates.get(session.user_id, 0.0))
+            values = {
+                key: shown(text)
+                for key, text in cells(session, self._drop_rates.get(session.user_id, 0.0)).items()
+            }
             if session.user_id in self.rows:
                 for column, text in values.items():
                     if self.get_cell(session.user_id, column) != text:
@@ -107,7 +118,7 @@ class SessionTable(DataTable[str]):
                 self.add_row(*(values[k] for k in COLUMN_KEYS), key=session.user_id)
         order = [s.user_id for s in visible]
         if force_sort or order != self.shown_users:
-            position = {user: i for i, user in enumerate(order)}
-            self.sort("user", key=lambda user: position[user])
+            position = {shown(user): i for i, user in enumerate(order)}  # the cells' text
+            self.sort("user", key=lambda cell: position.get(cell, len(position)))
         if selected is not None and selected in wanted:
             self.move_cursor(row=self.get_row_index(selected))
