@@ -13,7 +13,7 @@ import typer
 import typer.core
 
 from lkbridge import __version__
-from lkbridge.cli import audio, dev, device, loadtest, rooms, serve, sessions, status, tui
+from lkbridge.cli import audio, dev, device, loadtest, rooms, serve, sessions, setup, status, tui
 from lkbridge.cli.common import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, CliExit, fail
 
 
@@ -67,6 +67,7 @@ app.command("stream")(audio.stream)
 app.command("device")(device.device)
 app.command("tui")(tui.tui)
 app.command("loadtest")(loadtest.loadtest)
+app.command("setup")(setup.setup)
 
 
 def _version(value: bool) -> None:

@@ -1,29 +1,30 @@
 """Locust scenarios for the bridge, behaving like the MentraOS cloud.
 
-Each user: mints a token, JoinRoom (a room where loadtests/devices.py has a device speaking),
+Each user: mints a token, JoinRoom (a room where devices.py has a device speaking),
 opens StreamAudio with the empty first chunk carrying user_id, sends 16 kHz audio in 100 ms
 chunks at real-time cadence, reads the room's audio, and now and then calls GetStatus,
 PlayAudio on a short clip, StopAudio, or leaves and rejoins (churn).
 
 Every received chunk is one request `audio device->client` whose response time is its
-device -> SFU -> bridge -> client latency (the device stamps each packet: loadtests/stamp.py).
+device -> SFU -> bridge -> client latency (the device stamps each packet: devstack/stamp.py).
 Packets lost on the way are `audio hole` failures (response time: the audio missing), a silence
 longer than STALL_MS is an `audio stall` failure; the latency gate reads the first row only.
 
 Locust runs on gevent: this file uses the blocking grpc API after init_gevent(), never grpc.aio.
 In distributed runs (`--processes`, `--master`/`--worker`) the workers take their options from
 the master; the bridge sampler, the gates and the summary run on the master only, after every
-worker's final report (loadtests/distributed.py); each worker prints what it counted. Run it
+worker's final report (distributed.py); each worker prints what it counted. Run it
 through `lkbridge loadtest`, which starts the stack (or checks a given one) and prints the summary.
 """
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import signal
 import time
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -39,21 +40,31 @@ from locust.stats import StatsEntry  # noqa: E402
 
 from lkbridge._proto import livekit_bridge_pb2 as pb  # noqa: E402
 from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc  # noqa: E402
+from lkbridge.devstack.stamp import missing_between, read_stamp  # noqa: E402
 from lkbridge.devstack.tokens import mint_token  # noqa: E402
-from loadtests import summary  # noqa: E402
-from loadtests.distributed import (  # noqa: E402
+from lkbridge.loadtest import summary  # noqa: E402
+from lkbridge.loadtest.distributed import (  # noqa: E402
     FINAL_REPORT_GRACE_S,
     WorkerTally,
     collect_final_reports,
 )
-from loadtests.gates import Sample, evaluate_gates  # noqa: E402
-from loadtests.stamp import missing_between, read_stamp  # noqa: E402
+from lkbridge.loadtest.gates import Sample, evaluate_gates  # noqa: E402
+from lkbridge.loadtest.timeline import (  # noqa: E402
+    LIVE_JSON,
+    TIMELINE_CSV,
+    Bridge,
+    Counts,
+    Timeline,
+    write_header,
+    write_live,
+)
 
 CHUNK_MS = 100
 CHUNK = bytes(2 * 16 * CHUNK_MS)  # 100 ms of 16 kHz silence
 STALL_MS = 400  # room audio arrives every 100 ms: a silence this long is a failure
 PLAUSIBLE_MS = 60_000.0  # a stamp further off than this is not one of our devices'
-SAMPLE_EVERY_S = 5.0
+SAMPLE_EVERY_S = 3.0  # a worker reports every 3 s: each interval holds about one report
+MIN_INTERVAL_S = 0.5
 _counter = itertools.count()
 
 
@@ -74,7 +85,8 @@ def _arguments(parser: Any) -> None:
     group.add_argument("--plateau-s", type=float, default=60.0)
     group.add_argument("--step-users", type=int, default=2)
     group.add_argument("--step-s", type=float, default=30.0)
-    group.add_argument("--sample-csv", default="", help="bridge samples to this CSV file")
+    group.add_argument("--timeline-dir", default="",
+                       help=f"{TIMELINE_CSV} and {LIVE_JSON} here")  # fmt: skip
     group.add_argument("--summary-json", default="", help="the run's summary to this file")
     group.add_argument("--max-fail-ratio", type=float, default=0.01)
     group.add_argument("--max-p95-ms", type=float, default=500.0,
@@ -263,6 +275,7 @@ class _Run:
     workers whose final report never came; what a worker counted itself."""
 
     samples: list[Sample] = []  # noqa: RUF012 (one run per process)
+    timeline = Timeline()
     peak_users = 0
     workers = 1
     started = 0.0
@@ -274,50 +287,72 @@ class _Run:
     end_now = False
 
 
-def _health(stub: Any, metadata: Any) -> Sample | None:
+def _health(stub: Any, metadata: Any) -> Bridge | None:
     try:
         health = stub.HealthCheck(pb.HealthCheckRequest(), timeout=5, metadata=metadata)
     except grpc.RpcError:
         return None
-    return Sample(
-        t_s=time.monotonic() - _Run.started,
+    return Bridge(
         rss_mb=float(health.metadata.get("rss_mb", 0)),
         tasks=int(health.metadata.get("tasks", 0)),
         open_fds=int(health.metadata.get("open_fds", 0)),
+        cpu_s=float(health.metadata.get("cpu_s", 0)),
         sessions=health.active_sessions,
         streams=health.active_streams,
     )
 
 
+def _counts(env: Environment) -> Counts:
+    stats = env.stats
+    latency = stats.entries.get((summary.LATENCY, "audio"))
+    hole = stats.entries.get((summary.HOLE, "audio"))
+    stall = stats.entries.get((summary.STALL, "audio"))
+    return Counts(
+        latency_times=dict(latency.response_times) if latency else {},
+        latency_max_ms=float(latency.max_response_time) if latency else 0.0,
+        holes=hole.num_requests if hole else 0,
+        stalls=stall.num_requests if stall else 0,
+        failures=stats.total.num_failures,
+    )
+
+
 class _BridgeSampler:
-    """Every 5 s, and once more as the run stops (the plateau's last look, whatever the 5 s
-    grid made of a slow ramp): the bridge's RSS, tasks, fds and sessions from HealthCheck, the
-    users and workers locust counts, and the CSV."""
+    """Every few seconds, and once more as the run stops (the plateau's last look, whatever
+    the grid made of a slow ramp): the bridge's RSS, tasks, fds, CPU and sessions from
+    HealthCheck, the users locust counts and what they measured since the last look; a row of
+    timeline.csv and live.json."""
 
     def __init__(self, env: Environment) -> None:
         self.env = env
-        self.options: Any = env.parsed_options
+        options: Any = env.parsed_options
+        self.options = options
         self.channel = grpc.insecure_channel(env.host or "127.0.0.1:9090")
         self.stub = pb_grpc.LiveKitBridgeStub(self.channel)
-        path = self.options.sample_csv
-        self.handle = open(path, "w", newline="") if path else None  # noqa: SIM115 (the run's)
-        self.writer = csv.writer(self.handle) if self.handle else None
-        if self.writer:
-            self.writer.writerow(["t_s", "rss_mb", "tasks", "open_fds", "sessions", "streams"])
+        where = Path(options.timeline_dir) if options.timeline_dir else None
+        self.live = where / LIVE_JSON if where else None
+        self.handle = open(where / TIMELINE_CSV, "w", newline="") if where else None  # noqa: SIM115
+        self.writer = write_header(self.handle) if self.handle else None
 
     def take(self) -> None:
         runner = self.env.runner
+        users = runner.user_count if runner is not None else 0
         if runner is not None:
-            _Run.peak_users = max(_Run.peak_users, runner.user_count)
+            _Run.peak_users = max(_Run.peak_users, users)
             _Run.workers = max(_Run.workers, getattr(runner, "worker_count", 1))
-        sample = _health(self.stub, _auth(self.options))
-        if sample is None:
+        t_s = time.monotonic() - _Run.started
+        rows = _Run.timeline.rows
+        if rows and t_s - rows[-1].t_s < MIN_INTERVAL_S:  # the last look just after a tick
             return
-        _Run.samples.append(sample)
+        bridge = _health(self.stub, _auth(self.options))
+        row = _Run.timeline.add(t_s, users, _counts(self.env), bridge)
+        sample = row.sample()
+        if sample is not None:
+            _Run.samples.append(sample)
         if self.writer and self.handle:
-            self.writer.writerow([f"{sample.t_s:.1f}", sample.rss_mb, sample.tasks,
-                                  sample.open_fds, sample.sessions, sample.streams])  # fmt: skip
+            self.writer.writerow(asdict(row))
             self.handle.flush()
+        if self.live is not None:
+            write_live(self.live, row, t_s)
 
     def run(self) -> None:
         while True:
@@ -346,6 +381,7 @@ def _start(environment: Environment, **_: Any) -> None:
         return
     _stop_sampling()  # a second start from the web UI: one sampler, fresh figures
     _Run.samples, _Run.peak_users, _Run.workers = [], 0, 1
+    _Run.timeline = Timeline()
     _Run.reports_collected, _Run.unreported = False, []
     _Run.started = time.monotonic()
     _Run.sampler = _BridgeSampler(environment)
