@@ -43,12 +43,16 @@ def existing() -> Path | None:
         return None
 
 
-def install_livekit_server(log: Path | None = None) -> Path:
-    """`go install` the pinned server into the cache; its output goes to `log` (default: a
-    file in the cache) so the caller prints one line either way."""
+def go_binary() -> str:
     go = shutil.which("go")
     if go is None:
         raise SetupError(f"Go is not on PATH: {manual_steps()}")
+    return go
+
+
+def install_livekit_server(go: str, log: Path | None = None) -> Path:
+    """`go install` the pinned server into the cache; its output goes to `log` (default: a
+    file in the cache) so the caller prints one line either way."""
     cache = cache_dir()
     gobin = cache / "gobin"
     gobin.mkdir(parents=True, exist_ok=True)
