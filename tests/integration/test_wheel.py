@@ -155,3 +155,37 @@ def test_the_wheel_installed_in_a_fresh_venv_runs_outside_the_clone(
         except subprocess.TimeoutExpired:
             serve.kill()
             serve.wait()
+
+
+def test_setups_editable_install_prints_no_notice_about_the_packages_folder(
+    tmp_path: Path,
+) -> None:
+    """scripts/setup.sh's `pip install -e` printed setuptools' notice that a folder named like
+    the package may shadow it, in every first test run; setup.sh now filters that warning
+    (lkbridge's own children run with `python -P`). The same install, with and without the
+    filter setup.sh sets, into a fresh venv (build dependencies from the host's network)."""
+    script = (ROOT / "scripts" / "setup.sh").read_text()
+    setting = re.search(r'PYTHONWARNINGS="([^"]+)"', script)
+    assert setting is not None and "pip install" in script[setting.end() : setting.end() + 200]
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in SOURCES:
+        origin = ROOT / name
+        if origin.is_dir():
+            shutil.copytree(origin, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(origin, src / name)
+    notices = []
+    for warnings in ("", setting.group(1)):
+        venv = tmp_path / f"venv{len(notices)}"
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                       timeout=120)  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+        done = subprocess.run(
+            [*host_network(), sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
+             "install", "-q", "--no-deps", "--no-compile", "-e", str(src)],
+            capture_output=True, text=True, timeout=300, env=env | {"PYTHONWARNINGS": warnings},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        notices.append("may take precedence during imports" in done.stdout + done.stderr)
+    assert notices == [True, False], "the notice shows without the filter, and not with it"
