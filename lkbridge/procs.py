@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 
 
 def die_with_parent() -> list[str]:
@@ -15,3 +16,11 @@ def die_with_parent() -> list[str]:
     """
     setpriv = shutil.which("setpriv")
     return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    """`python -P -m module args`: this interpreter running one of our modules, with nothing of
+    the working directory on its sys.path. A plain `-m` puts the folder the user stands in first,
+    and a folder named like the package there (the clone's parent folder holds `lkbridge/`)
+    shadows the installed package: `ImportError: cannot import name ... (unknown location)`."""
+    return [sys.executable, "-P", "-m", module, *args]

@@ -53,7 +53,11 @@ want="$(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -d'
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "installing Python dependencies (locked in constraints.txt)"
   "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -c "$ROOT/constraints.txt" -e "$ROOT[dev,audio]"
+  # setuptools' editable install always adds a notice that a folder named like the package in
+  # the working directory may shadow it: true of any `python -m` started there, which is why
+  # lkbridge starts its children with `python -P` (lkbridge/procs.py); the notice is noise here
+  PYTHONWARNINGS="ignore:Editable installation" \
+    "$VENV/bin/python" -m pip install -q -c "$ROOT/constraints.txt" -e "$ROOT[dev,audio]"
   echo "$want" > "$stamp"
 fi
 

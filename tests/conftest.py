@@ -112,7 +112,8 @@ os.environ.setdefault("LKBRIDGE_TEST", "1")
 _isolated = tempfile.mkdtemp(prefix="lkb-tests-")
 atexit.register(shutil.rmtree, _isolated, True)
 os.environ["LKBRIDGE_DEV_DIR"] = os.path.join(_isolated, "dev")
-os.environ["LKBRIDGE_CONFIG"] = os.path.join(_isolated, "no-config.toml")
+os.environ["LKBRIDGE_CONFIG"] = os.path.join(_isolated, "empty-config.toml")
+open(os.environ["LKBRIDGE_CONFIG"], "w").close()  # a named profile must exist: an empty one
 
 
 # -- the bridge ------------------------------------------------------------------------------------

@@ -1,13 +1,15 @@
 """`lkbridge loadtest`: N users for D seconds, like `lk load-test`, on locust.
 
 Against a stack it starts (SFU, bridge, one speaking device per room, a clip server, on free
-ports, its files in the run's directory) or against a given bridge and SFU. Prints device ->
-client latency percentiles, holes, the bridge's RSS and tasks, and the gates; exit codes:
+ports, its files in the run's directory) or against a given bridge and SFU. Shows live figures
+on a terminal, then prints device -> client latency percentiles, holes, the bridge's RSS and
+tasks, and the gates, and writes soak.html (the run over time) beside locust's report. The
+scenarios are in the package (lkbridge/loadtest/), installed with the `load` extra; exit codes:
 
     0  every gate passed          3  the bridge or the SFU refused (auth token, API key/secret)
     1  a gate failed              4  the bridge answers NOT_SERVING
     2  cannot reach the bridge or the SFU (or a usage error)
-    5  cannot run: locust missing, no loadtests/ beside the package, the local stack did not
+    5  cannot run: locust missing (pip install 'lkbridge[load]'), the local stack did not
        start, or locust ended without a summary
 
 Locust is imported by the child process only, so `--help` stays fast.
@@ -19,6 +21,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -36,10 +39,13 @@ EXIT_USAGE = 2  # as click's own usage errors
 EXIT_REFUSED = 3
 EXIT_NOT_SERVING = 4
 EXIT_CANNOT_RUN = 5
-SOURCE_ROOT = Path(__file__).resolve().parents[2]
-LOCUSTFILE = SOURCE_ROOT / "loadtests" / "locustfile.py"
+# the scenarios' file, found without importing it (that would load gevent and locust here);
+# locust runs with this folder as its working directory: nothing of the user's folder (a
+# locust.conf, a folder named like a package) reaches its sys.path or its options
+LOCUSTFILE = Path(__file__).resolve().parents[1] / "loadtest" / "scenarios.py"
 DEFAULT_MASTER_PORT = 5557
-SECRET_ENV = "LKBRIDGE_LOADTEST_LIVEKIT_SECRET"  # read by loadtests/locustfile.py
+RUN_NAME = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")  # the default run directories' names
+SECRET_ENV = "LKBRIDGE_LOADTEST_LIVEKIT_SECRET"  # read by lkbridge/loadtest/scenarios.py
 AUTH_ENV = "LKBRIDGE_LOADTEST_AUTH_TOKEN"
 
 
@@ -89,7 +95,13 @@ def loadtest(
     out: Path | None = typer.Option(
         None, help="Logs, CSV, HTML report (default: a new dir under ~/.cache/lkbridge/loadtest)."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (no live line)."),
+    live: bool = typer.Option(
+        True, "--live/--no-live", help="Live figures on stderr while it runs (on a terminal)."
+    ),
+    keep_runs: int = typer.Option(
+        10, min=1, help="Without --out: keep the newest N runs under ~/.cache/lkbridge/loadtest."
+    ),
     web: bool = typer.Option(False, "--web", help="Locust's web UI on 127.0.0.1; Ctrl-C ends."),
     web_port: int = typer.Option(0, help="Port of --web (0: a free one)."),
     processes: int = typer.Option(0, min=0, help="Locust worker processes on this machine."),
@@ -117,9 +129,18 @@ def loadtest(
     if master and processes:
         _fail("--master waits for remote --worker processes; --processes forks local ones: "
               "choose one", EXIT_USAGE)  # fmt: skip
-    if bridge and not (livekit_url and api_key and api_secret):
-        _fail("--bridge needs --livekit-url, --api-key and --api-secret", EXIT_USAGE)
     total_s, ramp_s = parse_seconds(duration), parse_seconds(ramp)
+    from lkbridge.cli.calls import profile_or_fail
+
+    profile = profile_or_fail()  # a broken profile stops this command as it stops the others
+    if bridge:  # a given bridge: its SFU, keys and token may come from the profile
+        livekit_url = livekit_url or profile.livekit_url or None
+        api_key = api_key or profile.livekit_api_key or None
+        api_secret = api_secret or profile.livekit_api_secret or None
+        auth_token = auth_token or profile.auth_token or None
+    if bridge and not (livekit_url and api_key and api_secret):
+        _fail("--bridge needs --livekit-url, --api-key and --api-secret (or the profile's "
+              "livekit_url, livekit_api_key, livekit_api_secret)", EXIT_USAGE)  # fmt: skip
     _require_locust()
     if worker:
         assert master_host is not None
@@ -131,7 +152,8 @@ def loadtest(
     from lkbridge.devstack.livekit import cache_dir
 
     run_id = secrets.token_hex(3)
-    out_dir = out or cache_dir() / "loadtest" / f"{time.strftime('%Y%m%d-%H%M%S')}-{run_id}"
+    runs = cache_dir() / "loadtest"
+    out_dir = out or runs / f"{time.strftime('%Y%m%d-%H%M%S')}-{run_id}"
     out_dir.mkdir(parents=True, exist_ok=True)
     plan = {
         "--rooms": str(rooms or users),
@@ -148,8 +170,7 @@ def loadtest(
         "--max-task-slope-per-h": str(max_task_slope_per_h),
         "--min-plateau-s": str(min_plateau_s),
     }
-    sys.path.insert(0, str(SOURCE_ROOT))
-    from loadtests.stack import LoadStack, StackError
+    from lkbridge.loadtest.stack import LoadStack, StackError
 
     with LoadStack(out_dir) as stack:
         try:
@@ -169,14 +190,19 @@ def loadtest(
         env = {SECRET_ENV: secret, AUTH_ENV: auth_token or ""}
         distributed = _distribution(master, processes, expect_workers, master_bind_host,
                                     master_port)  # fmt: skip
-        summary = _run_master(target, plan, env, out_dir, distributed, web, web_port)
-    from loadtests.summary import format_text
+        show = live and not as_json and sys.stderr.isatty()
+        summary = _run_master(target, plan, env, out_dir, distributed, web, web_port, show)
+    from lkbridge.loadtest.summary import format_text
 
     summary["out"] = str(out_dir)
+    summary["soak_page"] = str(_soak_page(out_dir, summary))
+    if out is None:
+        _prune(runs, keep_runs, out_dir)
     if as_json:
         print(json.dumps(summary, indent=2))
     else:
         print(format_text(summary))
+        print(f"soak page: {summary['soak_page']}")
         print(f"files: {out_dir}")
     raise typer.Exit(0 if summary["gates"]["passed"] else EXIT_GATE_FAILED)
 
@@ -191,11 +217,29 @@ def _start_stack(stack: Any, clip_url: str | None) -> tuple[str, str, str, str, 
 
 def _require_locust() -> None:
     if importlib.util.find_spec("locust") is None:
-        _fail("locust is not installed: pip install -e '.[dev]' (or pip install locust)",
-              EXIT_CANNOT_RUN)  # fmt: skip
-    if not LOCUSTFILE.is_file():
-        _fail(f"no load tests at {LOCUSTFILE}: `lkbridge loadtest` runs from a source checkout "
-              "(pip install -e .)", EXIT_CANNOT_RUN)  # fmt: skip
+        _fail("locust is not installed: pip install 'lkbridge[load]' (in a clone: "
+              "pip install -c constraints.txt -e '.[dev]')", EXIT_CANNOT_RUN)  # fmt: skip
+
+
+def _soak_page(out_dir: Path, summary: dict[str, Any]) -> Path:
+    from lkbridge.loadtest.soakpage import SOAK_HTML, write_page
+    from lkbridge.loadtest.timeline import TIMELINE_CSV, read_rows
+
+    timeline = out_dir / TIMELINE_CSV
+    rows = read_rows(timeline) if timeline.is_file() else []
+    return write_page(out_dir / SOAK_HTML, rows, summary)
+
+
+def _prune(runs: Path, keep: int, current: Path) -> None:
+    """The default run directories beyond the newest `keep` go (each run leaves about 1 MB);
+    a directory given with --out, or one not named like ours, is never touched."""
+    ours = sorted((p for p in runs.iterdir() if p.is_dir() and RUN_NAME.match(p.name)),
+                  key=lambda p: p.name, reverse=True)  # fmt: skip
+    gone = [p for p in ours[keep:] if p != current]
+    for path in gone:
+        shutil.rmtree(path, ignore_errors=True)
+    if gone:
+        print(f"removed {len(gone)} older runs from {runs} (--keep-runs {keep})", file=sys.stderr)
 
 
 def _check_bridge(target: str, auth_token: str | None) -> None:
@@ -218,7 +262,7 @@ def _check_bridge(target: str, auth_token: str | None) -> None:
 
 
 def _check_sfu(url: str, key: str, secret: str) -> None:
-    from loadtests.stack import SfuRefused, SfuUnreachable, check_sfu
+    from lkbridge.loadtest.stack import SfuRefused, SfuUnreachable, check_sfu
 
     try:
         check_sfu(url, key, secret)
@@ -245,13 +289,13 @@ def _distribution(master: bool, processes: int, workers: int, bind_host: str,
 
 
 def _locust(*args: str) -> list[str]:
-    return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", "WARNING", *args]
+    from lkbridge.procs import python_module
+
+    return python_module("locust", "-f", str(LOCUSTFILE), "--loglevel", "WARNING", *args)
 
 
 def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    path = os.environ.get("PYTHONPATH")
-    root = f"{SOURCE_ROOT}{os.pathsep}{path}" if path else str(SOURCE_ROOT)
-    return {**os.environ, **(extra or {}), "PYTHONPATH": root}
+    return {**os.environ, **(extra or {})}
 
 
 def _run_worker(master_host: str, master_port: int, processes: int) -> int:
@@ -263,14 +307,15 @@ def _run_worker(master_host: str, master_port: int, processes: int) -> int:
 
 
 def _run_master(target: str, plan: dict[str, str], env: dict[str, str], out_dir: Path,
-                distributed: list[str], web: bool, web_port: int) -> dict[str, Any]:  # fmt: skip
+                distributed: list[str], web: bool, web_port: int, show: bool
+                ) -> dict[str, Any]:  # fmt: skip
     from lkbridge.devstack.ports import free_port
 
     summary_path = out_dir / "summary.json"
     summary_path.unlink(missing_ok=True)
     args = [
         "--host", target, "--csv", str(out_dir / "locust"), "--html", str(out_dir / "report.html"),
-        "--sample-csv", str(out_dir / "bridge-samples.csv"), "--summary-json", str(summary_path),
+        "--timeline-dir", str(out_dir), "--summary-json", str(summary_path),
         "--stop-timeout", "10", *distributed,
         *(item for pair in plan.items() for item in pair),
     ]  # fmt: skip
@@ -284,8 +329,8 @@ def _run_master(target: str, plan: dict[str, str], env: dict[str, str], out_dir:
           f"files in {out_dir}", file=sys.stderr)  # fmt: skip
     log_path = out_dir / "locust.log"
     with log_path.open("ab") as log:
-        code = _wait(_popen(_locust(*args), env=_child_env(env), stdout=log,
-                            stderr=subprocess.STDOUT))  # fmt: skip
+        proc = _popen(_locust(*args), env=_child_env(env), stdout=log, stderr=subprocess.STDOUT)
+        code = _wait(proc, _LiveLine(out_dir) if show else None)
     try:
         result: dict[str, Any] = json.loads(summary_path.read_text())
     except (OSError, ValueError):
@@ -294,18 +339,64 @@ def _run_master(target: str, plan: dict[str, str], env: dict[str, str], out_dir:
     return result
 
 
-def _wait(proc: subprocess.Popen[bytes]) -> int:
-    """Wait for locust. Ctrl-C or SIGTERM ends the run the way locust ends one on SIGTERM
-    (users stopped, summary written); a second one kills it. Locust runs in its own session,
-    so a terminal's Ctrl-C reaches this process only, and the stack outlives the users."""
+class _LiveLine:
+    """One line on stderr, redrawn from the run's live.json (its sampler writes it every
+    few seconds): elapsed time, users, chunks/s, latency, holes, stalls, failures, the bridge."""
+
+    def __init__(self, out_dir: Path) -> None:
+        from lkbridge.loadtest.timeline import LIVE_JSON
+
+        self.path = out_dir / LIVE_JSON
+        self.path.unlink(missing_ok=True)
+        self.shown = False
+
+    def show(self) -> None:
+        from lkbridge.loadtest.timeline import read_live
+
+        row = read_live(self.path)
+        if row is None:
+            return
+        t = int(row.get("elapsed_s", 0))
+        line = (f"{t // 3600}:{t // 60 % 60:02d}:{t % 60:02d}  users {row['users']:.0f}  "
+                f"chunks/s {row['chunks_per_s']:.1f}  latency p50 {row['p50_ms']:.0f} ms "
+                f"p95 {row['p95_ms']:.0f} ms  holes {row['holes']:.0f}  "
+                f"stalls {row['stalls']:.0f}  failures {row['failures']:.0f}")  # fmt: skip
+        if row["rss_mb"] >= 0:
+            cpu = f"  CPU {row['cpu_pct']:.0f}%" if row["cpu_pct"] >= 0 else ""
+            line += f"  | bridge RSS {row['rss_mb']:.0f} MB  tasks {row['tasks']:.0f}{cpu}"
+        print(f"\r\x1b[2K{line}", end="", file=sys.stderr, flush=True)
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            print(file=sys.stderr, flush=True)
+
+
+def _wait(proc: subprocess.Popen[bytes], live: _LiveLine | None = None) -> int:
+    """Wait for locust (redrawing the live line each second). Ctrl-C or SIGTERM ends the run
+    the way locust ends one on SIGTERM (users stopped, summary written); a second one kills
+    it. Locust runs in its own session, so a terminal's Ctrl-C reaches this process only, and
+    the stack outlives the users."""
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    def wait_showing() -> int:
+        if live is None:
+            return proc.wait()
+        try:
+            while True:
+                try:
+                    return proc.wait(1.0)
+                except subprocess.TimeoutExpired:
+                    live.show()
+        finally:
+            live.close()
+
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         try:
-            return proc.wait()
+            return wait_showing()
         except KeyboardInterrupt:
             proc.terminate()
             try:
@@ -321,7 +412,8 @@ def _popen(argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
     """Locust in a session of its own, sent SIGTERM (a clean end of the run) if we die."""
     setpriv = shutil.which("setpriv")
     prefix = [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
-    return subprocess.Popen([*prefix, *argv], cwd=SOURCE_ROOT, start_new_session=True, **kwargs)
+    return subprocess.Popen([*prefix, *argv], cwd=LOCUSTFILE.parent, start_new_session=True,
+                            **kwargs)  # fmt: skip
 
 
 def _last_line(path: Path) -> str:

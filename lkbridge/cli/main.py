@@ -15,7 +15,19 @@ import typer
 import typer.core
 
 from lkbridge import __version__
-from lkbridge.cli import audio, calls, dev, device, loadtest, rooms, serve, sessions, status, tui
+from lkbridge.cli import (
+    audio,
+    calls,
+    dev,
+    device,
+    loadtest,
+    rooms,
+    serve,
+    sessions,
+    setup,
+    status,
+    tui,
+)
 from lkbridge.cli.common import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, CliExit, fail
 
 
@@ -108,6 +120,7 @@ _add("stream", audio.stream)
 _add("device", device.device)
 _add("tui", tui.tui)
 _add("loadtest", loadtest.loadtest)
+_add("setup", setup.setup)
 
 
 def _version(value: bool) -> None:

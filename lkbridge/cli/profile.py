@@ -57,11 +57,14 @@ def parse_profile(text: str, where: str) -> Profile:
 
 
 def load_profile() -> Profile:
-    """The profile as the file says now; an absent file is an empty profile."""
+    """The profile as the file says now; an absent default file is an empty profile, but a
+    file named by LKBRIDGE_CONFIG must exist (a typo there would silently drop every default)."""
     path = profile_path()
     try:
         text = path.read_text()
     except FileNotFoundError:
+        if os.environ.get("LKBRIDGE_CONFIG"):
+            raise ProfileError(f"{path}: no such file (named by LKBRIDGE_CONFIG)") from None
         return Profile()
     except OSError as exc:
         if isinstance(exc, PermissionError) and _hidden_default(path):

@@ -31,7 +31,7 @@ from lkbridge.devstack import netns
 from lkbridge.devstack.device import DEVICE_RATE, DevicePeer
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
 from lkbridge.devstack.tokens import mint_token
-from lkbridge.procs import die_with_parent
+from lkbridge.procs import die_with_parent, python_module
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class Harness:
     async def bridge_start(self, args: dict[str, Any]) -> dict[str, Any]:
         if self.bridge is not None and self.bridge.returncode is None:
             raise HarnessError("the bridge is already running")
-        command = [*die_with_parent(), sys.executable, "-m", "lkbridge", "serve"]
+        command = [*die_with_parent(), *python_module("lkbridge", "serve")]
         command += ["--port", str(args.get("port", 0))]
         command += [str(a) for a in args.get("args", [])]
         self.bridge = await asyncio.create_subprocess_exec(

@@ -45,9 +45,12 @@ def find_binary() -> Path:
     for path in candidates:
         if path.is_file() and os.access(path, os.X_OK):
             return path
+    looked = ", ".join(str(c) for c in candidates)
+    set_by = "" if os.environ.get("LKBRIDGE_LIVEKIT_SERVER") else "LKBRIDGE_LIVEKIT_SERVER unset, "
     raise LiveKitServerNotFound(
-        f"livekit-server {LIVEKIT_SERVER_VERSION} not found (looked in "
-        f"{', '.join(str(c) for c in candidates)}); run scripts/setup.sh"
+        f"livekit-server {LIVEKIT_SERVER_VERSION} not found ({set_by}looked in {looked} and on "
+        f"PATH): run `lkbridge setup` (go install into the cache), or set "
+        f"LKBRIDGE_LIVEKIT_SERVER to a livekit-server {LIVEKIT_SERVER_VERSION} binary"
     )
 
 

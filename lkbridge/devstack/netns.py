@@ -93,7 +93,9 @@ def reexec_inside(ns: Netns | None = None) -> None:
     if inside(ns.interface) or os.environ.get("LKBRIDGE_NODE_IP") or os.geteuid() != 0:
         return
     ns.ensure()
-    argv = [sys.executable, *sys.argv] if not sys.argv[0].endswith("lkbridge") else sys.argv
+    # the command as typed (`python -m lkbridge ...` stays -m, not a path into the package),
+    # with -P: the re-run must not put the user's folder first on its sys.path
+    argv = [sys.executable, "-P", *sys.orig_argv[1:]]
     os.execvp("ip", [*ns.exec_prefix(), *argv])
 
 

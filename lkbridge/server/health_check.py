@@ -24,6 +24,8 @@ class HealthFigures:
     # room audio dropped for slow readers, by the sessions alive now (as admin's totals)
     dropped_frames: int
     dropped_bytes: int
+    # CPU seconds (user + system) since start: a load run's sampler plots its rate over time
+    cpu_s: float = 0.0
 
 
 def health_status(service: str, serving: bool) -> pb.HealthCheckResponse.ServingStatus:
@@ -45,4 +47,5 @@ def health_metadata(version: str, figures: HealthFigures, **extra: str) -> dict[
         "streams_total": str(figures.streams_total),
         "dropped_frames": str(figures.dropped_frames),
         "dropped_bytes": str(figures.dropped_bytes),
+        "cpu_s": f"{figures.cpu_s:.2f}",
     }

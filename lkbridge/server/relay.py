@@ -175,6 +175,7 @@ class ProxyService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             streams_total=int(total("streams_total")),
             dropped_frames=int(total("dropped_frames")),
             dropped_bytes=int(total("dropped_bytes")),
+            cpu_s=total("cpu_s", self._stats.cpu_seconds()),
         )
         metadata = health_metadata(
             self._stats.version, figures, workers=str(len(answers)), workers_up=str(len(up))

@@ -369,6 +369,7 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             streams_total=self._stats.streams_total,
             dropped_frames=sum(s.outbox.dropped_frames for s in self._registry),
             dropped_bytes=sum(s.outbox.dropped_bytes for s in self._registry),
+            cpu_s=self._stats.cpu_seconds(),
         )
         return pb.HealthCheckResponse(
             status=health_status(request.service, serving=not self.shutting_down),

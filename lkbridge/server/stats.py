@@ -102,6 +102,12 @@ class Stats:
             open_fds=fds,
         )
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far, user + system: a caller's rate over its own interval, with no
+        bookkeeping shared with cpu_percent's callers."""
+        times = _process.cpu_times()
+        return float(times.user + times.system)
+
     def cpu_percent(self) -> float:
         """CPU % of one core since the previous call (psutil's own bookkeeping)."""
         return float(_process.cpu_percent())

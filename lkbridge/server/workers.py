@@ -18,13 +18,12 @@ import json
 import logging
 import os
 import signal
-import sys
 import tempfile
 import zlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from lkbridge.procs import die_with_parent
+from lkbridge.procs import die_with_parent, python_module
 from lkbridge.server.config import LISTENING, BridgeConfig
 
 log = logging.getLogger(__name__)
@@ -106,7 +105,7 @@ class WorkerPool:
         # Its own session: a Ctrl-C or a group kill reaches the front only, which then stops
         # the workers in order (they still die with the front: pdeathsig).
         proc = await asyncio.create_subprocess_exec(
-            *die_with_parent(), sys.executable, "-m", "lkbridge.server",
+            *die_with_parent(), *python_module("lkbridge.server"),
             stdout=asyncio.subprocess.PIPE, env=env, start_new_session=True,
         )  # fmt: skip
         self._procs[index] = proc  # stop() sees it even while it starts

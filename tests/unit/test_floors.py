@@ -29,6 +29,7 @@ FLOORS = {
     "lkbridge.rtcruntime": 2,
     "lkbridge.client": 2,
     "lkbridge.devstack": 3,
+    "lkbridge.loadtest": 3,
     "lkbridge.tui": 3,
     "lkbridge.cli": 4,
     "lkbridge.__main__": 4,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadtests.gates import Sample, evaluate_gates, plateau, slope_per_hour
+from lkbridge.loadtest.gates import Sample, evaluate_gates, plateau, slope_per_hour
 
 
 def samples(rss_per_min: float, n: int = 20, sessions: int = 5) -> list[Sample]:

@@ -10,9 +10,9 @@ import typer
 
 from bench.sessions import sent_ns
 from lkbridge.cli.loadtest import parse_seconds
-from loadtests.gates import Sample, Verdict
-from loadtests.stamp import STAMP_BYTES, missing_between, read_stamp, stamp
-from loadtests.summary import AUDIO, HOLE, LATENCY, build, format_text
+from lkbridge.devstack.stamp import STAMP_BYTES, missing_between, read_stamp, stamp
+from lkbridge.loadtest.gates import Sample, Verdict
+from lkbridge.loadtest.summary import AUDIO, HOLE, LATENCY, build, format_text
 
 
 def test_a_stamp_reads_back_in_the_benchmarks_layout_too() -> None:

@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 import warnings
@@ -25,9 +24,8 @@ from lkbridge.devstack import netns
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
 from lkbridge.devstack.ports import free_port
 from lkbridge.devstack.tonefile import make_tone_file
-from lkbridge.procs import die_with_parent
+from lkbridge.procs import die_with_parent, python_module
 
-HERE = Path(__file__).resolve().parent
 CLIP_SECONDS = 1.5
 STOP_TIMEOUT_S = 15.0
 
@@ -103,8 +101,8 @@ class LoadStack:
         port = free_port()
         self._spawn(
             "bridge",
-            [sys.executable, "-m", "lkbridge", "serve", "--host", "127.0.0.1", "--port",
-             str(port), "--log-level", "warning"],
+            python_module("lkbridge", "serve", "--host", "127.0.0.1", "--port", str(port),
+                          "--log-level", "warning"),
             ready="lkbridge listening",
         )  # fmt: skip
         return f"127.0.0.1:{port}"
@@ -116,8 +114,7 @@ class LoadStack:
         port = free_port()
         self._spawn(
             "clip server",
-            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-             "-d", str(clips)],
+            python_module("http.server", str(port), "--bind", "127.0.0.1", "-d", str(clips)),
             ready="Serving HTTP",
         )  # fmt: skip
         return f"http://127.0.0.1:{port}/clip.mp3"
@@ -125,8 +122,8 @@ class LoadStack:
     def start_devices(self, url: str, key: str, secret: str, rooms: int, prefix: str) -> None:
         self._spawn(
             "devices",
-            [sys.executable, str(HERE / "devices.py"), "--url", url, "--key", key,
-             "--secret", secret, "--rooms", str(rooms), "--prefix", prefix],
+            python_module("lkbridge.loadtest.devices", "--url", url, "--key", key,
+                          "--secret", secret, "--rooms", str(rooms), "--prefix", prefix),
             ready="devices ready",
         )  # fmt: skip
 
