@@ -1,7 +1,7 @@
 """Device participants for load tests: one SDK peer per room, speaking like the glasses.
 
 Each peer sends 100 ms PCM16 data packets in real time behind the 1-byte header; the first five
-samples of every packet carry a sequence number and the send time (loadtests/stamp.py), so the
+samples of every packet carry a sequence number and the send time (devstack/stamp.py), so the
 load test's gRPC users measure device -> SFU -> bridge -> client latency and holes per chunk.
 
     python loadtests/devices.py --url ws://127.0.0.1:7880 --key K --secret S --rooms 20 \\
@@ -18,15 +18,12 @@ import contextlib
 import signal
 import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lkbridge.audio.pcm import to_bytes
 from lkbridge.audio.signal import tone
 from lkbridge.devstack.device import DevicePeer
+from lkbridge.devstack.stamp import stamp
 from lkbridge.devstack.tokens import mint_token
-from loadtests.stamp import stamp
 
 CHUNK_MS = 100
 

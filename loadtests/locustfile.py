@@ -6,7 +6,7 @@ chunks at real-time cadence, reads the room's audio, and now and then calls GetS
 PlayAudio on a short clip, StopAudio, or leaves and rejoins (churn).
 
 Every received chunk is one request `audio device->client` whose response time is its
-device -> SFU -> bridge -> client latency (the device stamps each packet: loadtests/stamp.py).
+device -> SFU -> bridge -> client latency (the device stamps each packet: devstack/stamp.py).
 Packets lost on the way are `audio hole` failures (response time: the audio missing), a silence
 longer than STALL_MS is an `audio stall` failure; the latency gate reads the first row only.
 
@@ -39,6 +39,7 @@ from locust.stats import StatsEntry  # noqa: E402
 
 from lkbridge._proto import livekit_bridge_pb2 as pb  # noqa: E402
 from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc  # noqa: E402
+from lkbridge.devstack.stamp import missing_between, read_stamp  # noqa: E402
 from lkbridge.devstack.tokens import mint_token  # noqa: E402
 from loadtests import summary  # noqa: E402
 from loadtests.distributed import (  # noqa: E402
@@ -47,7 +48,6 @@ from loadtests.distributed import (  # noqa: E402
     collect_final_reports,
 )
 from loadtests.gates import Sample, evaluate_gates  # noqa: E402
-from loadtests.stamp import missing_between, read_stamp  # noqa: E402
 
 CHUNK_MS = 100
 CHUNK = bytes(2 * 16 * CHUNK_MS)  # 100 ms of 16 kHz silence
