@@ -25,9 +25,9 @@ async def test_started_ready_and_stopped_cleanly() -> None:
 
 
 async def test_the_async_variant_as_a_context_manager() -> None:
-    async with await start_bridge_async("--host", "127.0.0.1", "--port", "0") as bridge:
-        async with BridgeClient(bridge.target) as client:
-            assert (await client.health()).status == 1
+    bridge = await start_bridge_async("--host", "127.0.0.1", "--port", "0")
+    async with bridge, BridgeClient(bridge.target) as client:
+        assert (await client.health()).status == 1
     assert bridge.proc.returncode == 0
 
 
