@@ -1,6 +1,6 @@
 """How fast the client-side commands start: `lkbridge --version` and `lkbridge health`.
 
-    .venv/bin/python bench/cli_startup.py [--runs 15]
+    .venv/bin/python -m bench.cli_startup [--runs 15]
 
 Starts a bridge (`lkbridge serve` on a Unix socket in a temporary directory), then runs each
 command `--runs` times as a fresh process, as a Kubernetes exec probe does, and prints the wall

@@ -82,9 +82,10 @@ def split_parts(
     the bridge's own part in one figure (its p50 is not the sum of its parts' p50s), and the whole
     path, from the send to the last stage stamped (the client's receive, if given).
     """
-    stamps = {stage: dict((k, v) for k, v in trace.get(stage, [])) for stage in STAGES}
+    stages: tuple[str, ...] = (*STAGES, "received")
+    stamps = {stage: {key: at for key, at in trace.get(stage, [])} for stage in stages}
     stamps["received"] = dict(received or [])
-    present = [s for s in (*STAGES, "received") if stamps[s]]
+    present = [s for s in stages if stamps[s]]
     if not present:
         return {}
     keys = set(stamps[present[0]])

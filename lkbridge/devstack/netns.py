@@ -93,7 +93,8 @@ def reexec_inside(ns: Netns | None = None) -> None:
     if inside(ns.interface) or os.environ.get("LKBRIDGE_NODE_IP") or os.geteuid() != 0:
         return
     ns.ensure()
-    argv = [sys.executable, *sys.argv] if not sys.argv[0].endswith("lkbridge") else sys.argv
+    # the interpreter's own command line: `python -m bench.sessions ...` runs again as a module
+    argv = [sys.executable, *sys.orig_argv[1:]]
     os.execvp("ip", [*ns.exec_prefix(), *argv])
 
 
