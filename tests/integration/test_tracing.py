@@ -55,7 +55,7 @@ async def test_every_stage_taps_every_device_packet(
             packet = device.packetize(stamp(pcm, seq, key))
             await device.room.local_participant.publish_data(packet, reliable=True)
             await asyncio.sleep(0.1)
-        received = []
+        received: list[int | None] = []
         while len(received) < len(keys):
             chunk = await asyncio.wait_for(stream.receive(), 10)
             assert chunk is not None
