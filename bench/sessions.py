@@ -79,9 +79,7 @@ from lkbridge.rtcruntime import set_sdk_logs
 from lkbridge.server.stats import percentile
 
 HELD_S = 2.0  # the bridge's first-audio wait: client onsets before it are no latency probes
-
-
-DEFAULTS = Settings()
+DEFAULTS = Settings()  # bench/playback.py's and bench/playout_latency.py's bridges
 
 
 def start_bridge(
