@@ -1,6 +1,6 @@
 """Run `lkbridge` with every `AudioSource.capture_frame` timed in three points (bench only).
 
-    python bench/capture_trace.py OUT.json serve --port 0 ...
+    python -m bench.capture_trace OUT.json serve --port 0 ...
 
 `bench/sessions.py --trace-captures` starts the bridge this way. Each capture is stamped when
 its FFI request goes out (the samples are copied into the native side there), when the SDK's

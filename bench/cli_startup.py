@@ -1,6 +1,6 @@
 """How fast the client-side commands start: `lkbridge --version` and `lkbridge health`.
 
-    .venv/bin/python bench/cli_startup.py [--runs 15]
+    .venv/bin/python -m bench.cli_startup [--runs 15]
 
 Starts a bridge (`lkbridge serve` on a Unix socket in a temporary directory), then runs each
 command `--runs` times as a fresh process, as a Kubernetes exec probe does, and prints the wall
@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from lkbridge.devstack.bridge import BridgeStartError, start_bridge
 
 ROOT = Path(__file__).resolve().parent.parent
 LKBRIDGE = ROOT / ".venv" / "bin" / "lkbridge"
@@ -71,19 +73,15 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lkb-bench-cli-") as tmp:
         sock = Path(tmp) / "bridge.sock"
-        server = subprocess.Popen(
-            [str(LKBRIDGE), "serve", "--socket", str(sock), "--log-level", "warning"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while not sock.exists():
-                if time.monotonic() > deadline or server.poll() is not None:
-                    print("the bridge did not start", file=sys.stderr)
-                    return 1
-                time.sleep(0.1)
-            target = f"unix:{sock}"
+        try:  # the console script, as a user runs it
+            server = start_bridge(
+                "--socket", str(sock), "--log-level", "warning", command=[str(LKBRIDGE)]
+            )  # fmt: skip
+        except BridgeStartError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        with server:
+            target = server.target
             print(f"{args.runs} runs each, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
             measure("python -c pass", [sys.executable, "-c", "pass"], args.runs)
             measure("lkbridge --version", [str(LKBRIDGE), "--version"], args.runs)
@@ -95,9 +93,6 @@ def main() -> int:
             )
             heavy = heavy_imports(target)
             print(f"heavy packages imported by health: {', '.join(heavy) or 'none'}")
-        finally:
-            server.terminate()
-            server.wait(15)
     return 0
 
 

@@ -1,6 +1,6 @@
 """pydub (ffmpeg subprocess, whole file) against PyAV streaming, on a 60 s MP3 served locally.
 
-    .venv/bin/python bench/decoders.py [--seconds 60] [--runs 3]
+    .venv/bin/python -m bench.decoders [--seconds 60] [--runs 3]
 
 Each measurement runs in a fresh process so peak RSS (ru_maxrss) and CPU (self + children, so
 pydub's ffmpeg counts) belong to that decoder alone. Time to first audio: from the request to the
@@ -22,10 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from lkbridge.devstack.tonefile import make_tone_file  # noqa: E402
+from lkbridge.devstack.tonefile import make_tone_file
 
 
 def measure_pydub(url: str) -> dict[str, float]:

@@ -1,7 +1,7 @@
 """What an idle `lkbridge serve` holds in memory before its first session, and what for.
 
-    .venv/bin/python bench/idle_rss.py                       # both parts below
-    .venv/bin/python bench/idle_rss.py --serve-arg=--workers=2
+    .venv/bin/python -m bench.idle_rss                       # both parts below
+    .venv/bin/python -m bench.idle_rss --serve-arg=--workers=2
 
 1. Imports: fresh interpreters import the server's dependencies one step at a time, in the
    order the server meets them, and print the RSS after each step (the step's cost on top of
@@ -27,7 +27,8 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+
+from lkbridge.devstack.bridge import BridgeStartError, start_bridge
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +59,8 @@ STEPS: list[tuple[str, str]] = [
     ("lkbridge.cli.main (every CLI command)", "import lkbridge.cli.main"),
 ]
 
-SERVE = [sys.executable, "-X", "importtime", "-m", "lkbridge", "serve"]
+# the lab's launcher's command, with -X importtime (to stderr: a file, which never fills up)
+SERVE = [sys.executable, "-I", "-X", "importtime", "-m", "lkbridge"]
 
 CHILD = """
 import sys, time
@@ -93,23 +95,6 @@ def imports_table() -> None:
         bare, alone = child_rss([code])
         added = cumulative[i + 1] - cumulative[i]
         print(f"{label:<48} {cumulative[i + 1]:>10.1f} {added:>10.1f} {alone - bare:>8.1f}")
-
-
-def start_serve(args: list[str], stderr: IO[str]) -> tuple[subprocess.Popen[str], str]:
-    """`-X importtime` writes to stderr: a file, which never fills up as a pipe would."""
-    proc = subprocess.Popen(
-        [*SERVE, "--port", "0", "--log-level", "warning", *args],
-        stdout=subprocess.PIPE,
-        stderr=stderr,
-        text=True,
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("lkbridge listening on"):
-        proc.kill()
-        raise SystemExit(f"lkbridge serve did not start: {line!r} (its stderr: {stderr.name})")
-    return proc, line.split()[-1]
 
 
 def status(pid: int) -> dict[str, float]:
@@ -161,18 +146,17 @@ def imported_packages(importtime: str) -> Iterator[tuple[str, float]]:
 
 def serve_report(args: list[str], settle_s: float) -> dict[str, float]:
     with tempfile.NamedTemporaryFile("w+", prefix="idle-rss-", suffix=".log") as stderr:
-        proc, address = start_serve(args, stderr)
         try:
+            bridge = start_bridge(
+                "--port", "0", "--log-level", "warning", *args, command=SERVE, stderr=stderr
+            )  # fmt: skip
+        except BridgeStartError as exc:
+            raise SystemExit(f"{exc} (its stderr: {stderr.name})") from None
+        with bridge:
             time.sleep(settle_s)
-            fields = status(proc.pid)
-            packages = rss_by_package(proc.pid)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            fields = status(bridge.pid)
+            packages = rss_by_package(bridge.pid)
+        address = bridge.target
         stderr.seek(0)
         err = stderr.read()
     print(f"\nlkbridge serve {' '.join(args)} on {address}, idle {settle_s:.0f} s after listening:")

@@ -1,6 +1,6 @@
 """Playback figures through the real SFU: time to first frame, interrupt latency, CPU.
 
-    sudo .venv/bin/python bench/playback.py [--runs 20] [--long 60]
+    sudo .venv/bin/python -m bench.playback [--runs 20] [--long 60]
 
 - PlayAudio call -> STARTED (the bridge emits STARTED right after capturing the first frame);
 - StopAudio call -> response (the source's queue is cleared inside that call), and StopAudio
@@ -22,17 +22,15 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.sessions import pct, start_bridge  # noqa: E402
-from lkbridge._proto import livekit_bridge_pb2 as pb  # noqa: E402
-from lkbridge.client import BridgeClient  # noqa: E402
-from lkbridge.devstack import netns  # noqa: E402
-from lkbridge.devstack.device import DevicePeer  # noqa: E402
-from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer  # noqa: E402
-from lkbridge.devstack.tokens import mint_token  # noqa: E402
-from lkbridge.devstack.tonefile import make_tone_file  # noqa: E402
+from bench.sessions import start_bridge
+from lkbridge._proto import livekit_bridge_pb2 as pb
+from lkbridge.client import BridgeClient
+from lkbridge.devstack import netns
+from lkbridge.devstack.device import DevicePeer
+from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
+from lkbridge.devstack.tokens import mint_token
+from lkbridge.devstack.tonefile import make_tone_file
+from lkbridge.server.stats import percentile
 
 
 def last_loud_after(device: DevicePeer, since: float) -> float | None:
@@ -61,12 +59,12 @@ async def main(runs: int, long_s: float) -> None:
         assert http.stdout is not None
         port = int(http.stdout.readline().split("port ")[1].split()[0])
         base = f"http://127.0.0.1:{port}"
-        bridge_proc, target = start_bridge()
+        bridge = start_bridge()
         cfg = livekit.config
         try:
             device = DevicePeer(cfg.url, mint_token(cfg.api_key, cfg.api_secret, "pb", "device"))
             await device.connect()
-            async with BridgeClient(target) as client:
+            async with BridgeClient(bridge.target) as client:
                 token = mint_token(cfg.api_key, cfg.api_secret, "pb", "cloud-agent:u")
                 assert (await client.join("u", token=token, livekit_url=cfg.url)).success
                 to_start, stop_rtt, to_silence = [], [], []
@@ -86,7 +84,7 @@ async def main(runs: int, long_s: float) -> None:
                     last = last_loud_after(device, stop_sent)
                     if last is not None:
                         to_silence.append((last - stop_sent) * 1000)
-                proc = psutil.Process(bridge_proc.pid)
+                proc = psutil.Process(bridge.pid)
                 proc.cpu_percent()
                 started = time.monotonic()
                 async for event in client.play("u", f"{base}/long.mp3"):
@@ -96,20 +94,19 @@ async def main(runs: int, long_s: float) -> None:
                 played = time.monotonic() - started
             await device.aclose()
         finally:
-            bridge_proc.terminate()
-            bridge_proc.wait(15)
+            bridge.stop()
             http.terminate()
     print(
         f"PlayAudio -> STARTED (first frame captured), {runs} runs: "
-        f"p50 {pct(to_start, 50):.1f} ms, p95 {pct(to_start, 95):.1f} ms"
+        f"p50 {percentile(to_start, 50):.1f} ms, p95 {percentile(to_start, 95):.1f} ms"
     )
     print(
-        f"StopAudio call -> queue cleared (RTT): p50 {pct(stop_rtt, 50):.1f} ms, "
-        f"p95 {pct(stop_rtt, 95):.1f} ms"
+        f"StopAudio call -> queue cleared (RTT): p50 {percentile(stop_rtt, 50):.1f} ms, "
+        f"p95 {percentile(stop_rtt, 95):.1f} ms"
     )
     print(
-        f"StopAudio call -> last loud frame at the device: p50 {pct(to_silence, 50):.1f} ms, "
-        f"p95 {pct(to_silence, 95):.1f} ms"
+        "StopAudio call -> last loud frame at the device: "
+        f"p50 {percentile(to_silence, 50):.1f} ms, p95 {percentile(to_silence, 95):.1f} ms"
     )
     print(f"{long_s:.0f} s MP3 playback: {played:.1f} s wall, bridge CPU {cpu:.1f} % of one core")
 

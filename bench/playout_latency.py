@@ -17,7 +17,7 @@ and the bridge's gRPC -> `capture_frame` part (`latency_in`). What is left, the 
 timer, the Opus encoder's 20 ms frames, the SFU and the device's jitter buffer, is the same in
 every arm.
 
-    sudo .venv/bin/python bench/playout_latency.py --duration 40 --rounds 3 \\
+    sudo .venv/bin/python -m bench.playout_latency --duration 40 --rounds 3 \\
         --bridge= --bridge=--catch-up-ms=0
 
 Run as root it enters the project's network namespace by itself. Not a test: it prints figures.
@@ -33,24 +33,20 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from livekit import rtc
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.sessions import start_bridge  # noqa: E402
-from bench.workload import CONTENTS, Content, Workload, inbound_audio, onset_latencies, workload  # noqa: E402
-from lkbridge.audio.pcm import Int16Array, to_bytes  # noqa: E402
-from lkbridge.client import BridgeClient  # noqa: E402
-from lkbridge.devstack import netns  # noqa: E402
-from lkbridge.devstack.device import DevicePeer  # noqa: E402
-from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer  # noqa: E402
-from lkbridge.devstack.tokens import mint_token  # noqa: E402
-from lkbridge.rtcruntime import route_own_events  # noqa: E402
-from lkbridge.server.config import DEFAULT_PUBLISH_BITRATE  # noqa: E402
-from lkbridge.server.stats import percentile  # noqa: E402
+from bench.sessions import start_bridge
+from bench.workload import CONTENTS, Content, Workload, inbound_audio, onset_latencies, workload
+from lkbridge.audio.pcm import Int16Array, to_bytes
+from lkbridge.client import BridgeClient
+from lkbridge.devstack import netns
+from lkbridge.devstack.device import DevicePeer
+from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
+from lkbridge.devstack.tokens import mint_token
+from lkbridge.rtcruntime import route_own_events
+from lkbridge.server.config import DEFAULT_PUBLISH_BITRATE
+from lkbridge.server.stats import percentile
 
 RATE = 16000
 CHUNK_MS = 100
@@ -123,8 +119,8 @@ async def bridge_arm(
     cfg: LiveKitConfig, room: str, audio: Workload, seconds: float, flags: tuple[str, ...]
 ) -> tuple[list[tuple[int, float]], dict[str, float]]:
     """Through `lkbridge serve FLAGS`: (latencies, the bridge's latency_* figures)."""
-    proc, target = await asyncio.to_thread(start_bridge, extra=flags)
-    client = BridgeClient(target)
+    bridge = await asyncio.to_thread(start_bridge, extra=flags)
+    client = BridgeClient(bridge.target)
     device = DevicePeer(cfg.url, mint_token(cfg.api_key, cfg.api_secret, room, "device"))
     try:
         await device.connect()
@@ -150,8 +146,7 @@ async def bridge_arm(
     finally:
         await device.aclose()
         await client.aclose()
-        proc.terminate()
-        await asyncio.to_thread(proc.wait, 15)
+        await asyncio.to_thread(bridge.stop)
 
 
 async def jitter_buffer_ms(device: DevicePeer) -> float:

@@ -1,6 +1,6 @@
 """The SDK-only floor of device -> cloud: N rooms receiving device packets, no bridge around them.
 
-    python bench/sdk_floor.py URL API_KEY API_SECRET N OUT.json [CONTENT]
+    python -m bench.sdk_floor URL API_KEY API_SECRET N OUT.json [CONTENT]
 
 `bench/sessions.py --sdk-floor` runs it after each bridge run of the same N, in the same
 invocation, while bench/godevices sends the same packets to rooms bench-0 .. bench-N-1. One
@@ -8,7 +8,8 @@ process joins every room the way the bridge does (the SDK's native logs kept nat
 events routed, data packets taken straight from the callback thread: lkbridge.rtcruntime), but
 publishes nothing and writes no gRPC: what is left of the bridge's `device send -> FFI event`
 part here is the SFU's, WebRTC's and the Rust SDK's, with this machine's scheduling. Each packet
-is stamped as bench/packet_trace.py stamps the bridge's (`ffi`, then `handler`); it says "ready"
+is stamped as bench/packet_trace.py stamps the bridge's (`ffi` by the bridge's own tap in
+lkbridge.rtcruntime, then `handler`); it says "ready"
 once every room is joined and writes the stamps when stdin closes or says "stop".
 
 With CONTENT (bench/workload.py's speech, tone or silence), each room also publishes a track and
@@ -27,10 +28,9 @@ from pathlib import Path
 import numpy as np
 from livekit import rtc
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from bench import packet_trace
 from bench.workload import workload
+from lkbridge import tracing
 from lkbridge.audio.pcm import Int16Array, to_bytes
 from lkbridge.devstack.tokens import mint_token
 from lkbridge.rtcruntime import route_own_events, set_sdk_logs
@@ -40,14 +40,13 @@ FRAME = 1600  # 100 ms at 16 kHz
 
 async def receive(url: str, key: str, secret: str, n: int, content: str | None) -> None:
     set_sdk_logs("native")
+    tracing.set_packet_tap(packet_trace.stamp)  # `ffi`: rtcruntime's data taker stamps it
     rooms = []
     sources: list[rtc.AudioSource] = []
     for i in range(n):
         room = rtc.Room()
         token = mint_token(key, secret, f"bench-{i}", f"floor-{i}")
         await room.connect(url, token, rtc.RoomOptions(auto_subscribe=False))
-        if i == 0:
-            packet_trace.install_ffi_stamp()  # the native side runs from the first room on
         route_own_events(room, on_data=_on_data)
         rooms.append(room)
         if content is not None:
@@ -81,8 +80,7 @@ async def _speak(source: rtc.AudioSource, audio: Int16Array) -> None:
 
 
 def _on_data(data: bytes, sender: str) -> None:
-    if len(data) >= 11:
-        packet_trace.stamp("handler", packet_trace.key_of(data[1:11]))
+    packet_trace.stamp("handler", data[1:])
 
 
 if __name__ == "__main__":

@@ -45,6 +45,8 @@ from livekit.rtc import _ffi_client
 from livekit.rtc._proto import ffi_pb2
 from livekit.rtc.version import __version__ as sdk_version
 
+from lkbridge import tracing
+
 if TYPE_CHECKING:  # config stays free of the SDK, and this module free of the server
     from lkbridge.server.config import SdkLogs
 
@@ -199,6 +201,9 @@ def data_taker(loop: asyncio.AbstractEventLoop, on_data: DataHandler) -> Callabl
         owned = packet.user.data
         try:
             data = ctypes.string_at(owned.data.data_ptr, owned.data.data_len)
+            tap = tracing.packet_tap
+            if tap is not None:
+                tap("ffi", data[1:])
             loop.call_soon_threadsafe(on_data, data, packet.participant_identity)
         except Exception as exc:  # the loop closed under a leaving room: the packet has no one
             _warn_once("take", f"a data packet was lost: {exc!r}")

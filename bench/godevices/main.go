@@ -4,8 +4,8 @@
 //
 // It reads one JSON line on stdin ({"url", "tokens", "chunk_ms", "seconds", "pcm", "spread"}), joins every room,
 // prints "ready", waits for "go", sends for the given seconds, prints "done", and leaves every
-// room when stdin says "leave" or closes. Each packet's PCM carries, as bench/sessions.py's own
-// devices do, its sequence number in sample 0 and its send time (Unix ns, 4 little-endian 16-bit
+// room when stdin says "leave" or closes. Each packet's PCM carries the lab's stamp (putStamp):
+// its sequence number in sample 0 and its send time (Unix ns, 4 little-endian 16-bit
 // words) in samples 1-4, so the gRPC client measures device -> client latency on the same clock.
 // The audio is the raw 16 kHz mono s16le file named by "pcm" (bench/sessions.py writes the
 // workload's device side there: speech in turns, a tone, or silence), or a 440 Hz tone without it.
@@ -117,6 +117,22 @@ func loadAudio(j job) ([]byte, error) {
 	return audio, nil
 }
 
+// The stamp's layout in a packet's PCM: lkbridge/devstack/stamp.py's, which
+// tests/unit/test_stamp.py checks these constants and putStamp against.
+const (
+	stampSeqOffset  = 0 // the sequence number, 16 bits, wrapping
+	stampTimeOffset = 2 // the send time in Unix ns, stampTimeWords 16-bit words, least significant first
+	stampTimeWords  = 4
+)
+
+// putStamp writes the sequence number and the send time over the first samples of pcm (little-endian).
+func putStamp(pcm []byte, seq int, sentNs uint64) {
+	binary.LittleEndian.PutUint16(pcm[stampSeqOffset:], uint16(seq))
+	for w := 0; w < stampTimeWords; w++ {
+		binary.LittleEndian.PutUint16(pcm[stampTimeOffset+2*w:], uint16(sentNs>>(16*w)))
+	}
+}
+
 // send publishes real-time packets paced from its start time, so a late one does not shift the rest.
 // Packet seq carries the audio's chunk seq, the audio repeating when it is shorter than the run.
 func send(room *lksdk.Room, audio []byte, chunkMS int, seconds float64, start time.Time) {
@@ -130,11 +146,7 @@ func send(room *lksdk.Room, audio []byte, chunkMS int, seconds float64, start ti
 			packet[1+i] = audio[(seq*chunkBytes+i)%len(audio)]
 		}
 		packet[0] = byte(seq) // the glasses' 1-byte header
-		binary.LittleEndian.PutUint16(packet[1:], uint16(int16(seq)))
-		stamp := uint64(time.Now().UnixNano())
-		for w := 0; w < 4; w++ {
-			binary.LittleEndian.PutUint16(packet[3+2*w:], uint16(stamp>>(16*w)))
-		}
+		putStamp(packet[1:], seq, uint64(time.Now().UnixNano()))
 		err := room.LocalParticipant.PublishDataPacket(
 			lksdk.UserData(packet), lksdk.WithDataPublishReliable(true),
 		)

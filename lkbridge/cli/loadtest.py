@@ -410,10 +410,10 @@ def _wait(proc: subprocess.Popen[bytes], live: _LiveLine | None = None) -> int:
 
 def _popen(argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
     """Locust in a session of its own, sent SIGTERM (a clean end of the run) if we die."""
-    setpriv = shutil.which("setpriv")
-    prefix = [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
-    return subprocess.Popen([*prefix, *argv], cwd=LOCUSTFILE.parent, start_new_session=True,
-                            **kwargs)  # fmt: skip
+    from lkbridge.procs import die_with_parent
+
+    return subprocess.Popen([*die_with_parent("TERM"), *argv], cwd=LOCUSTFILE.parent,
+                            start_new_session=True, **kwargs)  # fmt: skip
 
 
 def _last_line(path: Path) -> str:

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import signal
 import time
-import wave
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +22,13 @@ from lkbridge.audio.pcm import Int16Array, samples_per_ms, to_bytes, to_int16
 from lkbridge.audio.signal import dbfs
 from lkbridge.cli.common import EXIT_USAGE, fail
 from lkbridge.client import AudioStreamCall, BridgeClient
+from lkbridge.devstack.wav_sink import WavSink
 from lkbridge.errors import ClientError
 
 RATE = ROOM_RATE
 TAIL_S = 0.5  # after a file: the room's answer to its last words
 LATE_AUDIO_S = 1.0  # how long past --duration a recording waits for its last fresh audio
+FLUSH_S = 0.1  # --record: the WAV's header covers every chunk (the bridge's are 100 ms)
 
 
 def load_audio(file: Path) -> Int16Array:
@@ -85,7 +86,9 @@ class Recorder:
 
     The bridge keeps up to 2 s of room audio while no stream is bound and sends it first; each
     chunk carries the bridge's wall-clock time, so chunks from before this stream opened are
-    skipped (a chunk without a timestamp is kept).
+    skipped (a chunk without a timestamp is kept). The file is the lab's WavSink, whose header
+    covers what is written at every flush (each chunk here): a killed `stream --record` leaves a
+    WAV that plays up to its last chunk.
     """
 
     path: Path
@@ -93,21 +96,15 @@ class Recorder:
     written: int = 0
     skipped: int = 0
     opened_ms: int = 0
-    _wav: Any = field(default=None, repr=False)
-    _file: Any = field(default=None, repr=False)
-    _broken: bool = False
+    _sink: WavSink | None = field(default=None, repr=False)
     created: bool = False  # only a file this run created may be removed (never /dev/null)
 
     def open(self) -> None:
         self.created = not self.path.exists()
-        try:
-            self._file = self.path.open("wb")
-        except OSError as exc:
-            raise fail(f"cannot write {self.path}: {exc.strerror or exc}", EXIT_USAGE) from None
-        self._wav = wave.open(self._file, "wb")  # noqa: SIM115 - closed by close()
-        self._wav.setnchannels(1)
-        self._wav.setsampwidth(2)
-        self._wav.setframerate(RATE)
+        sink = WavSink(self.path, RATE, flush_s=FLUSH_S)
+        if sink.error is not None:
+            raise fail(sink.error, EXIT_USAGE)
+        self._sink = sink
 
     def start(self) -> None:
         self.opened_ms = time.time_ns() // 1_000_000
@@ -123,27 +120,19 @@ class Recorder:
         count = len(pcm) // 2
         if self.limit is not None:
             count = min(count, self.limit - self.written)
-        if count > 0:
-            try:
-                self._wav.writeframes(pcm[: 2 * count])
-            except OSError as exc:  # a full disk: said once, here; close() stays quiet
-                self._broken = True
-                raise fail(f"cannot write {self.path}: {exc.strerror or exc}", EXIT_USAGE) from None
+        if count > 0 and self._sink is not None:
+            self._sink.write(to_int16(pcm[: 2 * count]))
+            if self._sink.error is not None:  # a full disk: said once, here; close() stays quiet
+                raise fail(self._sink.error, EXIT_USAGE)
             self.written += count
 
     def close(self) -> None:
-        wav, file, self._wav, self._file = self._wav, self._file, None, None
-        try:
-            if wav is not None:
-                wav.close()  # writes the header's sizes; the file is ours to close
-            if file is not None:
-                file.close()
-        except OSError as exc:
-            if not self._broken:
-                raise fail(f"cannot write {self.path}: {exc.strerror or exc}", EXIT_USAGE) from None
-            with contextlib.suppress(OSError):
-                if file is not None:
-                    file.close()
+        sink, self._sink = self._sink, None
+        if sink is None or sink.error is not None:
+            return
+        sink.close()
+        if sink.error is not None:
+            raise fail(sink.error, EXIT_USAGE)
 
 
 class Speaker:

@@ -28,10 +28,11 @@ from typing import Any
 from lkbridge.audio.pcm import strip_device_header, to_int16
 from lkbridge.audio.signal import dominant_frequency, loud_part, loud_spans, tone
 from lkbridge.devstack import netns
+from lkbridge.devstack.bridge import AsyncBridgeProcess, BridgeStartError, start_bridge_async
 from lkbridge.devstack.device import DEVICE_RATE, DevicePeer
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
 from lkbridge.devstack.tokens import mint_token
-from lkbridge.procs import die_with_parent, python_module
+from lkbridge.procs import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class HarnessError(Exception):
 class Harness:
     def __init__(self) -> None:
         self.sfu: LiveKitServer | None = None
-        self.bridge: asyncio.subprocess.Process | None = None
+        self.bridge: AsyncBridgeProcess | None = None
         self.devices: dict[str, DevicePeer] = {}
         self.done = asyncio.Event()
 
@@ -72,28 +73,21 @@ class Harness:
     # -- the bridge ----------------------------------------------------------------------------
 
     async def bridge_start(self, args: dict[str, Any]) -> dict[str, Any]:
-        if self.bridge is not None and self.bridge.returncode is None:
+        if self.bridge is not None and self.bridge.proc.returncode is None:
             raise HarnessError("the bridge is already running")
-        command = [*die_with_parent(), *python_module("lkbridge", "serve")]
-        command += ["--port", str(args.get("port", 0))]
-        command += [str(a) for a in args.get("args", [])]
-        self.bridge = await asyncio.create_subprocess_exec(
-            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
-        )
-        assert self.bridge.stdout is not None
-        line = (await self.bridge.stdout.readline()).decode()
-        if not line.startswith("lkbridge listening on "):
-            self.bridge.kill()
-            await self.bridge.wait()
-            raise HarnessError(f"lkbridge serve did not start: {line.strip()!r}")
-        return {"target": line.split()[-1], "pid": self.bridge.pid}
+        serve_args = ["--port", str(args.get("port", 0)), *(str(a) for a in args.get("args", []))]
+        try:
+            self.bridge = await start_bridge_async(*serve_args, prefix=die_with_parent())
+        except BridgeStartError as exc:
+            raise HarnessError(str(exc)) from None
+        return {"target": self.bridge.target, "pid": self.bridge.pid}
 
     async def bridge_stop(self, args: dict[str, Any]) -> dict[str, Any]:
-        proc = self.bridge
-        if proc is None or proc.returncode is not None:
+        bridge = self.bridge
+        if bridge is None or bridge.proc.returncode is not None:
             raise HarnessError("the bridge is not running")
-        proc.send_signal(signal.SIGKILL if args.get("signal") == "KILL" else signal.SIGTERM)
-        code = await asyncio.wait_for(proc.wait(), 30)
+        sig = signal.SIGKILL if args.get("signal") == "KILL" else signal.SIGTERM
+        code = await bridge.stop(sig, timeout=30)
         self.bridge = None
         return {"exit_code": code}
 
@@ -159,9 +153,8 @@ class Harness:
             with contextlib.suppress(Exception):
                 await peer.aclose()
         self.devices.clear()
-        if self.bridge is not None and self.bridge.returncode is None:
-            self.bridge.kill()
-            await self.bridge.wait()
+        if self.bridge is not None:
+            await self.bridge.stop(signal.SIGKILL)
         if self.sfu is not None:
             self.sfu.cleanup()
 

@@ -93,9 +93,8 @@ def reexec_inside(ns: Netns | None = None) -> None:
     if inside(ns.interface) or os.environ.get("LKBRIDGE_NODE_IP") or os.geteuid() != 0:
         return
     ns.ensure()
-    # the command as typed (`python -m lkbridge ...` stays -m, not a path into the package),
-    # with -P: the re-run must not put the user's folder first on its sys.path
-    argv = [sys.executable, "-P", *sys.orig_argv[1:]]
+    # the interpreter's own command line: `python -m bench.sessions ...` runs again as a module
+    argv = [sys.executable, *sys.orig_argv[1:]]
     os.execvp("ip", [*ns.exec_prefix(), *argv])
 
 

@@ -21,13 +21,15 @@ from types import TracebackType
 from livekit import api
 
 from lkbridge.devstack import netns
+from lkbridge.devstack.bridge import BridgeProcess, BridgeStartError, start_bridge
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
 from lkbridge.devstack.ports import free_port
 from lkbridge.devstack.tonefile import make_tone_file
-from lkbridge.procs import die_with_parent, python_module
+from lkbridge.procs import NotReady, die_with_parent, python_module, wait_ready
 
 CLIP_SECONDS = 1.5
 STOP_TIMEOUT_S = 15.0
+START_TIMEOUT_S = 300.0  # the devices of many rooms connect one by one
 
 
 class StackError(RuntimeError):
@@ -86,6 +88,7 @@ class LoadStack:
         self.out = out
         self.livekit: LiveKitServer | None = None
         self._procs: list[subprocess.Popen[bytes]] = []
+        self._bridges: list[BridgeProcess] = []
 
     def start_sfu(self) -> LiveKitConfig:
         self.livekit = LiveKitServer(_sfu_config(), workdir=self.out / "livekit")
@@ -98,14 +101,16 @@ class LoadStack:
         return self.livekit.config
 
     def start_bridge(self) -> str:
-        port = free_port()
-        self._spawn(
-            "bridge",
-            python_module("lkbridge", "serve", "--host", "127.0.0.1", "--port", str(port),
-                          "--log-level", "warning"),
-            ready="lkbridge listening",
-        )  # fmt: skip
-        return f"127.0.0.1:{port}"
+        with (self.out / "bridge.log").open("ab") as log:
+            try:
+                bridge = start_bridge(
+                    "--host", "127.0.0.1", "--port", "0", "--log-level", "warning",
+                    prefix=die_with_parent(), stderr=log, start_new_session=True,
+                )  # fmt: skip
+            except BridgeStartError as exc:
+                raise StackError(f"{exc} ({_last_line(self.out / 'bridge.log')})") from None
+        self._bridges.append(bridge)
+        return bridge.target
 
     def start_clip_server(self) -> str:
         clips = self.out / "clips"
@@ -137,14 +142,15 @@ class LoadStack:
                 start_new_session=True,  # a terminal's Ctrl-C ends the run, then the stack
             )  # fmt: skip
         self._procs.append(proc)
-        assert proc.stdout is not None
-        for raw in proc.stdout:  # ends when the child exits
-            if raw.decode(errors="replace").startswith(ready):
-                return
-        proc.wait()
-        raise StackError(f"{name} exited with {proc.returncode}: {_last_line(log_path)}")
+        try:
+            wait_ready(proc, ready, START_TIMEOUT_S)
+        except NotReady as exc:
+            raise StackError(f"{name} {exc}: {_last_line(log_path)}") from None
 
     def close(self) -> None:
+        for bridge in self._bridges:
+            bridge.stop(timeout=STOP_TIMEOUT_S)
+        self._bridges.clear()
         for proc in reversed(self._procs):
             proc.terminate()
         for proc in reversed(self._procs):

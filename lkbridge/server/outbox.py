@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lkbridge import tracing
 from lkbridge.audio import ROOM_RATE
 from lkbridge.audio.meter import LevelMeter
 from lkbridge.audio.pcm import strip_device_header
@@ -67,6 +68,9 @@ class Outbox:
 
     def put_device_packet(self, packet: bytes) -> None:
         """A data packet from the glasses: strip the 1-byte header, keep whole samples."""
+        tap = tracing.packet_tap
+        if tap is not None:
+            tap("handler", packet[1:])
         self.put(strip_device_header(packet))
 
     def pop(self, now: float | None = None) -> OutboundAudio | None:

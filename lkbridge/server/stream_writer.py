@@ -15,6 +15,7 @@ import time
 
 import grpc
 
+from lkbridge import tracing
 from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge.audio import ROOM_RATE
 from lkbridge.server.session import Session, StreamBinding
@@ -57,6 +58,9 @@ class StreamWriter:
             item = outbox.pop()
             if item is None:
                 return
+            tap = tracing.packet_tap
+            if tap is not None:
+                tap("write", item.pcm)
             await self._context.write(
                 pb.AudioChunk(
                     pcm_data=item.pcm,
@@ -66,6 +70,8 @@ class StreamWriter:
                     user_id=session.user_id,
                 )
             )
+            if tap is not None:
+                tap("written", item.pcm)
             self._latency.record(time.perf_counter() - item.queued_at)
             session.frames_out += 1
             session.bytes_out += len(item.pcm)

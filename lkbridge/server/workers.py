@@ -23,7 +23,7 @@ import zlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from lkbridge.procs import die_with_parent, python_module
+from lkbridge.procs import NotReady, die_with_parent, python_module, wait_ready_async
 from lkbridge.server.config import LISTENING, BridgeConfig
 
 log = logging.getLogger(__name__)
@@ -109,17 +109,11 @@ class WorkerPool:
             stdout=asyncio.subprocess.PIPE, env=env, start_new_session=True,
         )  # fmt: skip
         self._procs[index] = proc  # stop() sees it even while it starts
-        assert proc.stdout is not None
         try:
-            line = (await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT_S)).decode()
-        except TimeoutError:
-            line = "(nothing within the start timeout)"
-        if not line.startswith(LISTENING):
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
+            await wait_ready_async(proc, LISTENING, START_TIMEOUT_S)
+        except NotReady as exc:
             self._procs[index] = None
-            raise RuntimeError(f"worker {index} did not start: {line.strip()!r}")
+            raise RuntimeError(f"worker {index} did not start: {exc}") from None
         log.info("worker %d (pid %d) on %s", index, proc.pid, self.sockets[index])
         await self._set_ready(index, True)
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import subprocess
+import sys
 import wave
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from lkbridge.audio.signal import dominant_frequency, loud_part, tone
 from lkbridge.cli.main import app
 from tests.audio_server import make_fixture
 from tests.conftest import BridgeEnv, DeviceFactory, LiveKitEnv
+from tests.helpers import wait_until
 
 runner = CliRunner()
 
@@ -144,6 +148,38 @@ async def test_stream_file_and_record(
     skipped = round(summary["skipped_old_s"] * 16000)
     assert summary["bytes_received"] == pytest.approx(2 * (len(recorded) + skipped), abs=64)
     assert summary["recorded_s"] == pytest.approx(len(recorded) / 16000, abs=0.01)
+
+
+async def test_a_killed_stream_record_leaves_a_wav_that_plays(
+    bridge: BridgeEnv, device_factory: DeviceFactory, room_name: str, tmp_path: Path
+) -> None:
+    """SIGKILL of a real `lkbridge stream --record`: the WAV's header covers its last flush."""
+    device = await device_factory(room_name, "device")
+    await bridge.join("cli-kill", room_name)
+    out = tmp_path / "killed.wav"
+    proc = subprocess.Popen(
+        [sys.executable, "-I", "-m", "lkbridge", "stream", "cli-kill", "--record", str(out),
+         "--bridge", bridge.target],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    sender = asyncio.create_task(device.send_packets(tone(330, 8.0), chunk_ms=100))
+    try:
+        # at least 1.5 s of audio under the file's header: a flush has rewritten its sizes
+        await wait_until(lambda: out.exists() and out.stat().st_size > 44 + 48_000, timeout=20)
+        proc.kill()
+        assert await asyncio.to_thread(proc.wait, 10) == -signal.SIGKILL
+    finally:
+        sender.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with wave.open(str(out)) as wav:
+        assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (16000, 1, 2)
+        frames = wav.getnframes()
+        recorded = np.frombuffer(wav.readframes(frames), dtype=np.int16)
+    assert frames >= 16000 and len(recorded) == frames
+    assert 44 + 2 * frames <= out.stat().st_size  # the header claims no more than the file has
+    assert dominant_frequency(recorded, 16000) == pytest.approx(330, abs=2)
 
 
 async def test_health_exit_code_when_not_serving(bridge: BridgeEnv) -> None:

@@ -19,13 +19,14 @@ from lkbridge.audio.pcm import to_bytes, to_int16
 from lkbridge.audio.signal import dominant_frequency, loud_part, tone
 from lkbridge.cli.fileserver import OneFileServer
 from lkbridge.client import BridgeClient
+from lkbridge.devstack.bridge import BridgeProcess
 from lkbridge.devstack.device import DevicePeer
 from lkbridge.devstack.tonefile import make_tone_file
 from lkbridge.errors import ClientError
 from lkbridge.server.workers import shard_of
 from tests.conftest import DeviceFactory, LiveKitEnv
 from tests.helpers import wait_until
-from tests.integration.test_serving import ServeProcess, serve_process, start_serve
+from tests.integration.test_serving import serve_process, start_serve
 
 __all__ = ["serve_process"]  # the fixture, imported for this module
 
@@ -42,7 +43,7 @@ async def join(
 
 
 async def test_front_relays_sessions_audio_playback_and_status(
-    serve_process: list[ServeProcess],
+    serve_process: list[BridgeProcess],
     livekit_server: LiveKitEnv,
     device_factory: DeviceFactory,
     tmp_path: Path,
@@ -114,7 +115,7 @@ async def test_front_relays_sessions_audio_playback_and_status(
         assert not (await client.status("fu3")).connected
 
 
-async def test_front_relays_errors_word_for_word(serve_process: list[ServeProcess]) -> None:
+async def test_front_relays_errors_word_for_word(serve_process: list[BridgeProcess]) -> None:
     served = start_serve("--port", "0", "--workers", "2")
     serve_process.append(served)
     async with BridgeClient(served.target) as client:
@@ -141,7 +142,7 @@ async def watch_standard_health(target: str, seen: list[str]) -> None:
 
 
 async def test_a_dead_worker_is_started_again_and_its_users_rejoin(
-    serve_process: list[ServeProcess], livekit_server: LiveKitEnv, device_factory: DeviceFactory
+    serve_process: list[BridgeProcess], livekit_server: LiveKitEnv, device_factory: DeviceFactory
 ) -> None:
     served = start_serve("--port", "0", "--workers", "2")
     serve_process.append(served)
@@ -179,7 +180,7 @@ async def test_a_dead_worker_is_started_again_and_its_users_rejoin(
 
 
 async def test_sigterm_ends_streams_stops_workers_and_exits(
-    serve_process: list[ServeProcess], livekit_server: LiveKitEnv, device_factory: DeviceFactory
+    serve_process: list[BridgeProcess], livekit_server: LiveKitEnv, device_factory: DeviceFactory
 ) -> None:
     served = start_serve("--port", "0", "--workers", "2", "--grace-period", "5")
     serve_process.append(served)
@@ -203,7 +204,7 @@ async def test_sigterm_ends_streams_stops_workers_and_exits(
 
 
 async def test_a_cancel_through_the_front_closes_the_session(
-    serve_process: list[ServeProcess], livekit_server: LiveKitEnv, device_factory: DeviceFactory
+    serve_process: list[BridgeProcess], livekit_server: LiveKitEnv, device_factory: DeviceFactory
 ) -> None:
     served = start_serve("--port", "0", "--workers", "2")
     serve_process.append(served)

@@ -29,6 +29,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge.client import BridgeClient
+from lkbridge.devstack.bridge import BridgeStartError, start_bridge
 from lkbridge.devstack.tokens import mint_token
 from lkbridge.devstack.tonefile import make_tone_file
 from lkbridge.errors import ClientError, FetchError
@@ -238,23 +239,11 @@ async def test_rejected_token_stays_out_of_the_sdks_own_stderr(
     env = {k: v for k, v in os.environ.items() if k != "RUST_LOG"}
     stderr_path = tmp_path / "stderr.log"
     with stderr_path.open("w") as stderr:
-        proc = subprocess.Popen(
-            [*LKBRIDGE, "serve", "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-            env=env,
-        )
-    try:
-        assert proc.stdout is not None
-        line = await asyncio.to_thread(proc.stdout.readline)
-        assert line.startswith("lkbridge listening on "), line
-        async with BridgeClient(line.split()[-1]) as client:
+        bridge = await asyncio.to_thread(start_bridge, "--port", "0", stderr=stderr, env=env)
+    with bridge:
+        async with BridgeClient(bridge.target) as client:
             answer = await client.join("forged", token=forged, livekit_url=livekit_server.url)
         assert not answer.success and answer.error.startswith("token rejected:")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(proc.wait, 15)
     logged = stderr_path.read_text()
     assert "JoinRoom forged failed: token rejected" in logged, logged[-2000:]
     assert signature not in logged and forged.split(".")[1] not in logged
@@ -548,27 +537,20 @@ def start_serve(
     env: dict[str, str] | None = None,
     umask: int | None = None,
 ) -> Served:
-    command = [*LKBRIDGE, "serve", *args]
+    prefix: list[str] = []
     if umask is not None:  # through a shell: preexec_fn is not safe in a threaded parent
-        command = ["sh", "-c", f'umask {umask:03o} && exec "$@"', "sh", *command]
+        prefix = ["sh", "-c", f'umask {umask:03o} && exec "$@"', "sh"]
     fd, log_path = tempfile.mkstemp(prefix="lkbridge-serve-", suffix=".log")
-    with os.fdopen(fd, "w") as log:  # the child keeps its own copy of the fd
-        proc = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            env={**os.environ, **(env or {})},
-        )
-    procs.append(proc)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    log_text = "" if line.startswith("lkbridge listening on ") else Path(log_path).read_text()
-    os.unlink(log_path)
-    if log_text or not line:
-        proc.wait(10)
-        raise AssertionError(f"serve exited {proc.returncode}: {line}{log_text}")
-    return Served(proc, [line.strip()])
+    try:
+        with os.fdopen(fd, "w") as log:  # the child keeps its own copy of the fd
+            bridge = start_bridge(*args, prefix=prefix, stderr=log,
+                                  env={**os.environ, **(env or {})})  # fmt: skip
+    except BridgeStartError as exc:
+        raise AssertionError(f"{exc}\n{Path(log_path).read_text()}") from None
+    finally:
+        os.unlink(log_path)
+    procs.append(bridge.proc)
+    return Served(bridge.proc, [bridge.line])
 
 
 async def test_second_signal_exits_within_a_second(

@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from lkbridge.devstack import netns
+from lkbridge.devstack.bridge import start_bridge
 from lkbridge.devstack.netns import Netns
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,24 +56,15 @@ def test_image_install_steps_in_a_clean_venv(tmp_path: Path) -> None:
     assert install.returncode == 0, install.stderr[-3000:]
     lkbridge = str(venv / "bin" / "lkbridge")
     env = dict(os.environ, LKBRIDGE_LOG_FORMAT="json", PYTHONUNBUFFERED="1")
-    serve = subprocess.Popen(
-        [lkbridge, "serve", "--host", "127.0.0.1", "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
-    try:
-        assert serve.stdout is not None
-        line = serve.stdout.readline()
-        assert line.startswith("lkbridge listening on "), line
-        target = line.split()[-1]
+    log = tmp_path / "serve.log"
+    with log.open("w") as stderr:  # the installed console script, not this checkout's package
+        serve = start_bridge("--host", "127.0.0.1", "--port", "0", command=[lkbridge],
+                             stderr=stderr, env=env)  # fmt: skip
+    with serve:
         probe = subprocess.run(
-            [lkbridge, "health", "--standard", "--timeout", "3", "--bridge", target],
+            [lkbridge, "health", "--standard", "--timeout", "3", "--bridge", serve.target],
             capture_output=True, text=True, timeout=30,
         )  # fmt: skip
         assert (probe.returncode, probe.stdout) == (0, "SERVING\n"), probe.stderr
-        serve.send_signal(signal.SIGTERM)
-        assert serve.wait(15) == 0
-        assert serve.stderr is not None
-        assert '"msg": "stopped in' in serve.stderr.read(), "JSON logs, clean stop"
-    finally:
-        if serve.poll() is None:
-            serve.kill()
+        assert serve.stop() == 0
+    assert '"msg": "stopped in' in log.read_text(), "JSON logs, clean stop"

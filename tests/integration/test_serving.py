@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -20,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from lkbridge.audio.pcm import to_bytes
 from lkbridge.audio.signal import tone
 from lkbridge.client import BridgeClient, ClientTls
+from lkbridge.devstack.bridge import BridgeProcess, start_bridge
 from lkbridge.errors import ClientError
 from lkbridge.server.config import TlsFiles
 from tests.conftest import BridgeFactory, DeviceFactory, LiveKitEnv
@@ -28,33 +28,16 @@ from tests.helpers import wait_until
 LKBRIDGE = [sys.executable, "-m", "lkbridge"]
 
 
-@dataclass
-class ServeProcess:
-    proc: subprocess.Popen[str]
-    target: str
-
-
 @pytest.fixture
-def serve_process() -> Iterator[list[ServeProcess]]:
-    started: list[ServeProcess] = []
+def serve_process() -> Iterator[list[BridgeProcess]]:
+    started: list[BridgeProcess] = []
     yield started
     for served in started:
-        if served.proc.poll() is None:
-            served.proc.kill()
-            served.proc.wait()
+        served.stop(signal.SIGKILL)
 
 
-def start_serve(*args: str) -> ServeProcess:
-    proc = subprocess.Popen(
-        [*LKBRIDGE, "serve", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.startswith("lkbridge listening on "), line
-    return ServeProcess(proc, line.split()[-1])
+def start_serve(*args: str) -> BridgeProcess:
+    return start_bridge(*args)
 
 
 def manifest_grace_period() -> float:
@@ -70,7 +53,7 @@ def manifest_grace_period() -> float:
 
 
 async def test_sigterm_with_live_sessions(
-    serve_process: list[ServeProcess], livekit_server: LiveKitEnv, device_factory: DeviceFactory
+    serve_process: list[BridgeProcess], livekit_server: LiveKitEnv, device_factory: DeviceFactory
 ) -> None:
     grace = manifest_grace_period()
     served = start_serve("--port", "0", "--grace-period", str(grace))
@@ -114,7 +97,7 @@ async def test_sigterm_with_live_sessions(
 
 
 async def test_a_streaming_session_costs_three_tasks(
-    serve_process: list[ServeProcess], livekit_server: LiveKitEnv, device_factory: DeviceFactory
+    serve_process: list[BridgeProcess], livekit_server: LiveKitEnv, device_factory: DeviceFactory
 ) -> None:
     """grpc.aio's two per call plus the SDK's room task: the bridge parks no task of its own
     (its reader is the handler, its writer runs only while audio waits)."""
@@ -158,7 +141,7 @@ async def test_a_streaming_session_costs_three_tasks(
 
 
 async def test_serve_on_a_unix_socket_only(
-    serve_process: list[ServeProcess], tmp_path: Path
+    serve_process: list[BridgeProcess], tmp_path: Path
 ) -> None:
     path = tmp_path / "bridge.sock"
     served = start_serve("--socket", str(path), "--no-tcp")
@@ -265,7 +248,7 @@ async def test_tls_and_mutual_tls(bridge_factory: BridgeFactory, tmp_path: Path)
         assert err.value.code == "UNAVAILABLE"
 
 
-async def test_loop_choice(serve_process: list[ServeProcess]) -> None:
+async def test_loop_choice(serve_process: list[BridgeProcess]) -> None:
     served = start_serve("--port", "0", "--loop", "asyncio")
     serve_process.append(served)
     async with BridgeClient(served.target) as client:

@@ -1,35 +1,15 @@
-"""The load test's own figures: the device packets' stamp, holes by sequence, the summary."""
+"""The load test's own figures: the summary (the packets' stamp: tests/unit/test_stamp.py)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import pytest
 import typer
 
-from bench.sessions import sent_ns
 from lkbridge.cli.loadtest import parse_seconds
-from lkbridge.devstack.stamp import STAMP_BYTES, missing_between, read_stamp, stamp
 from lkbridge.loadtest.gates import Sample, Verdict
 from lkbridge.loadtest.summary import AUDIO, HOLE, LATENCY, build, format_text
-
-
-def test_a_stamp_reads_back_in_the_benchmarks_layout_too() -> None:
-    pcm = bytes(range(200)) * 16
-    now = time.time_ns()
-    stamped = stamp(pcm, 70_000, now)  # past 16 bits: the sequence wraps, the time must not
-    assert read_stamp(stamped) == (70_000 % 65536, now)
-    assert sent_ns(stamped) == now  # bench/sessions.py reads the same layout
-    assert stamped[STAMP_BYTES:] == pcm[STAMP_BYTES:] and len(stamped) == len(pcm)
-    assert read_stamp(b"short") is None
-
-
-def test_missing_packets_by_sequence() -> None:
-    assert missing_between(7, 8) == 0
-    assert missing_between(7, 10) == 2
-    assert missing_between(65535, 1) == 1  # across the wrap
-    assert missing_between(9, 9) == 0 and missing_between(9, 3) == 0  # repeat, device restart
 
 
 @dataclass
