@@ -175,6 +175,10 @@ class ProxyService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             streams_total=int(total("streams_total")),
             dropped_frames=int(total("dropped_frames")),
             dropped_bytes=int(total("dropped_bytes")),
+            max_sessions=int(total("max_sessions")),
+            max_joins_in_flight=int(total("max_joins_in_flight")),
+            joins_in_flight=int(total("joins_in_flight")),
+            joins_refused=int(total("joins_refused")),
         )
         metadata = health_metadata(
             self._stats.version, figures, workers=str(len(answers)), workers_up=str(len(up))
