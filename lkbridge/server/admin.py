@@ -166,6 +166,7 @@ class Snapshots:
             max_joins_in_flight=self._registry.max_joins_in_flight,
             joins_in_flight=self._registry.joins_in_progress,
             joins_refused=self._registry.joins_refused,
+            joins_abandoned=self._registry.joins_abandoned,
         )
         return admin_pb.StatsSnapshot(
             timestamp_ms=time.time_ns() // 1_000_000,

@@ -30,6 +30,7 @@ class HealthFigures:
     max_joins_in_flight: int
     joins_in_flight: int
     joins_refused: int
+    joins_abandoned: int
 
 
 def health_status(service: str, serving: bool) -> pb.HealthCheckResponse.ServingStatus:
@@ -55,4 +56,5 @@ def health_metadata(version: str, figures: HealthFigures, **extra: str) -> dict[
         "max_joins_in_flight": str(figures.max_joins_in_flight),
         "joins_in_flight": str(figures.joins_in_flight),
         "joins_refused": str(figures.joins_refused),
+        "joins_abandoned": str(figures.joins_abandoned),
     }

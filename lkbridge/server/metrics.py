@@ -51,6 +51,8 @@ def render(snapshot: admin_pb.StatsSnapshot) -> str:
          t.joins_in_flight),
         ("lkbridge_joins_refused_total", "counter", "JoinRooms refused at a bound.",
          t.joins_refused),
+        ("lkbridge_joins_abandoned_total", "counter", "JoinRooms given up while under way "
+         "(their rooms left at once).", t.joins_abandoned),
     ]  # fmt: skip
     lines = []
     for name, kind, help_text, value in metrics:

@@ -44,9 +44,12 @@ class _JoinAttempt:
     why: str = ""
     connecting: bool = False  # past the user's lock, in Room.connect()
 
-    def abandon(self, why: str) -> None:
-        if not self.abandoned:
-            self.abandoned, self.why = True, why
+    def abandon(self, why: str) -> bool:
+        """True the first time: the attempt is given up from now on."""
+        if self.abandoned:
+            return False
+        self.abandoned, self.why = True, why
+        return True
 
 
 class SessionRegistry:
@@ -61,6 +64,7 @@ class SessionRegistry:
         self.closing = False
         self.sessions_created = 0
         self.joins_refused = 0
+        self.joins_abandoned = 0  # given up by their callers (or a LeaveRoom) while under way
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -144,7 +148,7 @@ class SessionRegistry:
         except TimeoutError:
             if task.done() and not task.cancelled() and task.exception() is None:
                 return task.result()
-            attempt.abandon("JoinRoom already answered")
+            self._abandon(attempt, "JoinRoom already answered")
             if attempt.connecting:
                 raise JoinFailed(
                     f"timed out: no answer from the livekit server within {bound:g} s"
@@ -155,10 +159,14 @@ class SessionRegistry:
             ) from None
         except asyncio.CancelledError:
             # the caller is gone: nobody would know of the session
-            attempt.abandon("JoinRoom already answered")
+            self._abandon(attempt, "JoinRoom already answered")
             raise
         except JoinFailed as exc:
             raise JoinFailed(redact(str(exc), (token,))) from None
+
+    def _abandon(self, attempt: _JoinAttempt, why: str) -> None:
+        if attempt.abandon(why):
+            self.joins_abandoned += 1
 
     def _join_done(self, task: asyncio.Task[Session]) -> None:
         self._joins.pop(task, None)
@@ -210,7 +218,9 @@ class SessionRegistry:
         connecting = False
         for task, attempt in self._joins.items():
             if attempt.user_id == user_id and not task.done():  # done: its session is stored
-                attempt.abandon(f"left by LeaveRoom while connecting ({reason or 'LeaveRoom'})")
+                self._abandon(
+                    attempt, f"left by LeaveRoom while connecting ({reason or 'LeaveRoom'})"
+                )
                 connecting = connecting or attempt.connecting
         if connecting:
             return True

@@ -179,6 +179,7 @@ class ProxyService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             max_joins_in_flight=int(total("max_joins_in_flight")),
             joins_in_flight=int(total("joins_in_flight")),
             joins_refused=int(total("joins_refused")),
+            joins_abandoned=int(total("joins_abandoned")),
         )
         metadata = health_metadata(
             self._stats.version, figures, workers=str(len(answers)), workers_up=str(len(up))

@@ -371,6 +371,7 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             max_joins_in_flight=self._registry.max_joins_in_flight,
             joins_in_flight=self._registry.joins_in_progress,
             joins_refused=self._registry.joins_refused,
+            joins_abandoned=self._registry.joins_abandoned,
         )
         return pb.HealthCheckResponse(
             status=health_status(request.service, serving=not self.shutting_down),
