@@ -283,3 +283,13 @@ def test_the_dashboard_takes_the_profile_s_bridge_and_token(
         ("unix:/from/profile.sock", "from-profile"),
         ("unix:/from/profile.sock", "flag"),
     ]
+
+
+def test_health_shows_sessions_against_the_limit() -> None:
+    from lkbridge._proto import livekit_bridge_pb2 as pb
+
+    old = pb.HealthCheckResponse(active_sessions=3)
+    assert probe.sessions_row(old) == "3"  # a bridge without admission
+    figures = {"max_sessions": "20", "joins_in_flight": "2", "max_joins_in_flight": "8"}
+    busy = pb.HealthCheckResponse(active_sessions=3, metadata=figures)
+    assert probe.sessions_row(busy) == "3 of 20 (+2 joining, at most 8)"
