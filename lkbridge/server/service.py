@@ -100,6 +100,7 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         self._stats = stats
         self._policy = config.fetch_policy()
         self.shutting_down = False
+        self._refusal_logged = float("-inf")  # when a refused JoinRoom was last logged
 
     # -- rooms ---------------------------------------------------------------------------------
 
@@ -123,7 +124,15 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
                 target_identity=request.target_identity,
             )
         except AtCapacity as exc:  # at once, before any connect: the cloud retries or goes on
-            log.warning("JoinRoom %s refused: %s", clip(user_id), exc)
+            now = time.monotonic()
+            if now - self._refusal_logged >= 1.0:  # a burst of 300 is one line, not 300
+                self._refusal_logged = now
+                log.warning(
+                    "JoinRoom %s refused: %s (%d refused since start)",
+                    clip(user_id),
+                    exc,
+                    self._registry.joins_refused,
+                )
             await refuse(context, exc)
         except JoinFailed as exc:
             self._stats.errors += 1
