@@ -48,6 +48,10 @@ class JoinFailed(BridgeError):
     """The room could not be joined: unreachable server, rejected token, timeout."""
 
 
+class AtCapacity(BridgeError):
+    """Refused at once: the bridge holds as many sessions, or joins, as it is set to."""
+
+
 class ServeError(BridgeError):
     """The server cannot start as configured (e.g. its socket path holds something else)."""
 

@@ -45,7 +45,7 @@ class ProcessStats(_message.Message):
     def __init__(self, uptime_s: _Optional[float] = ..., rss_mb: _Optional[float] = ..., cpu_percent: _Optional[float] = ..., threads: _Optional[int] = ..., tasks: _Optional[int] = ..., open_fds: _Optional[int] = ..., loop_lag_ms: _Optional[float] = ..., version: _Optional[str] = ...) -> None: ...
 
 class Totals(_message.Message):
-    __slots__ = ("sessions", "streams", "playbacks", "frames_in", "frames_out", "bytes_in", "bytes_out", "drops", "errors", "sessions_created")
+    __slots__ = ("sessions", "streams", "playbacks", "frames_in", "frames_out", "bytes_in", "bytes_out", "drops", "errors", "sessions_created", "max_sessions", "max_joins_in_flight", "joins_in_flight", "joins_refused", "joins_abandoned")
     SESSIONS_FIELD_NUMBER: _ClassVar[int]
     STREAMS_FIELD_NUMBER: _ClassVar[int]
     PLAYBACKS_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +56,11 @@ class Totals(_message.Message):
     DROPS_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
     SESSIONS_CREATED_FIELD_NUMBER: _ClassVar[int]
+    MAX_SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    MAX_JOINS_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    JOINS_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    JOINS_REFUSED_FIELD_NUMBER: _ClassVar[int]
+    JOINS_ABANDONED_FIELD_NUMBER: _ClassVar[int]
     sessions: int
     streams: int
     playbacks: int
@@ -66,7 +71,12 @@ class Totals(_message.Message):
     drops: int
     errors: int
     sessions_created: int
-    def __init__(self, sessions: _Optional[int] = ..., streams: _Optional[int] = ..., playbacks: _Optional[int] = ..., frames_in: _Optional[int] = ..., frames_out: _Optional[int] = ..., bytes_in: _Optional[int] = ..., bytes_out: _Optional[int] = ..., drops: _Optional[int] = ..., errors: _Optional[int] = ..., sessions_created: _Optional[int] = ...) -> None: ...
+    max_sessions: int
+    max_joins_in_flight: int
+    joins_in_flight: int
+    joins_refused: int
+    joins_abandoned: int
+    def __init__(self, sessions: _Optional[int] = ..., streams: _Optional[int] = ..., playbacks: _Optional[int] = ..., frames_in: _Optional[int] = ..., frames_out: _Optional[int] = ..., bytes_in: _Optional[int] = ..., bytes_out: _Optional[int] = ..., drops: _Optional[int] = ..., errors: _Optional[int] = ..., sessions_created: _Optional[int] = ..., max_sessions: _Optional[int] = ..., max_joins_in_flight: _Optional[int] = ..., joins_in_flight: _Optional[int] = ..., joins_refused: _Optional[int] = ..., joins_abandoned: _Optional[int] = ...) -> None: ...
 
 class PlaybackInfo(_message.Message):
     __slots__ = ("request_id", "track", "position_ms", "duration_ms", "state")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from lkbridge.cli import calls
 from lkbridge.cli.calls import (
@@ -23,6 +23,9 @@ from lkbridge.cli.calls import (
     print_rows,
     run_call,
 )
+
+if TYPE_CHECKING:
+    from lkbridge._proto import livekit_bridge_pb2 as pb
 
 
 def check_health(
@@ -50,13 +53,25 @@ def check_health(
     else:
         rows = [
             ("status", status),
-            ("active sessions", str(response.active_sessions)),
+            ("active sessions", sessions_row(response)),
             ("active streams", str(response.active_streams)),
             ("uptime", f"{response.uptime_seconds} s"),
         ]
         rows += [(key, response.metadata[key]) for key in sorted(response.metadata)]
         print_rows(f"bridge health: {status}", rows)
     return EXIT_OK if response.status == pb.HealthCheckResponse.SERVING else EXIT_NOT_SERVING
+
+
+def sessions_row(response: pb.HealthCheckResponse) -> str:
+    """Sessions against the limit the bridge reports (--max-sessions), with joins under way."""
+    metadata = response.metadata
+    text = str(response.active_sessions)
+    if "max_sessions" in metadata:
+        text += f" of {metadata['max_sessions']}"
+        joining = metadata.get("joins_in_flight", "0")
+        if joining != "0":
+            text += f" (+{joining} joining, at most {metadata.get('max_joins_in_flight', '?')})"
+    return text
 
 
 class _OneLineParser(argparse.ArgumentParser):

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 # build this command's help (tests/unit/test_cli_light.py checks them against server/config.py)
 LOG_LEVELS_HELP = "debug/info/warning/error"
 PUBLISH_BITRATE_DEFAULT = 72_000
+MAX_SESSIONS_DEFAULT, MAX_JOINS_IN_FLIGHT_DEFAULT = 20, 8
 
 
 def serve(
@@ -71,6 +72,17 @@ def serve(
     ),
     tls_client_ca: Path | None = typer.Option(
         None, envvar="LKBRIDGE_TLS_CLIENT_CA", exists=True, help="Require client certs (mTLS)."
+    ),
+    max_sessions: int = typer.Option(
+        MAX_SESSIONS_DEFAULT,
+        envvar="LKBRIDGE_MAX_SESSIONS",
+        help="Sessions per process (each worker's with --workers); more JoinRooms: "
+        "RESOURCE_EXHAUSTED at once. Size it from your own capacity runs.",
+    ),
+    max_joins_in_flight: int = typer.Option(
+        MAX_JOINS_IN_FLIGHT_DEFAULT,
+        envvar="LKBRIDGE_MAX_JOINS_IN_FLIGHT",
+        help="JoinRooms connecting at once per process; more: RESOURCE_EXHAUSTED at once.",
     ),
     idle_timeout: float = typer.Option(
         300.0, envvar="LKBRIDGE_IDLE_TIMEOUT", help="Close a session this long without a stream."
@@ -176,6 +188,8 @@ def config_of(ctx: typer.Context) -> BridgeConfig:
             sdk_logs=cast(SdkLogs, o["sdk_logs"]),  # BridgeConfig checks it
             auth_token=o["auth_token"],
             tls=TlsFiles(tls_cert, tls_key, o["tls_client_ca"]) if tls_cert and tls_key else None,
+            max_sessions=o["max_sessions"],
+            max_joins_in_flight=o["max_joins_in_flight"],
             idle_timeout_s=o["idle_timeout"],
             forward_tracks=o["forward_tracks"],
             capture_min_ms=o["capture_ms"],

@@ -162,6 +162,11 @@ class Snapshots:
             drops=sum(s.outbox.dropped_frames for s in live),
             errors=self._stats.errors,
             sessions_created=self._registry.sessions_created,
+            max_sessions=self._registry.max_sessions,
+            max_joins_in_flight=self._registry.max_joins_in_flight,
+            joins_in_flight=self._registry.joins_in_progress,
+            joins_refused=self._registry.joins_refused,
+            joins_abandoned=self._registry.joins_abandoned,
         )
         return admin_pb.StatsSnapshot(
             timestamp_ms=time.time_ns() // 1_000_000,

@@ -28,6 +28,12 @@ MIN_BITRATE, MAX_BITRATE = 6_000, 510_000  # what Opus can encode
 MAX_RECEIVE_BYTES = 2 * MAX_MESSAGE_BYTES
 SERVICE_NAME = "mentra.livekit.bridge.LiveKitBridge"
 DEFAULT_PUBLISH_BITRATE = 72_000  # bit/s: the lowest at which Opus codes 16 kHz speech as CELT
+# Admission defaults, per session process: the whole stack's knee on 2 cores is 10-12 streaming
+# sessions and 40 starve (docs/benchmarks.md), so 20 leaves room above the knee and stops well
+# before the starvation; 150 concurrent JoinRooms made 16k fds and stalled the healthy sessions,
+# while 8 connects at once answer in about a second (docs/operations.md, "Admission").
+DEFAULT_MAX_SESSIONS = 20
+DEFAULT_MAX_JOINS_IN_FLIGHT = 8
 # the first line on stdout, once per address: the front, the dev stack and the tests wait for it
 LISTENING = "lkbridge listening on "
 
@@ -61,6 +67,10 @@ class BridgeConfig:
     # the SDK's native log records: stderr (RUST_LOG) or Python logging
     sdk_logs: SdkLogs = "native"
     # sessions
+    # admission (registry.py): sessions held and JoinRooms connecting at once, per session
+    # process; more get RESOURCE_EXHAUSTED at once (docs/operations.md, "Admission")
+    max_sessions: int = DEFAULT_MAX_SESSIONS
+    max_joins_in_flight: int = DEFAULT_MAX_JOINS_IN_FLIGHT
     connect_timeout_s: float = 5.0
     # JoinRoom's livekit_url: also refuse loopback and private addresses (addresses.py)
     livekit_deny_private: bool = False
@@ -113,6 +123,8 @@ class BridgeConfig:
             raise ValueError(f"sdk logs must be one of {', '.join(SDK_LOGS)}")
         if self.publish_bitrate and not MIN_BITRATE <= self.publish_bitrate <= MAX_BITRATE:
             raise ValueError(f"publish bitrate must be 0 or {MIN_BITRATE}-{MAX_BITRATE} bit/s")
+        if self.max_sessions < 1 or self.max_joins_in_flight < 1:
+            raise ValueError("max sessions and max joins in flight must be at least 1")
         if self.grace_period_s < 0 or self.idle_timeout_s < 0:
             raise ValueError("timeouts cannot be negative")
 

@@ -24,6 +24,13 @@ class HealthFigures:
     # room audio dropped for slow readers, by the sessions alive now (as admin's totals)
     dropped_frames: int
     dropped_bytes: int
+    # admission (registry.py): the bounds and where the bridge stands against them; a front
+    # adds its workers' up (each worker holds its own --max-sessions)
+    max_sessions: int
+    max_joins_in_flight: int
+    joins_in_flight: int
+    joins_refused: int
+    joins_abandoned: int
     # CPU seconds (user + system) since start: a load run's sampler plots its rate over time
     cpu_s: float = 0.0
 
@@ -47,5 +54,10 @@ def health_metadata(version: str, figures: HealthFigures, **extra: str) -> dict[
         "streams_total": str(figures.streams_total),
         "dropped_frames": str(figures.dropped_frames),
         "dropped_bytes": str(figures.dropped_bytes),
+        "max_sessions": str(figures.max_sessions),
+        "max_joins_in_flight": str(figures.max_joins_in_flight),
+        "joins_in_flight": str(figures.joins_in_flight),
+        "joins_refused": str(figures.joins_refused),
+        "joins_abandoned": str(figures.joins_abandoned),
         "cpu_s": f"{figures.cpu_s:.2f}",
     }

@@ -43,6 +43,16 @@ def render(snapshot: admin_pb.StatsSnapshot) -> str:
          t.errors),
         ("lkbridge_sessions_created_total", "counter", "Sessions joined since start.",
          t.sessions_created),
+        ("lkbridge_max_sessions", "gauge", "Sessions held or joining before JoinRoom is "
+         "refused (--max-sessions; a front: its workers' sum).", t.max_sessions),
+        ("lkbridge_max_joins_in_flight", "gauge", "JoinRooms connecting at once before more are "
+         "refused (--max-joins-in-flight).", t.max_joins_in_flight),
+        ("lkbridge_joins_in_flight", "gauge", "JoinRooms connecting now (abandoned ones too).",
+         t.joins_in_flight),
+        ("lkbridge_joins_refused_total", "counter", "JoinRooms refused at a bound.",
+         t.joins_refused),
+        ("lkbridge_joins_abandoned_total", "counter", "JoinRooms given up while under way "
+         "(their rooms left at once).", t.joins_abandoned),
     ]  # fmt: skip
     lines = []
     for name, kind, help_text, value in metrics:

@@ -107,8 +107,16 @@ class Playback:
         self._task = asyncio.get_running_loop().create_task(
             self._run(), name=f"playback:{self.request_id}"
         )
+        self._task.add_done_callback(lambda _: self._ended(on_done))
+
+    def _ended(self, on_done: Callable[[Playback], None] | None) -> None:
+        """Every playback ends with an event: a task cancelled before its first step (a
+        StopAudio or a replacement in the same loop turn as the PlayAudio) never ran `_run`,
+        so nothing else would say why, and its call would wait for an event forever."""
+        if not self.done:
+            self._fail(f"stopped: {self._stop_reason or 'cancelled'}")
         if on_done is not None:
-            self._task.add_done_callback(lambda _: on_done(self))
+            on_done(self)
 
     async def events_until_done(self) -> AsyncIterator[pb.PlayAudioEvent]:
         while True:

@@ -6,6 +6,12 @@ process). The RPC is answered within `connect_timeout_s` whatever the SFU does (
 retries for several times that); a connect still going on then is abandoned: the room it joins
 is left as soon as it is joined. Operations on one user are serialised by that user's lock, which
 lives only while someone holds or waits for it.
+
+Admission: a JoinRoom past `max_joins_in_flight` connects, or for a new user past `max_sessions`
+sessions held or joining, is refused at once (AtCapacity, RESOURCE_EXHAUSTED) before it costs
+anything. A connect abandoned by its caller still counts until it ends: its sockets and threads
+are there until then. Without these bounds 150 JoinRooms at once opened 16k fds and stalled the
+sessions already streaming (docs/operations.md, "Admission").
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
-from lkbridge.errors import JoinFailed, SessionNotFound
+from lkbridge.errors import AtCapacity, JoinFailed, SessionNotFound
 from lkbridge.server.config import BridgeConfig
 from lkbridge.server.memory import release_free_memory
 from lkbridge.server.redact import clip, redact
@@ -33,8 +39,17 @@ class _UserLock:
 
 @dataclass
 class _JoinAttempt:
-    abandoned: bool = False  # the RPC was answered without this attempt's session
+    user_id: str
+    abandoned: bool = False  # its session is not wanted: `why` says who gave it up
+    why: str = ""
     connecting: bool = False  # past the user's lock, in Room.connect()
+
+    def abandon(self, why: str) -> bool:
+        """True the first time: the attempt is given up from now on."""
+        if self.abandoned:
+            return False
+        self.abandoned, self.why = True, why
+        return True
 
 
 class SessionRegistry:
@@ -43,9 +58,13 @@ class SessionRegistry:
         self._sessions: dict[str, Session] = {}
         self._locks: dict[str, _UserLock] = {}
         self._background: set[asyncio.Task[None]] = set()
-        self._joins: set[asyncio.Task[Session]] = set()  # kept: shutdown waits for them
+        # every join until its task ends, abandoned ones too: admission counts them, shutdown
+        # waits for them
+        self._joins: dict[asyncio.Task[Session], _JoinAttempt] = {}
         self.closing = False
         self.sessions_created = 0
+        self.joins_refused = 0
+        self.joins_abandoned = 0  # given up by their callers (or a LeaveRoom) while under way
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -71,6 +90,32 @@ class SessionRegistry:
     def user_locks(self) -> int:
         return len(self._locks)
 
+    @property
+    def max_sessions(self) -> int:
+        return self._config.max_sessions
+
+    @property
+    def max_joins_in_flight(self) -> int:
+        return self._config.max_joins_in_flight
+
+    def admit(self, user_id: str) -> None:
+        """Refuse a join at once (AtCapacity) when it would pass a bound; else nothing."""
+        limit = self._config.max_joins_in_flight
+        if len(self._joins) >= limit:
+            self.joins_refused += 1
+            raise AtCapacity(
+                f"too many JoinRooms connecting: {len(self._joins)}, "
+                f"the limit set by --max-joins-in-flight {limit}; retry shortly"
+            )
+        limit = self._config.max_sessions
+        held = self._sessions.keys() | {a.user_id for a in self._joins.values()}
+        if user_id not in held and len(held) >= limit:  # a rejoin replaces: it adds none
+            self.joins_refused += 1
+            raise AtCapacity(
+                f"bridge full: {len(held)} sessions held or joining, "
+                f"the limit set by --max-sessions {limit}"
+            )
+
     @contextlib.asynccontextmanager
     async def _user_lock(self, user_id: str) -> AsyncIterator[None]:
         entry = self._locks.get(user_id)
@@ -88,12 +133,14 @@ class SessionRegistry:
     async def join(
         self, user_id: str, *, url: str, token: str, room_name: str, target_identity: str
     ) -> Session:
-        """The joined session, or JoinFailed (its text free of the token) within the bound."""
-        attempt = _JoinAttempt()
+        """The joined session, or JoinFailed (its text free of the token) within the bound;
+        AtCapacity at once past a bound (`admit`)."""
+        self.admit(user_id)
+        attempt = _JoinAttempt(user_id)
         task = asyncio.get_running_loop().create_task(
             self._join(attempt, user_id, url, token, room_name, target_identity), name="join"
         )
-        self._joins.add(task)
+        self._joins[task] = attempt
         task.add_done_callback(self._join_done)
         bound = self._config.connect_timeout_s
         try:
@@ -101,7 +148,7 @@ class SessionRegistry:
         except TimeoutError:
             if task.done() and not task.cancelled() and task.exception() is None:
                 return task.result()
-            attempt.abandoned = True
+            self._abandon(attempt, "JoinRoom already answered")
             if attempt.connecting:
                 raise JoinFailed(
                     f"timed out: no answer from the livekit server within {bound:g} s"
@@ -111,13 +158,18 @@ class SessionRegistry:
                 f"{bound:g} s"
             ) from None
         except asyncio.CancelledError:
-            attempt.abandoned = True  # the caller is gone: nobody would know of the session
+            # the caller is gone: nobody would know of the session
+            self._abandon(attempt, "JoinRoom already answered")
             raise
         except JoinFailed as exc:
             raise JoinFailed(redact(str(exc), (token,))) from None
 
+    def _abandon(self, attempt: _JoinAttempt, why: str) -> None:
+        if attempt.abandon(why):
+            self.joins_abandoned += 1
+
     def _join_done(self, task: asyncio.Task[Session]) -> None:
-        self._joins.discard(task)
+        self._joins.pop(task, None)
         if not task.cancelled() and task.exception() is not None:  # retrieved: no GC warning
             log.debug("join attempt ended: %s", clip(redact(str(task.exception()))))
 
@@ -134,7 +186,7 @@ class SessionRegistry:
             if self.closing:
                 raise JoinFailed("bridge is shutting down")
             if attempt.abandoned:  # answered while it waited: it must change nothing
-                raise JoinFailed("abandoned before it started")
+                raise JoinFailed(f"abandoned before it started: {attempt.why}")
             old = self._sessions.pop(user_id, None)
             if old is not None:
                 await self._close(old, "replaced by a new JoinRoom")
@@ -148,7 +200,7 @@ class SessionRegistry:
             attempt.connecting = True
             await session.connect(url, token)
             if self.closing or attempt.abandoned:
-                why = "bridge is shutting down" if self.closing else "JoinRoom already answered"
+                why = "bridge is shutting down" if self.closing else attempt.why
                 await self._close(session, why)
                 if attempt.abandoned:
                     log.info("session %s: late join left again (%s)", user_id, why)
@@ -159,6 +211,19 @@ class SessionRegistry:
             return session
 
     async def leave(self, user_id: str, reason: str) -> bool:
+        """Close the user's session. Joins of the user still under way are given up: one that
+        is connecting holds the user's lock until the SDK answers (seconds under load), and no
+        session is registered meanwhile, so the answer comes at once; its room is left as soon
+        as it is joined."""
+        connecting = False
+        for task, attempt in self._joins.items():
+            if attempt.user_id == user_id and not task.done():  # done: its session is stored
+                self._abandon(
+                    attempt, f"left by LeaveRoom while connecting ({reason or 'LeaveRoom'})"
+                )
+                connecting = connecting or attempt.connecting
+        if connecting:
+            return True
         async with self._user_lock(user_id):
             session = self._sessions.pop(user_id, None)
             if session is None:

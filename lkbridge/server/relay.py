@@ -175,6 +175,11 @@ class ProxyService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             streams_total=int(total("streams_total")),
             dropped_frames=int(total("dropped_frames")),
             dropped_bytes=int(total("dropped_bytes")),
+            max_sessions=int(total("max_sessions")),
+            max_joins_in_flight=int(total("max_joins_in_flight")),
+            joins_in_flight=int(total("joins_in_flight")),
+            joins_refused=int(total("joins_refused")),
+            joins_abandoned=int(total("joins_abandoned")),
             cpu_s=total("cpu_s", self._stats.cpu_seconds()),
         )
         metadata = health_metadata(

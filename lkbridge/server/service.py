@@ -20,6 +20,7 @@ from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
 from lkbridge.audio.pcm import Int16Array
 from lkbridge.errors import (
+    AtCapacity,
     BridgeError,
     FetchError,
     InvalidArgument,
@@ -61,6 +62,7 @@ STATUS_OF: dict[type[BridgeError], grpc.StatusCode] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     FetchError: grpc.StatusCode.INVALID_ARGUMENT,  # a URL refused before any session is touched
     MessageTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    AtCapacity: grpc.StatusCode.RESOURCE_EXHAUSTED,  # --max-sessions, --max-joins-in-flight
     SessionNotFound: grpc.StatusCode.NOT_FOUND,
     NotConnected: grpc.StatusCode.FAILED_PRECONDITION,
     RoomLost: grpc.StatusCode.UNAVAILABLE,  # under a stream in progress: rejoin and retry
@@ -101,6 +103,7 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         self._stats = stats
         self._policy = config.fetch_policy()
         self.shutting_down = False
+        self._refusal_logged = float("-inf")  # when a refused JoinRoom was last logged
 
     # -- rooms ---------------------------------------------------------------------------------
 
@@ -128,6 +131,17 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
                 room_name=request.room_name,
                 target_identity=request.target_identity,
             )
+        except AtCapacity as exc:  # at once, before any connect: the cloud retries or goes on
+            now = time.monotonic()
+            if now - self._refusal_logged >= 1.0:  # a burst of 300 is one line, not 300
+                self._refusal_logged = now
+                log.warning(
+                    "JoinRoom %s refused: %s (%d refused since start)",
+                    clip(user_id),
+                    exc,
+                    self._registry.joins_refused,
+                )
+            await refuse(context, exc)
         except JoinFailed as exc:
             self._stats.errors += 1
             error = redact(str(exc), (request.token,))
@@ -369,6 +383,11 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             streams_total=self._stats.streams_total,
             dropped_frames=sum(s.outbox.dropped_frames for s in self._registry),
             dropped_bytes=sum(s.outbox.dropped_bytes for s in self._registry),
+            max_sessions=self._registry.max_sessions,
+            max_joins_in_flight=self._registry.max_joins_in_flight,
+            joins_in_flight=self._registry.joins_in_progress,
+            joins_refused=self._registry.joins_refused,
+            joins_abandoned=self._registry.joins_abandoned,
             cpu_s=self._stats.cpu_seconds(),
         )
         return pb.HealthCheckResponse(

@@ -166,3 +166,16 @@ class PollLatency:
         first_arrival, first_ts, rtt_ms = self._first
         extra_ms = (arrival - first_arrival) * 1000 - (timestamp_ms - first_ts)
         return max(0.0, rtt_ms + extra_ms)  # max(-0.0, 0.0) would keep the sign
+
+
+def sessions_meter(totals: admin_pb.Totals) -> str:
+    """Sessions against the bridge's --max-sessions, with joins under way and joins refused
+    (a bridge older than admission sends no limit: the count alone)."""
+    text = f"sessions {totals.sessions}"
+    if totals.max_sessions:
+        text += f"/{totals.max_sessions}"
+    if totals.joins_in_flight:
+        text += f" +{totals.joins_in_flight} joining"
+    if totals.joins_refused:
+        text += f", {totals.joins_refused} refused"
+    return text

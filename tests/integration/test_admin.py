@@ -54,6 +54,7 @@ async def test_watch_stats_and_list_sessions(
     last = snapshots[-1]
     assert last.totals.sessions == health.active_sessions == 2
     assert last.totals.streams == health.active_streams == 1
+    assert (last.totals.max_sessions, last.totals.max_joins_in_flight) == (20, 8)
     assert last.process.rss_mb > 10 and last.process.tasks > 0 and last.process.threads > 0
     assert last.process.version == health.metadata["version"]
     by_user = {s.user_id: s for s in last.sessions}
@@ -70,6 +71,11 @@ async def test_watch_stats_and_list_sessions(
     value = {name: fam.samples[0].value for name, fam in families.items()}
     assert value["lkbridge_sessions"] == 2
     assert value["lkbridge_streams"] == 1
+    assert (value["lkbridge_max_sessions"], value["lkbridge_max_joins_in_flight"]) == (20, 8)
+    assert (value["lkbridge_joins_in_flight"], families["lkbridge_joins_refused"].type) == (
+        0,
+        "counter",
+    )
     assert value["lkbridge_resident_memory_bytes"] > 10 * 2**20
     assert families["lkbridge_build_info"].samples[0].labels["version"] == last.process.version
     assert families["lkbridge_errors"].type == "counter"  # the parser strips _total

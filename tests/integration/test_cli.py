@@ -38,6 +38,8 @@ async def test_health_and_status_commands(bridge: BridgeEnv, room_name: str) -> 
     assert json.loads(result.stdout)["connected"] is True
     table = await asyncio.to_thread(invoke, "health", "--bridge", bridge.target)
     assert "SERVING" in table.stdout and "active sessions" in table.stdout
+    assert "1 of 20" in table.stdout  # against the bridge's --max-sessions
+    assert data["metadata"]["max_sessions"] == "20"
 
 
 def test_health_exit_code_when_unreachable() -> None:

@@ -255,7 +255,10 @@ async def test_rejected_token_stays_out_of_the_sdks_own_stderr(
 async def test_join_to_a_silent_host_answered_at_the_connect_bound(
     bridge_factory: BridgeFactory, silent: Silent, room_name: str
 ) -> None:
-    bridge = await bridge_factory(connect_timeout_s=2.0)
+    # admission bounds out of the way: this is the connect bound, 200 joins deep (admission
+    # itself: test_admission.py)
+    # (the lone join's connect goes on too: the SDK retries for ~17 s)
+    bridge = await bridge_factory(connect_timeout_s=2.0, max_sessions=250, max_joins_in_flight=250)
     url = f"ws://127.0.0.1:{silent.port}"
     token = bridge.livekit.token(room_name, "cloud-agent:lone")
     started = time.monotonic()
@@ -377,7 +380,10 @@ async def test_huge_user_ids_are_refused_and_cost_nothing(
     assert (err.value.code, err.value.details) == ("INVALID_ARGUMENT", message)
 
 
-async def test_failed_joins_leave_no_lock_behind(bridge: BridgeEnv, room_name: str) -> None:
+async def test_failed_joins_leave_no_lock_behind(
+    bridge_factory: BridgeFactory, room_name: str
+) -> None:
+    bridge = await bridge_factory(max_sessions=50, max_joins_in_flight=50)  # all 50 connect
     token = bridge.livekit.token(room_name, "cloud-agent:x")
     users = [f"{i:03d}" + "u" * 253 for i in range(50)]  # 256 bytes: the longest allowed
     answers = await asyncio.gather(

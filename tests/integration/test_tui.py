@@ -84,7 +84,8 @@ async def test_sessions_appear_leave_and_stop_ask_first_and_the_bridge_restarts(
         await bridge.join("tui2", room_name)
         await settle(pilot, lambda: rows(app) == {"tui1", "tui2"})
         health = await bridge.client.health()
-        assert meter(app, "sessions") == f"sessions {health.active_sessions}"
+        limit = health.metadata["max_sessions"]
+        assert meter(app, "sessions") == f"sessions {health.active_sessions}/{limit}"
         assert "join: tui1" in log_text(app)
 
         # a WAV playback: the bridge learns no length from a stream, so the detail shows "?";

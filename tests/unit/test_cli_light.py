@@ -24,7 +24,12 @@ from lkbridge.cli.device import recording_path
 from lkbridge.cli.main import OneLineErrors, app
 from lkbridge.cli.profile import Profile, ProfileError, parse_profile
 from lkbridge.cli.rooms import parse_ttl
-from lkbridge.cli.serve import LOG_LEVELS_HELP, PUBLISH_BITRATE_DEFAULT
+from lkbridge.cli.serve import (
+    LOG_LEVELS_HELP,
+    MAX_JOINS_IN_FLIGHT_DEFAULT,
+    MAX_SESSIONS_DEFAULT,
+    PUBLISH_BITRATE_DEFAULT,
+)
 from lkbridge.cli.sessions import age
 from lkbridge.cli.streaming import Recorder
 from lkbridge.devstack.state import DevInfo, StackRunning, StateDir, load_dev_info
@@ -43,6 +48,14 @@ def test_serve_help_names_every_log_level() -> None:
 
 def test_serve_defaults_to_the_servers_publish_bitrate() -> None:
     assert BridgeConfig().publish_bitrate == PUBLISH_BITRATE_DEFAULT
+
+
+def test_serve_defaults_to_the_servers_admission_bounds() -> None:
+    config = BridgeConfig()
+    assert (config.max_sessions, config.max_joins_in_flight) == (
+        MAX_SESSIONS_DEFAULT,
+        MAX_JOINS_IN_FLIGHT_DEFAULT,
+    )
 
 
 @pytest.mark.parametrize("argv", [["health", "--bridge", "unix:/nonexistent"], ["--version"]])
@@ -270,3 +283,13 @@ def test_the_dashboard_takes_the_profile_s_bridge_and_token(
         ("unix:/from/profile.sock", "from-profile"),
         ("unix:/from/profile.sock", "flag"),
     ]
+
+
+def test_health_shows_sessions_against_the_limit() -> None:
+    from lkbridge._proto import livekit_bridge_pb2 as pb
+
+    old = pb.HealthCheckResponse(active_sessions=3)
+    assert probe.sessions_row(old) == "3"  # a bridge without admission
+    figures = {"max_sessions": "20", "joins_in_flight": "2", "max_joins_in_flight": "8"}
+    busy = pb.HealthCheckResponse(active_sessions=3, metadata=figures)
+    assert probe.sessions_row(busy) == "3 of 20 (+2 joining, at most 8)"

@@ -24,6 +24,8 @@ from lkbridge.server.workers import CONFIG_ENV, load_config, shard_of, worker_co
         ({"sdk_logs": "syslog"}, "sdk logs must be one of native, python"),
         ({"port": None}, "nothing to listen on: give a TCP port or a Unix socket"),
         ({"catch_up_ms": -1}, "catch-up must be between 0 and 1000 ms"),
+        ({"max_sessions": 0}, "max sessions and max joins in flight must be at least 1"),
+        ({"max_joins_in_flight": 0}, "max sessions and max joins in flight must be at least 1"),
     ],
 )
 def test_refused_settings(changes: dict[str, object], message: str) -> None:

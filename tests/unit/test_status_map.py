@@ -6,6 +6,7 @@ import grpc
 import pytest
 
 from lkbridge.errors import (
+    AtCapacity,
     BridgeError,
     DecodeError,
     FetchError,
@@ -24,6 +25,7 @@ from lkbridge.server.service import status_of
         (InvalidArgument("x"), grpc.StatusCode.INVALID_ARGUMENT),
         (FetchError("x"), grpc.StatusCode.INVALID_ARGUMENT),
         (MessageTooLarge("x"), grpc.StatusCode.RESOURCE_EXHAUSTED),
+        (AtCapacity("x"), grpc.StatusCode.RESOURCE_EXHAUSTED),
         (SessionNotFound("u"), grpc.StatusCode.NOT_FOUND),
         (NotConnected("x"), grpc.StatusCode.FAILED_PRECONDITION),
         (RoomLost("x"), grpc.StatusCode.UNAVAILABLE),  # the subclass wins over NotConnected

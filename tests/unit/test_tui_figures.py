@@ -13,6 +13,7 @@ from lkbridge.tui.figures import (
     cells,
     format_playback,
     next_column,
+    sessions_meter,
     sort_key,
 )
 
@@ -144,3 +145,10 @@ def test_drops_counted_as_a_stream_opens_are_blamed_on_the_wait_before_it() -> N
         "drops: u is dropping room audio (no stream reads it)",
         "drops: u stopped dropping (5 frames at once)",
     ]
+
+
+def test_the_sessions_meter_shows_the_limit_joins_and_refusals() -> None:
+    assert sessions_meter(admin_pb.Totals(sessions=3)) == "sessions 3"  # an older bridge
+    assert sessions_meter(admin_pb.Totals(sessions=3, max_sessions=20)) == "sessions 3/20"
+    busy = admin_pb.Totals(sessions=3, max_sessions=20, joins_in_flight=2, joins_refused=5)
+    assert sessions_meter(busy) == "sessions 3/20 +2 joining, 5 refused"

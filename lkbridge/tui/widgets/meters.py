@@ -8,6 +8,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
+from lkbridge.tui.figures import sessions_meter
 
 METERS = ("connection", "sessions", "streams", "tasks", "rss", "cpu", "uptime")
 
@@ -50,7 +51,7 @@ class Meters(Horizontal):
             return
         p, t = snap.process, snap.totals
         values = {
-            "sessions": f"sessions {t.sessions}",
+            "sessions": sessions_meter(t),
             "streams": f"streams {t.streams}",
             "tasks": f"tasks {p.tasks}",
             "rss": f"RSS {p.rss_mb:.0f} MB",

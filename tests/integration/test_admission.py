@@ -1,0 +1,322 @@
+"""Admission control: --max-sessions and --max-joins-in-flight, through the real SFU.
+
+Before the bounds, 150 JoinRooms at once opened 16k fds and starved a healthy session's audio
+to 0-2 chunks/s; 300 hit the fd limit, and LeaveRooms waited 60 s behind connects. The attack
+test fires 300 at a `lkbridge serve` process (its own fds, its own loop) with its defaults, while
+one session streams device audio to its client, and checks what the issue asks for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import psutil
+import pytest
+
+from lkbridge._proto import livekit_bridge_pb2 as pb
+from lkbridge.audio.pcm import to_int16
+from lkbridge.audio.signal import dominant_frequency, tone
+from lkbridge.client import AudioStreamCall, BridgeClient
+from lkbridge.errors import ClientError
+from lkbridge.server.config import DEFAULT_MAX_JOINS_IN_FLIGHT, DEFAULT_MAX_SESSIONS
+from lkbridge.server.workers import shard_of
+from tests.conftest import BridgeFactory, DeviceFactory, LiveKitEnv
+from tests.helpers import wait_until
+from tests.integration.test_hostile_edges import Silent, silent
+from tests.integration.test_serving import ServeProcess, serve_process, start_serve
+
+__all__ = ["serve_process", "silent"]  # fixtures, imported for this module
+
+ATTACKERS = 300
+CALLER_DEADLINE_S = 5.0  # each attacker gives up after this
+IMPATIENT_S = 0.3  # ... and in the second wave, after this: before a connect can finish
+TONE_HZ = 440.0
+REFUSAL = re.compile(
+    rf"too many JoinRooms connecting: \d+, the limit set by --max-joins-in-flight "
+    rf"{DEFAULT_MAX_JOINS_IN_FLIGHT}; retry shortly"
+    rf"|bridge full: \d+ sessions held or joining, the limit set by --max-sessions "
+    rf"{DEFAULT_MAX_SESSIONS}"
+)
+
+
+@dataclass
+class Listener:
+    """The healthy session's client: arrival times of the chunks that carry the device's tone."""
+
+    arrivals: list[float] = field(default_factory=list)
+    other: int = 0
+
+    def rate(self, start: float, end: float) -> float:
+        return sum(start <= t < end for t in self.arrivals) / (end - start)
+
+    def longest_gap(self, start: float, end: float) -> float:
+        times = [start] + [t for t in self.arrivals if start <= t < end] + [end]
+        return max(b - a for a, b in itertools.pairwise(times))
+
+
+async def listen(stream: AudioStreamCall, listener: Listener) -> None:
+    async for chunk in stream:
+        samples = to_int16(chunk.pcm_data)
+        if len(samples) >= 800 and abs(dominant_frequency(samples, 16000) - TONE_HZ) < 15:
+            listener.arrivals.append(time.monotonic())
+        else:
+            listener.other += 1
+
+
+async def sample_fds(pid: int, peak: list[int]) -> None:
+    proc = psutil.Process(pid)
+    while True:
+        try:
+            peak[0] = max(peak[0], proc.num_fds())
+        except psutil.Error:
+            return
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class Outcome:
+    seconds: float
+    kind: str  # joined, refused, gave-up, failed
+    detail: str = ""
+
+
+async def attack_join(client: BridgeClient, livekit: LiveKitEnv, room: str, i: int) -> Outcome:
+    started = time.monotonic()
+    try:
+        answer = await client.join(
+            f"atk{i}",
+            token=livekit.token(room, f"cloud-agent:atk{i}"),
+            livekit_url=livekit.url,
+        )
+    except ClientError as exc:
+        kind = {"RESOURCE_EXHAUSTED": "refused", "DEADLINE_EXCEEDED": "gave-up"}.get(exc.code)
+        return Outcome(time.monotonic() - started, kind or exc.code, exc.details)
+    kind = "joined" if answer.success else "failed"
+    return Outcome(time.monotonic() - started, kind, answer.error)
+
+
+async def timed_leave(client: BridgeClient, i: int) -> tuple[float, str]:
+    started = time.monotonic()
+    try:
+        answer = await client.leave(f"atk{i}", "attack over")
+        outcome = "left" if answer.success else answer.error
+    except ClientError as exc:
+        outcome = exc.code
+    return time.monotonic() - started, outcome
+
+
+async def test_300_joins_at_once_are_refused_and_the_healthy_session_keeps_streaming(
+    serve_process: list[ServeProcess],
+    livekit_server: LiveKitEnv,
+    device_factory: DeviceFactory,
+    room_name: str,
+) -> None:
+    served = start_serve("--port", "0", "--log-level", "warning")
+    serve_process.append(served)
+    pid = served.proc.pid
+    healthy = BridgeClient(served.target)
+    attackers = BridgeClient(served.target, timeout=CALLER_DEADLINE_S)
+    # a second wave gives up while its joins still connect: those must never land
+    impatient = BridgeClient(served.target, timeout=IMPATIENT_S)
+    leavers = BridgeClient(served.target, timeout=30.0)
+    attack_room = f"{room_name}-atk"
+    watcher = await device_factory(attack_room, "watcher")
+    device = await device_factory(room_name, "device")
+    joined = await healthy.join(
+        "healthy",
+        token=livekit_server.token(room_name, "cloud-agent:healthy"),
+        livekit_url=livekit_server.url,
+        target_identity="device",
+    )
+    assert joined.success, joined.error
+    stream = healthy.stream("healthy")
+    await stream.open()
+    listener = Listener()
+    loop = asyncio.get_running_loop()
+    tasks = [
+        loop.create_task(listen(stream, listener)),
+        loop.create_task(device.send_packets(to_int16(tone(TONE_HZ, 90.0)), chunk_ms=100)),
+    ]
+    fds = [0]
+    try:
+        await wait_until(lambda: len(listener.arrivals) >= 10, 10, "the healthy session's audio")
+        base_start = time.monotonic()
+        await asyncio.sleep(4.0)
+        base_end = time.monotonic()
+        fds[0] = base_fds = psutil.Process(pid).num_fds()
+        tasks.append(loop.create_task(sample_fds(pid, fds)))
+
+        fired = time.monotonic()
+        outcomes = await asyncio.gather(
+            *(attack_join(attackers, livekit_server, attack_room, i) for i in range(ATTACKERS))
+        )
+        leaves = await asyncio.gather(*(timed_leave(leavers, i) for i in range(ATTACKERS)))
+        second = await asyncio.gather(
+            *(
+                attack_join(impatient, livekit_server, attack_room, ATTACKERS + i)
+                for i in range(ATTACKERS)
+            )
+        )
+        await asyncio.sleep(2.0)
+        attack_end = time.monotonic()
+
+        async def settled() -> bool:
+            health = await healthy.health()
+            return health.metadata["joins_in_flight"] == "0"
+
+        for _ in range(300):  # abandoned connects end by themselves (never cancelled)
+            if await settled():
+                break
+            await asyncio.sleep(0.1)
+        after = await healthy.health()
+        await asyncio.sleep(3.0)  # no late connect lands after that either
+        later = await healthy.health()
+        atk_in_room = [p for p in watcher.room.remote_participants if p.startswith("cloud-agent")]
+    finally:
+        for task in tasks:
+            task.cancel()
+        stream.cancel()
+        for client in (healthy, attackers, leavers, impatient):
+            await client.aclose()
+
+    kinds = {k: sum(o.kind == k for o in outcomes) for k in {o.kind for o in outcomes}}
+    refused = [o for o in outcomes if o.kind == "refused"]
+    base_rate = listener.rate(base_start, base_end)
+    attack_rate = listener.rate(fired, attack_end)
+    gap = listener.longest_gap(fired, attack_end)
+    slowest_refusal = max((o.seconds for o in refused), default=0.0)
+    figures = (
+        f"outcomes {kinds}; refused answered within {slowest_refusal:.2f} s; "
+        f"audio {base_rate:.1f} -> {attack_rate:.1f} chunks/s, longest gap {gap:.2f} s; "
+        f"fds {base_fds} -> peak {fds[0]}; slowest LeaveRoom {max(t for t, _ in leaves):.2f} s; "
+        f"joins took {sorted(round(o.seconds, 2) for o in outcomes if o.kind == 'joined')} s; "
+        f"second wave {dict(Counter(o.kind for o in second))}, "
+        f"abandoned {later.metadata['joins_abandoned']}"
+    )
+    print(figures)
+    # the excess: RESOURCE_EXHAUSTED at once, naming the limit
+    assert set(kinds) <= {"joined", "refused", "gave-up"}, figures
+    assert kinds.get("joined", 0) <= DEFAULT_MAX_SESSIONS - 1, figures
+    assert len(refused) >= ATTACKERS - 2 * DEFAULT_MAX_SESSIONS, figures
+    assert all(REFUSAL.fullmatch(o.detail) for o in refused), refused[0].detail
+    assert slowest_refusal < CALLER_DEADLINE_S / 2, figures
+    # the healthy session keeps its audio rate (10 chunks/s of the device's tone)
+    assert base_rate >= 8.0, figures
+    assert attack_rate >= 0.8 * base_rate and gap < 1.5, figures
+    # fds bounded by the limits: a room holds about 130 (150 unbounded joins opened 16k)
+    assert fds[0] - base_fds < 150 * DEFAULT_MAX_SESSIONS, figures
+    # LeaveRooms answer promptly, whatever the joins did
+    assert {o for _, o in leaves} <= {"left", "session not found"}, figures
+    assert max(t for t, _ in leaves) < 3.0, figures
+    # no abandoned connect lands in a live session
+    assert (after.active_sessions, later.active_sessions) == (1, 1), figures
+    gave_up = sum(o.kind == "gave-up" for o in second)
+    assert gave_up and {o.kind for o in second} <= {"gave-up", "refused"}, second[:3]
+    assert int(later.metadata["joins_abandoned"]) >= 1, "no connect was abandoned: no test"
+    # not one of the second wave's connects became a session, even for a moment
+    assert int(later.metadata["sessions_created"]) == 1 + kinds.get("joined", 0)
+    assert later.metadata["joins_in_flight"] == "0"
+    assert not atk_in_room, atk_in_room
+    # (the second wave's refusals may come after its callers gave up: counted, never seen)
+    assert int(later.metadata["joins_refused"]) >= len(refused)
+    assert later.metadata["max_sessions"] == str(DEFAULT_MAX_SESSIONS)
+    assert later.metadata["max_joins_in_flight"] == str(DEFAULT_MAX_JOINS_IN_FLIGHT)
+
+
+# -- the rules, one at a time, in process ---------------------------------------------------------
+
+
+async def test_past_max_sessions_a_new_user_is_refused_and_a_rejoin_is_not(
+    bridge_factory: BridgeFactory,
+    device_factory: DeviceFactory,
+    room_name: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bridge = await bridge_factory(max_sessions=1)
+    await device_factory(room_name, "device")
+    await bridge.join("first", room_name)
+    with caplog.at_level(logging.WARNING), pytest.raises(ClientError) as err:
+        await bridge.join("second", room_name)
+    full = "bridge full: 1 sessions held or joining, the limit set by --max-sessions 1"
+    assert (err.value.code, err.value.details) == ("RESOURCE_EXHAUSTED", full)
+    logged = [r.getMessage() for r in caplog.records]
+    assert f"JoinRoom second refused: {full} (1 refused since start)" in logged, logged
+    await bridge.join("first", room_name)  # a rejoin replaces: no new session
+    assert len(bridge.server.registry) == 1
+    health = await bridge.client.health()
+    assert (health.metadata["max_sessions"], health.metadata["joins_refused"]) == ("1", "1")
+    await bridge.client.leave("first")
+    await bridge.join("second", room_name)  # room again
+
+
+async def test_past_max_joins_in_flight_a_join_is_refused_at_once(
+    bridge_factory: BridgeFactory, silent: Silent, room_name: str
+) -> None:
+    bridge = await bridge_factory(max_joins_in_flight=2, connect_timeout_s=2.0)
+    url = f"ws://127.0.0.1:{silent.port}"
+    token = bridge.livekit.token(room_name, "cloud-agent:x")
+    stuck = [
+        asyncio.create_task(bridge.client.join(f"s{i}", token=token, livekit_url=url))
+        for i in range(2)
+    ]
+    registry = bridge.server.registry
+    await wait_until(lambda: registry.joins_in_progress == 2, 5, "two joins connecting")
+    health = await bridge.client.health()
+    assert (health.metadata["joins_in_flight"], health.metadata["max_joins_in_flight"]) == (
+        "2",
+        "2",
+    )
+    with pytest.raises(ClientError) as err:
+        await bridge.client.join("third", token=token, livekit_url=url)
+    assert (err.value.code, err.value.details) == (
+        "RESOURCE_EXHAUSTED",
+        "too many JoinRooms connecting: 2, the limit set by --max-joins-in-flight 2; retry shortly",
+    )
+    # a LeaveRoom of a user still connecting answers now, not when the SDK gives up
+    started = time.monotonic()
+    left = await bridge.client.leave("s0")
+    assert left.success and time.monotonic() - started < 1.0
+    answers = await asyncio.gather(*stuck)
+    assert {a.error for a in answers} == {"timed out: no answer from the livekit server within 2 s"}
+    await wait_until(lambda: registry.joins_in_progress == 0, 60, "abandoned connects to end")
+    assert len(registry) == 0 and registry.user_locks == 0
+
+
+async def test_a_front_applies_the_limit_in_each_worker_and_reports_the_sum(
+    serve_process: list[ServeProcess],
+    livekit_server: LiveKitEnv,
+    device_factory: DeviceFactory,
+    room_name: str,
+) -> None:
+    served = start_serve("--port", "0", "--workers", "2", "--max-sessions", "1")
+    serve_process.append(served)
+    await device_factory(room_name, "device")
+    users = [u for u in (f"fu{i}" for i in range(20)) if shard_of(u, 2) == 0][:2]
+    async with BridgeClient(served.target) as client:
+        await client.wait_ready()
+
+        async def join(user: str) -> pb.JoinRoomResponse:
+            token = livekit_server.token(room_name, f"cloud-agent:{user}")
+            return await client.join(user, token=token, livekit_url=livekit_server.url)
+
+        first = await join(users[0])
+        assert first.success, first.error
+        with pytest.raises(ClientError) as err:  # the same worker: full
+            await join(users[1])
+        assert (err.value.code, err.value.details) == (
+            "RESOURCE_EXHAUSTED",
+            "bridge full: 1 sessions held or joining, the limit set by --max-sessions 1",
+        )
+        other = next(u for u in (f"fo{i}" for i in range(20)) if shard_of(u, 2) == 1)
+        assert (await join(other)).success
+        health = await client.health()
+        assert health.active_sessions == 2
+        assert health.metadata["max_sessions"] == "2"  # each worker's, added up
+        assert health.metadata["joins_refused"] == "1"
+        assert health.metadata["max_joins_in_flight"] == str(2 * DEFAULT_MAX_JOINS_IN_FLIGHT)
