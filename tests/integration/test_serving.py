@@ -7,10 +7,7 @@ import os
 import signal
 import stat
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -23,38 +20,10 @@ from lkbridge.client import BridgeClient, ClientTls
 from lkbridge.errors import ClientError
 from lkbridge.server.config import TlsFiles
 from tests.conftest import BridgeFactory, DeviceFactory, LiveKitEnv
-from tests.helpers import wait_until
+from tests.helpers import wait_for, wait_until
+from tests.support.serving import LKBRIDGE, ServeProcess, serve_process, start_serve
 
-LKBRIDGE = [sys.executable, "-m", "lkbridge"]
-
-
-@dataclass
-class ServeProcess:
-    proc: subprocess.Popen[str]
-    target: str
-
-
-@pytest.fixture
-def serve_process() -> Iterator[list[ServeProcess]]:
-    started: list[ServeProcess] = []
-    yield started
-    for served in started:
-        if served.proc.poll() is None:
-            served.proc.kill()
-            served.proc.wait()
-
-
-def start_serve(*args: str) -> ServeProcess:
-    proc = subprocess.Popen(
-        [*LKBRIDGE, "serve", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.startswith("lkbridge listening on "), line
-    return ServeProcess(proc, line.split()[-1])
+__all__ = ["serve_process"]  # the fixture, imported for this module
 
 
 def manifest_grace_period() -> float:
@@ -149,12 +118,12 @@ async def test_a_streaming_session_costs_three_tasks(
         assert loaded - baseline <= 3 * sessions, f"{loaded - baseline} tasks for {sessions}"
         for stream in streams:
             stream.cancel()
-        for _ in range(50):  # cancelled streams close their sessions: back to the baseline
-            if await tasks() <= baseline:
-                break
-            await asyncio.sleep(0.1)
-        sessions_left = await client.list_sessions()
-        assert await tasks() <= baseline, (loaded, baseline, sessions_left)
+
+        async def back_to_baseline() -> bool:
+            return await tasks() <= baseline
+
+        # cancelled streams close their sessions: back to the baseline
+        await wait_for(back_to_baseline, 5, f"tasks back to {baseline} (loaded: {loaded})")
 
 
 async def test_serve_on_a_unix_socket_only(
