@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from typer.testing import CliRunner
 
-from tests.conftest import LiveKitEnv
+if TYPE_CHECKING:
+    from tests.conftest import LiveKitEnv
 
 runner = CliRunner()
 

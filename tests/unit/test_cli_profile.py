@@ -1,78 +1,22 @@
-"""The CLI's pure parts: what `health` imports, the probe parser in step with the typer command,
-the profile and its precedence, the state directory's lock, the recorder's fresh-audio rule."""
+"""The CLI profile: its parsing, flags over the environment over the profile, a HOME it cannot
+read, and the dashboard taking its bridge and token.
+"""
 
 from __future__ import annotations
 
-import importlib.metadata
-import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
-import typer
 from livekit import api
-from typer.testing import CliRunner
 
-import lkbridge
-from lkbridge.cli import probe
-from lkbridge.cli.device import recording_path
-from lkbridge.cli.main import OneLineErrors, app
+from lkbridge.cli.main import app
 from lkbridge.cli.profile import Profile, ProfileError, parse_profile
-from lkbridge.cli.rooms import parse_ttl
-from lkbridge.cli.serve import LOG_LEVELS_HELP, PUBLISH_BITRATE_DEFAULT
-from lkbridge.cli.sessions import age
-from lkbridge.cli.streaming import Recorder
-from lkbridge.devstack.state import DevInfo, StackRunning, StateDir, load_dev_info
-from lkbridge.server.config import LOG_LEVELS, BridgeConfig
-
-runner = CliRunner()
-
-
-def test_version_matches_the_package() -> None:
-    assert lkbridge.__version__ == importlib.metadata.version("lkbridge")
-
-
-def test_serve_help_names_every_log_level() -> None:
-    assert LOG_LEVELS_HELP.split("/") == list(LOG_LEVELS)
-
-
-def test_serve_defaults_to_the_servers_publish_bitrate() -> None:
-    assert BridgeConfig().publish_bitrate == PUBLISH_BITRATE_DEFAULT
-
-
-@pytest.mark.parametrize("argv", [["health", "--bridge", "unix:/nonexistent"], ["--version"]])
-def test_probe_paths_import_nothing_heavy(argv: list[str]) -> None:
-    code = (
-        "import sys\n"
-        f"sys.argv = ['lkbridge', *{argv!r}]\n"
-        "from lkbridge.cli.entry import main\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = ('typer', 'pydantic', 'rich', 'numpy', 'av', 'aiohttp', 'livekit',\n"
-        "         'lkbridge.server', 'lkbridge.devstack.livekit')\n"
-        "print('HEAVY=' + ','.join(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.stderr.strip().splitlines()[-1] == "HEAVY=", done.stderr
-
-
-def test_the_probe_parser_and_the_typer_command_agree() -> None:
-    command = typer.main.get_command(app).commands["health"]  # type: ignore[attr-defined]
-    typed = {
-        p.opts[0]: (p.default, p.envvar)
-        for p in command.params
-        if getattr(p, "param_type_name", "") == "option"
-    }
-    parser = probe.parser()
-    probed = {a.option_strings[0]: a.default for a in parser._actions if a.option_strings}
-    assert set(probed) == set(typed)
-    for flag, (default, envvar) in typed.items():
-        if envvar is None:
-            assert probed[flag] == (default if default is not None else False), flag
+from tests.support.cli import runner
 
 
 def test_profile_parsing() -> None:
@@ -118,93 +62,6 @@ def test_flags_beat_the_environment_which_beats_the_profile(tmp_path: Path) -> N
     assert broken.exit_code == 2
     assert broken.stderr.startswith(f"error: {profile}: not valid TOML")
     assert len(broken.stderr.splitlines()) == 1
-
-
-def test_unexpected_errors_are_one_line() -> None:
-    crashing = typer.Typer(cls=OneLineErrors)
-
-    @crashing.command()
-    def boom() -> None:
-        raise ZeroDivisionError("division by zero")
-
-    @crashing.command()
-    def other() -> None:
-        pass
-
-    result = runner.invoke(crashing, ["boom"])
-    assert result.exit_code == 1
-    assert result.stderr == (
-        "error: internal error: ZeroDivisionError: division by zero "
-        "(LKBRIDGE_DEBUG=1 shows the traceback)\n"
-    )
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"), [("90s", 90), ("30m", 1800), ("6h", 21600), ("1d", 86400), ("45", 45)]
-)
-def test_ttl(text: str, seconds: int) -> None:
-    assert parse_ttl(text).total_seconds() == seconds
-
-
-@pytest.mark.parametrize("text", ["0s", "-5m", "0", "soon", "", "5x"])
-def test_ttl_refused(text: str) -> None:
-    with pytest.raises(typer.BadParameter):
-        parse_ttl(text)
-
-
-def info(pid: int) -> DevInfo:
-    return DevInfo("ws://x", "k", "s", "t", "unix:/s", "r", "u", "d", "tone", pid=pid)
-
-
-def test_state_directory_lock(tmp_path: Path) -> None:
-    first = StateDir(tmp_path / "dev")
-    first.acquire()
-    first.write_info(info(os.getpid()))
-    assert load_dev_info(first.path) == info(os.getpid())
-    second = StateDir(tmp_path / "dev")
-    with pytest.raises(StackRunning, match=rf"pid {os.getpid()}, bridge unix:/s"):
-        second.acquire()
-    first.release()
-    assert load_dev_info(first.path) is None
-    second.acquire()  # free again
-    second.release()
-
-
-def test_a_dead_stack_is_not_running(tmp_path: Path) -> None:
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    state = StateDir(tmp_path / "dev")
-    state.path.mkdir(parents=True)
-    (state.path / "dev.json").write_text(json.dumps(info(int(dead.stdout)).__dict__))
-    (state.path / "bridge.sock").write_text("")
-    assert load_dev_info(state.path) is None  # its commands fall back, never hang on it
-    state.acquire()  # and it blocks no new stack: the leftovers go
-    assert not (state.path / "bridge.sock").exists() and (state.path / "files").is_dir()
-    state.release()
-
-
-def test_recorder_keeps_fresh_audio_up_to_its_limit(tmp_path: Path) -> None:
-    recorder = Recorder(tmp_path / "o.wav", limit=4000)
-    recorder.open()
-    recorder.start()
-    now = time.time_ns() // 1_000_000
-    chunk = b"\x01\x00" * 1600
-    recorder.write(chunk, now - 5000)  # queued before the stream opened
-    recorder.write(chunk, 0)  # no timestamp: kept
-    recorder.write(chunk, now + 10)
-    recorder.write(chunk, now + 110)  # only 800 of it fit
-    assert recorder.full
-    recorder.close()
-    assert (recorder.written, recorder.skipped) == (4000, 1600)
-
-
-def test_recording_paths() -> None:
-    assert recording_path(Path("d/heard.wav"), "tts") == Path("d/heard.tts.wav")
-    assert recording_path(Path("heard"), "track 3/x") == Path("heard.track_3_x.wav")
-
-
-def test_age() -> None:
-    assert [age(s) for s in (5, 75, 3725)] == ["5s", "1m15s", "1h02m"]
 
 
 SETPRIV_NOBODY = ["setpriv", "--reuid", "10002", "--regid", "10002", "--clear-groups"]
