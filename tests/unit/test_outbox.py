@@ -1,7 +1,8 @@
 """The outbox's budget (bytes and age, oldest dropped and counted) and the writer draining it.
 
 Pure logic: a fake session and a fake gRPC context stand in for the room and the call. Times
-are passed in, never measured.
+are passed in (read around a put, never waited for), and the writer is awaited in event-loop
+steps until the state it must reach, never in seconds.
 """
 
 from __future__ import annotations
