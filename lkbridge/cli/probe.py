@@ -2,7 +2,7 @@
 without typer (whose value coercion loads pydantic), the server, the SDK or PyAV.
 
 entry.py sends `lkbridge health ...` here; `lkbridge health --help` and the typer command in
-status.py describe the same options (tests/unit/test_cli_light.py keeps the two in step).
+status.py describe the same options (tests/unit/test_cli_probe.py keeps the two in step).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from lkbridge.server.config import BridgeConfig
 
 # the server's choices, written out so that `lkbridge health` need not import the server to
-# build this command's help (tests/unit/test_cli_light.py checks them against server/config.py)
+# build this command's help (tests/unit/test_cli_parsing.py checks them against server/config.py)
 LOG_LEVELS_HELP = "debug/info/warning/error"
 PUBLISH_BITRATE_DEFAULT = 72_000
 MAX_SESSIONS_DEFAULT, MAX_JOINS_IN_FLIGHT_DEFAULT = 20, 8

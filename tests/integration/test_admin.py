@@ -13,6 +13,7 @@ from lkbridge.audio.signal import tone
 from lkbridge.client import BridgeClient
 from lkbridge.errors import ClientError
 from tests.conftest import BridgeFactory, DeviceFactory
+from tests.helpers import wait_for
 
 
 async def test_watch_stats_and_list_sessions(
@@ -28,10 +29,15 @@ async def test_watch_stats_and_list_sessions(
         async def cloud_sends() -> None:
             for _ in range(30):
                 await stream.send(to_bytes(tone(300, 0.1)))
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.1)  # models time: the cloud streams at real-time pace
 
         cloud = asyncio.create_task(cloud_sends())
-        await asyncio.sleep(0.5)
+
+        async def flowing() -> bool:
+            listed = {s.user_id: s for s in await bridge.client.list_sessions()}
+            return listed["adm1"].frames_in > 0 and listed["adm1"].frames_out > 0
+
+        await wait_for(flowing, 10, "audio to flow both ways through adm1")
         snapshots = []
         async for snapshot in bridge.client.watch_stats(interval_ms=500):
             snapshots.append(snapshot)

@@ -28,8 +28,8 @@ from lkbridge.server.config import DEFAULT_MAX_JOINS_IN_FLIGHT, DEFAULT_MAX_SESS
 from lkbridge.server.workers import shard_of
 from tests.conftest import BridgeFactory, DeviceFactory, LiveKitEnv
 from tests.helpers import wait_until
-from tests.integration.test_hostile_edges import Silent, silent
-from tests.integration.test_serving import ServeProcess, serve_process, start_serve
+from tests.support.serving import ServeProcess, serve_process, start_serve
+from tests.support.silent import Silent, silent
 
 __all__ = ["serve_process", "silent"]  # fixtures, imported for this module
 

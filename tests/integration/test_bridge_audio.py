@@ -13,6 +13,8 @@ from lkbridge.audio.signal import dominant_frequency, loud_part, loud_spans, ton
 from lkbridge.client import AudioStreamCall
 from lkbridge.devstack.device import TrackRecording
 from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory
+from tests.helpers import heard_to_the_end, pace, wait_until
+from tests.support.audio import stream_tone
 
 
 async def collect(stream: AudioStreamCall, min_bytes: int, timeout: float = 10.0) -> list:
@@ -62,9 +64,9 @@ async def test_client_tone_reaches_device_on_speaker_track(
         start = time.monotonic()
         for i, chunk in enumerate(np.array_split(signal, 20)):
             await stream.send(to_bytes(chunk))
-            await asyncio.sleep(max(0, start + (i + 1) * 0.1 - time.monotonic()))
+            await pace(start, (i + 1) * 0.1)
         recording = await device.wait_for_track("speaker")
-        await asyncio.sleep(1.0)
+        await wait_until(lambda: heard_to_the_end(recording), 10, "the tone's end at the device")
     heard = recording.samples()
     assert dominant_frequency(loud_part(heard, 16000), 16000) == pytest.approx(523.25, abs=2)
     spans = loud_spans(heard, 16000)
@@ -104,11 +106,13 @@ async def test_a_late_burst_is_given_back_at_the_next_pause(
             sent_at.append(time.monotonic())
             await stream.send(to_bytes(chunk))
             if not 41 <= i < 45:  # chunks 41-45 go out at once: the burst
-                await asyncio.sleep(
-                    max(0, start + (i + 1 - 4 * (i >= 45)) * 0.1 - time.monotonic())
-                )
+                await pace(start, (i + 1 - 4 * (i >= 45)) * 0.1)
         recording = await device.wait_for_track("speaker")
-        await asyncio.sleep(1.0)
+        await wait_until(
+            lambda: heard_to_the_end(recording, quiet_ms=300),
+            10,
+            "the last beep's end at the device",
+        )
     before = first_loud_after(recording, sent_at[30]) - sent_at[30]
     after = first_loud_after(recording, sent_at[61]) - sent_at[61]
     # without the catch-up the second beep waits behind the burst's 400 ms for good
@@ -116,27 +120,6 @@ async def test_a_late_burst_is_given_back_at_the_next_pause(
     spans = loud_spans(recording.samples(), 16000)
     burst = max(end - start for start, end in spans)
     assert burst >= 480, f"the burst's 500 ms heard as {spans}"
-
-
-async def stream_tone(
-    stream: AudioStreamCall,
-    freq: float,
-    seconds: float,
-    *,
-    rate: int = 16000,
-    channels: int = 1,
-    track_id: int = 0,
-    chunk_ms: int = 100,
-) -> None:
-    """Send a tone at real-time pace, as the cloud does."""
-    signal = tone(freq, seconds, rate, channels=channels)
-    step = rate * channels * chunk_ms // 1000
-    start = time.monotonic()
-    for i in range(0, len(signal), step):
-        await stream.send(
-            to_bytes(signal[i : i + step]), sample_rate=rate, channels=channels, track_id=track_id
-        )
-        await asyncio.sleep(max(0.0, start + (i // step + 1) * chunk_ms / 1000 - time.monotonic()))
 
 
 @pytest.mark.parametrize(
@@ -162,7 +145,7 @@ async def test_tracks_by_id_and_resampling(
     async with bridge.client.stream("carol") as stream:
         await stream_tone(stream, 700, 1.5, rate=rate, channels=channels, track_id=track_id)
         recording = await device.wait_for_track(name)
-        await asyncio.sleep(0.8)
+        await wait_until(lambda: heard_to_the_end(recording), 10, "the tone's end at the device")
     assert set(device.recordings) == {name}, "only the used track is published"
     heard = loud_part(recording.samples(), 16000)
     assert len(heard) > 16000, f"heard {len(heard)} loud samples"
@@ -229,8 +212,12 @@ async def test_slow_reader_keeps_memory_bounded_and_recovers(
     async with bridge.client.stream("gina") as stream:
         # 30 s of audio while the client reads nothing
         await device.send_packets(tone(440, 30.0), chunk_ms=100, realtime=False)
-        await asyncio.sleep(1.0)
         outbox = session.outbox
+        await wait_until(
+            lambda: outbox.frames_in >= 300,
+            10,
+            "the 300 packets to reach the session's outbox",
+        )
         assert outbox.queued_bytes <= outbox.max_bytes == 32000
         assert outbox.dropped_frames > 0, "a stalled reader must cost old audio, counted"
         # the client resumes; fresh audio (880 Hz) must arrive after what was buffered

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import time
 
 import grpc
 import numpy as np
@@ -17,6 +17,7 @@ from lkbridge.audio.signal import dominant_frequency, loud_part, tone
 from lkbridge.client import BridgeClient
 from lkbridge.errors import ClientError
 from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory
+from tests.helpers import heard_to_the_end, pace, wait_until
 
 
 @pytest.mark.parametrize(
@@ -88,11 +89,12 @@ async def test_odd_length_pcm_is_trimmed_and_played(
     await bridge.join("odd", room_name)
     signal = tone(600, 1.5)
     async with bridge.client.stream("odd") as stream:
-        for chunk in np.array_split(signal, 15):
+        start = time.monotonic()
+        for i, chunk in enumerate(np.array_split(signal, 15)):
             await stream.send(to_bytes(chunk) + b"\x7f")  # one stray byte on every chunk
-            await asyncio.sleep(0.1)
+            await pace(start, (i + 1) * 0.1)
         recording = await device.wait_for_track("speaker")
-        await asyncio.sleep(0.8)
+        await wait_until(lambda: heard_to_the_end(recording), 10, "the tone's end at the device")
     heard = loud_part(recording.samples(), 16000)
     assert len(heard) > 16000
     assert dominant_frequency(heard, 16000) == pytest.approx(600, abs=2)

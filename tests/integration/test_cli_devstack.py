@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ import pytest
 from lkbridge.audio.signal import dominant_frequency, loud_part
 from lkbridge.devstack.netns import Netns
 from tests.audio_server import make_fixture
+from tests.helpers import poll_until
 
 LKBRIDGE = [sys.executable, "-m", "lkbridge"]
 
@@ -83,13 +83,12 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def children_gone(children: list[psutil.Process], timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children):
-            return True
-        time.sleep(0.2)
-    return False
+def children_gone(children: list[psutil.Process], timeout: float = 10) -> None:
+    poll_until(
+        lambda: not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children),
+        timeout,
+        "the stack's processes to exit",
+    )
 
 
 def test_each_stack_owns_its_state_directory(tmp_path: Path) -> None:
@@ -116,7 +115,7 @@ def test_each_stack_owns_its_state_directory(tmp_path: Path) -> None:
 
         first.kill()  # a crash: its state stays behind, its lock goes with it
         first.wait()
-        assert children_gone(children)
+        children_gone(children)
         assert (state / "dev.json").exists() and (state / "bridge.sock").exists()
         third, _ = start_stack(state)
         others.append(third)
@@ -125,7 +124,7 @@ def test_each_stack_owns_its_state_directory(tmp_path: Path) -> None:
         third_children = psutil.Process(third.pid).children(recursive=True)
         third.send_signal(signal.SIGINT)
         assert third.wait(20) == 0
-        assert children_gone(third_children)
+        children_gone(third_children)
         assert not (state / "dev.json").exists() and not (state / "bridge.sock").exists()
     finally:
         for proc in [first, *others]:
@@ -182,7 +181,13 @@ def test_play_a_local_file_from_the_host_heard_by_a_device(stack: Path, tmp_path
 
 def test_record_holds_fresh_audio_only(stack: Path, tmp_path: Path) -> None:
     out = tmp_path / "room.wav"
-    time.sleep(2.5)  # the session's outbox fills with 2 s of room audio meanwhile
+
+    def queued_bytes() -> int:
+        sessions = json.loads(cli(stack, "sessions", "--json", host=True).stdout)
+        return sum(int(s["queue_bytes"]) for s in sessions if s["user_id"] == "dev-user")
+
+    # the session's outbox fills with 2 s (64,000 bytes) of room audio meanwhile
+    poll_until(lambda: queued_bytes() >= 60_000, 30, "2 s of room audio in the session's outbox")
     result = cli(stack, "stream", "dev-user", "--record", str(out), "--duration", "2", "--json",
                  host=True)  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -229,11 +234,10 @@ def without_the_venv_on_path() -> dict[str, str]:
 
 
 def wait_for_line(log: Path, text: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in log.read_text():
-        if time.monotonic() > deadline:
-            pytest.fail(f"the stack never said {text!r}; it said:\n{log.read_text()}")
-        time.sleep(0.2)
+    try:
+        poll_until(lambda: text in log.read_text(), timeout, f"the stack to say {text!r}")
+    except TimeoutError:
+        pytest.fail(f"the stack never said {text!r}; it said:\n{log.read_text()}")
 
 
 async def test_the_stacks_device_keeps_its_place(tmp_path: Path) -> None:

@@ -25,7 +25,8 @@ from lkbridge.audio.signal import tone
 from lkbridge.cli.main import app
 from tests.audio_server import make_fixture
 from tests.conftest import BridgeEnv, DeviceFactory, LiveKitEnv
-from tests.integration.test_cli import lk_env, runner
+from tests.helpers import wait_for
+from tests.support.cli import lk_env, runner
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -203,7 +204,12 @@ async def test_ctrl_c_ends_a_stream_with_exit_0(bridge: BridgeEnv, tmp_path: Pat
         "--bridge", bridge.target, "--json",
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-    await asyncio.sleep(3.0)
+
+    async def streaming() -> bool:
+        listed = await bridge.client.list_sessions()
+        return any(s.user_id == "ctrlc" and s.stream_open for s in listed)
+
+    await wait_for(streaming, 30, "the CLI's stream to be open at the bridge")
     proc.send_signal(signal.SIGINT)
     out, err = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 0, err.decode()

@@ -20,7 +20,8 @@ from lkbridge.audio.pcm import to_bytes
 from lkbridge.audio.signal import dominant_frequency, loud_part, tone
 from lkbridge.cli.main import app
 from tests.conftest import BridgeEnv, DeviceFactory
-from tests.integration.test_cli import runner
+from tests.helpers import wait_for
+from tests.support.cli import runner
 
 
 @pytest.fixture(scope="module")
@@ -103,10 +104,14 @@ async def test_room_audio_on_the_speakers(
             ],
         )
     )
-    await asyncio.sleep(0.5)
+
+    async def streaming() -> bool:
+        listed = await bridge.client.list_sessions()
+        return any(s.user_id == "spk-user" and s.stream_open for s in listed)
+
+    await wait_for(streaming, 15, "the CLI's stream to be open at the bridge")
     await device.send_packets(tone(784, 2.5, 16000, amplitude=0.4), chunk_ms=100)
-    result = await cli
-    await asyncio.sleep(0.3)
+    result = await cli  # it plays for 4 s: the 2.5 s tone was played out a second before
     recorder.terminate()
     captured, _ = recorder.communicate(timeout=10)
     assert result.exit_code == 0, result.output

@@ -25,8 +25,8 @@ from lkbridge.devstack.tonefile import make_tone_file
 from lkbridge.errors import ClientError
 from lkbridge.server.workers import shard_of
 from tests.conftest import DeviceFactory, LiveKitEnv
-from tests.helpers import wait_until
-from tests.integration.test_serving import serve_process, start_serve
+from tests.helpers import wait_for, wait_until
+from tests.support.serving import serve_process, start_serve
 
 __all__ = ["serve_process"]  # the fixture, imported for this module
 
@@ -166,10 +166,7 @@ async def test_a_dead_worker_is_started_again_and_its_users_rejoin(
         async def healthy() -> bool:
             return (await client.health()).metadata["workers_up"] == "2"
 
-        for _ in range(50):
-            if await healthy():
-                break
-            await asyncio.sleep(0.2)
+        await wait_for(healthy, 15, "the front to report both workers up again")
         assert not (await client.status("phoenix")).connected  # the cloud's cue to rejoin
         await join(client, livekit_server, device_factory, "phoenix-again")
         assert (await client.status("phoenix-again")).connected
@@ -215,9 +212,9 @@ async def test_a_cancel_through_the_front_closes_the_session(
         await device.send_packets(tone(440, 0.3), chunk_ms=100, realtime=False)
         assert await stream.receive(timeout=5) is not None
         stream.cancel()  # not a clean end: the worker must close the session, not keep it
-        for _ in range(50):
-            if (await client.health()).active_sessions == 0:
-                break
-            await asyncio.sleep(0.1)
-        assert (await client.health()).active_sessions == 0
+
+        async def closed() -> bool:
+            return (await client.health()).active_sessions == 0
+
+        await wait_for(closed, 5, "the worker to close the cancelled stream's session")
         assert not (await client.status("quitter")).connected

@@ -22,7 +22,7 @@ from lkbridge.errors import ClientError
 from tests.audio_server import AudioServer, make_fixture, serve
 from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory, LiveKitEnv
 from tests.helpers import wait_until
-from tests.integration.test_serving import ServeProcess, serve_process, start_serve
+from tests.support.serving import ServeProcess, serve_process, start_serve
 
 __all__ = ["serve_process"]  # the fixture, imported for this module
 

@@ -20,6 +20,7 @@ from lkbridge.audio.signal import dominant_frequency, tone
 from lkbridge.devstack.device import DevicePeer
 from lkbridge.rtcruntime import route_own_events, set_sdk_logs
 from tests.conftest import DeviceFactory, LiveKitEnv
+from tests.helpers import wait_until
 
 
 def watch_listener(peer: DevicePeer) -> list[Any]:
@@ -73,10 +74,7 @@ async def test_data_packets_taken_past_the_room_task_arrive_whole_in_order(
     assert route_own_events(listener.room, on_data=lambda data, sender: got.append((data, sender)))
 
     sent = await talker.send_packets(tone(440, 1.0), chunk_ms=100)
-    for _ in range(250):
-        if len(got) >= len(sent):
-            break
-        await asyncio.sleep(0.02)
+    await wait_until(lambda: len(got) >= len(sent), 5, f"the {len(sent)} packets at on_data")
     assert [data for data, _ in got] == [packet for _, packet in sent]
     assert {sender for _, sender in got} == {"talker"}
     assert listener.packets == []  # nothing went through the SDK's emitter as well
@@ -106,15 +104,17 @@ async def test_native_log_records_stay_native(
     set_sdk_logs("python")
     first = await device_factory(room_name, "first")
     await first.send_packets(tone(400, 1.5), chunk_ms=100)  # the native side logs as it works
-    await asyncio.sleep(1.2)  # it ships records in batches, at least once a second
-    assert log_records, "with capture on, the native side sends its records to Python"
+    # it ships records in batches, at least once a second
+    await wait_until(lambda: log_records, 5, "native log records to reach Python")
 
     assert set_sdk_logs("native")
-    await asyncio.sleep(1.2)  # whatever was batched before the switch
+    # models time: whatever was batched before the switch arrives within a batch period (1 s);
+    # nothing observable says the last batch has come
+    await asyncio.sleep(1.2)
     log_records.clear()
     second = await device_factory(f"{room_name}-2", "second")
     await second.send_packets(tone(400, 1.5), chunk_ms=100)
-    await asyncio.sleep(1.2)
+    await asyncio.sleep(1.2)  # models time: a batch period passes, and nothing arrives in it
     assert log_records == []
 
 
@@ -136,7 +136,9 @@ async def main(url, token, where):
     peer = DevicePeer(url, token)
     await peer.connect()
     await peer.send_packets(tone(400, 1.5), chunk_ms=100)
-    await asyncio.sleep(1.2)  # records are shipped in batches, at least once a second
+    # models time: records are shipped in batches, at least once a second (counted after one;
+    # with "native" the count must stay near 0, which no wait on state can show)
+    await asyncio.sleep(1.2)
     await peer.aclose()
     print(len(levels))
 

@@ -6,7 +6,6 @@ than in a benchmark nobody reruns.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import numpy as np
@@ -17,6 +16,7 @@ from livekit.rtc import _ffi_client
 from lkbridge.audio.pcm import to_bytes
 from lkbridge.audio.signal import dominant_frequency, loud_part, loud_spans, tone
 from tests.conftest import DeviceFactory
+from tests.helpers import wait_until
 
 RATE = 16000
 FRAME = RATE // 10  # 100 ms, as the bridge captures streamed chunks
@@ -61,6 +61,7 @@ async def test_capture_frame_takes_the_audio_in_its_request(
 
     monkeypatch.setattr(client, "request", request_then_zero)
     signal = tone(440, 1.0, RATE)
+    frames_before = len(recording.parts)
     for start in range(0, len(signal), FRAME):
         pcm = bytearray(to_bytes(signal[start : start + FRAME]))  # writable, unlike bytes
         frame = rtc.AudioFrame(pcm, RATE, 1, FRAME)
@@ -70,7 +71,13 @@ async def test_capture_frame_takes_the_audio_in_its_request(
             pending.append(frame)
         await source.capture_frame(frame)
     await source.wait_for_playout()
-    await asyncio.sleep(0.5)
+    # the listener receives frames without a gap, loud or not: 1.5 s of them since the first
+    # capture hold the whole tone and its way through the SFU (the control hears silence)
+    await wait_until(
+        lambda: sum(map(len, recording.parts[frames_before:])) >= 1.5 * RATE,
+        10,
+        "1.5 s of audio at the listener since the first capture",
+    )
     monkeypatch.undo()
 
     heard = recording.samples()

@@ -7,9 +7,7 @@ import os
 import signal
 import stat
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -19,25 +17,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from lkbridge.audio.pcm import to_bytes
 from lkbridge.audio.signal import tone
 from lkbridge.client import BridgeClient, ClientTls
-from lkbridge.devstack.bridge import BridgeProcess, start_bridge
+from lkbridge.devstack.bridge import BridgeProcess
 from lkbridge.errors import ClientError
 from lkbridge.server.config import TlsFiles
 from tests.conftest import BridgeFactory, DeviceFactory, LiveKitEnv
-from tests.helpers import wait_until
+from tests.helpers import wait_for, wait_until
+from tests.support.serving import LKBRIDGE, serve_process, start_serve
 
-LKBRIDGE = [sys.executable, "-m", "lkbridge"]
-
-
-@pytest.fixture
-def serve_process() -> Iterator[list[BridgeProcess]]:
-    started: list[BridgeProcess] = []
-    yield started
-    for served in started:
-        served.stop(signal.SIGKILL)
-
-
-def start_serve(*args: str) -> BridgeProcess:
-    return start_bridge(*args)
+__all__ = ["serve_process"]  # the fixture, imported for this module
 
 
 def manifest_grace_period() -> float:
@@ -132,12 +119,12 @@ async def test_a_streaming_session_costs_three_tasks(
         assert loaded - baseline <= 3 * sessions, f"{loaded - baseline} tasks for {sessions}"
         for stream in streams:
             stream.cancel()
-        for _ in range(50):  # cancelled streams close their sessions: back to the baseline
-            if await tasks() <= baseline:
-                break
-            await asyncio.sleep(0.1)
-        sessions_left = await client.list_sessions()
-        assert await tasks() <= baseline, (loaded, baseline, sessions_left)
+
+        async def back_to_baseline() -> bool:
+            return await tasks() <= baseline
+
+        # cancelled streams close their sessions: back to the baseline
+        await wait_for(back_to_baseline, 5, f"tasks back to {baseline} (loaded: {loaded})")
 
 
 async def test_serve_on_a_unix_socket_only(

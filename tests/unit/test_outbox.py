@@ -1,12 +1,14 @@
 """The outbox's budget (bytes and age, oldest dropped and counted) and the writer draining it.
 
 Pure logic: a fake session and a fake gRPC context stand in for the room and the call. Times
-are passed in, never measured.
+are passed in (read around a put, never waited for), and the writer is awaited in event-loop
+steps until the state it must reach, never in seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 
 import grpc
@@ -17,6 +19,7 @@ from lkbridge.server.outbox import Outbox
 from lkbridge.server.session import StreamBinding
 from lkbridge.server.stats import LatencyRecorder
 from lkbridge.server.stream_writer import StreamWriter
+from tests.helpers import settle
 
 
 def test_byte_budget_drops_the_oldest_and_counts() -> None:
@@ -39,12 +42,12 @@ def test_one_item_over_the_budget_is_kept() -> None:
 def test_audio_older_than_the_budget_is_dropped_when_the_writer_comes() -> None:
     outbox = Outbox(max_bytes=1_000_000, max_age_s=2.0)
     outbox.put(b"old!")
-    old = outbox._items[0]
-    assert outbox.pop(old.queued_at + 2.5) is None
+    after = time.perf_counter()  # the item was queued at this time or before
+    assert outbox.pop(after + 2.5) is None
     assert (outbox.dropped_frames, outbox.dropped_bytes, outbox.queued_bytes) == (1, 4, 0)
+    before = time.perf_counter()  # the next item is queued at this time or after
     outbox.put(b"new!")
-    new = outbox._items[0]
-    item = outbox.pop(new.queued_at + 1.5)
+    item = outbox.pop(before + 1.5)
     assert item is not None and item.pcm == b"new!" and outbox.dropped_frames == 1
 
 
@@ -80,11 +83,13 @@ class FakeSession:
 class FakeContext:
     def __init__(self) -> None:
         self.written: list[pb.AudioChunk] = []
+        self.writes_begun = 0
         self.gate = asyncio.Event()
         self.gate.set()
         self.fail: Exception | None = None
 
     async def write(self, message: pb.AudioChunk) -> None:
+        self.writes_begun += 1
         await self.gate.wait()
         if self.fail is not None:
             raise self.fail
@@ -100,16 +105,16 @@ def make_writer() -> tuple[FakeSession, StreamBinding, FakeContext, StreamWriter
     return session, binding, context, writer
 
 
-async def settle() -> None:
-    for _ in range(20):
-        await asyncio.sleep(0)
+def drains() -> list[asyncio.Task[object]]:
+    """The writers' drain tasks still running (the writer names them `stream-out:<user>`)."""
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("stream-out:")]
 
 
 async def test_writer_drains_in_order_and_counts() -> None:
     session, _, context, writer = make_writer()
     for i in range(5):
         session.outbox.put(bytes([i, i]))
-    await settle()
+    await settle(lambda: len(context.written) == 5, "the 5 chunks written")
     assert [c.pcm_data for c in context.written] == [bytes([i, i]) for i in range(5)]
     assert all(c.sample_rate == 16000 and c.channels == 1 for c in context.written)
     assert (session.frames_out, session.bytes_out) == (5, 10)
@@ -121,13 +126,13 @@ async def test_a_blocked_writer_leaves_the_outbox_to_drop_the_oldest() -> None:
     session.outbox.max_bytes = 6
     context.gate.clear()  # the client stops reading: the write in flight blocks
     session.outbox.put(b"\0\0")
-    await settle()
+    await settle(lambda: context.writes_begun == 1, "the first write to begin")
     for i in range(1, 10):
         session.outbox.put(bytes([i, i]))
-    await settle()
     assert session.outbox.queued_bytes <= 6 and session.outbox.dropped_frames == 6
+    assert context.writes_begun == 1, "one write in flight, blocked"
     context.gate.set()
-    await settle()
+    await settle(lambda: not drains(), "the drain to end")
     # the one write in flight, then the newest three
     assert [c.pcm_data[0] for c in context.written] == [0, 7, 8, 9]
     await writer.close()
@@ -137,11 +142,11 @@ async def test_a_failed_write_ends_the_binding_as_a_client_error() -> None:
     session, binding, context, writer = make_writer()
     context.fail = RuntimeError("connection reset")
     session.outbox.put(b"ab")
-    await settle()
+    await settle(lambda: binding.ended, "the failed write to end the binding")
     assert binding.ended and binding.end_code is grpc.StatusCode.CANCELLED
     assert "connection reset" in binding.end_reason
     session.outbox.put(b"cd")  # no new drain after the end
-    await settle()
+    assert not drains() and context.writes_begun == 1
     assert context.written == []
     await writer.close()
 
@@ -150,16 +155,16 @@ async def test_close_cancels_a_drain_in_flight_and_keeps_the_callers_cancel() ->
     session, _, context, writer = make_writer()
     context.gate.clear()
     session.outbox.put(b"ab")
-    await settle()
+    await settle(lambda: context.writes_begun == 1, "the write to begin")
     await writer.close()
     session.outbox.put(b"cd")
-    await settle()
+    assert not drains() and context.writes_begun == 1
     assert context.written == []
     # close() itself is cancellable: a caller's own cancel is not swallowed
-    _, _, context2, writer2 = make_writer()
+    session2, _, context2, writer2 = make_writer()
     context2.gate.clear()
-    writer2._session.outbox.put(b"ab")
-    await settle()
+    session2.outbox.put(b"ab")
+    await settle(lambda: context2.writes_begun == 1, "the write to begin")
     task = asyncio.ensure_future(writer2.close())
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

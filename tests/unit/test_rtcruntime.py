@@ -11,6 +11,7 @@ import pytest
 from livekit.rtc._proto import ffi_pb2
 
 from lkbridge.rtcruntime import InOrder, data_taker, room_filter
+from tests.helpers import settle
 
 
 def room_event(handle: int) -> ffi_pb2.FfiEvent:
@@ -142,15 +143,14 @@ def test_a_taken_packet_waits_for_the_room_events_queued_before_it() -> None:
         async def room_task() -> None:  # handles an event in the step that takes it, as Room's
             while True:
                 seen.append(await room_queue.get())
-                await asyncio.sleep(0)
+                await asyncio.sleep(0)  # models the Room's task: one event per loop step
 
         task = asyncio.create_task(room_task())
         room_queue.put_nowait("participant_connected")
         room_queue.put_nowait("packet 1 (room path)")
         in_order.deliver(b"packet 2", "device")
         in_order.deliver(b"packet 3", "device")
-        for _ in range(10):
-            await asyncio.sleep(0)
+        await settle(lambda: len(seen) == 4, "the 4 queued events and packets handled")
         in_order.deliver(b"packet 4", "device")  # nothing queued now: straight through
         task.cancel()
         return seen

@@ -1,0 +1,2 @@
+"""What several test modules share (processes, CLI runners, audio senders), so that no test
+module imports another."""
