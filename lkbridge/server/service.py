@@ -36,7 +36,7 @@ from lkbridge.server.ingest import ChunkIngest
 from lkbridge.server.playback import PlayRequest
 from lkbridge.server.redact import clip, redact
 from lkbridge.server.registry import SessionRegistry
-from lkbridge.server.session import Session, StreamBinding
+from lkbridge.server.session import END_CAUSE_KEY, Session, StreamBinding
 from lkbridge.server.stats import Stats
 from lkbridge.server.stream_writer import StreamWriter
 from lkbridge.server.validate import (
@@ -80,9 +80,14 @@ def status_of(error: BridgeError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-async def abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:
+async def abort(
+    context: grpc.aio.ServicerContext,
+    code: grpc.StatusCode,
+    message: str,
+    trailers: tuple[tuple[str, str], ...] = (),
+) -> NoReturn:
     """`context.abort` raises; this says so to the type checker."""
-    await context.abort(code, message)
+    await context.abort(code, message, trailers)
     raise AssertionError("unreachable")
 
 
@@ -211,7 +216,10 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         if binding.end_code in COUNTED_AS_ERRORS:
             self._stats.errors += 1
         if binding.end_code is not None:
-            await abort(context, binding.end_code, binding.end_reason)
+            # The cause as trailing metadata: additive, a client that reads only the status
+            # (the cloud's own) sees the same code and text as before.
+            cause = ((END_CAUSE_KEY, binding.end_cause),) if binding.end_cause else ()
+            await abort(context, binding.end_code, binding.end_reason, cause)
 
     async def _read_client(
         self,

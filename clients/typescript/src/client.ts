@@ -172,8 +172,12 @@ const NO_LOGGER: Logger = {};
 type UnaryMethod = "JoinRoom" | "LeaveRoom" | "StopAudio" | "HealthCheck" | "GetStatus";
 /** How long one reconnect attempt waits for the bridge before the next backoff step. */
 const RECONNECT_PROBE_MS = 2_000;
-/** How the bridge ends a stream whose session another JoinRoom for this user replaced. */
-const REPLACED = /replaced by a new JoinRoom/;
+/**
+ * The trailing metadata by which the bridge says why it ended a stream, and its value for a
+ * session another JoinRoom for this user replaced (lkbridge/server/session.py END_CAUSE_KEY).
+ */
+const END_CAUSE = "lkbridge-end-cause";
+const REPLACED = "replaced";
 /** Stream endings a retry cannot cure. */
 const FINAL = new Set<number>([
   grpc.status.INVALID_ARGUMENT,
@@ -551,7 +555,8 @@ export class LiveKitGrpcClient extends EventEmitter {
     this.log.warn?.({ code: status.code, details: status.details }, "StreamAudio ended");
     if (this.currentState !== "connected") return; // left, disposed, or being replaced
     this.emit("disconnected", error);
-    if (status.code === grpc.status.ABORTED || REPLACED.test(status.details)) {
+    const replaced = status.metadata?.get(END_CAUSE).includes(REPLACED) ?? false;
+    if (status.code === grpc.status.ABORTED || replaced) {
       this.becomeIdle();
       this.emit("superseded");
       return;
