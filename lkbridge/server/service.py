@@ -36,7 +36,7 @@ from lkbridge.server.ingest import ChunkIngest
 from lkbridge.server.playback import PlayRequest
 from lkbridge.server.redact import clip, redact
 from lkbridge.server.registry import SessionRegistry
-from lkbridge.server.session import END_CAUSE_KEY, Session, StreamBinding
+from lkbridge.server.session import END_CAUSE_KEY, Session, SessionState, StreamBinding
 from lkbridge.server.stats import Stats
 from lkbridge.server.stream_writer import StreamWriter
 from lkbridge.server.validate import (
@@ -184,6 +184,12 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         # client, which reports INTERNAL "Internal error from Core" instead). Nothing is bound
         # yet, so a cancel landing here leaves nothing behind.
         await context.send_initial_metadata(())
+        if session.state is SessionState.CLOSED:
+            # Closed while the call was being accepted (a JoinRoom replaced it, a LeaveRoom, the
+            # idle timer): the call ends as the session's bound stream would have.
+            cause = ((END_CAUSE_KEY, session.close_cause),) if session.close_cause else ()
+            reason = f"session closed: {session.close_reason}"
+            await abort(context, grpc.StatusCode.UNAVAILABLE, reason, cause)
         binding = session.bind_stream()
         writer = StreamWriter(session, binding, context, self._stats.latency_out)
         outbox = session.outbox

@@ -118,6 +118,9 @@ class Session:
         self.created_at = time.monotonic()
         self.last_disconnect_at = 0
         self.last_disconnect_reason = ""
+        # Why close() ran, and its END_* cause: told to a stream that comes too late to bind.
+        self.close_reason = ""
+        self.close_cause = ""
         self.frames_in = 0
         self.bytes_in = 0
         self.frames_out = 0
@@ -190,6 +193,7 @@ class Session:
             if self.state is SessionState.CLOSED and not self.room.isconnected():
                 return
             self._set_state(SessionState.CLOSED)
+            self.close_reason, self.close_cause = reason, cause
             log.info("session %s closing: %s", self.user_id, reason)
             self.cancel_idle_timer()
             if self.stream is not None:

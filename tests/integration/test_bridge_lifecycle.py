@@ -20,6 +20,7 @@ from lkbridge.audio.signal import tone
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer, cache_dir
 from lkbridge.devstack.tokens import mint_token
 from lkbridge.errors import ClientError
+from lkbridge.server.session import END_REPLACED
 from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory, LiveKitEnv
 from tests.helpers import wait_until
 
@@ -95,6 +96,27 @@ async def test_a_replaced_session_says_so_in_trailing_metadata(
         assert await newer.code() == grpc.StatusCode.UNAVAILABLE
         assert await newer.details() == "session closed: done"
         assert tuple(await newer.trailing_metadata()) == ()
+
+
+async def test_a_stream_that_comes_as_its_session_is_replaced_ends_as_replaced(
+    bridge: BridgeEnv, room_name: str
+) -> None:
+    """StreamAudio finds the session, then a JoinRoom closes it before the call is bound (one
+    await apart; a client on the same channel as the JoinRoom hits it): the call ends as the
+    bound stream would have, not UNKNOWN "Unexpected NotConnected"."""
+    await bridge.join("ines", room_name)
+    session = bridge.server.registry.get("ines")
+    assert session is not None
+    # What the replacing JoinRoom does first; the registry still hands out the closed session,
+    # as it did to a StreamAudio that looked it up a moment earlier.
+    await session.close("replaced by a new JoinRoom", END_REPLACED)
+    async with grpc.aio.insecure_channel(bridge.target) as channel:
+        call = pb_grpc.LiveKitBridgeStub(channel).StreamAudio()
+        await call.write(pb.AudioChunk(user_id="ines"))
+        assert await call.code() == grpc.StatusCode.UNAVAILABLE
+        assert await call.details() == "session closed: replaced by a new JoinRoom"
+        assert tuple(await call.trailing_metadata()) == (("lkbridge-end-cause", "replaced"),)
+    assert bridge.server.stats.active_streams == 0
 
 
 async def test_client_cancel_closes_the_session(
