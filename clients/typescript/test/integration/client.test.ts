@@ -565,7 +565,13 @@ describe("exit", () => {
       clearTimeout(kill);
       assert.equal(signal, null, `the disposed client's process did not end by itself: ${out}`);
       assert.equal(code, 0, out);
-      const report = JSON.parse(out.trim().split("\n").pop()!) as { first: string; playback: string; state: string };
+      const report = JSON.parse(out.trim().split("\n").pop()!) as {
+        first: string;
+        playback: string;
+        state: string;
+        open: string[];
+      };
+      assert.deepEqual(report.open, [], "left open after dispose()"); // no socket, call or timer
       assert.equal(report.first, "STARTED");
       assert.equal(report.playback, "stopped: client disposed");
       assert.equal(report.state, "closed");

@@ -14,6 +14,22 @@ interface ProbeArgs {
   leave: boolean;
 }
 
+/** This process's own stdio: what may stay open. */
+const STDIO = new Set(["PipeWrap", "TTYWrap"]);
+
+/**
+ * What is still open besides stdio, once the sockets and calls that dispose() ended have
+ * closed (a closing socket takes a few turns of the loop): [] when nothing stays. Bounded: after
+ * 5 s what is still there is what the client left open.
+ */
+async function whatStaysOpen(): Promise<string[]> {
+  const others = (): string[] => process.getActiveResourcesInfo().filter((name) => !STDIO.has(name));
+  for (let turn = 0; turn < 250 && others().length > 0; turn++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return others();
+}
+
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2]!) as ProbeArgs;
   const client = new LiveKitGrpcClient({ userId: args.userId, target: args.target });
@@ -37,7 +53,7 @@ async function main(): Promise<void> {
     first: first.done ? "done" : first.value.type,
     playback: await outcome,
     state: client.state,
-    active: process.getActiveResourcesInfo(),
+    open: await whatStaysOpen(),
   };
   process.stdout.write(JSON.stringify(report) + "\n");
 }
