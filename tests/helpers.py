@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 
 POLL_S = 0.05
 
+import numpy as np
+
+from lkbridge.audio.pcm import Int16Array
+
 
 async def wait_until(
     predicate: Callable[[], object], timeout: float = 10.0, what: str = ""
@@ -102,6 +106,11 @@ def heard_to_the_end(recording: TrackRecording, quiet_ms: int = 300, rate: int =
 async def stream_decode(data: bytes, piece: int = 700) -> int:
     """Feed `data` to a StreamingDecoder in small pieces, as a download would; the number of
     16 kHz samples that come out (its DecodeError, if any, is raised)."""
+    return len(await stream_decode_pcm(data, piece))
+
+
+async def stream_decode_pcm(data: bytes, piece: int = 700) -> Int16Array:
+    """As stream_decode, but the 16 kHz mono samples themselves, for checks of their content."""
     from lkbridge.audio.decode import SNIFF_BYTES, StreamingDecoder, sniff_format
 
     decoder = StreamingDecoder(sniff_format(data[:SNIFF_BYTES]))
@@ -113,7 +122,8 @@ async def stream_decode(data: bytes, piece: int = 700) -> int:
 
     feeder = asyncio.create_task(feed())
     try:
-        return sum([len(chunk) async for chunk in decoder.chunks()])
+        chunks = [chunk async for chunk in decoder.chunks()]
     finally:
         feeder.cancel()
         decoder.close()
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)

@@ -26,7 +26,7 @@ from lkbridge.errors import AtCapacity, JoinFailed, SessionNotFound
 from lkbridge.server.config import BridgeConfig
 from lkbridge.server.memory import release_free_memory
 from lkbridge.server.redact import clip, redact
-from lkbridge.server.session import Session
+from lkbridge.server.session import END_REPLACED, Session
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ class SessionRegistry:
                 raise JoinFailed(f"abandoned before it started: {attempt.why}")
             old = self._sessions.pop(user_id, None)
             if old is not None:
-                await self._close(old, "replaced by a new JoinRoom")
+                await self._close(old, "replaced by a new JoinRoom", END_REPLACED)
             session = Session(
                 user_id,
                 room_name=room_name,
@@ -238,8 +238,8 @@ class SessionRegistry:
                 del self._sessions[session.user_id]
                 await self._close(session, reason)
 
-    async def _close(self, session: Session, reason: str) -> None:
-        await session.close(reason)
+    async def _close(self, session: Session, reason: str, cause: str = "") -> None:
+        await session.close(reason, cause)
         await asyncio.to_thread(release_free_memory)
 
     def spawn_remove(self, session: Session, reason: str) -> None:

@@ -38,7 +38,7 @@ from lkbridge.server.livekit_url import judged
 from lkbridge.server.playback import PlayRequest
 from lkbridge.server.redact import clip, redact
 from lkbridge.server.registry import SessionRegistry
-from lkbridge.server.session import Session, StreamBinding
+from lkbridge.server.session import END_CAUSE_KEY, Session, SessionState, StreamBinding
 from lkbridge.server.stats import Stats
 from lkbridge.server.stream_writer import StreamWriter
 from lkbridge.server.validate import (
@@ -85,9 +85,14 @@ def status_of(error: BridgeError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-async def abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:
+async def abort(
+    context: grpc.aio.ServicerContext,
+    code: grpc.StatusCode,
+    message: str,
+    trailers: tuple[tuple[str, str], ...] = (),
+) -> NoReturn:
     """`context.abort` raises; this says so to the type checker."""
-    await context.abort(code, message)
+    await context.abort(code, message, trailers)
     raise AssertionError("unreachable")
 
 
@@ -201,6 +206,12 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         # client, which reports INTERNAL "Internal error from Core" instead). Nothing is bound
         # yet, so a cancel landing here leaves nothing behind.
         await context.send_initial_metadata(())
+        if session.state is SessionState.CLOSED:
+            # Closed while the call was being accepted (a JoinRoom replaced it, a LeaveRoom, the
+            # idle timer): the call ends as the session's bound stream would have.
+            cause = ((END_CAUSE_KEY, session.close_cause),) if session.close_cause else ()
+            reason = f"session closed: {session.close_reason}"
+            await abort(context, grpc.StatusCode.UNAVAILABLE, reason, cause)
         binding = session.bind_stream()
         writer = StreamWriter(session, binding, context, self._stats.latency_out)
         outbox = session.outbox
@@ -233,7 +244,10 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         if binding.end_code in COUNTED_AS_ERRORS:
             self._stats.errors += 1
         if binding.end_code is not None:
-            await abort(context, binding.end_code, binding.end_reason)
+            # The cause as trailing metadata: additive, a client that reads only the status
+            # (the cloud's own) sees the same code and text as before.
+            cause = ((END_CAUSE_KEY, binding.end_cause),) if binding.end_cause else ()
+            await abort(context, binding.end_code, binding.end_reason, cause)
 
     async def _read_client(
         self,

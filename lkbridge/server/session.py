@@ -42,6 +42,11 @@ class SessionState(enum.Enum):
     CLOSED = "closed"
 
 
+END_CAUSE_KEY = "lkbridge-end-cause"
+"""Trailing metadata of a StreamAudio call the bridge ended for a reason a client acts on."""
+END_REPLACED = "replaced"
+
+
 @dataclass
 class StreamBinding:
     """One StreamAudio call attached to a session; ended by supersession, close or room loss."""
@@ -50,15 +55,20 @@ class StreamBinding:
     ended: bool = False
     end_reason: str = ""
     end_code: grpc.StatusCode | None = None  # None: a clean end
+    # Why, in a word a client can act on without reading the prose: sent as the trailing
+    # metadata END_CAUSE_KEY. Only END_REPLACED so far (a JoinRoom for the user replaced the
+    # session: the client must not rejoin and fight the one that took it).
+    end_cause: str = ""
 
     # The handler task, while it waits for the client's next chunk: end() interrupts that wait
     # (supersession, session close, room loss) so the call ends now, not at the next chunk.
     reader: asyncio.Task[object] | None = None
     interrupted: bool = False
 
-    def end(self, reason: str, code: grpc.StatusCode | None = None) -> None:
+    def end(self, reason: str, code: grpc.StatusCode | None = None, cause: str = "") -> None:
         if not self.ended:
             self.ended, self.end_reason, self.end_code = True, reason, code
+            self.end_cause = cause
             if self.reader is not None and not self.interrupted:
                 self.interrupted = True
                 self.reader.cancel()
@@ -110,6 +120,9 @@ class Session:
         self.created_at = time.monotonic()
         self.last_disconnect_at = 0
         self.last_disconnect_reason = ""
+        # Why close() ran, and its END_* cause: told to a stream that comes too late to bind.
+        self.close_reason = ""
+        self.close_cause = ""
         self.frames_in = 0
         self.bytes_in = 0
         self.frames_out = 0
@@ -175,16 +188,18 @@ class Session:
     def room_name(self) -> str:
         return self.room.name if self.room.isconnected() else self.requested_room
 
-    async def close(self, reason: str) -> None:
-        """Leave the room and release everything, in the SDK's cleanup order. Idempotent."""
+    async def close(self, reason: str, cause: str = "") -> None:
+        """Leave the room and release everything, in the SDK's cleanup order. Idempotent.
+        `cause` goes to the bound stream's end (StreamBinding.end_cause)."""
         async with self._close_lock:
             if self.state is SessionState.CLOSED and not self.room.isconnected():
                 return
             self._set_state(SessionState.CLOSED)
+            self.close_reason, self.close_cause = reason, cause
             log.info("session %s closing: %s", self.user_id, clip(reason))
             self.cancel_idle_timer()
             if self.stream is not None:
-                self.stream.end(f"session closed: {reason}", grpc.StatusCode.UNAVAILABLE)
+                self.stream.end(f"session closed: {reason}", grpc.StatusCode.UNAVAILABLE, cause)
                 self.stream = None
             await self._stop_and_wait(self.stop_playbacks(reason=f"session closed: {reason}"))
             await self._forwarding.aclose()

@@ -14,10 +14,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from lkbridge import __version__
+from lkbridge._proto import livekit_bridge_pb2 as pb
+from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
 from lkbridge.audio.signal import tone
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer, cache_dir
 from lkbridge.devstack.tokens import mint_token
 from lkbridge.errors import ClientError
+from lkbridge.server.session import END_REPLACED
 from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory, LiveKitEnv
 from tests.helpers import steady, wait_for, wait_until
 
@@ -76,6 +79,60 @@ async def test_rejoin_replaces_the_old_session(
     )
     await tasks_back_to(bridge, baseline, "rejoins must not leave tasks behind")
     assert len(bridge.server.registry) == 1
+
+
+async def _bound_stream(
+    channel: grpc.aio.Channel, user_id: str
+) -> grpc.aio.StreamStreamCall[pb.AudioChunk, pb.AudioChunk]:
+    """A raw StreamAudio call, bound to the user's session once the bridge accepted it."""
+    call = pb_grpc.LiveKitBridgeStub(channel).StreamAudio()
+    await call.write(pb.AudioChunk(user_id=user_id))
+    await call.initial_metadata()  # sent once the stream is bound (service._stream_audio)
+    return call
+
+
+async def test_a_replaced_session_says_so_in_trailing_metadata(
+    bridge: BridgeEnv, room_name: str
+) -> None:
+    """A client reads `lkbridge-end-cause: replaced`, not the prose; the code and text stay."""
+    await bridge.join("hugo", room_name)
+    async with grpc.aio.insecure_channel(bridge.target) as channel:
+        replaced = await _bound_stream(channel, "hugo")
+        await bridge.join("hugo", room_name)
+        assert await replaced.code() == grpc.StatusCode.UNAVAILABLE
+        assert await replaced.details() == "session closed: replaced by a new JoinRoom"
+        assert tuple(await replaced.trailing_metadata()) == (("lkbridge-end-cause", "replaced"),)
+
+        superseded = await _bound_stream(channel, "hugo")
+        newer = await _bound_stream(channel, "hugo")
+        assert await superseded.code() == grpc.StatusCode.ABORTED  # its own code, no cause
+        assert tuple(await superseded.trailing_metadata()) == ()
+
+        await bridge.client.leave("hugo", "done")
+        assert await newer.code() == grpc.StatusCode.UNAVAILABLE
+        assert await newer.details() == "session closed: done"
+        assert tuple(await newer.trailing_metadata()) == ()
+
+
+async def test_a_stream_that_comes_as_its_session_is_replaced_ends_as_replaced(
+    bridge: BridgeEnv, room_name: str
+) -> None:
+    """StreamAudio finds the session, then a JoinRoom closes it before the call is bound (one
+    await apart; a client on the same channel as the JoinRoom hits it): the call ends as the
+    bound stream would have, not UNKNOWN "Unexpected NotConnected"."""
+    await bridge.join("ines", room_name)
+    session = bridge.server.registry.get("ines")
+    assert session is not None
+    # What the replacing JoinRoom does first; the registry still hands out the closed session,
+    # as it did to a StreamAudio that looked it up a moment earlier.
+    await session.close("replaced by a new JoinRoom", END_REPLACED)
+    async with grpc.aio.insecure_channel(bridge.target) as channel:
+        call = pb_grpc.LiveKitBridgeStub(channel).StreamAudio()
+        await call.write(pb.AudioChunk(user_id="ines"))
+        assert await call.code() == grpc.StatusCode.UNAVAILABLE
+        assert await call.details() == "session closed: replaced by a new JoinRoom"
+        assert tuple(await call.trailing_metadata()) == (("lkbridge-end-cause", "replaced"),)
+    assert bridge.server.stats.active_streams == 0
 
 
 async def test_client_cancel_closes_the_session(

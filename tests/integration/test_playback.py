@@ -13,6 +13,7 @@ from lkbridge.audio.signal import dominant_frequency, loud_part, loud_spans, rms
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
 from lkbridge.devstack.tokens import mint_token
 from lkbridge.errors import ClientError
+from tests.audio_fixtures import FIXTURE_AUDIO, NOT_AUDIO, by_name
 from tests.audio_server import AudioServer, make_fixture, serve
 from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory
 from tests.helpers import wait_until
@@ -83,6 +84,53 @@ async def test_play_formats_heard_at_the_device(
     assert dominant_frequency(heard, 16000) == pytest.approx(freq, abs=3)
     heard_ms = sum(end - start for start, end in loud_spans(recording.samples(), 16000))
     assert 1800 <= heard_ms <= 2200, f"heard {heard_ms} ms of a 2000 ms file"
+
+
+@pytest.fixture
+async def committed_files() -> AsyncIterator[AudioServer]:
+    """fixtures/audio/ as a CDN would serve it (no Content-Type to go by)."""
+    async for server in serve(FIXTURE_AUDIO):
+        yield server
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "mp3-vbr-id3-lame-44k-stereo-440.mp3",
+        "wav-s24-48k-stereo-1000.wav",
+        "wav-u8-8k-mono-300.wav",
+    ],
+)
+async def test_committed_files_heard_at_the_device(
+    bridge: BridgeEnv,
+    device_factory: DeviceFactory,
+    committed_files: AudioServer,
+    room_name: str,
+    name: str,
+) -> None:
+    """Real-world files (a VBR MP3 with ID3 and LAME tags, 24-bit and 8-bit WAVs) play whole:
+    COMPLETED with the file's length, and the device hears its tone for that long."""
+    fixture = by_name(name)
+    device = await device_factory(room_name, "device")
+    await bridge.join("pc", room_name)
+    events = await play_all(bridge, "pc", committed_files.url(f"files/{name}"))
+    assert events[-1].type == E.COMPLETED, events[-1].error
+    assert abs(events[-1].duration_ms - fixture.seconds * 1000) <= 60
+    recording = await device.wait_for_track("speaker")
+    await asyncio.sleep(0.3)
+    heard = loud_part(recording.samples(), 16000)
+    assert dominant_frequency(heard, 16000) == pytest.approx(fixture.freq, abs=3)
+    heard_ms = sum(end - start for start, end in loud_spans(recording.samples(), 16000))
+    assert abs(heard_ms - fixture.seconds * 1000) <= 200, f"heard {heard_ms} ms of {name}"
+
+
+async def test_an_html_page_named_mp3_fails_as_not_audio(
+    bridge: BridgeEnv, committed_files: AudioServer, room_name: str
+) -> None:
+    await bridge.join("ph", room_name)
+    events = await play_all(bridge, "ph", committed_files.url(f"files/{NOT_AUDIO}"))
+    assert [e.type for e in events] == [E.FAILED]
+    assert "not audio: the server sent an HTML/XML page" in events[-1].error
 
 
 async def test_completed_means_played_out(

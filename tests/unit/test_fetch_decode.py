@@ -4,10 +4,11 @@ import math
 
 import pytest
 
-from lkbridge.audio.decode import sniff_format
+from lkbridge.audio.decode import SNIFF_BYTES, sniff_format
 from lkbridge.errors import DecodeError, FetchError
 from lkbridge.server.fetch import FetchPolicy, check_url
 from lkbridge.server.playback import gain_of
+from tests.audio_fixtures import DECODABLE, FIXTURE_AUDIO, NOT_AUDIO, TRUNCATED, AudioFixture
 
 
 @pytest.mark.parametrize(
@@ -24,6 +25,18 @@ from lkbridge.server.playback import gain_of
 )
 def test_sniff_format_from_bytes(head: bytes, fmt: str) -> None:
     assert sniff_format(head) == fmt
+
+
+@pytest.mark.parametrize("fixture", DECODABLE + TRUNCATED, ids=lambda f: f.name)
+def test_sniff_format_of_committed_files(fixture: AudioFixture) -> None:
+    """Real files' first bytes: an ID3 tag, RIFF/WAVE, OggS, fLaC, an ADTS header."""
+    assert sniff_format(fixture.read()[:SNIFF_BYTES]) == fixture.fmt
+
+
+def test_sniff_format_of_an_html_page_named_mp3() -> None:
+    head = (FIXTURE_AUDIO / NOT_AUDIO).read_bytes()[:SNIFF_BYTES]
+    with pytest.raises(DecodeError, match="not audio: the server sent an HTML/XML page"):
+        sniff_format(head)
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,10 @@ from lkbridge.audio.mp3info import (
     TagWindow,
     parse_gapless,
 )
+from lkbridge.audio.signal import dominant_frequency
 from lkbridge.devstack.tonefile import make_tone_file
-from tests.helpers import stream_decode
+from tests.audio_fixtures import by_name
+from tests.helpers import stream_decode, stream_decode_pcm
 
 CASES = [(48000, 1), (44100, 2), (22050, 1), (16000, 2)]  # MPEG-1 and MPEG-2 Layer III
 HEAD_BYTES = 16 * 1024  # what these tests read of a file: the tag sits in its first frame
@@ -45,6 +47,21 @@ async def test_a_streamed_mp3_ends_where_its_audio_ends(
     mp3s: dict[tuple[int, int], Path], rate: int, channels: int
 ) -> None:
     assert await stream_decode(mp3s[rate, channels].read_bytes()) == 2 * 16000
+
+
+async def test_a_committed_vbr_file_with_id3_and_lame_tags_ends_where_its_audio_ends() -> None:
+    """A VBR file as encoders write them: an ID3v2 tag (title, artist) in front, then the
+    Xing/LAME frame with the encoder delay and padding; 2 s of 440 Hz at 44.1 kHz stereo."""
+    fixture = by_name("mp3-vbr-id3-lame-44k-stereo-440.mp3")
+    data = fixture.read()
+    head = data[:HEAD_BYTES]
+    assert data.startswith(b"ID3") and b"Xing" in head and b"LAME" in head
+    info = parse_gapless(head)
+    assert info is not None
+    assert info.samples_per_frame == 1152 and info.samples == 2 * 44100
+    pcm = await stream_decode_pcm(data)
+    assert len(pcm) == 2 * 16000
+    assert dominant_frequency(pcm, 16000) == pytest.approx(440, abs=2)
 
 
 async def test_without_the_tag_nothing_is_cut(tmp_path: Path) -> None:

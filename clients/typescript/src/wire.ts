@@ -18,6 +18,7 @@ import type {
   LiveKitBridgeDefinition,
 } from "./generated/mentra/livekit/bridge/LiveKitBridge";
 
+export type { LiveKitBridgeDefinition };
 export type { AudioChunk, AudioChunk__Output } from "./generated/mentra/livekit/bridge/AudioChunk";
 export type { BridgeStatusResponse__Output } from "./generated/mentra/livekit/bridge/BridgeStatusResponse";
 export type { HealthCheckResponse__Output } from "./generated/mentra/livekit/bridge/HealthCheckResponse";

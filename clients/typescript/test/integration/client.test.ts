@@ -5,8 +5,10 @@
  */
 import { strict as assert } from "node:assert";
 import { randomUUID } from "node:crypto";
+import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { after, afterEach, before, describe, test } from "node:test";
+import * as path from "node:path";
+import { after, afterEach, before, describe, test as nodeTest, type TestContext } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import {
   BridgeError,
@@ -22,6 +24,15 @@ import {
 import { dominantFrequency, int16, loudSeconds, tone, wavFile } from "../support/audio";
 import { FileServer } from "../support/files";
 import { Harness, type Heard, type Sfu } from "../support/harness";
+
+/**
+ * Each test gets 120 s, so a hung one fails with its name. (node 20 applies --test-timeout to a
+ * test FILE as a whole, subprocess and teardown included: package.json's is the file's budget.
+ * A 120 s one there failed this file, not a test, on a loaded machine where it ran past 120 s.)
+ */
+function test(name: string, fn: (t: TestContext) => Promise<void>): void {
+  void nodeTest(name, { timeout: 120_000 }, fn);
+}
 
 const SFU_PORT = Number(process.env.LKBRIDGE_TS_SFU_PORT ?? 0); // 0: the harness picks a free one
 const BRIDGE_PORT = Number(process.env.LKBRIDGE_TS_BRIDGE_PORT ?? 7995);
@@ -519,11 +530,55 @@ describe("reconnect", () => {
     const reconnected = once(client, "reconnected");
     // The call ends (here by a half-close the bridge answers with OK) while the session stays
     // on the bridge: GetStatus says connected, so only the stream is reopened.
-    (client as unknown as { stream: grpc.ClientDuplexStream<unknown, unknown> }).stream.end();
+    (client as unknown as { session: { stream: grpc.ClientDuplexStream<unknown, unknown> } }).session.stream.end();
     const [rejoined] = (await reconnected) as [boolean];
     assert.equal(rejoined, false);
     assert.equal((await client.getStatus()).connected, true);
   });
+});
+
+describe("exit", () => {
+  for (const leave of [true, false]) {
+    test(`a disposed client lets node exit (dispose({ leave: ${leave} })): its process ends by itself`, async () => {
+      const room = `ts-${randomUUID().slice(0, 8)}`;
+      const device = `device-${room}`;
+      await harness.call("device_join", { room, identity: device });
+      const userId = `user-${randomUUID().slice(0, 8)}`;
+      const { token } = await harness.call<{ token: string }>("token", { room, identity: `cloud-agent:${userId}` });
+      const args = {
+        target: TARGET,
+        userId,
+        join: { livekitUrl: sfu.url, token, roomName: room, targetIdentity: device },
+        playUrl: files.add(`exit-${room}.wav`, wavFile(520, 8), "audio/wav"),
+        leave,
+      };
+      const probe = spawn(process.execPath, [path.join(__dirname, "../support/exitProbe.js"), JSON.stringify(args)], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let out = "";
+      probe.stdout.on("data", (data: Buffer) => (out += data.toString()));
+      probe.stderr.on("data", (data: Buffer) => (out += data.toString()));
+      const exited = once(probe, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
+      // A bound on the wait, not a timing claim: a process that lingers is killed and fails.
+      const kill = setTimeout(() => probe.kill("SIGKILL"), 60_000);
+      const [code, signal] = await exited;
+      clearTimeout(kill);
+      assert.equal(signal, null, `the disposed client's process did not end by itself: ${out}`);
+      assert.equal(code, 0, out);
+      const report = JSON.parse(out.trim().split("\n").pop()!) as {
+        first: string;
+        playback: string;
+        state: string;
+        open: string[];
+      };
+      assert.deepEqual(report.open, [], "left open after dispose()"); // no socket, call or timer
+      assert.equal(report.first, "STARTED");
+      assert.equal(report.playback, "stopped: client disposed");
+      assert.equal(report.state, "closed");
+      const status = await newClient({ userId }).getStatus();
+      assert.equal(status.connected, !leave); // leave: false keeps the session until its idle timeout
+    });
+  }
 });
 
 describe("auth", () => {
