@@ -13,14 +13,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from lkbridge.audio.pcm import Int16Array
+
 if TYPE_CHECKING:
     from lkbridge.devstack.device import TrackRecording
 
 POLL_S = 0.05
-
-import numpy as np
-
-from lkbridge.audio.pcm import Int16Array
 
 
 async def wait_until(
