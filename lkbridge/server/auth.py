@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 
+from lkbridge.errors import FirstMessageLate
 from lkbridge.server.config import SERVICE_NAME
+from lkbridge.server.first_message import first_message
 
 _PROTECTED_PREFIXES = (f"/{SERVICE_NAME}/", "/lkbridge.admin.")
 
@@ -16,8 +19,9 @@ _PROTECTED_PREFIXES = (f"/{SERVICE_NAME}/", "/lkbridge.admin.")
 class BearerTokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Rejects calls without `authorization: Bearer <token>`; never logs the token."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, first_message_timeout_s: float) -> None:
         self._expected = f"Bearer {token}".encode()
+        self._first_message_timeout_s = first_message_timeout_s
 
     async def intercept_service(
         self,
@@ -35,34 +39,31 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return await continuation(handler_call_details)
         handler = await continuation(handler_call_details)
         message = "missing bearer token" if not given else "invalid bearer token"
-        return _deny(handler, message)
+        return _deny(handler, message, self._first_message_timeout_s)
 
 
-def _deny(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
-    async def abort(request: Any, context: grpc.aio.ServicerContext) -> None:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+def _deny(
+    handler: grpc.RpcMethodHandler, message: str, first_message_timeout_s: float
+) -> grpc.RpcMethodHandler:
+    """A handler that refuses. A request that is one message is never read: grpc.aio reads a
+    unary request before its handler runs, so the refusal is served as a stream handler, which
+    reads nothing (an unauthenticated JoinRoom costs its headers, never its message)."""
 
-    async def abort_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def abort_unread(requests: Any, context: grpc.aio.ServicerContext) -> Any:
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
         yield  # pragma: no cover - makes this an async generator
 
     async def abort_after_first(requests: Any, context: grpc.aio.ServicerContext) -> Any:
         # Take the client's first message before refusing: a refusal that overtakes a write in
         # flight reaches a grpc.aio client as INTERNAL "Internal error from Core", not as itself.
-        await anext(aiter(requests), None)
+        # A client that sends none is refused all the same once the first message is late.
+        with contextlib.suppress(FirstMessageLate):
+            await first_message(aiter(requests), first_message_timeout_s)
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
         yield  # pragma: no cover - makes this an async generator
 
-    async def abort_unary_after_first(requests: Any, context: grpc.aio.ServicerContext) -> None:
-        await anext(aiter(requests), None)
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
-
     if handler is None:
         return None
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(abort_after_first)
-    if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(abort_stream)
     if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(abort_unary_after_first)
-    return grpc.unary_unary_rpc_method_handler(abort)
+        return grpc.stream_stream_rpc_method_handler(abort_after_first)
+    return grpc.stream_stream_rpc_method_handler(abort_unread)

@@ -32,7 +32,13 @@ from lkbridge.errors import ServeError
 from lkbridge.rtcruntime import set_sdk_logs
 from lkbridge.server.admin import ADMIN_SERVICE_NAME, BridgeAdminService, Snapshots
 from lkbridge.server.auth import BearerTokenInterceptor
-from lkbridge.server.config import MAX_RECEIVE_BYTES, SERVICE_NAME, BridgeConfig
+from lkbridge.server.config import (
+    MAX_METADATA_BYTES,
+    MAX_RECEIVE_BYTES,
+    SERVICE_NAME,
+    BridgeConfig,
+)
+from lkbridge.server.memory import trim_after_bursts
 from lkbridge.server.metrics import start_metrics_server
 from lkbridge.server.redact import RedactingFilter
 from lkbridge.server.registry import SessionRegistry
@@ -53,6 +59,7 @@ class BridgeServicer(Protocol):
 
 
 HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+NO_COMPRESSION = 0  # grpc_compression_algorithm GRPC_COMPRESS_NONE
 FORCED_EXIT_S = 1.0  # after a second signal, the process is gone within this
 _sdk_log_filter = RedactingFilter()
 
@@ -79,7 +86,10 @@ def bind_unix_socket(server: grpc.aio.Server, path: str, mode: int) -> None:
         os.umask(previous)
 
 
-def server_options() -> list[tuple[str, int]]:
+def server_options(config: BridgeConfig) -> list[tuple[str, int]]:
+    """grpc core's channel args: message sizes, keepalive, and the transport bounds that hold
+    what one client can make the bridge keep (docs/operations.md, "Transport bounds")."""
+    idle_ms = int(config.connection_idle_timeout_s * 1000)
     return [
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),  # the handlers refuse past 10 MiB
@@ -90,6 +100,17 @@ def server_options() -> list[tuple[str, int]]:
         ("grpc.http2.max_ping_strikes", 0),
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.keepalive_timeout_ms", 10_000),
+        # Messages are taken as sent: grpc core inflates a compressed message before any
+        # interceptor (auth) runs, 19 KB of gzip into 19 MiB. A compressed message is refused
+        # (UNIMPLEMENTED) without being inflated; nothing this bridge carries compresses.
+        ("grpc.compression_enabled_algorithms_bitset", 1 << NO_COMPRESSION),
+        ("grpc.max_allowed_incoming_connections", config.max_connections),
+        ("grpc.max_concurrent_streams", config.max_streams_per_connection),
+        ("grpc.max_connection_idle_ms", idle_ms),  # no call in flight for this long: GOAWAY
+        ("grpc.server_handshake_timeout_ms", idle_ms),
+        # header lists past 16 KiB are refused, every time (the soft limit refuses at random)
+        ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+        ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES),
     ]
 
 
@@ -108,6 +129,7 @@ class BridgeServer:
         self.metrics_port: int | None = None
         self._metrics: web.AppRunner | None = None
         self._lag_watch: asyncio.Task[None] | None = None
+        self._trimmer: asyncio.Task[None] | None = None
         self.addresses: list[str] = []
         self._server: grpc.aio.Server | None = None
         self._should_exit = asyncio.Event()
@@ -127,8 +149,10 @@ class BridgeServer:
             logging.getLogger("livekit").addFilter(_sdk_log_filter)  # it quotes rejected tokens
         interceptors = []
         if self.config.auth_token:
-            interceptors.append(BearerTokenInterceptor(self.config.auth_token))
-        server = grpc.aio.server(interceptors=interceptors, options=server_options())
+            interceptors.append(
+                BearerTokenInterceptor(self.config.auth_token, self.config.first_message_timeout_s)
+            )
+        server = grpc.aio.server(interceptors=interceptors, options=server_options(self.config))
         pb_grpc.add_LiveKitBridgeServicer_to_server(self.service, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         admin_grpc.add_BridgeAdminServicer_to_server(self.admin, server)
@@ -156,9 +180,9 @@ class BridgeServer:
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._server = server
-        self._lag_watch = asyncio.get_running_loop().create_task(
-            self.stats.watch_loop_lag(), name="loop-lag"
-        )
+        loop = asyncio.get_running_loop()
+        self._lag_watch = loop.create_task(self.stats.watch_loop_lag(), name="loop-lag")
+        self._trimmer = loop.create_task(trim_after_bursts(), name="memory-trim")
         if self.config.metrics_port is not None:
             self._metrics = await start_metrics_server(
                 self.metrics_snapshot, self.config.metrics_host, self.config.metrics_port
@@ -225,6 +249,8 @@ class BridgeServer:
             await self._server.stop(0)  # cancels every call still open
         if self._lag_watch is not None:
             self._lag_watch.cancel()
+        if self._trimmer is not None:
+            self._trimmer.cancel()
         if self._metrics is not None:
             await self._metrics.cleanup()
         self._stopped.set()

@@ -22,6 +22,7 @@ from lkbridge.audio.pcm import Int16Array
 from lkbridge.errors import (
     BridgeError,
     FetchError,
+    FirstMessageLate,
     InvalidArgument,
     JoinFailed,
     MessageTooLarge,
@@ -31,6 +32,7 @@ from lkbridge.errors import (
 )
 from lkbridge.server.config import BridgeConfig
 from lkbridge.server.fetch import check_url
+from lkbridge.server.first_message import first_message
 from lkbridge.server.health_check import HealthFigures, health_metadata, health_status
 from lkbridge.server.ingest import ChunkIngest
 from lkbridge.server.playback import PlayRequest
@@ -58,6 +60,7 @@ STATUS_OF: dict[type[BridgeError], grpc.StatusCode] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     FetchError: grpc.StatusCode.INVALID_ARGUMENT,  # a URL refused before any session is touched
     MessageTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    FirstMessageLate: grpc.StatusCode.DEADLINE_EXCEEDED,
     SessionNotFound: grpc.StatusCode.NOT_FOUND,
     NotConnected: grpc.StatusCode.FAILED_PRECONDITION,
     RoomLost: grpc.StatusCode.UNAVAILABLE,  # under a stream in progress: rejoin and retry
@@ -164,8 +167,10 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         self, requests: AsyncIterator[pb.AudioChunk], context: grpc.aio.ServicerContext
     ) -> None:
         try:
-            first = await anext(requests)
-        except StopAsyncIteration:
+            first = await first_message(requests, self._config.first_message_timeout_s)
+        except FirstMessageLate as exc:
+            await refuse(context, exc)
+        if first is None:
             return
         try:
             if not first.user_id:
