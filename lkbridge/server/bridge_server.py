@@ -31,7 +31,7 @@ from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
 from lkbridge.errors import ServeError
 from lkbridge.rtcruntime import set_sdk_logs
 from lkbridge.server.admin import ADMIN_SERVICE_NAME, BridgeAdminService, Snapshots
-from lkbridge.server.auth import BearerTokenInterceptor
+from lkbridge.server.auth import BearerTokenInterceptor, HeaderSizeInterceptor
 from lkbridge.server.config import (
     MAX_METADATA_BYTES,
     MAX_RECEIVE_BYTES,
@@ -147,7 +147,9 @@ class BridgeServer:
         if self.hosts_sessions:  # before any room: the switch applies to the whole process
             set_sdk_logs(self.config.sdk_logs)
             logging.getLogger("livekit").addFilter(_sdk_log_filter)  # it quotes rejected tokens
-        interceptors = []
+        interceptors: list[grpc.aio.ServerInterceptor] = [
+            HeaderSizeInterceptor(MAX_METADATA_BYTES, self.config.first_message_timeout_s)
+        ]
         if self.config.auth_token:
             interceptors.append(
                 BearerTokenInterceptor(self.config.auth_token, self.config.first_message_timeout_s)
