@@ -34,8 +34,10 @@ SETTLE_S = 60.0  # finding 12: back within a few MB within a minute
 RSS_SLACK_MB = 12.0
 
 
-def serve(procs: list[subprocess.Popen[str]], *args: str) -> tuple[Served, int]:
-    served = start_serve(procs, "--port", "0", "--auth-token", TOKEN, *args)
+def serve(
+    procs: list[subprocess.Popen[str]], *args: str, env: dict[str, str] | None = None
+) -> tuple[Served, int]:
+    served = start_serve(procs, "--port", "0", "--auth-token", TOKEN, *args, env=env)
     return served, int(served.lines[0].rsplit(":", 1)[1])
 
 
@@ -196,7 +198,7 @@ def connect_idle(port: int, count: int) -> list[socket.socket]:
 async def test_idle_connections_are_capped_and_closed_and_health_still_answers(
     serve_procs: list[subprocess.Popen[str]],
 ) -> None:
-    served, port = serve(serve_procs, "--connection-idle-timeout", "3")
+    served, port = serve(serve_procs, env={"LKBRIDGE_CONNECTION_IDLE_TIMEOUT": "3"})
     pid = served.proc.pid
     async with BridgeClient(f"127.0.0.1:{port}", auth_token=TOKEN) as existing:
         await existing.health()
