@@ -47,6 +47,7 @@ class Answers:
     resets: dict[int, int] = field(default_factory=dict)  # stream -> RST_STREAM error code
     goaway: int | None = None  # GOAWAY error code
     closed: bool = False  # EOF or a reset connection
+    settings_seen: bool = False  # the server's SETTINGS arrived (and were acknowledged)
 
     def status(self, stream_id: int) -> str | None:
         return self.headers.get(stream_id, {}).get("grpc-status")
@@ -174,7 +175,10 @@ class RawH2:
             self.answers.resets[frame.stream_id] = frame.error_code
         elif isinstance(frame, GoAwayFrame):
             self.answers.goaway = frame.error_code
-        elif isinstance(frame, SettingsFrame) and "ACK" not in frame.flags and self.ack_settings:
+        elif isinstance(frame, SettingsFrame) and "ACK" not in frame.flags:
+            self.answers.settings_seen = True
+            if not self.ack_settings:
+                return
             with contextlib.suppress(OSError):
                 self.send(SettingsFrame(0, flags=["ACK"]).serialize())
         elif isinstance(frame, PingFrame) and "ACK" not in frame.flags:

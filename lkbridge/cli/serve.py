@@ -116,9 +116,12 @@ def serve(
         help="Close a connection this many seconds without a call (and an unfinished handshake).",
     ),
     max_streams_per_connection: int = typer.Option(
-        100,
+        256,
         envvar="LKBRIDGE_MAX_STREAMS_PER_CONNECTION",
         help="Calls open at once on one connection.",
+    ),
+    max_calls: int = typer.Option(
+        2000, envvar="LKBRIDGE_MAX_CALLS", help="Calls open at once in all (health included)."
     ),
     metrics_port: int | None = typer.Option(
         None, envvar="LKBRIDGE_METRICS_PORT", help="Serve Prometheus text on this port (/metrics)."
@@ -193,6 +196,7 @@ def config_of(ctx: typer.Context) -> BridgeConfig:
             max_connections=o["max_connections"],
             connection_idle_timeout_s=o["connection_idle_timeout"],
             max_streams_per_connection=o["max_streams_per_connection"],
+            max_calls=o["max_calls"],
             metrics_port=o["metrics_port"],
             metrics_host=o["metrics_host"],
             playback_allow_hosts=tuple(o["playback_allow_host"]),

@@ -154,7 +154,12 @@ class BridgeServer:
             interceptors.append(
                 BearerTokenInterceptor(self.config.auth_token, self.config.first_message_timeout_s)
             )
-        server = grpc.aio.server(interceptors=interceptors, options=server_options(self.config))
+        server = grpc.aio.server(
+            interceptors=interceptors,
+            options=server_options(self.config),
+            # past it: RESOURCE_EXHAUSTED "Concurrent RPC limit exceeded!" at once
+            maximum_concurrent_rpcs=self.config.max_calls,
+        )
         pb_grpc.add_LiveKitBridgeServicer_to_server(self.service, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         admin_grpc.add_BridgeAdminServicer_to_server(self.admin, server)

@@ -91,11 +91,12 @@ class BridgeConfig:
     # after the first bytes: at least this rate over every window (a trickle fails, not hangs)
     playback_min_rate_bytes_per_s: int = 512
     playback_rate_window_s: float = 5.0
-    # transport: what one client may hold below and at the gRPC layer (docs/operations.md,
+    # transport: what clients may hold below and at the gRPC layer (docs/operations.md,
     # "Transport bounds"); the defaults hold within a pod's 384 MiB under the issue-23 attacks
     max_connections: int = 100
     connection_idle_timeout_s: float = 60.0  # also the bound on a connection's handshake
-    max_streams_per_connection: int = 100
+    max_streams_per_connection: int = 256  # 200 JoinRooms at once on one channel still pass
+    max_calls: int = 2000  # calls in progress in the process, every service and connection
     first_message_timeout_s: float = 5.0  # a StreamAudio without its first AudioChunk ends
 
     def __post_init__(self) -> None:
@@ -121,8 +122,8 @@ class BridgeConfig:
             raise ValueError(f"publish bitrate must be 0 or {MIN_BITRATE}-{MAX_BITRATE} bit/s")
         if self.grace_period_s < 0 or self.idle_timeout_s < 0:
             raise ValueError("timeouts cannot be negative")
-        if self.max_connections < 1 or self.max_streams_per_connection < 1:
-            raise ValueError("max connections and max streams per connection must be at least 1")
+        if min(self.max_connections, self.max_streams_per_connection, self.max_calls) < 1:
+            raise ValueError("max connections, streams per connection and calls must be >= 1")
         if self.connection_idle_timeout_s <= 0 or self.first_message_timeout_s <= 0:
             raise ValueError("the connection idle and first message timeouts must be positive")
 

@@ -4,7 +4,7 @@ The SDK's native side frees a room's buffers into glibc's arenas, which keep the
 core after a burst of connections or calls (issue 23: 20,000 streams or connections left
 100-450 MB that never came back). RSS then stays high after the load has gone, which looks like
 a leak to anyone watching and counts against a pod's memory limit. glibc's malloc_trim returns
-those pages; `trim_after_bursts` calls it whenever the allocator holds more than a few MB free.
+those pages; `trim_after_bursts` calls it whenever the allocator's free heap grew by a few MB.
 Elsewhere (musl, macOS) all of this is a no-op.
 """
 
@@ -60,15 +60,21 @@ def free_heap_bytes() -> int | None:
 
 
 async def trim_after_bursts(period_s: float = TRIM_PERIOD_S) -> None:
-    """Every `period_s`, return the free heap to the OS when it exceeds TRIM_ABOVE_BYTES (or
-    unconditionally where the free figure is unknown). In a thread: trimming a heap that a
-    burst grew to hundreds of MB takes tens of ms, which the event loop must not wait for."""
+    """Every `period_s`, return the free heap to the OS when it grew by TRIM_ABOVE_BYTES since
+    the last trim (or unconditionally where the free figure is unknown). What a trim leaves
+    free is fragments no whole page of which is free: trimming again would return nothing.
+    In a thread: trimming a heap that a burst grew to hundreds of MB takes tens of ms, which
+    the event loop must not wait for."""
     if _libc is None:
         return
+    kept = 0  # free bytes the last trim could not return
     while True:
         await asyncio.sleep(period_s)
         free = free_heap_bytes()
-        if free is None or free > TRIM_ABOVE_BYTES:
+        if free is None or free > kept + TRIM_ABOVE_BYTES:
             await asyncio.to_thread(release_free_memory)
+            kept = free_heap_bytes() or 0
             if free is not None:
-                log.debug("returned up to %.0f MB of free heap to the OS", free / 2**20)
+                log.debug("trimmed %.0f MB of free heap (%.0f MB left)", free / 2**20, kept / 2**20)
+        elif free < kept:
+            kept = free  # the fragments were reused

@@ -50,7 +50,7 @@ def worker_config(config: BridgeConfig, socket: str) -> BridgeConfig:
         metrics_port=None,
         # the front's one channel carries every stream of the worker's users; the front
         # applies the per-client bounds itself
-        max_streams_per_connection=config.max_streams_per_connection * config.max_connections,
+        max_streams_per_connection=config.max_calls,
     )
 
 
