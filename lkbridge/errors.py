@@ -20,6 +20,10 @@ class MessageTooLarge(BridgeError):
     """A message over the bridge's own size limit: refused, the session stays."""
 
 
+class FirstMessageLate(BridgeError):
+    """A stream that sent no first message within its bound: ended, it held nothing."""
+
+
 class FetchError(BridgeError):
     """A playback URL refused or not fetched, in a sentence a person can act on."""
 

@@ -125,6 +125,22 @@ def serve(
     playback_max_mb: float = typer.Option(
         50.0, envvar="LKBRIDGE_PLAYBACK_MAX_MB", help="Largest playback file fetched."
     ),
+    max_connections: int = typer.Option(
+        100, envvar="LKBRIDGE_MAX_CONNECTIONS", help="Connections held at once; more are closed."
+    ),
+    connection_idle_timeout: float = typer.Option(
+        60.0,
+        envvar="LKBRIDGE_CONNECTION_IDLE_TIMEOUT",
+        help="Close a connection this many seconds without a call (and an unfinished handshake).",
+    ),
+    max_streams_per_connection: int = typer.Option(
+        256,
+        envvar="LKBRIDGE_MAX_STREAMS_PER_CONNECTION",
+        help="Calls open at once on one connection.",
+    ),
+    max_calls: int = typer.Option(
+        2000, envvar="LKBRIDGE_MAX_CALLS", help="Calls open at once in all (health included)."
+    ),
     metrics_port: int | None = typer.Option(
         None, envvar="LKBRIDGE_METRICS_PORT", help="Serve Prometheus text on this port (/metrics)."
     ),
@@ -197,6 +213,10 @@ def config_of(ctx: typer.Context) -> BridgeConfig:
             catch_up_ms=o["catch_up_ms"],
             first_audio_wait_s=o["first_audio_wait"],
             publish_bitrate=o["publish_bitrate"],
+            max_connections=o["max_connections"],
+            connection_idle_timeout_s=o["connection_idle_timeout"],
+            max_streams_per_connection=o["max_streams_per_connection"],
+            max_calls=o["max_calls"],
             metrics_port=o["metrics_port"],
             metrics_host=o["metrics_host"],
             playback_allow_hosts=tuple(o["playback_allow_host"]),

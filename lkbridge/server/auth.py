@@ -1,14 +1,18 @@
-"""Optional shared-token auth for the LiveKitBridge service (health and reflection stay open)."""
+"""Optional shared-token auth for the LiveKitBridge service (health and reflection stay open),
+and the header-size limit on every service: refusals that read no request message."""
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 
+from lkbridge.errors import FirstMessageLate
 from lkbridge.server.config import SERVICE_NAME
+from lkbridge.server.first_message import first_message
 
 _PROTECTED_PREFIXES = (f"/{SERVICE_NAME}/", "/lkbridge.admin.")
 
@@ -16,8 +20,9 @@ _PROTECTED_PREFIXES = (f"/{SERVICE_NAME}/", "/lkbridge.admin.")
 class BearerTokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Rejects calls without `authorization: Bearer <token>`; never logs the token."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, first_message_timeout_s: float) -> None:
         self._expected = f"Bearer {token}".encode()
+        self._first_message_timeout_s = first_message_timeout_s
 
     async def intercept_service(
         self,
@@ -35,34 +40,68 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return await continuation(handler_call_details)
         handler = await continuation(handler_call_details)
         message = "missing bearer token" if not given else "invalid bearer token"
-        return _deny(handler, message)
+        return deny(
+            handler, grpc.StatusCode.UNAUTHENTICATED, message, self._first_message_timeout_s
+        )
 
 
-def _deny(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
-    async def abort(request: Any, context: grpc.aio.ServicerContext) -> None:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+class HeaderSizeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Refuses a call whose metadata is over `limit` bytes, on every service.
 
-    async def abort_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+    grpc core applies its header-list limit (SETTINGS_MAX_HEADER_LIST_SIZE) only once the
+    client has acknowledged the server's SETTINGS: a client that never does had 93 of 100
+    requests with a 1 MiB header served (issue 23, finding 11). What it sent is spent by then;
+    this makes sure it is never served.
+    """
+
+    def __init__(self, limit: int, first_message_timeout_s: float) -> None:
+        self._limit = limit
+        self._first_message_timeout_s = first_message_timeout_s
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[Any], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        size = sum(
+            len(key) + len(value) + 32  # HTTP/2's own accounting (RFC 9113, 6.5.2)
+            for key, value in handler_call_details.invocation_metadata or ()
+        ) + len(handler_call_details.method or "")
+        handler = await continuation(handler_call_details)
+        if size <= self._limit:
+            return handler
+        message = f"request headers of {size} bytes, over the {self._limit}-byte limit"
+        return deny(
+            handler, grpc.StatusCode.RESOURCE_EXHAUSTED, message, self._first_message_timeout_s
+        )
+
+
+def deny(
+    handler: grpc.RpcMethodHandler,
+    code: grpc.StatusCode,
+    message: str,
+    first_message_timeout_s: float,
+) -> grpc.RpcMethodHandler:
+    """A handler that refuses. A request that is one message is never read: grpc.aio reads a
+    unary request before its handler runs, so the refusal is served as a stream handler, which
+    reads nothing (an unauthenticated JoinRoom costs its headers, never its message)."""
+
+    async def abort_unread(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+        await context.abort(code, message)
         yield  # pragma: no cover - makes this an async generator
 
     async def abort_after_first(requests: Any, context: grpc.aio.ServicerContext) -> Any:
         # Take the client's first message before refusing: a refusal that overtakes a write in
         # flight reaches a grpc.aio client as INTERNAL "Internal error from Core", not as itself.
-        await anext(aiter(requests), None)
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+        # A client that sends none is refused all the same once the first message is late.
+        if first_message_timeout_s > 0:
+            with contextlib.suppress(FirstMessageLate):
+                await first_message(aiter(requests), first_message_timeout_s)
+        await context.abort(code, message)
         yield  # pragma: no cover - makes this an async generator
-
-    async def abort_unary_after_first(requests: Any, context: grpc.aio.ServicerContext) -> None:
-        await anext(aiter(requests), None)
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 
     if handler is None:
         return None
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(abort_after_first)
-    if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(abort_stream)
     if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(abort_unary_after_first)
-    return grpc.unary_unary_rpc_method_handler(abort)
+        return grpc.stream_stream_rpc_method_handler(abort_after_first)
+    return grpc.stream_stream_rpc_method_handler(abort_unread)

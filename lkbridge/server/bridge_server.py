@@ -31,9 +31,15 @@ from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
 from lkbridge.errors import ServeError
 from lkbridge.rtcruntime import set_sdk_logs
 from lkbridge.server.admin import ADMIN_SERVICE_NAME, BridgeAdminService, Snapshots
-from lkbridge.server.auth import BearerTokenInterceptor
-from lkbridge.server.config import MAX_RECEIVE_BYTES, SERVICE_NAME, BridgeConfig
+from lkbridge.server.auth import BearerTokenInterceptor, HeaderSizeInterceptor
+from lkbridge.server.config import (
+    MAX_METADATA_BYTES,
+    MAX_RECEIVE_BYTES,
+    SERVICE_NAME,
+    BridgeConfig,
+)
 from lkbridge.server.malformed import MalformedRequestInterceptor
+from lkbridge.server.memory import trim_after_bursts
 from lkbridge.server.metrics import start_metrics_server
 from lkbridge.server.redact import RedactingFilter
 from lkbridge.server.registry import SessionRegistry
@@ -54,6 +60,7 @@ class BridgeServicer(Protocol):
 
 
 HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+NO_COMPRESSION = 0  # grpc_compression_algorithm GRPC_COMPRESS_NONE
 FORCED_EXIT_S = 1.0  # after a second signal, the process is gone within this
 _sdk_log_filter = RedactingFilter()
 
@@ -87,7 +94,10 @@ def bind_unix_socket(server: grpc.aio.Server, path: str, mode: int) -> None:
         os.umask(previous)
 
 
-def server_options() -> list[tuple[str, int]]:
+def server_options(config: BridgeConfig) -> list[tuple[str, int]]:
+    """grpc core's channel args: message sizes, keepalive, and the transport bounds that hold
+    what one client can make the bridge keep (docs/operations.md, "Transport bounds")."""
+    idle_ms = int(config.connection_idle_timeout_s * 1000)
     return [
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),  # the handlers refuse past 10 MiB
@@ -98,6 +108,17 @@ def server_options() -> list[tuple[str, int]]:
         ("grpc.http2.max_ping_strikes", 0),
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.keepalive_timeout_ms", 10_000),
+        # Messages are taken as sent: grpc core inflates a compressed message before any
+        # interceptor (auth) runs, 19 KB of gzip into 19 MiB. A compressed message is refused
+        # (UNIMPLEMENTED) without being inflated; nothing this bridge carries compresses.
+        ("grpc.compression_enabled_algorithms_bitset", 1 << NO_COMPRESSION),
+        ("grpc.max_allowed_incoming_connections", config.max_connections),
+        ("grpc.max_concurrent_streams", config.max_streams_per_connection),
+        ("grpc.max_connection_idle_ms", idle_ms),  # no call in flight for this long: GOAWAY
+        ("grpc.server_handshake_timeout_ms", idle_ms),
+        # header lists past 16 KiB are refused, every time (the soft limit refuses at random)
+        ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+        ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES),
     ]
 
 
@@ -116,6 +137,7 @@ class BridgeServer:
         self.metrics_port: int | None = None
         self._metrics: web.AppRunner | None = None
         self._lag_watch: asyncio.Task[None] | None = None
+        self._trimmer: asyncio.Task[None] | None = None
         self.addresses: list[str] = []
         self._server: grpc.aio.Server | None = None
         self._should_exit = asyncio.Event()
@@ -133,11 +155,20 @@ class BridgeServer:
         if self.hosts_sessions:  # before any room: the switch applies to the whole process
             set_sdk_logs(self.config.sdk_logs)
             logging.getLogger("livekit").addFilter(_sdk_log_filter)  # it quotes rejected tokens
-        interceptors: list[grpc.aio.ServerInterceptor] = []
+        interceptors: list[grpc.aio.ServerInterceptor] = [
+            HeaderSizeInterceptor(MAX_METADATA_BYTES, self.config.first_message_timeout_s)
+        ]
         if self.config.auth_token:
-            interceptors.append(BearerTokenInterceptor(self.config.auth_token))
+            interceptors.append(
+                BearerTokenInterceptor(self.config.auth_token, self.config.first_message_timeout_s)
+            )
         interceptors.append(MalformedRequestInterceptor())  # after auth: garbage is refused first
-        server = grpc.aio.server(interceptors=interceptors, options=server_options())
+        server = grpc.aio.server(
+            interceptors=interceptors,
+            options=server_options(self.config),
+            # past it: RESOURCE_EXHAUSTED "Concurrent RPC limit exceeded!" at once
+            maximum_concurrent_rpcs=self.config.max_calls,
+        )
         pb_grpc.add_LiveKitBridgeServicer_to_server(self.service, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         admin_grpc.add_BridgeAdminServicer_to_server(self.admin, server)
@@ -165,9 +196,9 @@ class BridgeServer:
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._server = server
-        self._lag_watch = asyncio.get_running_loop().create_task(
-            self.stats.watch_loop_lag(), name="loop-lag"
-        )
+        loop = asyncio.get_running_loop()
+        self._lag_watch = loop.create_task(self.stats.watch_loop_lag(), name="loop-lag")
+        self._trimmer = loop.create_task(trim_after_bursts(), name="memory-trim")
         if self.config.metrics_port is not None:
             self._metrics = await start_metrics_server(
                 self.metrics_snapshot, self.config.metrics_host, self.config.metrics_port
@@ -234,6 +265,8 @@ class BridgeServer:
             await self._server.stop(0)  # cancels every call still open
         if self._lag_watch is not None:
             self._lag_watch.cancel()
+        if self._trimmer is not None:
+            self._trimmer.cancel()
         if self._metrics is not None:
             await self._metrics.cleanup()
         self._stopped.set()

@@ -26,6 +26,8 @@ MIN_BITRATE, MAX_BITRATE = 6_000, 510_000  # what Opus can encode
 # refuses a chunk itself (RESOURCE_EXHAUSTED, the session stays): a message gRPC refuses reaches
 # the handler exactly like a client's cancel, which closes the session.
 MAX_RECEIVE_BYTES = 2 * MAX_MESSAGE_BYTES
+# a request's header list (HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE): gRPC's own, a bearer token
+MAX_METADATA_BYTES = 16 * 1024
 SERVICE_NAME = "mentra.livekit.bridge.LiveKitBridge"
 DEFAULT_PUBLISH_BITRATE = 72_000  # bit/s: the lowest at which Opus codes 16 kHz speech as CELT
 # Admission defaults, per session process: the whole stack's knee on 2 cores is 10-12 streaming
@@ -101,6 +103,13 @@ class BridgeConfig:
     # after the first bytes: at least this rate over every window (a trickle fails, not hangs)
     playback_min_rate_bytes_per_s: int = 512
     playback_rate_window_s: float = 5.0
+    # transport: what clients may hold below and at the gRPC layer (docs/operations.md,
+    # "Transport bounds"); the defaults hold within a pod's 384 MiB under the issue-23 attacks
+    max_connections: int = 100
+    connection_idle_timeout_s: float = 60.0  # also the bound on a connection's handshake
+    max_streams_per_connection: int = 256  # 200 JoinRooms at once on one channel still pass
+    max_calls: int = 2000  # calls in progress in the process, every service and connection
+    first_message_timeout_s: float = 5.0  # a StreamAudio without its first AudioChunk ends
 
     def __post_init__(self) -> None:
         if self.port is None and not self.socket:
@@ -127,6 +136,10 @@ class BridgeConfig:
             raise ValueError("max sessions and max joins in flight must be at least 1")
         if self.grace_period_s < 0 or self.idle_timeout_s < 0:
             raise ValueError("timeouts cannot be negative")
+        if min(self.max_connections, self.max_streams_per_connection, self.max_calls) < 1:
+            raise ValueError("max connections, streams per connection and calls must be >= 1")
+        if self.connection_idle_timeout_s <= 0 or self.first_message_timeout_s <= 0:
+            raise ValueError("the connection idle and first message timeouts must be positive")
 
     @property
     def tcp_address(self) -> str | None:

@@ -37,7 +37,7 @@ class FrontServer(BridgeServer):
         self._workers: Workers | None = None
 
     def servicers(self) -> tuple[ProxyService, FrontAdmin]:
-        self.proxy = ProxyService(self.stats)
+        self.proxy = ProxyService(self.stats, self.config.first_message_timeout_s)
         self.front_admin = FrontAdmin(self.stats)
         return self.proxy, self.front_admin
 

@@ -16,7 +16,9 @@ import grpc
 from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
 from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
+from lkbridge.errors import FirstMessageLate
 from lkbridge.server.config import MAX_RECEIVE_BYTES
+from lkbridge.server.first_message import first_message
 from lkbridge.server.health_check import HealthFigures, health_metadata, health_status
 from lkbridge.server.service import client_end_settled
 from lkbridge.server.stats import Stats
@@ -85,8 +87,9 @@ def _unary_relay(method: str) -> Callable[[Any, Any, grpc.aio.ServicerContext], 
 
 
 class ProxyService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
-    def __init__(self, stats: Stats) -> None:
+    def __init__(self, stats: Stats, first_message_timeout_s: float) -> None:
         self.shutting_down = False
+        self.first_message_timeout_s = first_message_timeout_s
         self.workers: Workers | None = None
         self._stats = stats
 
@@ -117,8 +120,11 @@ class ProxyService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         self, request_iterator: AsyncIterator[pb.AudioChunk], context: grpc.aio.ServicerContext
     ) -> None:
         try:
-            first = await anext(request_iterator)
-        except StopAsyncIteration:
+            first = await first_message(request_iterator, self.first_message_timeout_s)
+        except FirstMessageLate as exc:
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, str(exc))
+            raise AssertionError("abort returns only by raising") from None  # pragma: no cover
+        if first is None:
             return
 
         handler = asyncio.current_task()

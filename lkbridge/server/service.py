@@ -23,6 +23,7 @@ from lkbridge.errors import (
     AtCapacity,
     BridgeError,
     FetchError,
+    FirstMessageLate,
     InvalidArgument,
     JoinFailed,
     MessageTooLarge,
@@ -32,6 +33,7 @@ from lkbridge.errors import (
 )
 from lkbridge.server.config import BridgeConfig
 from lkbridge.server.fetch import check_url
+from lkbridge.server.first_message import first_message
 from lkbridge.server.health_check import HealthFigures, health_metadata, health_status
 from lkbridge.server.ingest import ChunkIngest
 from lkbridge.server.livekit_url import judged
@@ -63,6 +65,7 @@ STATUS_OF: dict[type[BridgeError], grpc.StatusCode] = {
     FetchError: grpc.StatusCode.INVALID_ARGUMENT,  # a URL refused before any session is touched
     MessageTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     AtCapacity: grpc.StatusCode.RESOURCE_EXHAUSTED,  # --max-sessions, --max-joins-in-flight
+    FirstMessageLate: grpc.StatusCode.DEADLINE_EXCEEDED,
     SessionNotFound: grpc.StatusCode.NOT_FOUND,
     NotConnected: grpc.StatusCode.FAILED_PRECONDITION,
     RoomLost: grpc.StatusCode.UNAVAILABLE,  # under a stream in progress: rejoin and retry
@@ -191,8 +194,10 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         self, requests: AsyncIterator[pb.AudioChunk], context: grpc.aio.ServicerContext
     ) -> None:
         try:
-            first = await anext(requests)
-        except StopAsyncIteration:
+            first = await first_message(requests, self._config.first_message_timeout_s)
+        except FirstMessageLate as exc:
+            await refuse(context, exc)
+        if first is None:
             return
         try:
             if not first.user_id:
