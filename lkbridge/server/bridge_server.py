@@ -38,6 +38,7 @@ from lkbridge.server.config import (
     SERVICE_NAME,
     BridgeConfig,
 )
+from lkbridge.server.health_listener import start_health_listener
 from lkbridge.server.malformed import MalformedRequestInterceptor
 from lkbridge.server.memory import trim_after_bursts
 from lkbridge.server.metrics import start_metrics_server
@@ -140,6 +141,8 @@ class BridgeServer:
         self._trimmer: asyncio.Task[None] | None = None
         self.addresses: list[str] = []
         self._server: grpc.aio.Server | None = None
+        self._health_server: grpc.aio.Server | None = None
+        self.health_address: str | None = None  # --health-port's host:port, once bound
         self._should_exit = asyncio.Event()
         self._force_exit = False
         self._forced = asyncio.Event()
@@ -196,6 +199,12 @@ class BridgeServer:
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._server = server
+        if (health_at := self.config.health_address) is not None:
+            self._health_server, health_port = await start_health_listener(
+                health_at, self.health, self.service, interceptors
+            )
+            self.health_address = f"{health_at.rsplit(':', 1)[0]}:{health_port}"
+            log.info("health on %s", self.health_address)
         loop = asyncio.get_running_loop()
         self._lag_watch = loop.create_task(self.stats.watch_loop_lag(), name="loop-lag")
         self._trimmer = loop.create_task(trim_after_bursts(), name="memory-trim")
@@ -263,6 +272,8 @@ class BridgeServer:
         await self._unless_forced(stop, None)
         if not stop.done():
             await self._server.stop(0)  # cancels every call still open
+        if self._health_server is not None:  # NOT_SERVING until here, then gone
+            await self._health_server.stop(0)
         if self._lag_watch is not None:
             self._lag_watch.cancel()
         if self._trimmer is not None:
