@@ -101,3 +101,15 @@ async def test_health_port_closes_with_a_clean_shutdown(
     assert served.proc.returncode == 0
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", health_port), timeout=2).close()
+
+
+async def test_a_front_serves_the_health_port_and_its_workers_do_not(
+    serve_procs: list[subprocess.Popen[str]],
+) -> None:
+    """With --workers, the front opens the health port once (a worker binding it too would fail
+    to start) and its HealthCheck there relays the workers' figures."""
+    health_port = free_port()
+    serve(serve_procs, "--workers", "2", "--health-port", str(health_port))
+    await probe(health_port)
+    async with BridgeClient(f"127.0.0.1:{health_port}", auth_token=TOKEN) as client:
+        assert (await client.health()).metadata["workers_up"] == "2"
