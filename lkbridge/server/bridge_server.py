@@ -193,18 +193,19 @@ class BridgeServer:
             self.addresses.append(f"{host}:{port}")
         if self.config.socket:
             bind_unix_socket(server, self.config.socket, self.config.socket_mode)
-        await server.start()
-        if self.config.socket:
-            self.addresses.append(f"unix:{self.config.socket}")
-        for name in ("", SERVICE_NAME):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        self._server = server
+        # before the main server starts: a taken health port ends the start with nothing served
         if (health_at := self.config.health_address) is not None:
             self._health_server, health_port = await start_health_listener(
                 health_at, self.health, self.service, interceptors
             )
             self.health_address = f"{health_at.rsplit(':', 1)[0]}:{health_port}"
             log.info("health on %s", self.health_address)
+        await server.start()
+        if self.config.socket:
+            self.addresses.append(f"unix:{self.config.socket}")
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._server = server
         loop = asyncio.get_running_loop()
         self._lag_watch = loop.create_task(self.stats.watch_loop_lag(), name="loop-lag")
         self._trimmer = loop.create_task(trim_after_bursts(), name="memory-trim")

@@ -113,3 +113,19 @@ async def test_a_front_serves_the_health_port_and_its_workers_do_not(
     await probe(health_port)
     async with BridgeClient(f"127.0.0.1:{health_port}", auth_token=TOKEN) as client:
         assert (await client.health()).metadata["workers_up"] == "2"
+
+
+async def test_a_taken_health_port_is_a_usage_error_before_anything_is_served() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        health_port = taken.getsockname()[1]
+        done = await asyncio.to_thread(
+            run, "serve", "--port", "0", "--health-port", str(health_port)
+        )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""  # no "lkbridge listening on" line: the main port never started
+    assert done.stderr.splitlines()[-1].startswith(
+        f"error: cannot listen for health on 127.0.0.1:{health_port}: Failed to bind"
+    ), done.stderr
+    assert "Traceback" not in done.stderr
