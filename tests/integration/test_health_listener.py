@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -32,10 +33,12 @@ IDLE_CONNECTIONS = 5_000  # thousands, as in the issue; the main port holds 100 
 async def probe(health_port: int) -> None:
     """What a kubelet exec probe runs, then the bridge's own HealthCheck, each on a new
     connection to the health port: SERVING."""
+    began = time.monotonic()
     done = await asyncio.to_thread(
         run, "health", "--standard", "--timeout", "5", "--bridge", f"127.0.0.1:{health_port}"
     )
     assert (done.returncode, done.stdout.strip()) == (0, "SERVING"), done.stderr
+    print(f"lkbridge health on the health port: SERVING in {time.monotonic() - began:.2f} s")
     async with BridgeClient(f"127.0.0.1:{health_port}", auth_token=TOKEN, timeout=5) as client:
         assert (await client.health()).status == pb.HealthCheckResponse.SERVING
         assert await client.standard_health(SERVICE_NAME) == "SERVING"
