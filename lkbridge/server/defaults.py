@@ -2,7 +2,7 @@
 both read them (and docs/operations.md's flag table is generated from the CLI).
 
 This module imports nothing, so the CLI builds `serve`'s options and help without importing the
-server (`lkbridge health` and `--help` stay light, tests/unit/test_cli_light.py).
+server (`lkbridge health` and `--help` stay light, tests/unit/test_cli_probe.py).
 """
 
 from __future__ import annotations
