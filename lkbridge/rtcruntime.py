@@ -1,7 +1,8 @@
-"""Two corrections to how livekit.rtc runs many rooms in one process.
+"""Three corrections to how livekit.rtc runs many rooms in one process.
 
-Both were the largest items of the bridge's profile at 10 sessions (docs/benchmarks.md, "third
-round"), and both come from the SDK's one process-wide event queue:
+All three come from the SDK's one process-wide event queue. The first two were the largest items
+of the bridge's CPU profile at 10 sessions, the third the largest part of a data packet's way to
+the cloud that the bridge controls (docs/benchmarks.md, "What was tried and decided"):
 
 - Native log records. The SDK starts its native side with log capture on, so every debug and
   trace record of libwebrtc and the Rust SDK (about 1,500 a second at 10 streaming sessions) is
@@ -26,7 +27,7 @@ The native side is not started to apply the log switch: `set_sdk_logs` before it
 the choice and applies it the moment the SDK starts it (the first Room), before any room exists.
 An idle bridge so never maps the SDK's library nor starts its runtime (10 MB, 4 threads).
 
-Both reach into the SDK's private parts, so each checks the shape it expects and otherwise does
+All three reach into the SDK's private parts, so each checks the shape it expects and otherwise does
 nothing but warn once; the bridge then works as before, at the SDK's own cost.
 """
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from lkbridge.cli.calls import (
@@ -31,6 +33,7 @@ from lkbridge.cli.calls import (
     session_not_found,
     unreachable_cause,
 )
+from lkbridge.cli.flags import AUTH_TOKEN, BRIDGE, JSON, TIMEOUT, Flag
 
 __all__ = [
     "DEFAULT_TARGET",
@@ -64,19 +67,13 @@ __all__ = [
     "unreachable_cause",
 ]
 
-BridgeOption = typer.Option(
-    None,
-    "--bridge",
-    envvar="LKBRIDGE_TARGET",
-    help="host:port or unix:/path of the bridge (default: the profile's, the running dev "
-    f"stack's, else {DEFAULT_TARGET}).",
-)
-AuthOption = typer.Option(
-    None,
-    "--auth-token",
-    envvar="LKBRIDGE_AUTH_TOKEN",
-    show_default=False,
-    help="Bearer token the bridge requires (default: the profile's).",
-)
-JsonOption = typer.Option(False, "--json", help="Print the result as JSON.")
-TimeoutOption = typer.Option(5.0, "--timeout", help="Seconds to wait for the bridge.")
+
+def option(flag: Flag, **extra: Any) -> Any:
+    """The typer option of a flag declared in flags.py."""
+    return typer.Option(flag.default, flag.name, envvar=flag.envvar, help=flag.help, **extra)
+
+
+BridgeOption = option(BRIDGE)
+AuthOption = option(AUTH_TOKEN, show_default=False)
+JsonOption = option(JSON)
+TimeoutOption = option(TIMEOUT)

@@ -1,8 +1,8 @@
 """`lkbridge health`, the probe: a Kubernetes exec probe runs it every 10 s, so it starts
 without typer (whose value coercion loads pydantic), the server, the SDK or PyAV.
 
-entry.py sends `lkbridge health ...` here; `lkbridge health --help` and the typer command in
-status.py describe the same options (tests/unit/test_cli_probe.py keeps the two in step).
+entry.py sends `lkbridge health ...` here; `lkbridge health --help` goes to the typer command in
+status.py. Both parsers are made from the one declaration of the options in flags.py.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from lkbridge.cli.calls import (
     print_rows,
     run_call,
 )
+from lkbridge.cli.flags import HEALTH
 
 if TYPE_CHECKING:
     from lkbridge._proto import livekit_bridge_pb2 as pb
@@ -80,13 +81,19 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def parser() -> argparse.ArgumentParser:
+    """`lkbridge health`'s options (flags.HEALTH) as argparse arguments; an environment variable
+    is read as typer reads it, before the declared default."""
     p = _OneLineParser(prog="lkbridge health", add_help=False)
-    p.add_argument("--bridge", default=os.environ.get("LKBRIDGE_TARGET"))
-    p.add_argument("--auth-token", default=os.environ.get("LKBRIDGE_AUTH_TOKEN"))
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--timeout", type=float, default=5.0)
-    p.add_argument("--service", default="")
-    p.add_argument("--standard", action="store_true")
+    for flag in HEALTH:
+        default = flag.default
+        if flag.envvar:
+            default = os.environ.get(flag.envvar, default)
+        if isinstance(flag.default, bool):
+            p.add_argument(flag.name, action="store_true", default=default, help=flag.help)
+        elif isinstance(flag.default, float):
+            p.add_argument(flag.name, type=float, default=default, help=flag.help)
+        else:
+            p.add_argument(flag.name, default=default, help=flag.help)
     return p
 
 

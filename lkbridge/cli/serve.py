@@ -9,24 +9,22 @@ import typer
 
 from lkbridge.cli.common import EXIT_USAGE, fail
 from lkbridge.errors import ServeError
+from lkbridge.server import defaults as d
 
 if TYPE_CHECKING:
     from lkbridge.server.config import BridgeConfig
 
-# the server's choices, written out so that `lkbridge health` need not import the server to
-# build this command's help (tests/unit/test_cli_parsing.py checks them against server/config.py)
-LOG_LEVELS_HELP = "debug/info/warning/error"
-PUBLISH_BITRATE_DEFAULT = 72_000
-MAX_SESSIONS_DEFAULT, MAX_JOINS_IN_FLIGHT_DEFAULT = 20, 8
+# every default comes from server/defaults.py, which imports nothing: building this command's
+# help does not import the server
 
 
 def serve(
     ctx: typer.Context,
     host: str = typer.Option(
-        "127.0.0.1", envvar="LKBRIDGE_HOST", help="TCP address to listen on (0.0.0.0: all)."
+        d.HOST, envvar="LKBRIDGE_HOST", help="TCP address to listen on (0.0.0.0: all)."
     ),
     port: int | None = typer.Option(
-        None, envvar="PORT", help="TCP port (default 9090; 0 picks a free one)."
+        None, envvar="PORT", help=f"TCP port (default {d.PORT}; 0 picks a free one)."
     ),
     socket: str | None = typer.Option(
         None,
@@ -34,26 +32,32 @@ def serve(
         help="Unix socket path; TCP then only with --port on the command line (PORT ignored).",
     ),
     socket_mode: str = typer.Option(
-        "0600", envvar="LKBRIDGE_SOCKET_MODE", help="Permissions of the Unix socket (octal)."
+        f"{d.SOCKET_MODE:04o}",
+        envvar="LKBRIDGE_SOCKET_MODE",
+        help="Permissions of the Unix socket (octal).",
     ),
     no_tcp: bool = typer.Option(False, "--no-tcp", help="Listen on the Unix socket only."),
-    log_level: str = typer.Option("info", envvar="LKBRIDGE_LOG_LEVEL", help=LOG_LEVELS_HELP),
-    log_format: str = typer.Option("text", envvar="LKBRIDGE_LOG_FORMAT", help="text or json."),
+    log_level: str = typer.Option(
+        d.LOG_LEVEL, envvar="LKBRIDGE_LOG_LEVEL", help="/".join(d.LOG_LEVELS)
+    ),
+    log_format: str = typer.Option(
+        d.LOG_FORMAT, envvar="LKBRIDGE_LOG_FORMAT", help="text or json."
+    ),
     grace_period: float = typer.Option(
-        10.0, envvar="LKBRIDGE_GRACE_PERIOD", help="Seconds to finish calls on SIGTERM."
+        d.GRACE_PERIOD_S, envvar="LKBRIDGE_GRACE_PERIOD", help="Seconds to finish calls on SIGTERM."
     ),
     workers: int = typer.Option(
-        1,
+        d.WORKERS,
         envvar="LKBRIDGE_WORKERS",
         help="Session processes behind this one (about 10 sessions each; 1: none).",
     ),
     loop: str = typer.Option(
-        "auto",
+        d.LOOP,
         envvar="LKBRIDGE_LOOP",
         help="auto (uvloop if installed), uvloop or asyncio.",
     ),
     sdk_logs: str = typer.Option(
-        "native",
+        d.SDK_LOGS,
         envvar="LKBRIDGE_SDK_LOGS",
         help="The SDK's native log records: native (stderr, per RUST_LOG, default warn) or "
         "python (this process's logging, JSON with --log-format json; 10-20 % more CPU).",
@@ -74,18 +78,21 @@ def serve(
         None, envvar="LKBRIDGE_TLS_CLIENT_CA", exists=True, help="Require client certs (mTLS)."
     ),
     max_sessions: int = typer.Option(
-        MAX_SESSIONS_DEFAULT,
+        d.MAX_SESSIONS,
         envvar="LKBRIDGE_MAX_SESSIONS",
         help="Sessions per process (each worker's with --workers); more JoinRooms: "
         "RESOURCE_EXHAUSTED at once. Size it from your own capacity runs.",
     ),
     max_joins_in_flight: int = typer.Option(
-        MAX_JOINS_IN_FLIGHT_DEFAULT,
+        d.MAX_JOINS_IN_FLIGHT,
         envvar="LKBRIDGE_MAX_JOINS_IN_FLIGHT",
         help="JoinRooms connecting at once per process; more: RESOURCE_EXHAUSTED at once.",
     ),
     idle_timeout: float = typer.Option(
-        300.0, envvar="LKBRIDGE_IDLE_TIMEOUT", help="Close a session this long without a stream."
+        d.IDLE_TIMEOUT_S,
+        envvar="LKBRIDGE_IDLE_TIMEOUT",
+        help="Close a session after this many seconds idle: no stream bound, no playback "
+        "running, no StopAudio (0: never).",
     ),
     forward_tracks: bool = typer.Option(
         False,
@@ -94,13 +101,17 @@ def serve(
         help="Also forward the target's microphone track (besides data packets).",
     ),
     capture_ms: int = typer.Option(
-        20, envvar="LKBRIDGE_CAPTURE_MS", help="Smallest frame handed to the SDK (10-100 ms)."
+        d.CAPTURE_MIN_MS,
+        envvar="LKBRIDGE_CAPTURE_MS",
+        help="Smallest frame handed to the SDK (10-100 ms).",
     ),
     source_queue_ms: int = typer.Option(
-        1000, envvar="LKBRIDGE_SOURCE_QUEUE_MS", help="Audio a track may queue before pacing."
+        d.SOURCE_QUEUE_MS,
+        envvar="LKBRIDGE_SOURCE_QUEUE_MS",
+        help="Audio a track may queue before pacing.",
     ),
     catch_up_ms: int = typer.Option(
-        0,
+        d.CATCH_UP_MS,
         envvar="LKBRIDGE_CATCH_UP_MS",
         help="Drop silent streamed frames while more than this is queued (latency).",
     ),
@@ -123,7 +134,9 @@ def serve(
         help="Refuse a JoinRoom livekit_url on a loopback or private address (a public SFU).",
     ),
     playback_max_mb: float = typer.Option(
-        50.0, envvar="LKBRIDGE_PLAYBACK_MAX_MB", help="Largest playback file fetched."
+        d.PLAYBACK_MAX_BYTES / 1024 / 1024,
+        envvar="LKBRIDGE_PLAYBACK_MAX_MB",
+        help="Largest playback file fetched.",
     ),
     max_connections: int = typer.Option(
         100, envvar="LKBRIDGE_MAX_CONNECTIONS", help="Connections held at once; more are closed."
@@ -156,18 +169,18 @@ def serve(
         None, envvar="LKBRIDGE_METRICS_PORT", help="Serve Prometheus text on this port (/metrics)."
     ),
     metrics_host: str = typer.Option(
-        "127.0.0.1", envvar="LKBRIDGE_METRICS_HOST", help="Address of the metrics endpoint."
+        d.METRICS_HOST, envvar="LKBRIDGE_METRICS_HOST", help="Address of the metrics endpoint."
     ),
     first_audio_wait: float = typer.Option(
-        2.0,
+        d.FIRST_AUDIO_WAIT_S,
         envvar="LKBRIDGE_FIRST_AUDIO_WAIT",
         help="Seconds a new track holds its first audio until the phone subscribes.",
     ),
     publish_bitrate: int = typer.Option(
-        PUBLISH_BITRATE_DEFAULT,
+        d.PUBLISH_BITRATE,
         envvar="LKBRIDGE_PUBLISH_BITRATE",
-        help="Opus max bitrate of published tracks, bit/s (72000 or more: CELT, half the "
-        "encoder's CPU on speech, no in-band FEC; 0: the SDK's 48000, SILK).",
+        help=f"Opus max bitrate of published tracks, bit/s ({d.PUBLISH_BITRATE} or more: CELT, "
+        "half the encoder's CPU on speech, no in-band FEC; 0: the SDK's 48000, SILK).",
     ),
 ) -> None:
     """Run the bridge: LiveKitBridge, grpc.health.v1 and reflection on TCP and/or a Unix socket."""
@@ -194,7 +207,7 @@ def config_of(ctx: typer.Context) -> BridgeConfig:
     tls_cert, tls_key = o["tls_cert"], o["tls_key"]
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("give both --tls-cert and --tls-key", param_hint="--tls-cert")
-    tcp_port: int | None = o["port"] if o["port"] is not None else 9090
+    tcp_port: int | None = o["port"] if o["port"] is not None else d.PORT
     # A platform's PORT must not open TCP beside a socket the operator chose: only a --port
     # written on the command line does.
     source = ctx.get_parameter_source("port")

@@ -13,11 +13,13 @@ from lkbridge.cli.common import (
     JsonOption,
     TimeoutOption,
     message_dict,
+    option,
     print_json,
     print_rows,
     run_call,
     session_not_found,
 )
+from lkbridge.cli.flags import SERVICE, STANDARD
 
 
 def health(
@@ -25,12 +27,8 @@ def health(
     auth_token: str | None = AuthOption,
     json_output: bool = JsonOption,
     timeout: float = TimeoutOption,
-    service: str = typer.Option("", help="Service name to ask about (default: the server)."),
-    standard: bool = typer.Option(
-        False,
-        "--standard",
-        help="Ask grpc.health.v1 (as grpc_health_probe does): for container health checks.",
-    ),
+    service: str = option(SERVICE),
+    standard: bool = option(STANDARD),
 ) -> None:
     """HealthCheck: serving status, sessions, streams, uptime and live figures.
 

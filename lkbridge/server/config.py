@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from lkbridge.server import defaults as d
+from lkbridge.server.defaults import LOG_LEVELS
 from lkbridge.server.eventloop import LOOPS
 from lkbridge.server.fetch import FetchPolicy
 from lkbridge.wire import MAX_MESSAGE_BYTES
 
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
-LOG_LEVELS = ("debug", "info", "warning", "error")
 SdkLogs = Literal["native", "python"]  # where the SDK's native log records go (rtcruntime.py)
 SDK_LOGS: tuple[SdkLogs, ...] = ("native", "python")
 
@@ -29,13 +30,9 @@ MAX_RECEIVE_BYTES = 2 * MAX_MESSAGE_BYTES
 # a request's header list (HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE): gRPC's own, a bearer token
 MAX_METADATA_BYTES = 16 * 1024
 SERVICE_NAME = "mentra.livekit.bridge.LiveKitBridge"
-DEFAULT_PUBLISH_BITRATE = 72_000  # bit/s: the lowest at which Opus codes 16 kHz speech as CELT
-# Admission defaults, per session process: the whole stack's knee on 2 cores is 10-12 streaming
-# sessions and 40 starve (docs/benchmarks.md), so 20 leaves room above the knee and stops well
-# before the starvation; 150 concurrent JoinRooms made 16k fds and stalled the healthy sessions,
-# while 8 connects at once answer in about a second (docs/operations.md, "Admission").
-DEFAULT_MAX_SESSIONS = 20
-DEFAULT_MAX_JOINS_IN_FLIGHT = 8
+DEFAULT_PUBLISH_BITRATE = d.PUBLISH_BITRATE  # the names other modules and tests import
+DEFAULT_MAX_SESSIONS = d.MAX_SESSIONS
+DEFAULT_MAX_JOINS_IN_FLIGHT = d.MAX_JOINS_IN_FLIGHT
 # the first line on stdout, once per address: the front, the dev stack and the tests wait for it
 LISTENING = "lkbridge listening on "
 
@@ -53,49 +50,49 @@ class TlsFiles:
 
 @dataclass(frozen=True)
 class BridgeConfig:
-    host: str | None = "127.0.0.1"
-    port: int | None = 9090
+    # every default is declared in defaults.py, which the CLI reads too
+    host: str | None = d.HOST
+    port: int | None = d.PORT
     socket: str | None = None
-    socket_mode: int = 0o600
-    log_level: str = "info"
-    log_format: LogFormat = "text"
-    grace_period_s: float = 10.0
+    socket_mode: int = d.SOCKET_MODE
+    log_level: str = d.LOG_LEVEL
+    log_format: LogFormat = d.LOG_FORMAT  # type: ignore[assignment]
+    grace_period_s: float = d.GRACE_PERIOD_S
     auth_token: str | None = field(default=None, repr=False)
     tls: TlsFiles | None = None
     metrics_port: int | None = None
-    metrics_host: str = "127.0.0.1"
-    loop: str = "auto"
-    workers: int = 1  # > 1: this process fronts that many session processes (front.py)
+    metrics_host: str = d.METRICS_HOST
+    loop: str = d.LOOP
+    workers: int = d.WORKERS
     # the SDK's native log records: stderr (RUST_LOG) or Python logging
-    sdk_logs: SdkLogs = "native"
+    sdk_logs: SdkLogs = d.SDK_LOGS  # type: ignore[assignment]
     # sessions
     # admission (registry.py): sessions held and JoinRooms connecting at once, per session
     # process; more get RESOURCE_EXHAUSTED at once (docs/operations.md, "Admission")
-    max_sessions: int = DEFAULT_MAX_SESSIONS
-    max_joins_in_flight: int = DEFAULT_MAX_JOINS_IN_FLIGHT
+    max_sessions: int = d.MAX_SESSIONS
+    max_joins_in_flight: int = d.MAX_JOINS_IN_FLIGHT
     connect_timeout_s: float = 5.0
     # JoinRoom's livekit_url: also refuse loopback and private addresses (addresses.py)
     livekit_deny_private: bool = False
-    idle_timeout_s: float = 300.0
+    idle_timeout_s: float = d.IDLE_TIMEOUT_S
     forward_tracks: bool = False
     # client -> room
-    capture_min_ms: int = 20
+    capture_min_ms: int = d.CAPTURE_MIN_MS
     capture_max_ms: int = 100
-    source_queue_ms: int = 1000
+    source_queue_ms: int = d.SOURCE_QUEUE_MS
     # drop silent frames while more than this is queued (tracks.TrackOptions.catch_up_ms)
-    catch_up_ms: int = 0
-    first_audio_wait_s: float = 2.0
+    catch_up_ms: int = d.CATCH_UP_MS
+    first_audio_wait_s: float = d.FIRST_AUDIO_WAIT_S
     max_track_id: int = 15
     # Opus max bitrate of the published tracks, bit/s; 0: the SDK's default (docs/operations.md)
-    # CELT's cost, not SILK's, on speech (docs/operations.md, "Encoder bitrate")
-    publish_bitrate: int = DEFAULT_PUBLISH_BITRATE
+    publish_bitrate: int = d.PUBLISH_BITRATE
     # room -> client
     outbox_ms: int = 2000
     # playback
     playback_progress_ms: int = 250
     playback_allow_hosts: tuple[str, ...] = ()
     playback_deny_private: bool = False
-    playback_max_bytes: int = 50 * 1024 * 1024
+    playback_max_bytes: int = d.PLAYBACK_MAX_BYTES
     playback_connect_timeout_s: float = 5.0
     playback_read_timeout_s: float = 10.0
     playback_total_timeout_s: float = 300.0

@@ -8,9 +8,10 @@ where uvloop's cheaper wakeups pay off. `--loop asyncio` stays for debugging.
 
 The GIL switch interval is 1 ms instead of Python's 5 ms: each capture waits for the SDK's
 callback thread, which needs the GIL while the loop thread runs; with 5 ms it can wait that
-long. Four paired runs (10 sessions, docs/benchmarks.md third round): client -> room p99
-8.4/5.4/5.6/7.7 -> 6.3/4.6/5.4/6.6 ms, room -> client p99 5.3/3.3/3.3/3.5 -> 3.5/2.6/3.0/3.2
-ms, every pair better both ways, CPU unchanged. (0.5 ms: no better than 1 ms.)
+long. Four paired runs (10 sessions, bench/sessions.py; docs/benchmarks.md, "What was tried
+and decided"): client -> room p99 8.4/5.4/5.6/7.7 -> 6.3/4.6/5.4/6.6 ms, room -> client p99
+5.3/3.3/3.3/3.5 -> 3.5/2.6/3.0/3.2 ms, every pair better both ways, CPU unchanged. (0.5 ms: no
+better than 1 ms.)
 """
 
 from __future__ import annotations

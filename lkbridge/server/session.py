@@ -230,11 +230,16 @@ class Session:
 
     @property
     def busy(self) -> bool:
-        """A stream open or a playback running: never idle, whatever the clock says."""
+        """Idle, the one definition (architecture.md, operations.md and `--idle-timeout` point
+        here): a session is idle while no StreamAudio call is bound to it and no playback runs
+        on it, and it closes after `--idle-timeout` seconds idle (0: never). The idle period
+        starts when the session connects, again when its last stream or playback ends, and again
+        at each StopAudio for its user; GetStatus, HealthCheck and the admin service only look.
+        A busy session never idles out, however long its stream or playback lasts."""
         return self.stream is not None or bool(self.playbacks)
 
     def touch(self) -> None:
-        """A call for this user: the idle period starts again."""
+        """A StopAudio for this user: the idle period starts again (see `busy`)."""
         if self._idle_timer is not None:
             self.arm_idle_timer()
 

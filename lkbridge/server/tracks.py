@@ -48,10 +48,10 @@ class Delivery:
 
     The SDK copies a frame into its native side inside the `capture_frame` call, before the
     call's first await; the await that follows is an acknowledgement from the SDK's callback
-    thread (docs/benchmarks.md, fourth round, tells the two apart). The hold for the first
-    subscriber is carried so the figures can leave it out: it is a deliberate wait, once per
-    track, not latency. A chunk held back to be merged with the next one, or dropped whole as
-    silence, hands nothing over and is not counted.
+    thread, which the audio never waits for (docs/benchmarks.md, "The in latency, in parts").
+    The hold for the first subscriber is carried so the figures can leave it out: it is a
+    deliberate wait, once per track, not latency. A chunk held back to be merged with the next
+    one, or dropped whole as silence, hands nothing over and is not counted.
     """
 
     held_s: float = 0.0  # spent holding the track's first audio for its first subscriber

@@ -169,6 +169,39 @@ async def test_clean_eof_keeps_the_session_until_idle_timeout(
     assert not (await bridge.client.status("jay")).connected
 
 
+async def test_idle_is_what_session_busy_says(
+    bridge_factory: BridgeFactory, room_name: str
+) -> None:
+    """The definition in Session.busy, through the server: StopAudio restarts the idle period,
+    GetStatus and HealthCheck only look, a stream holds it off. Read on the timer's deadline, not
+    on the clock, so a busy machine cannot make it flaky."""
+    bridge = await bridge_factory(idle_timeout_s=600.0)
+    await bridge.join("ida", room_name)
+    session = bridge.server.registry.get("ida")
+    assert session is not None
+
+    def deadline() -> float | None:
+        timer = session._idle_timer
+        return None if timer is None else timer.when()
+
+    armed = deadline()
+    assert armed is not None  # idle from the moment it connects
+    await asyncio.sleep(0.05)
+    await bridge.client.status("ida")
+    await bridge.client.health()
+    assert deadline() == armed
+    reply = await bridge.client.stop("ida")
+    assert reply.success
+    restarted = deadline()
+    assert restarted is not None and restarted > armed
+    async with bridge.client.stream("ida") as stream:
+        await wait_until(lambda: deadline() is None, 5, "the stream holds the timer off")
+        await stream.done_writing()
+        assert await stream.receive() is None
+    ended = deadline()
+    assert ended is not None and ended > restarted  # the period starts again when it ends
+
+
 async def test_new_stream_supersedes_the_old_one(bridge: BridgeEnv, room_name: str) -> None:
     await bridge.join("kim", room_name)
     old = bridge.client.stream("kim")

@@ -5,33 +5,25 @@ from __future__ import annotations
 import pytest
 import typer
 
-from lkbridge.cli.main import OneLineErrors
+from lkbridge.cli.main import OneLineErrors, app
 from lkbridge.cli.rooms import parse_ttl
-from lkbridge.cli.serve import (
-    LOG_LEVELS_HELP,
-    MAX_JOINS_IN_FLIGHT_DEFAULT,
-    MAX_SESSIONS_DEFAULT,
-    PUBLISH_BITRATE_DEFAULT,
-)
 from lkbridge.cli.sessions import age
-from lkbridge.server.config import LOG_LEVELS, BridgeConfig
+from lkbridge.server.config import BridgeConfig
 from tests.support.cli import runner
 
 
-def test_serve_help_names_every_log_level() -> None:
-    assert LOG_LEVELS_HELP.split("/") == list(LOG_LEVELS)
+def test_serve_without_options_is_the_servers_default_config(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`serve`'s option defaults and BridgeConfig's field defaults are one declaration."""
+    from lkbridge.cli.serve import config_of
 
-
-def test_serve_defaults_to_the_servers_publish_bitrate() -> None:
-    assert BridgeConfig().publish_bitrate == PUBLISH_BITRATE_DEFAULT
-
-
-def test_serve_defaults_to_the_servers_admission_bounds() -> None:
-    config = BridgeConfig()
-    assert (config.max_sessions, config.max_joins_in_flight) == (
-        MAX_SESSIONS_DEFAULT,
-        MAX_JOINS_IN_FLIGHT_DEFAULT,
-    )
+    command: typer.core.TyperCommand = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
+    for param in command.params:
+        for name in [param.envvar] if isinstance(param.envvar, str) else param.envvar or []:
+            monkeypatch.delenv(name, raising=False)
+    with command.make_context("serve", []) as ctx:
+        assert config_of(ctx) == BridgeConfig()
 
 
 def test_unexpected_errors_are_one_line() -> None:

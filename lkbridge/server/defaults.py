@@ -1,0 +1,36 @@
+"""The defaults of `lkbridge serve`, declared once: BridgeConfig's fields and the CLI's options
+both read them (and docs/operations.md's flag table is generated from the CLI).
+
+This module imports nothing, so the CLI builds `serve`'s options and help without importing the
+server (`lkbridge health` and `--help` stay light, tests/unit/test_cli_probe.py).
+"""
+
+from __future__ import annotations
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+HOST = "127.0.0.1"
+PORT = 9090
+SOCKET_MODE = 0o600
+LOG_LEVEL = "info"
+LOG_FORMAT = "text"
+GRACE_PERIOD_S = 10.0
+WORKERS = 1  # > 1: this process fronts that many session processes (front.py)
+LOOP = "auto"
+SDK_LOGS = "native"
+# Admission, per session process: the whole stack's knee on 2 cores is 10-12 streaming sessions
+# and 40 starve (docs/benchmarks.md), so 20 leaves room above the knee and stops well before the
+# starvation; 150 concurrent JoinRooms made 16k fds and stalled the healthy sessions, while 8
+# connects at once answer in about a second (docs/operations.md, "Admission").
+MAX_SESSIONS = 20
+MAX_JOINS_IN_FLIGHT = 8
+IDLE_TIMEOUT_S = 300.0  # what idle means: Session.busy (server/session.py)
+CAPTURE_MIN_MS = 20
+SOURCE_QUEUE_MS = 1000
+CATCH_UP_MS = 0
+FIRST_AUDIO_WAIT_S = 2.0
+# bit/s: the lowest at which Opus codes 16 kHz speech as CELT, about half SILK's encoder CPU
+# on speech (docs/operations.md, "Encoder bitrate")
+PUBLISH_BITRATE = 72_000
+METRICS_HOST = "127.0.0.1"
+PLAYBACK_MAX_BYTES = 50 * 1024 * 1024
