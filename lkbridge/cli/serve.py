@@ -161,7 +161,7 @@ def serve(
         "of its own: probes still answer while the main port is at its limits.",
     ),
     health_host: str = typer.Option(
-        "127.0.0.1",
+        d.HEALTH_HOST,
         envvar="LKBRIDGE_HEALTH_HOST",
         help="Address of the health port (127.0.0.1: only the pod's own containers reach it).",
     ),

@@ -109,7 +109,7 @@ class BridgeConfig:
     first_message_timeout_s: float = 5.0  # a StreamAudio without its first AudioChunk ends
     # a second, health-only listener that the bounds above never starve (health_listener.py)
     health_port: int | None = None
-    health_host: str = "127.0.0.1"
+    health_host: str = d.HEALTH_HOST
 
     def __post_init__(self) -> None:
         if self.port is None and not self.socket:
@@ -151,7 +151,7 @@ class BridgeConfig:
     def health_address(self) -> str | None:
         if self.health_port is None:
             return None
-        return _host_port(self.health_host or "127.0.0.1", self.health_port)
+        return _host_port(self.health_host or d.HEALTH_HOST, self.health_port)
 
     def fetch_policy(self) -> FetchPolicy:
         return FetchPolicy(
