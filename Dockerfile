@@ -18,12 +18,13 @@ RUN useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nolog
     && mkdir -p /run/lkbridge && chown lkbridge /run/lkbridge
 COPY --from=build /opt/lkbridge /opt/lkbridge
 ENV PATH=/opt/lkbridge/bin:$PATH PYTHONUNBUFFERED=1 PORT=9090 LKBRIDGE_LOG_FORMAT=json \
-    LKBRIDGE_HEALTH_TARGET=127.0.0.1:9090
+    LKBRIDGE_HEALTH_PORT=9091 LKBRIDGE_HEALTH_TARGET=127.0.0.1:9091
 USER 10001
 EXPOSE 9090
 # The standard grpc.health.v1 service, asked through the package itself (not pgrep): exit 0
-# only while the bridge answers SERVING. In sidecar mode set LKBRIDGE_HEALTH_TARGET to the
-# socket, e.g. unix:/run/lkbridge/bridge.sock.
+# only while the bridge answers SERVING. Asked on the health port (LKBRIDGE_HEALTH_PORT, on
+# 127.0.0.1 only), which answers even while clients hold the main port at its connection or call
+# bounds (docs/operations.md, "Health port"); in sidecar mode too.
 HEALTHCHECK --interval=10s --timeout=4s --start-period=10s --retries=3 \
     CMD lkbridge health --standard --timeout 3 --bridge "$LKBRIDGE_HEALTH_TARGET" || exit 1
 STOPSIGNAL SIGTERM

@@ -165,12 +165,20 @@ check_exit() {  # check_exit <name>: exit 0 and the bridge's own "stopped" log l
 # -- standalone, on TCP: the image's own CMD and HEALTHCHECK target ------------------------------
 port_taken() { ip netns exec lkb ss -Htln "sport = :$1" | grep -q .; }
 TCP="lkbridge-check-tcp-$$"
+pick_port() { ip netns exec lkb .venv/bin/python -c 'from lkbridge.devstack.ports import free_port; print(free_port())'; }
 env_args=()
 port=9090
 if port_taken 9090; then  # someone else's bridge in the shared namespace: not the image's port
-  port="$(ip netns exec lkb .venv/bin/python -c 'from lkbridge.devstack.ports import free_port; print(free_port())')"
-  env_args=(-e "PORT=$port" -e "LKBRIDGE_HEALTH_TARGET=127.0.0.1:$port")
+  port="$(pick_port)"
+  env_args=(-e "PORT=$port")
   say "port 9090 is taken in namespace lkb: the standalone container uses $port"
+fi
+# the image's health port (LKBRIDGE_HEALTH_PORT, 127.0.0.1), where its HEALTHCHECK asks
+health_port=9091
+if port_taken 9091; then
+  health_port="$(pick_port)"
+  env_args+=(-e "LKBRIDGE_HEALTH_PORT=$health_port" -e "LKBRIDGE_HEALTH_TARGET=127.0.0.1:$health_port")
+  say "port 9091 is taken in namespace lkb: the health port is $health_port"
 fi
 start_container "$TCP" "${env_args[@]}" "$IMAGE"
 check_uid "$TCP"
@@ -195,11 +203,14 @@ chmod 2777 "$SOCKDIR"
 start_container "$SIDECAR" --user 10001:10001 --read-only --cap-drop ALL \
   --security-opt no-new-privileges -v "$SOCKDIR:/run/lkbridge" \
   -e LIVEKIT_GRPC_SOCKET=/run/lkbridge/bridge.sock \
-  -e LKBRIDGE_HEALTH_TARGET=unix:/run/lkbridge/bridge.sock \
+  -e "LKBRIDGE_HEALTH_PORT=$health_port" -e "LKBRIDGE_HEALTH_TARGET=127.0.0.1:$health_port" \
   "$IMAGE" --no-tcp --socket-mode 0660 --grace-period "$GRACE"
 check_uid "$SIDECAR"
 sidecar_pid="$(podman inspect --format '{{.State.Pid}}' "$SIDECAR")"
-if ip netns exec lkb ss -Htlnp | grep -q "pid=$sidecar_pid,"; then fail "$SIDECAR listens on TCP"; fi
+# on TCP only the loopback health port (as deploy/k8s/sidecar.yaml's probes ask it)
+if ip netns exec lkb ss -Htlnp | grep "pid=$sidecar_pid," | grep -vq " 127.0.0.1:$health_port "; then
+  fail "$SIDECAR listens on TCP besides 127.0.0.1:$health_port"
+fi
 check_health "$SIDECAR"
 sidecar_health_s="$HEALTH_S"
 sleep 3

@@ -154,6 +154,17 @@ def serve(
     max_calls: int = typer.Option(
         2000, envvar="LKBRIDGE_MAX_CALLS", help="Calls open at once in all (health included)."
     ),
+    health_port: int | None = typer.Option(
+        None,
+        envvar="LKBRIDGE_HEALTH_PORT",
+        help="Also serve health (grpc.health.v1, HealthCheck) alone on this port, with bounds "
+        "of its own: probes still answer while the main port is at its limits.",
+    ),
+    health_host: str = typer.Option(
+        d.HEALTH_HOST,
+        envvar="LKBRIDGE_HEALTH_HOST",
+        help="Address of the health port (127.0.0.1: only the pod's own containers reach it).",
+    ),
     metrics_port: int | None = typer.Option(
         None, envvar="LKBRIDGE_METRICS_PORT", help="Serve Prometheus text on this port (/metrics)."
     ),
@@ -230,6 +241,8 @@ def config_of(ctx: typer.Context) -> BridgeConfig:
             connection_idle_timeout_s=o["connection_idle_timeout"],
             max_streams_per_connection=o["max_streams_per_connection"],
             max_calls=o["max_calls"],
+            health_port=o["health_port"],
+            health_host=o["health_host"],
             metrics_port=o["metrics_port"],
             metrics_host=o["metrics_host"],
             playback_allow_hosts=tuple(o["playback_allow_host"]),

@@ -38,6 +38,7 @@ from lkbridge.server.config import (
     SERVICE_NAME,
     BridgeConfig,
 )
+from lkbridge.server.health_listener import start_health_listener
 from lkbridge.server.malformed import MalformedRequestInterceptor
 from lkbridge.server.memory import trim_after_bursts
 from lkbridge.server.metrics import start_metrics_server
@@ -140,6 +141,8 @@ class BridgeServer:
         self._trimmer: asyncio.Task[None] | None = None
         self.addresses: list[str] = []
         self._server: grpc.aio.Server | None = None
+        self._health_server: grpc.aio.Server | None = None
+        self.health_address: str | None = None  # --health-port's host:port, once bound
         self._should_exit = asyncio.Event()
         self._force_exit = False
         self._forced = asyncio.Event()
@@ -190,6 +193,13 @@ class BridgeServer:
             self.addresses.append(f"{host}:{port}")
         if self.config.socket:
             bind_unix_socket(server, self.config.socket, self.config.socket_mode)
+        # before the main server starts: a taken health port ends the start with nothing served
+        if (health_at := self.config.health_address) is not None:
+            self._health_server, health_port = await start_health_listener(
+                health_at, self.health, self.service, interceptors
+            )
+            self.health_address = f"{health_at.rsplit(':', 1)[0]}:{health_port}"
+            log.info("health on %s", self.health_address)
         await server.start()
         if self.config.socket:
             self.addresses.append(f"unix:{self.config.socket}")
@@ -263,6 +273,8 @@ class BridgeServer:
         await self._unless_forced(stop, None)
         if not stop.done():
             await self._server.stop(0)  # cancels every call still open
+        if self._health_server is not None:  # NOT_SERVING until here, then gone
+            await self._health_server.stop(0)
         if self._lag_watch is not None:
             self._lag_watch.cancel()
         if self._trimmer is not None:

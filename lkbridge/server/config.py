@@ -107,12 +107,17 @@ class BridgeConfig:
     max_streams_per_connection: int = 256  # 200 JoinRooms at once on one channel still pass
     max_calls: int = 2000  # calls in progress in the process, every service and connection
     first_message_timeout_s: float = 5.0  # a StreamAudio without its first AudioChunk ends
+    # a second, health-only listener that the bounds above never starve (health_listener.py)
+    health_port: int | None = None
+    health_host: str = d.HEALTH_HOST
 
     def __post_init__(self) -> None:
         if self.port is None and not self.socket:
             raise ValueError("nothing to listen on: give a TCP port or a Unix socket")
         if self.port is not None and not 0 <= self.port <= 65535:
             raise ValueError(f"port {self.port} out of range")
+        if self.health_port is not None and not 0 <= self.health_port <= 65535:
+            raise ValueError(f"health port {self.health_port} out of range")
         if self.log_format not in LOG_FORMATS:
             raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}")
         if self.log_level not in LOG_LEVELS:
@@ -140,10 +145,13 @@ class BridgeConfig:
 
     @property
     def tcp_address(self) -> str | None:
-        if self.port is None:
+        return None if self.port is None else _host_port(self.host or "0.0.0.0", self.port)
+
+    @property
+    def health_address(self) -> str | None:
+        if self.health_port is None:
             return None
-        host = self.host or "0.0.0.0"
-        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+        return _host_port(self.health_host or d.HEALTH_HOST, self.health_port)
 
     def fetch_policy(self) -> FetchPolicy:
         return FetchPolicy(
@@ -161,3 +169,7 @@ class BridgeConfig:
     @property
     def outbox_bytes(self) -> int:
         return 32 * self.outbox_ms  # 16 kHz mono PCM16 = 32 bytes per ms
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -33,4 +33,6 @@ FIRST_AUDIO_WAIT_S = 2.0
 # on speech (docs/operations.md, "Encoder bitrate")
 PUBLISH_BITRATE = 72_000
 METRICS_HOST = "127.0.0.1"
+# --health-port listens here: loopback, so only the pod's own containers reach it
+HEALTH_HOST = "127.0.0.1"
 PLAYBACK_MAX_BYTES = 50 * 1024 * 1024

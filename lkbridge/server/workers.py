@@ -47,6 +47,7 @@ def worker_config(config: BridgeConfig, socket: str) -> BridgeConfig:
         auth_token=None,
         tls=None,
         metrics_port=None,
+        health_port=None,  # the front's health port answers for the process tree
         # the front's one channel carries every stream of the worker's users; the front
         # applies the per-client bounds itself
         max_streams_per_connection=config.max_calls,

@@ -43,12 +43,26 @@ def test_loop_factory_names() -> None:
 
 def test_workers_get_the_session_settings_and_nothing_public() -> None:
     front = BridgeConfig(
-        host="0.0.0.0", port=9090, workers=4, auth_token="secret", idle_timeout_s=42.0
+        host="0.0.0.0",
+        port=9090,
+        workers=4,
+        auth_token="secret",
+        idle_timeout_s=42.0,
+        health_port=9091,
     )
     worker = worker_config(front, "/run/w0.sock")
     assert (worker.workers, worker.port, worker.socket) == (1, None, "/run/w0.sock")
     assert worker.auth_token is None and worker.tls is None and worker.metrics_port is None
+    assert worker.health_port is None  # the front's answers; four workers cannot share it
     assert worker.idle_timeout_s == 42.0 and worker.socket_mode == 0o600
+
+
+def test_the_health_address_is_loopback_unless_told() -> None:
+    assert BridgeConfig().health_address is None
+    assert BridgeConfig(health_port=9091).health_address == "127.0.0.1:9091"
+    assert BridgeConfig(health_port=0, health_host="::1").health_address == "[::1]:0"
+    with pytest.raises(ValueError, match="health port 70000 out of range"):
+        BridgeConfig(health_port=70000)
 
 
 def test_a_user_always_lands_on_the_same_worker() -> None:

@@ -56,6 +56,18 @@ def test_grace_periods_fit_together() -> None:
             assert "grpc" in probe or command[:3] == ["lkbridge", "health", "--standard"]
 
 
+def test_probes_ask_the_health_port() -> None:
+    """Probes on the main port fail while a client holds its connection or call bounds
+    (issue 23, finding 5): every probe asks the loopback health port that the args open."""
+    for _, container in bridge_containers():
+        args = container["args"]
+        target = f"127.0.0.1:{args[args.index('--health-port') + 1]}"
+        assert "--health-host" not in args  # loopback: no other pod can fill its bounds
+        for kind in ("readinessProbe", "livenessProbe", "startupProbe"):
+            command = container[kind]["exec"]["command"]
+            assert command[command.index("--bridge") + 1] == target, (kind, command)
+
+
 def test_compose_file_parses() -> None:
     binary = shutil.which("docker-compose")
     assert binary, "scripts/setup.sh installs docker-compose (it parses without an engine)"
@@ -67,6 +79,7 @@ def test_compose_file_parses() -> None:
     config = yaml.safe_load(result.stdout)
     assert set(config["services"]) == {"livekit", "bridge", "device"}
     assert config["services"]["livekit"]["image"].endswith(":v1.13.5")
+    assert "--health-port" in config["services"]["bridge"]["command"]
     device = config["services"]["device"]
     assert device["entrypoint"] == ["lkbridge", "device"]
 
@@ -79,6 +92,10 @@ def test_dockerfile_runs_as_non_root_with_a_real_health_check() -> None:
     assert re.search(r"^USER 10001$", final, flags=re.M)
     healthcheck = final[final.index("HEALTHCHECK") :].split("\n\n")[0].split("STOPSIGNAL")[0]
     assert "CMD lkbridge health --standard" in healthcheck and "pgrep" not in healthcheck
+    health_port = re.search(r"LKBRIDGE_HEALTH_PORT=(\d+)", final)
+    assert health_port, "the image opens the health port"
+    assert f"LKBRIDGE_HEALTH_TARGET=127.0.0.1:{health_port[1]}" in final
+    assert '--bridge "$LKBRIDGE_HEALTH_TARGET"' in healthcheck
     assert "gcc" not in final and "build-essential" not in final
     assert re.search(r'^ENTRYPOINT \["lkbridge", "serve"\]$', final, flags=re.M)
 
