@@ -139,20 +139,24 @@ def serve(
         help="Largest playback file fetched.",
     ),
     max_connections: int = typer.Option(
-        100, envvar="LKBRIDGE_MAX_CONNECTIONS", help="Connections held at once; more are closed."
+        d.MAX_CONNECTIONS,
+        envvar="LKBRIDGE_MAX_CONNECTIONS",
+        help="Connections held at once; more are closed.",
     ),
     connection_idle_timeout: float = typer.Option(
-        60.0,
+        d.CONNECTION_IDLE_TIMEOUT_S,
         envvar="LKBRIDGE_CONNECTION_IDLE_TIMEOUT",
         help="Close a connection this many seconds without a call (and an unfinished handshake).",
     ),
     max_streams_per_connection: int = typer.Option(
-        256,
+        d.MAX_STREAMS_PER_CONNECTION,
         envvar="LKBRIDGE_MAX_STREAMS_PER_CONNECTION",
         help="Calls open at once on one connection.",
     ),
     max_calls: int = typer.Option(
-        2000, envvar="LKBRIDGE_MAX_CALLS", help="Calls open at once in all (health included)."
+        d.MAX_CALLS,
+        envvar="LKBRIDGE_MAX_CALLS",
+        help="Calls open at once in all (health included).",
     ),
     health_port: int | None = typer.Option(
         None,

@@ -102,10 +102,10 @@ class BridgeConfig:
     playback_rate_window_s: float = 5.0
     # transport: what clients may hold below and at the gRPC layer (docs/operations.md,
     # "Transport bounds"); the defaults hold within a pod's 384 MiB under the issue-23 attacks
-    max_connections: int = 100
-    connection_idle_timeout_s: float = 60.0  # also the bound on a connection's handshake
-    max_streams_per_connection: int = 256  # 200 JoinRooms at once on one channel still pass
-    max_calls: int = 2000  # calls in progress in the process, every service and connection
+    max_connections: int = d.MAX_CONNECTIONS
+    connection_idle_timeout_s: float = d.CONNECTION_IDLE_TIMEOUT_S
+    max_streams_per_connection: int = d.MAX_STREAMS_PER_CONNECTION
+    max_calls: int = d.MAX_CALLS
     first_message_timeout_s: float = 5.0  # a StreamAudio without its first AudioChunk ends
     # a second, health-only listener that the bounds above never starve (health_listener.py)
     health_port: int | None = None

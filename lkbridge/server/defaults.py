@@ -36,3 +36,10 @@ METRICS_HOST = "127.0.0.1"
 # --health-port listens here: loopback, so only the pod's own containers reach it
 HEALTH_HOST = "127.0.0.1"
 PLAYBACK_MAX_BYTES = 50 * 1024 * 1024
+# Transport, what clients may hold below and at the gRPC layer (docs/operations.md, "Transport
+# bounds"): within a pod's 384 MiB under the hostile volumes of tests/integration/
+# test_hostile_transport.py; 256 streams a connection still let 200 JoinRooms at once pass.
+MAX_CONNECTIONS = 100
+CONNECTION_IDLE_TIMEOUT_S = 60.0  # also the bound on a connection's handshake
+MAX_STREAMS_PER_CONNECTION = 256
+MAX_CALLS = 2000  # calls in progress in the process, every service and connection
