@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 # build this command's help (tests/unit/test_cli_light.py checks them against server/config.py)
 LOG_LEVELS_HELP = "debug/info/warning/error"
 PUBLISH_BITRATE_DEFAULT = 72_000
+TRACK_QUIET_MS_DEFAULT = 5_000
 
 
 def serve(
@@ -124,6 +125,12 @@ def serve(
         help="Opus max bitrate of published tracks, bit/s (72000 or more: CELT, half the "
         "encoder's CPU on speech, no in-band FEC; 0: the SDK's 48000, SILK).",
     ),
+    track_quiet_ms: int = typer.Option(
+        TRACK_QUIET_MS_DEFAULT,
+        envvar="LKBRIDGE_TRACK_QUIET_MS",
+        help="Unpublish a track after this long without loud audio; its next audio publishes "
+        "it again, first words held (0: tracks stay published).",
+    ),
 ) -> None:
     """Run the bridge: LiveKitBridge, grpc.health.v1 and reflection on TCP and/or a Unix socket."""
     from lkbridge.server.logs import configure_logging
@@ -177,6 +184,7 @@ def config_of(ctx: typer.Context) -> BridgeConfig:
             catch_up_ms=o["catch_up_ms"],
             first_audio_wait_s=o["first_audio_wait"],
             publish_bitrate=o["publish_bitrate"],
+            track_quiet_ms=o["track_quiet_ms"],
             metrics_port=o["metrics_port"],
             metrics_host=o["metrics_host"],
             playback_allow_hosts=tuple(o["playback_allow_host"]),

@@ -27,6 +27,7 @@ MIN_BITRATE, MAX_BITRATE = 6_000, 510_000  # what Opus can encode
 # the handler exactly like a client's cancel, which closes the session.
 MAX_RECEIVE_BYTES = 2 * MAX_MESSAGE_BYTES
 SERVICE_NAME = "mentra.livekit.bridge.LiveKitBridge"
+DEFAULT_TRACK_QUIET_MS = 5_000  # a track unpublished after this long without loud audio
 DEFAULT_PUBLISH_BITRATE = 72_000  # bit/s: the lowest at which Opus codes 16 kHz speech as CELT
 # the first line on stdout, once per address: the front, the dev stack and the tests wait for it
 LISTENING = "lkbridge listening on "
@@ -75,6 +76,9 @@ class BridgeConfig:
     # Opus max bitrate of the published tracks, bit/s; 0: the SDK's default (docs/operations.md)
     # CELT's cost, not SILK's, on speech (docs/operations.md, "Encoder bitrate")
     publish_bitrate: int = DEFAULT_PUBLISH_BITRATE
+    # a track with nothing loud for this long is unpublished until its next audio (tracks.py);
+    # 0: tracks stay published (docs/operations.md, "Quiet tracks")
+    track_quiet_ms: int = DEFAULT_TRACK_QUIET_MS
     # room -> client
     outbox_ms: int = 2000
     # playback
@@ -111,6 +115,8 @@ class BridgeConfig:
             raise ValueError(f"sdk logs must be one of {', '.join(SDK_LOGS)}")
         if self.publish_bitrate and not MIN_BITRATE <= self.publish_bitrate <= MAX_BITRATE:
             raise ValueError(f"publish bitrate must be 0 or {MIN_BITRATE}-{MAX_BITRATE} bit/s")
+        if self.track_quiet_ms and not 500 <= self.track_quiet_ms <= 3_600_000:
+            raise ValueError("track quiet spell must be 0 or 500-3600000 ms")
         if self.grace_period_s < 0 or self.idle_timeout_s < 0:
             raise ValueError("timeouts cannot be negative")
 

@@ -24,7 +24,11 @@ from lkbridge.cli.device import recording_path
 from lkbridge.cli.main import OneLineErrors, app
 from lkbridge.cli.profile import Profile, ProfileError, parse_profile
 from lkbridge.cli.rooms import parse_ttl
-from lkbridge.cli.serve import LOG_LEVELS_HELP, PUBLISH_BITRATE_DEFAULT
+from lkbridge.cli.serve import (
+    LOG_LEVELS_HELP,
+    PUBLISH_BITRATE_DEFAULT,
+    TRACK_QUIET_MS_DEFAULT,
+)
 from lkbridge.cli.sessions import age
 from lkbridge.cli.streaming import Recorder
 from lkbridge.devstack.state import DevInfo, StackRunning, StateDir, load_dev_info
@@ -43,6 +47,10 @@ def test_serve_help_names_every_log_level() -> None:
 
 def test_serve_defaults_to_the_servers_publish_bitrate() -> None:
     assert BridgeConfig().publish_bitrate == PUBLISH_BITRATE_DEFAULT
+
+
+def test_serve_defaults_to_the_servers_quiet_spell() -> None:
+    assert BridgeConfig().track_quiet_ms == TRACK_QUIET_MS_DEFAULT
 
 
 @pytest.mark.parametrize("argv", [["health", "--bridge", "unix:/nonexistent"], ["--version"]])

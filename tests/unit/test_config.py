@@ -24,6 +24,8 @@ from lkbridge.server.workers import CONFIG_ENV, load_config, shard_of, worker_co
         ({"sdk_logs": "syslog"}, "sdk logs must be one of native, python"),
         ({"port": None}, "nothing to listen on: give a TCP port or a Unix socket"),
         ({"catch_up_ms": -1}, "catch-up must be between 0 and 1000 ms"),
+        ({"track_quiet_ms": -1}, "track quiet spell must be 0 or 500-3600000 ms"),
+        ({"track_quiet_ms": 100}, "track quiet spell must be 0 or 500-3600000 ms"),
     ],
 )
 def test_refused_settings(changes: dict[str, object], message: str) -> None:
