@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.sessions import sent_ns, stamp  # noqa: E402
 from bench.workload import ASSISTANT_LINES, USER_LINES, envelope  # noqa: E402
-from lkbridge.audio.pcm import Int16Array, to_bytes  # noqa: E402
 from lkbridge._proto import livekit_bridge_pb2 as pb  # noqa: E402
+from lkbridge.audio.pcm import Int16Array, to_bytes  # noqa: E402
 from lkbridge.client import BridgeClient  # noqa: E402
 from lkbridge.devstack import netns  # noqa: E402
 from lkbridge.devstack.impair import BurstProfile, FieldNet, enter_netns  # noqa: E402
@@ -322,7 +322,9 @@ def print_table(results: list[FieldResult]) -> None:
     for (leg, impairment, bridge), runs in groups.items():
         scores = " ".join(f"{r.pesq_wb:.2f}" for r in runs)
         mean = sum(r.pesq_wb for r in runs) / len(runs)
-        lat = " ".join(f"{r.device_to_cloud_p50_ms:.0f}/{r.device_to_cloud_p99_ms:.0f}" for r in runs)
+        lat = " ".join(
+            f"{r.device_to_cloud_p50_ms:.0f}/{r.device_to_cloud_p99_ms:.0f}" for r in runs
+        )
         holes = " ".join(str(r.holes) for r in runs)
         print(f"{leg:7} {impairment:13} {bridge:32} {scores:18} {mean:5.2f} {lat:>16} {holes:>6}")
 

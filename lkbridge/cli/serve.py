@@ -131,6 +131,18 @@ def serve(
         help="Unpublish a track after this long without loud audio; its next audio publishes "
         "it again, first words held (0: tracks stay published).",
     ),
+    publish_red: bool = typer.Option(
+        True,
+        "--publish-red/--no-publish-red",
+        envvar="LKBRIDGE_PUBLISH_RED",
+        help="RED on published tracks: each packet also carries the previous frame.",
+    ),
+    publish_dtx: bool = typer.Option(
+        True,
+        "--publish-dtx/--no-publish-dtx",
+        envvar="LKBRIDGE_PUBLISH_DTX",
+        help="DTX on published tracks: almost nothing is sent in pauses.",
+    ),
 ) -> None:
     """Run the bridge: LiveKitBridge, grpc.health.v1 and reflection on TCP and/or a Unix socket."""
     from lkbridge.server.logs import configure_logging
@@ -185,6 +197,8 @@ def config_of(ctx: typer.Context) -> BridgeConfig:
             first_audio_wait_s=o["first_audio_wait"],
             publish_bitrate=o["publish_bitrate"],
             track_quiet_ms=o["track_quiet_ms"],
+            publish_red=o["publish_red"],
+            publish_dtx=o["publish_dtx"],
             metrics_port=o["metrics_port"],
             metrics_host=o["metrics_host"],
             playback_allow_hosts=tuple(o["playback_allow_host"]),

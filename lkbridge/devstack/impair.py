@@ -57,10 +57,27 @@ class FieldNet:
 
     @classmethod
     def create(cls, index: int | None = None, parent: str = "lkb") -> FieldNet:
-        """Make the namespace (root only); `index` defaults to one from this process's id."""
-        field = cls(index if index is not None else os.getpid() % 60, parent)
+        """Make the namespace (root only); `index` defaults to the first free one from this
+        process's id on, so a test and a benchmark running at once get fields of their own."""
+        if index is None:
+            start = os.getpid() % 60
+            index = (
+                next(
+                    (
+                        i
+                        for i in (start + k for k in range(60))
+                        if not cls(i % 60, parent)._exists()
+                    ),
+                    start,
+                )
+                % 60
+            )
+        field = cls(index, parent)
         field._build()
         return field
+
+    def _exists(self) -> bool:
+        return os.path.exists(f"/run/netns/{self.name}")
 
     def _build(self) -> None:
         self.delete()

@@ -79,6 +79,10 @@ class BridgeConfig:
     # a track with nothing loud for this long is unpublished until its next audio (tracks.py);
     # 0: tracks stay published (docs/operations.md, "Quiet tracks")
     track_quiet_ms: int = DEFAULT_TRACK_QUIET_MS
+    # RED (each packet also carries the previous frame) and DTX (almost nothing sent in pauses)
+    # of the published tracks; the SDK's defaults, both on (docs/operations.md, "In the field")
+    publish_red: bool = True
+    publish_dtx: bool = True
     # room -> client
     outbox_ms: int = 2000
     # playback

@@ -46,6 +46,8 @@ class TrackOptions:
     publish_bitrate: int = 0  # Opus max bitrate in bit/s; 0: the SDK's default
     # park (unpublish, close the source) a track that sent nothing loud for this long; 0: never
     quiet_ms: int = 0
+    red: bool = True  # each packet also carries the previous frame: single losses hidden
+    dtx: bool = True  # almost nothing sent in pauses
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class OutputTrack:
         self._first_audio_wait_s = options.first_audio_wait_s
         self._catch_up_s = options.catch_up_ms / 1000
         self._publish_bitrate = options.publish_bitrate
+        self._red, self._dtx = options.red, options.dtx
         self._quiet_s = options.quiet_ms / 1000
         self._last_loud = 0.0  # loop time of the last loud frame captured
         self._watch: asyncio.Task[None] | None = None  # parks the track after a quiet spell
@@ -119,7 +122,9 @@ class OutputTrack:
     async def _publish(self) -> rtc.AudioSource:
         source = rtc.AudioSource(ROOM_RATE, 1, queue_size_ms=self._queue_ms)
         track = rtc.LocalAudioTrack.create_audio_track(self.name, source)
-        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        options = rtc.TrackPublishOptions(
+            source=rtc.TrackSource.SOURCE_MICROPHONE, red=self._red, dtx=self._dtx
+        )
         if self._publish_bitrate:
             options.audio_encoding.max_bitrate = self._publish_bitrate
         try:
