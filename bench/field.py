@@ -64,7 +64,8 @@ class FieldResult:
     impairment: str  # "loss 5%" or "burst ~5.6%"
     pesq_wb: float
     heard_s: float
-    rtp_lost_percent: float  # what the device's receiver counted lost (after RED/NACK: none)
+    rtp_lost_percent: float  # what the device's receiver counted lost, before any repair
+    kbps: float  # the speaker track's payload at the device (its last publication)
     device_to_cloud_p50_ms: float
     device_to_cloud_p99_ms: float
     holes: int  # device packets the cloud never received
@@ -150,14 +151,17 @@ async def _device(conn: Connection, url: str, token: str, seconds: float) -> Non
     if "speaker" in device.recordings:
         heard.append(device.recordings["speaker"])
     samples = np.concatenate([r.samples() for r in heard]) if heard else np.zeros(0, np.int16)
-    lost = received = 0
+    lost = received = payload = 0
     for participant in device.room.remote_participants.values():  # the last publication's
         for publication in participant.track_publications.values():
             for stats in await publication.track.get_stats() if publication.track else []:
                 if stats.WhichOneof("stats") == "inbound_rtp":
                     lost += stats.inbound_rtp.received.packets_lost
                     received += stats.inbound_rtp.received.packets_received
-    conn.send((samples.tobytes(), round(100 * lost / max(1, lost + received), 1)))
+                    payload += stats.inbound_rtp.inbound.bytes_received
+    seconds = time.monotonic() - heard[-1].subscribed_at if heard else 1.0
+    kbps = round(payload * 8 / 1000 / max(seconds, 1e-3), 1)
+    conn.send((samples.tobytes(), round(100 * lost / max(1, lost + received), 1), kbps))
     await device.aclose()
 
 
@@ -281,7 +285,7 @@ async def run_one(
         field.set_loss(0)
         print("  stopping", file=sys.stderr)
         here.send("stop")
-        pcm, rtp_lost = await asyncio.to_thread(here.recv)
+        pcm, rtp_lost, kbps = await asyncio.to_thread(here.recv)
         heard = np.frombuffer(pcm, np.int16)
         receiver.cancel()
         stream.cancel()
@@ -294,6 +298,7 @@ async def run_one(
             pesq_wb=pesq_wb(said, spans, heard),
             heard_s=round(len(heard) / RATE, 1),
             rtp_lost_percent=rtp_lost,
+            kbps=kbps,
             device_to_cloud_p50_ms=round(percentile(latencies, 50), 1) if latencies else -1,
             device_to_cloud_p99_ms=round(percentile(latencies, 99), 1) if latencies else -1,
             holes=len(set(range(expected)) - seqs),

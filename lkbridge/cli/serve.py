@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 # build this command's help (tests/unit/test_cli_light.py checks them against server/config.py)
 LOG_LEVELS_HELP = "debug/info/warning/error"
 PUBLISH_BITRATE_DEFAULT = 72_000
-TRACK_QUIET_MS_DEFAULT = 5_000
+TRACK_QUIET_MS_DEFAULT = 0
 
 
 def serve(

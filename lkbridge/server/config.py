@@ -27,7 +27,7 @@ MIN_BITRATE, MAX_BITRATE = 6_000, 510_000  # what Opus can encode
 # the handler exactly like a client's cancel, which closes the session.
 MAX_RECEIVE_BYTES = 2 * MAX_MESSAGE_BYTES
 SERVICE_NAME = "mentra.livekit.bridge.LiveKitBridge"
-DEFAULT_TRACK_QUIET_MS = 5_000  # a track unpublished after this long without loud audio
+DEFAULT_TRACK_QUIET_MS = 0  # off: each park leaves an idle encoder thread (docs/operations.md)
 DEFAULT_PUBLISH_BITRATE = 72_000  # bit/s: the lowest at which Opus codes 16 kHz speech as CELT
 # the first line on stdout, once per address: the front, the dev stack and the tests wait for it
 LISTENING = "lkbridge listening on "
@@ -77,7 +77,7 @@ class BridgeConfig:
     # CELT's cost, not SILK's, on speech (docs/operations.md, "Encoder bitrate")
     publish_bitrate: int = DEFAULT_PUBLISH_BITRATE
     # a track with nothing loud for this long is unpublished until its next audio (tracks.py);
-    # 0: tracks stay published (docs/operations.md, "Quiet tracks")
+    # 0 (the default): tracks stay published (docs/operations.md, "Quiet tracks")
     track_quiet_ms: int = DEFAULT_TRACK_QUIET_MS
     # RED (each packet also carries the previous frame) and DTX (almost nothing sent in pauses)
     # of the published tracks; the SDK's defaults, both on (docs/operations.md, "In the field")

@@ -6,6 +6,8 @@ which codes silence at speech's price (docs/sdk-costs.md). So a track quiet for 
 *parked*: unpublished and its source closed. The next loud audio publishes it again through the
 same path as the first time, first-words hold included, so nothing said after a quiet spell is
 lost (the Go bridge's "no audio after first play" bug was a closed track that never came back).
+Off by default: the SDK keeps an idle encoder thread for every publication unpublished while the
+room stays connected (docs/operations.md, "Quiet tracks").
 A source accepts one writer at a time, so every capture goes through the track's lock.
 """
 
