@@ -26,6 +26,7 @@ import json
 import multiprocessing
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -316,6 +317,7 @@ async def run_one(
             bridge.wait(timeout=15)
         except subprocess.TimeoutExpired:
             bridge.kill()
+        shutil.rmtree(sock.parent, ignore_errors=True)
 
 
 def print_table(results: list[FieldResult]) -> None:
