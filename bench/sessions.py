@@ -38,7 +38,9 @@ import time
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import psutil
 
 from bench.figures import (
@@ -162,12 +164,23 @@ class SessionLoad:
             await self.stream.send(to_bytes(self.audio.client[i * size : (i + 1) * size]))
             await asyncio.sleep(max(0.0, start + (i + 1) * period - time.monotonic()))
 
+    def speaker_recordings(self) -> list[Any]:
+        """The device's recordings of the speaker track, oldest first (one per publication)."""
+        if self.device is None:
+            return []
+        found = [r for r in self.device.earlier_recordings if r.name == "speaker"]
+        current = self.device.recordings.get("speaker")
+        return found + ([current] if current is not None else [])
+
     def one_way_ms(self) -> list[float]:
         """A client turn's first loud frame sent -> the first loud frame the device hears."""
-        recording = self.device.recordings.get("speaker") if self.device else None
-        if recording is None:
+        heard = [
+            (part, at)
+            for recording in self.speaker_recordings()
+            for part, at in zip(recording.parts, recording.arrivals, strict=True)
+        ]
+        if not heard:
             return []
-        heard = list(zip(recording.parts, recording.arrivals, strict=True))
         turns = onset_latencies(
             heard, self.audio.client_onsets, self.chunk_sent_at, self.chunk, HELD_S
         )
@@ -175,11 +188,14 @@ class SessionLoad:
 
     async def heard(self) -> tuple[SpeechMatch, float] | None:
         """How the device heard the client's audio, and the track's kbit/s (RED included)."""
-        recording = self.device.recordings.get("speaker") if self.device else None
-        if self.device is None or recording is None:
+        recordings = self.speaker_recordings()
+        if self.device is None or not recordings:
             return None
+        recording = recordings[-1]
         sent = self.audio.client[: len(self.chunk_sent_at) * self.chunk]
-        match = speech_match(sent, recording.samples())
+        # a track parked after a quiet spell comes back as a new publication: what the device
+        # heard is every publication's recording in turn (per-turn lags absorb the gaps)
+        match = speech_match(sent, np.concatenate([r.samples() for r in recordings]))
         payload = sum(inbound.bytes_received for inbound in await inbound_audio(self.device.room))
         seconds = time.monotonic() - recording.subscribed_at
         return match, round(payload * 8 / 1000 / max(seconds, 1e-3), 1)
@@ -258,7 +274,8 @@ async def _drive(
             raise RuntimeError(joined.error)
         stream = client.stream(f"u{i}")
         await stream.open()
-        loads.append(SessionLoad(i, device, stream, audio, settings.chunk_ms))
+        session_audio = audio.for_session(i, settings.chunk)
+        loads.append(SessionLoad(i, device, stream, session_audio, settings.chunk_ms))
     conn.send("ready")
     await asyncio.to_thread(conn.recv)  # "go"
     receivers = [asyncio.create_task(load.client_receiver()) for load in loads]
@@ -564,7 +581,8 @@ def parser() -> argparse.ArgumentParser:
         choices=CONTENTS,
         default="speech",
         help="what the sessions say both ways (bench/workload.py): speech in turns, tones "
-        "(the rounds before issue 18), silence",
+        "(the rounds before issue 18), silence, or mix (the device speaks all the time, the "
+        "cloud 4 s of every 20 s, each session at its own phase)",
     )
     parser.add_argument(
         "--publish-bitrate",

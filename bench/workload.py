@@ -26,8 +26,11 @@ from lkbridge.devstack.speech import speech
 if TYPE_CHECKING:
     from livekit import rtc
 
-Content = Literal["speech", "tone", "silence"]
-CONTENTS: tuple[Content, ...] = ("speech", "tone", "silence")
+Content = Literal["speech", "tone", "silence", "mix"]
+CONTENTS: tuple[Content, ...] = ("speech", "tone", "silence", "mix")
+# "mix", production's shape: the device speaks all the time, the cloud streams MIX_BURST_S of
+# speech every MIX_PERIOD_S (silence between), each session at its own phase (`for_session`)
+MIX_PERIOD_S, MIX_BURST_S = 20.0, 4.0
 RATE = 16000
 TURN_GAP_S = 0.5  # silence between one side's turn and the other's
 LOUD = 1000.0  # RMS of a loud 10 ms frame (about -30 dBFS), as the latency probes count it
@@ -57,6 +60,17 @@ class Workload:
     device: Int16Array  # what the glasses send as data packets
     client: Int16Array  # what the cloud streams to the bridge
     client_onsets: tuple[int, ...]  # sample index of the first loud frame of each client turn
+    phase_period: int = 0  # samples: `for_session` shifts the client side by a share of this
+
+    def for_session(self, index: int, chunk: int) -> Workload:
+        """Session `index`'s copy: the client side shifted to a phase of its own (golden-ratio
+        steps over the period, whole chunks), so the sessions' bursts do not line up."""
+        if not self.phase_period:
+            return self
+        shift = int((index * 0.618034) % 1.0 * self.phase_period) // chunk * chunk
+        total = len(self.client)
+        onsets = tuple(sorted((o + shift) % total for o in self.client_onsets))
+        return Workload(self.device, np.roll(self.client, shift), onsets, self.phase_period)
 
 
 @functools.cache
@@ -136,7 +150,30 @@ def workload(content: Content, seconds: float, chunk_ms: int) -> Workload:
             client[start : start + chunk] = tone(880, chunk_ms / 1000, RATE)
             onsets.append(start)
         return Workload(device, client, tuple(onsets))
+    if content == "mix":
+        return _mix(total, chunk)
     return _conversation(total, chunk)
+
+
+def _mix(total: int, chunk: int) -> Workload:
+    """The device's lines back to back; the cloud's MIX_BURST_S every MIX_PERIOD_S."""
+    device = np.zeros(total, dtype=np.int16)
+    at, turn = 0, 0
+    while at < total:
+        spoken = _spoken(USER_LINES[turn % len(USER_LINES)])[: total - at]
+        device[at : at + len(spoken)] = spoken
+        at += len(spoken) + int(TURN_GAP_S * RATE)
+        turn += 1
+    client = np.zeros(total, dtype=np.int16)
+    onsets: list[int] = []
+    period, burst = int(MIX_PERIOD_S * RATE), int(MIX_BURST_S * RATE)
+    for turn, at in enumerate(range(0, total, period)):
+        spoken = _spoken(ASSISTANT_LINES[turn % len(ASSISTANT_LINES)])[: min(burst, total - at)]
+        client[at : at + len(spoken)] = spoken
+        onset = first_loud(client, at)
+        if onset is not None and onset < at + len(spoken):
+            onsets.append(onset)
+    return Workload(device, client, tuple(onsets), period)
 
 
 def _conversation(total: int, chunk: int) -> Workload:

@@ -8,7 +8,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${LKBRIDGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lkbridge}"
 LIVEKIT_VERSION="v1.13.5"   # keep in step with lkbridge/devstack/livekit.py
 GRPCURL_VERSION="v1.9.4"
-APT_PACKAGES=(ffmpeg libportaudio2 iproute2 espeak-ng sox tmux pulseaudio pulseaudio-utils libasound2-plugins docker-compose openssl util-linux)
+APT_PACKAGES=(ffmpeg libportaudio2 iproute2 nftables espeak-ng sox tmux pulseaudio pulseaudio-utils libasound2-plugins docker-compose openssl util-linux)
 VENV="$ROOT/.venv"
 
 say() { printf '[setup] %s\n' "$*" >&2; }

@@ -186,6 +186,24 @@ def serve(
         help=f"Opus max bitrate of published tracks, bit/s ({d.PUBLISH_BITRATE} or more: CELT, "
         "half the encoder's CPU on speech, no in-band FEC; 0: the SDK's 48000, SILK).",
     ),
+    track_quiet_ms: int = typer.Option(
+        d.TRACK_QUIET_MS,
+        envvar="LKBRIDGE_TRACK_QUIET_MS",
+        help="Unpublish a track after this long without loud audio; its next audio publishes "
+        "it again, first words held (0: tracks stay published).",
+    ),
+    publish_red: bool = typer.Option(
+        d.PUBLISH_RED,
+        "--publish-red/--no-publish-red",
+        envvar="LKBRIDGE_PUBLISH_RED",
+        help="RED on published tracks: each packet also carries the previous frame.",
+    ),
+    publish_dtx: bool = typer.Option(
+        d.PUBLISH_DTX,
+        "--publish-dtx/--no-publish-dtx",
+        envvar="LKBRIDGE_PUBLISH_DTX",
+        help="DTX on published tracks: almost nothing is sent in pauses.",
+    ),
 ) -> None:
     """Run the bridge: LiveKitBridge, grpc.health.v1 and reflection on TCP and/or a Unix socket."""
     from lkbridge.server.logs import configure_logging
@@ -247,6 +265,9 @@ def config_of(ctx: typer.Context) -> BridgeConfig:
             max_calls=o["max_calls"],
             health_port=o["health_port"],
             health_host=o["health_host"],
+            track_quiet_ms=o["track_quiet_ms"],
+            publish_red=o["publish_red"],
+            publish_dtx=o["publish_dtx"],
             metrics_port=o["metrics_port"],
             metrics_host=o["metrics_host"],
             playback_allow_hosts=tuple(o["playback_allow_host"]),

@@ -84,6 +84,9 @@ class DevicePeer:
         self._record_to = record_to
         self.room = rtc.Room()
         self.recordings: dict[str, TrackRecording] = {}
+        # recordings a newer publication of the same name replaced (a bridge's track parked
+        # after a quiet spell and published again), oldest first
+        self.earlier_recordings: list[TrackRecording] = []
         self.packets: list[ReceivedPacket] = []
         self._readers = RemoteAudioReaders("device", "record", self._recorder_for, record_rate)
         self._sources: list[rtc.AudioSource] = []
@@ -172,6 +175,8 @@ class DevicePeer:
         if self._record_to is not None:
             return partial(self._stream_to, sink=self._record_to(name, participant.identity))
         recording = TrackRecording(name=name, publisher=participant.identity)
+        if name in self.recordings:
+            self.earlier_recordings.append(self.recordings[name])
         self.recordings[name] = recording
         self._track_event.set()
         return partial(self._record, recording=recording)

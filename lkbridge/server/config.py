@@ -86,6 +86,13 @@ class BridgeConfig:
     max_track_id: int = 15
     # Opus max bitrate of the published tracks, bit/s; 0: the SDK's default (docs/operations.md)
     publish_bitrate: int = d.PUBLISH_BITRATE
+    # a track with nothing loud for this long is unpublished until its next audio (tracks.py);
+    # 0 (the default): tracks stay published (docs/operations.md, "Quiet tracks")
+    track_quiet_ms: int = d.TRACK_QUIET_MS
+    # RED (each packet also carries the previous frame) and DTX (almost nothing sent in pauses)
+    # of the published tracks; the SDK's defaults, both on (docs/operations.md, "In the field")
+    publish_red: bool = d.PUBLISH_RED
+    publish_dtx: bool = d.PUBLISH_DTX
     # room -> client
     outbox_ms: int = 2000
     # playback
@@ -136,6 +143,8 @@ class BridgeConfig:
             raise ValueError(f"publish bitrate must be 0 or {MIN_BITRATE}-{MAX_BITRATE} bit/s")
         if self.max_sessions < 1 or self.max_joins_in_flight < 1:
             raise ValueError("max sessions and max joins in flight must be at least 1")
+        if self.track_quiet_ms and not 500 <= self.track_quiet_ms <= 3_600_000:
+            raise ValueError("track quiet spell must be 0 or 500-3600000 ms")
         if self.grace_period_s < 0 or self.idle_timeout_s < 0:
             raise ValueError("timeouts cannot be negative")
         if min(self.max_connections, self.max_streams_per_connection, self.max_calls) < 1:

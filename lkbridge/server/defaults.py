@@ -32,6 +32,13 @@ FIRST_AUDIO_WAIT_S = 2.0
 # bit/s: the lowest at which Opus codes 16 kHz speech as CELT, about half SILK's encoder CPU
 # on speech (docs/operations.md, "Encoder bitrate")
 PUBLISH_BITRATE = 72_000
+# RED and DTX of published tracks, the SDK's defaults: RED is what holds speech under loss
+# (PESQ-WB 2.8 against 1.5 without it at 10 % loss; docs/operations.md, "In the field")
+PUBLISH_RED = True
+PUBLISH_DTX = True
+# off: each park and republish leaves an idle encoder thread in SDK 1.2.1 (docs/operations.md,
+# "Quiet tracks")
+TRACK_QUIET_MS = 0
 METRICS_HOST = "127.0.0.1"
 # --health-port listens here: loopback, so only the pod's own containers reach it
 HEALTH_HOST = "127.0.0.1"

@@ -112,6 +112,9 @@ class Session:
                 max_frame_ms=config.capture_max_ms,
                 first_audio_wait_s=config.first_audio_wait_s,
                 publish_bitrate=config.publish_bitrate,
+                quiet_ms=config.track_quiet_ms,
+                red=config.publish_red,
+                dtx=config.publish_dtx,
             ),
         )
         self.outbox = Outbox(config.outbox_bytes, config.outbox_ms / 1000)

@@ -1,8 +1,14 @@
 """Named output tracks of a session: an AudioSource and its published track, created on first use.
 
-No track is published at join (an empty published track is heard as static on the phone), and a
-track stays published once created (closing it was the Go bridge's "no audio after first play"
-bug). A source accepts one writer at a time, so every capture goes through the track's lock.
+No track is published at join (an empty published track is heard as static on the phone). A
+published track costs while nothing plays: the source's 10 ms timer feeds silence to the encoder,
+which codes silence at speech's price (docs/sdk-costs.md). So a track quiet for `quiet_ms` is
+*parked*: unpublished and its source closed. The next loud audio publishes it again through the
+same path as the first time, first-words hold included, so nothing said after a quiet spell is
+lost (the Go bridge's "no audio after first play" bug was a closed track that never came back).
+Off by default: the SDK keeps an idle encoder thread for every publication unpublished while the
+room stays connected (docs/operations.md, "Quiet tracks").
+A source accepts one writer at a time, so every capture goes through the track's lock.
 """
 
 from __future__ import annotations
@@ -40,6 +46,10 @@ class TrackOptions:
     # "Latency split, cloud -> room").
     catch_up_ms: int = 0
     publish_bitrate: int = 0  # Opus max bitrate in bit/s; 0: the SDK's default
+    # park (unpublish, close the source) a track that sent nothing loud for this long; 0: never
+    quiet_ms: int = 0
+    red: bool = True  # each packet also carries the previous frame: single losses hidden
+    dtx: bool = True  # almost nothing sent in pauses
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,12 @@ class OutputTrack:
         self._first_audio_wait_s = options.first_audio_wait_s
         self._catch_up_s = options.catch_up_ms / 1000
         self._publish_bitrate = options.publish_bitrate
+        self._red, self._dtx = options.red, options.dtx
+        self._quiet_s = options.quiet_ms / 1000
+        self._last_loud = 0.0  # loop time of the last loud frame captured
+        self._watch: asyncio.Task[None] | None = None  # parks the track after a quiet spell
+        self.parked = False  # unpublished after a quiet spell, until the next loud audio
+        self.parks = 0  # quiet spells that unpublished this track
         self._source: rtc.AudioSource | None = None
         self._track: rtc.LocalAudioTrack | None = None
         self._sid = ""
@@ -108,7 +124,9 @@ class OutputTrack:
     async def _publish(self) -> rtc.AudioSource:
         source = rtc.AudioSource(ROOM_RATE, 1, queue_size_ms=self._queue_ms)
         track = rtc.LocalAudioTrack.create_audio_track(self.name, source)
-        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        options = rtc.TrackPublishOptions(
+            source=rtc.TrackSource.SOURCE_MICROPHONE, red=self._red, dtx=self._dtx
+        )
         if self._publish_bitrate:
             options.audio_encoding.max_bitrate = self._publish_bitrate
         try:
@@ -117,8 +135,50 @@ class OutputTrack:
             await source.aclose()
             raise
         self._source, self._track, self._sid = source, track, publication.sid
+        self.parked = False
+        self._last_loud = asyncio.get_running_loop().time()
+        if self._quiet_s > 0 and self._watch is None:
+            self._watch = asyncio.get_running_loop().create_task(
+                self._park_when_quiet(), name=f"quiet-track:{self.name}"
+            )
         log.info("track %s published (sid %s)", self.name, self._sid)
         return source
+
+    async def _park_when_quiet(self) -> None:
+        """Unpublish the track and close its source once nothing loud went out for the spell.
+
+        It waits for the lock, so a playback (which holds it throughout) or a capture under way
+        is never cut; the queue must also have played out.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                await asyncio.sleep(max(0.05, self._last_loud + self._quiet_s - loop.time()))
+                async with self.lock:
+                    source = self._source
+                    if source is None:
+                        return
+                    quiet = loop.time() - self._last_loud
+                    if quiet >= self._quiet_s and source.queued_duration == 0:
+                        await self._park(quiet)
+                        return
+        finally:
+            self._watch = None
+
+    async def _park(self, quiet_s: float) -> None:
+        sid, source = self._sid, self._source
+        self._source, self._track, self._sid = None, None, ""
+        self._subscribed.clear()
+        self._held_first_audio = False  # the next audio waits for the new subscriber again
+        self.parked = True
+        self.parks += 1
+        try:
+            await self._room.local_participant.unpublish_track(sid)
+        except Exception as exc:  # a lost room takes the publication with it anyway
+            log.warning("track %s: unpublish after a quiet spell failed: %s", self.name, exc)
+        if source is not None:
+            await source.aclose()
+        log.info("track %s parked after %.1f s quiet (sid %s)", self.name, quiet_s, sid)
 
     async def _wait_first_subscriber(self) -> float:
         """Hold a new track's first audio until the phone subscribes, so first words are heard.
@@ -155,13 +215,24 @@ class OutputTrack:
                 await self._capture(pending, catch_up=True)
 
     async def _capture(self, samples: Int16Array, *, catch_up: bool) -> Delivery:
+        frames = list(_split(samples, self._max_samples))
+        if self.parked and catch_up:
+            # streamed silence does not wake a parked track: its first loud frame does
+            while frames and _silent(frames[0]):
+                frames.pop(0)
+            if not frames:
+                return NOTHING_DELIVERED
         source = self._source or await self._publish()
         held = await self._wait_first_subscriber()
         handed_at: float | None = None
         queued = 0.0
-        for frame in _split(samples, self._max_samples):
-            if catch_up and source.queued_duration > self._catch_up_s and _silent(frame):
+        loop = asyncio.get_running_loop()
+        for frame in frames:
+            silent = _silent(frame)
+            if catch_up and source.queued_duration > self._catch_up_s and silent:
                 continue
+            if not silent:
+                self._last_loud = loop.time() + source.queued_duration
             self.level.add(frame)
             audio = rtc.AudioFrame(to_bytes(frame), ROOM_RATE, 1, len(frame))
             if handed_at is None:
@@ -182,6 +253,11 @@ class OutputTrack:
 
     async def aclose(self) -> None:
         """Release the native source; the room's disconnect takes the publication with it."""
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+            self._watch = None
         if self._source is not None:
             self._source.clear_queue()
             await self._source.aclose()

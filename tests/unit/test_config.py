@@ -26,6 +26,8 @@ from lkbridge.server.workers import CONFIG_ENV, load_config, shard_of, worker_co
         ({"catch_up_ms": -1}, "catch-up must be between 0 and 1000 ms"),
         ({"max_sessions": 0}, "max sessions and max joins in flight must be at least 1"),
         ({"max_joins_in_flight": 0}, "max sessions and max joins in flight must be at least 1"),
+        ({"track_quiet_ms": -1}, "track quiet spell must be 0 or 500-3600000 ms"),
+        ({"track_quiet_ms": 100}, "track quiet spell must be 0 or 500-3600000 ms"),
     ],
 )
 def test_refused_settings(changes: dict[str, object], message: str) -> None:

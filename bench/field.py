@@ -1,0 +1,379 @@
+"""Speech quality in the field: one leg lossy, scored with PESQ wideband, both bridges.
+
+One leg at a time is impaired (lkbridge/devstack/impair.py: a namespace of its own behind
+nftables drops, since this kernel has no netem): `device` puts the device peer in it (bridge <->
+SFU clean, SFU <-> device lossy: the field), `bridge` puts the bridge there instead (the reverse).
+Each run: the cloud (a gRPC client here) joins and streams ~13 s of espeak speech onto the speaker
+track while the device speaks stamped data packets back; the device records what it hears. The
+recording is aligned on the sent speech (envelope cross-correlation) and scored with PESQ-WB
+(`pesq` from PyPI); the device -> cloud path gives its latency (stamp -> gRPC receive) and its
+holes (sequence numbers never received). STOI is left out: the bridge shortens pauses to give a
+backlog back (--catch-up-ms), which shifts words in time and would be scored as distortion.
+
+    sudo .venv/bin/python -m bench.field --loss 0 5 10 --burst --repeat 2 \
+        --variant= --variant=--publish-bitrate=0 --go-bridge /path/to/go-bridge
+
+`--go-bridge` runs a binary of the Go bridge (built from its own repository, outside this one)
+beside ours in the same invocation, alternated. Run as root: it enters the project's namespace
+by itself. Not a test: it prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import numpy as np
+
+from bench.workload import ASSISTANT_LINES, USER_LINES, envelope
+from lkbridge._proto import livekit_bridge_pb2 as pb
+from lkbridge.audio.pcm import Int16Array, to_bytes
+from lkbridge.client import BridgeClient
+from lkbridge.devstack import bridge as launcher
+from lkbridge.devstack import netns
+from lkbridge.devstack.impair import BurstProfile, FieldNet, enter_netns
+from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
+from lkbridge.devstack.speech import speech
+from lkbridge.devstack.stamp import read_stamp, stamp
+from lkbridge.devstack.tokens import mint_token
+from lkbridge.server.stats import percentile
+
+RATE = 16000
+CHUNK = 1600  # 100 ms, what the cloud and the glasses send
+SPEECH_S = 13.0
+BURST = BurstProfile()
+
+
+@dataclass
+class FieldResult:
+    bridge: str  # "py <flags>" or "go"
+    leg: str  # which side sat behind the loss: device or bridge
+    impairment: str  # "loss 5%" or "burst ~5.6%"
+    pesq_wb: float
+    heard_s: float
+    rtp_lost_percent: float  # what the device's receiver counted lost, before any repair
+    kbps: float  # the speaker track's payload at the device (its last publication)
+    device_to_cloud_p50_ms: float
+    device_to_cloud_p99_ms: float
+    holes: int  # device packets the cloud never received
+    packets: int
+
+
+def script(lines: tuple[str, ...], seconds: float) -> tuple[Int16Array, list[tuple[int, int]]]:
+    """Lines spoken one after another (0.4 s apart) up to `seconds`, and each line's span."""
+    parts, spans, total = [], [], 0
+    for i in range(100):
+        said = speech(lines[i % len(lines)], RATE)
+        if said is None:
+            raise SystemExit("espeak-ng is needed (scripts/setup.sh installs it)")
+        said = said[: max(0, int(seconds * RATE) - total)]
+        spans.append((total, total + len(said)))
+        parts += [said, np.zeros(int(0.4 * RATE), np.int16)]
+        total += len(said) + int(0.4 * RATE)
+        if total >= seconds * RATE:
+            break
+    return np.concatenate(parts)[: int(seconds * RATE)], spans
+
+
+def aligned(sent: Int16Array, heard: Int16Array) -> Int16Array:
+    """`heard` cut to where `sent` sits in it (envelope lag), as long as `sent`."""
+    a, b = envelope(sent, 10), envelope(heard, 10)
+    if len(b) < len(a) or not a.any():
+        return np.zeros(len(sent), np.int16)
+    fit = np.correlate(b - b.mean(), a - a.mean(), "valid")
+    lag = int(np.argmax(fit)) * RATE // 100
+    out = np.zeros(len(sent), np.int16)
+    part = heard[lag : lag + len(sent)]
+    out[: len(part)] = part
+    return out
+
+
+def pesq_wb(sent: Int16Array, spans: list[tuple[int, int]], heard: Int16Array) -> float:
+    """PESQ wideband of what the device heard against what the cloud sent (1.0: nothing),
+    line by line, each aligned on its own (the bridge may shorten a pause between lines to
+    give a backlog back, which one alignment for the whole recording would score as damage);
+    the lines' scores weighted by their lengths."""
+    from pesq import NoUtterancesError, pesq
+
+    pad = RATE // 5  # 200 ms of the pause each side: PESQ wants silence around speech
+    total = weight = 0.0
+    for first, last in spans:
+        line = sent[max(0, first - pad) : last + pad]
+        try:
+            score = float(pesq(RATE, line, aligned(line, heard), "wb"))
+        except NoUtterancesError:
+            score = 1.0
+        total += score * len(line)
+        weight += len(line)
+    return round(total / weight, 2) if weight else 1.0
+
+
+# -- the device, a process of its own (in the field namespace for the device leg) -----------------
+
+
+def device_main(conn: Connection, field: str | None, url: str, token: str, seconds: float) -> None:
+    if field is not None:
+        enter_netns(field)  # before the SDK starts a thread
+    asyncio.run(_device(conn, url, token, seconds))
+
+
+async def _device(conn: Connection, url: str, token: str, seconds: float) -> None:
+    from lkbridge.devstack.device import DevicePeer
+
+    device = DevicePeer(url, token)
+    await device.connect()
+    said, _ = script(USER_LINES, seconds)
+    conn.send("ready")
+    await asyncio.to_thread(conn.recv)  # "go"
+    start = time.monotonic()
+    for seq in range(len(said) // CHUNK):
+        chunk = to_bytes(said[seq * CHUNK : (seq + 1) * CHUNK])
+        await device.room.local_participant.publish_data(
+            device.packetize(stamp(chunk, seq, time.time_ns())), reliable=True
+        )
+        await asyncio.sleep(max(0.0, start + (seq + 1) * 0.1 - time.monotonic()))
+    await asyncio.to_thread(conn.recv)  # "stop"
+    heard = [r for r in device.earlier_recordings if r.name == "speaker"]
+    if "speaker" in device.recordings:
+        heard.append(device.recordings["speaker"])
+    samples = np.concatenate([r.samples() for r in heard]) if heard else np.zeros(0, np.int16)
+    lost = received = payload = 0
+    for participant in device.room.remote_participants.values():  # the last publication's
+        for publication in participant.track_publications.values():
+            for stats in await publication.track.get_stats() if publication.track else []:
+                if stats.WhichOneof("stats") == "inbound_rtp":
+                    lost += stats.inbound_rtp.received.packets_lost
+                    received += stats.inbound_rtp.received.packets_received
+                    payload += stats.inbound_rtp.inbound.bytes_received
+    seconds = time.monotonic() - heard[-1].subscribed_at if heard else 1.0
+    kbps = round(payload * 8 / 1000 / max(seconds, 1e-3), 1)
+    conn.send((samples.tobytes(), round(100 * lost / max(1, lost + received), 1), kbps))
+    await device.aclose()
+
+
+# -- the bridges -----------------------------------------------------------------------------
+
+
+def start_bridge(
+    kind: str, flags: str, prefix: list[str], sock: Path, cfg: LiveKitConfig, go_binary: Path | None
+) -> subprocess.Popen[str]:
+    if kind == "go":
+        assert go_binary is not None
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "LIVEKIT_GRPC_SOCKET": str(sock),
+            "LIVEKIT_URL": cfg.url,
+            "LIVEKIT_API_KEY": cfg.api_key,
+            "LIVEKIT_API_SECRET": cfg.api_secret,
+            "LOG_LEVEL": "warn",
+        }
+        log = (sock.parent / "go-bridge.log").open("w")
+        proc = subprocess.Popen(
+            [*prefix, str(go_binary)], env=env, stdout=log, stderr=log, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while not sock.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the Go bridge did not start")
+            time.sleep(0.05)
+        return proc
+    served = launcher.start_bridge(
+        "--socket", str(sock), "--no-tcp", "--log-level", "warning", *shlex.split(flags),
+        prefix=prefix,
+    )  # fmt: skip
+    child: subprocess.Popen[str] = served.proc
+    return child
+
+
+def go_client(target: str) -> BridgeClient:
+    """A client without keepalive pings: grpc-go's default enforcement (one ping in 5 min)
+    ends a connection that pings every 10 s, as ours does, with GOAWAY too_many_pings."""
+    import lkbridge.client as client_module
+
+    plain = client_module.channel_options
+    client_module.channel_options = lambda server_name=None: [
+        option for option in plain(server_name) if not option[0].startswith("grpc.keepalive")
+    ]
+    try:
+        return BridgeClient(target)
+    finally:
+        client_module.channel_options = plain
+
+
+async def run_one(
+    kind: str,
+    flags: str,
+    leg: str,
+    impairment: str,
+    field: FieldNet,
+    cfg: LiveKitConfig,
+    go_binary: Path | None,
+    tag: str,
+) -> FieldResult:
+    room = f"field-{tag}"
+    sock = Path(tempfile.mkdtemp(prefix="lkb-field-")) / "bridge.sock"
+    bridge = start_bridge(
+        kind, flags, field.exec_prefix() if leg == "bridge" else [], sock, cfg, go_binary
+    )
+    ctx = multiprocessing.get_context("spawn")
+    here, there = ctx.Pipe()
+    device_token = mint_token(cfg.api_key, cfg.api_secret, room, "device")
+    device = ctx.Process(
+        target=device_main,
+        args=(there, field.name if leg == "device" else None, cfg.url, device_token, SPEECH_S),
+    )
+    device.start()
+    client = BridgeClient(f"unix:{sock}")
+    if kind == "go":  # grpc-go's default policy answers pings every 10 s with GOAWAY
+        client = go_client(f"unix:{sock}")
+    try:
+        await asyncio.to_thread(here.recv)  # "ready"
+        print("  device ready", file=sys.stderr)
+        token = mint_token(cfg.api_key, cfg.api_secret, room, "cloud-agent:field")
+        joined = await client.join(
+            "field", token=token, livekit_url=cfg.url, target_identity="device"
+        )
+        if not joined.success:
+            raise RuntimeError(f"join: {joined.error}")
+        stream = client.stream("field")
+        if kind == "go":  # grpc-go sends its headers with its first message: no wait for them
+            await stream._write(pb.AudioChunk(user_id="field"))
+        else:
+            await stream.open()
+        said, spans = script(ASSISTANT_LINES, SPEECH_S)
+        if impairment.startswith("burst"):
+            field.start_bursts(BURST, seed=hash(tag) & 0xFFFF)
+        else:
+            field.set_loss(float(impairment.split()[1].rstrip("%")))
+        latencies: list[float] = []
+        seqs: set[int] = set()
+
+        async def receive() -> None:
+            while (chunk := await stream.receive()) is not None:
+                stamped = read_stamp(chunk.pcm_data)
+                if stamped is not None:
+                    latencies.append((time.time_ns() - stamped[1]) / 1e6)
+                    seqs.add(stamped[0])
+
+        receiver = asyncio.create_task(receive())
+        print("  streaming", file=sys.stderr)
+        here.send("go")
+        start = time.monotonic()
+        for i in range(0, len(said), CHUNK):
+            await stream.send(to_bytes(said[i : i + CHUNK]))
+            await asyncio.sleep(max(0.0, start + (i // CHUNK + 1) * 0.1 - time.monotonic()))
+        for _ in range(20):  # 2 s of silence: the tail plays out, late packets arrive
+            await stream.send(to_bytes(np.zeros(CHUNK, np.int16)))
+            await asyncio.sleep(0.1)
+        field.stop_bursts()
+        field.set_loss(0)
+        print("  stopping", file=sys.stderr)
+        here.send("stop")
+        pcm, rtp_lost, kbps = await asyncio.to_thread(here.recv)
+        heard = np.frombuffer(pcm, np.int16)
+        receiver.cancel()
+        stream.cancel()
+        await client.leave("field")
+        expected = int(SPEECH_S * 10)
+        return FieldResult(
+            bridge=f"{kind} {flags}".strip(),
+            leg=leg,
+            impairment=impairment,
+            pesq_wb=pesq_wb(said, spans, heard),
+            heard_s=round(len(heard) / RATE, 1),
+            rtp_lost_percent=rtp_lost,
+            kbps=kbps,
+            device_to_cloud_p50_ms=round(percentile(latencies, 50), 1) if latencies else -1,
+            device_to_cloud_p99_ms=round(percentile(latencies, 99), 1) if latencies else -1,
+            holes=len(set(range(expected)) - seqs),
+            packets=len(seqs),
+        )
+    finally:
+        field.stop_bursts()
+        field.set_loss(0)
+        await client.aclose()
+        device.join(timeout=20)
+        if device.is_alive():
+            device.kill()
+        bridge.terminate()
+        try:
+            bridge.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            bridge.kill()
+        shutil.rmtree(sock.parent, ignore_errors=True)
+
+
+def print_table(results: list[FieldResult]) -> None:
+    groups: dict[tuple[str, str, str], list[FieldResult]] = {}
+    for r in results:
+        groups.setdefault((r.leg, r.impairment, r.bridge), []).append(r)
+    print(f"{'leg':7} {'impairment':13} {'bridge':32} {'PESQ-WB runs':18} {'mean':>5} "
+          f"{'d->c p50/p99 ms':>16} {'holes':>6}")  # fmt: skip
+    for (leg, impairment, bridge), runs in groups.items():
+        scores = " ".join(f"{r.pesq_wb:.2f}" for r in runs)
+        mean = sum(r.pesq_wb for r in runs) / len(runs)
+        lat = " ".join(
+            f"{r.device_to_cloud_p50_ms:.0f}/{r.device_to_cloud_p99_ms:.0f}" for r in runs
+        )
+        holes = " ".join(str(r.holes) for r in runs)
+        print(f"{leg:7} {impairment:13} {bridge:32} {scores:18} {mean:5.2f} {lat:>16} {holes:>6}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--loss", type=float, nargs="+", default=[0, 2, 5, 10], help="UDP loss %")
+    parser.add_argument("--burst", action="store_true", help=f"also outages: {BURST}")
+    parser.add_argument("--leg", choices=("device", "bridge"), nargs="+", default=["device"])
+    parser.add_argument(
+        "--variant", action="append", help="our bridge's serve flags of one setting (repeat)"
+    )
+    parser.add_argument("--go-bridge", type=Path, help="a Go bridge binary to run beside ours")
+    parser.add_argument("--repeat", type=int, default=2, help="alternated runs of each setting")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    bridges = [("py", flags) for flags in args.variant or [""]]
+    if args.go_bridge is not None:
+        bridges.append(("go", ""))
+    impairments = [f"loss {x:g}%" for x in args.loss]
+    if args.burst:
+        impairments.append(f"burst ~{BURST.loss_percent:g}%")
+    field = FieldNet.create()
+    results: list[FieldResult] = []
+    try:
+        # signalling on the namespace's address, which the field reaches through its veth
+        cfg = LiveKitConfig(bind_address=netns.Netns().ip)
+        with LiveKitServer(cfg):
+            for attempt in range(args.repeat):
+                for impairment in impairments:
+                    for leg in args.leg:
+                        for n, (kind, flags) in enumerate(bridges):
+                            label = f"{kind} {flags} {leg} {impairment} #{attempt + 1}"
+                            print(f"running {label} ...", file=sys.stderr)
+                            tag = f"{attempt}-{n}-{leg}-{impairment.split()[-1].strip('~%')}"
+                            result = await run_one(
+                                kind, flags, leg, impairment, field, cfg, args.go_bridge, tag
+                            )
+                            print(f"  {result}", file=sys.stderr)
+                            results.append(result)
+    finally:
+        field.delete()
+    print_table(results)
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
+
+
+if __name__ == "__main__":
+    netns.reexec_inside()
+    asyncio.run(main())
