@@ -65,7 +65,8 @@ class LiveKitConfig:
     node_ip: str = os.environ.get("LKBRIDGE_NODE_IP", "10.77.0.1")
     interface: str = os.environ.get("LKBRIDGE_RTC_INTERFACE", "lkb0")
     api_key: str = "devkey"
-    api_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    # hex: a secret that starts with "-" reads as an option to argparse where one goes on argv
+    api_secret: str = field(default_factory=lambda: secrets.token_hex(24))
     empty_timeout_s: int = 10
     departure_timeout_s: int = 1
     log_level: str = "info"

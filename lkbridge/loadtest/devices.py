@@ -4,8 +4,8 @@ Each peer sends 100 ms PCM16 data packets in real time behind the 1-byte header;
 samples of every packet carry a sequence number and the send time (devstack/stamp.py), so the
 load test's gRPC users measure device -> SFU -> bridge -> client latency and holes per chunk.
 
-    python -m lkbridge.loadtest.devices --url ws://127.0.0.1:7880 --key K --secret S --rooms 20 \\
-        --prefix load-ab12
+    LKBRIDGE_LOADTEST_LIVEKIT_SECRET=S python -m lkbridge.loadtest.devices \\
+        --url ws://127.0.0.1:7880 --key K --rooms 20 --prefix load-ab12
 Runs until SIGTERM/SIGINT. Rooms are named PREFIX-0 .. PREFIX-(N-1); devices are named device.
 Prints "devices ready ..." once every peer is connected, or one error line and exits 1.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -26,6 +27,7 @@ from lkbridge.devstack.stamp import stamp
 from lkbridge.devstack.tokens import mint_token
 
 CHUNK_MS = 100
+SECRET_ENV = "LKBRIDGE_LOADTEST_LIVEKIT_SECRET"  # the scenarios read the same variable
 
 
 def room_name(prefix: str, index: int) -> str:
@@ -74,8 +76,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
     parser.add_argument("--key", required=True)
-    parser.add_argument("--secret", required=True)
+    parser.add_argument(
+        "--secret", default=os.environ.get(SECRET_ENV), help=f"API secret (default: ${SECRET_ENV})"
+    )
     parser.add_argument("--rooms", type=int, default=10)
     parser.add_argument("--prefix", default="load")
     args = parser.parse_args()
+    if not args.secret:
+        parser.error(f"the API secret: ${SECRET_ENV} or --secret")
     raise SystemExit(asyncio.run(main(args.url, args.key, args.secret, args.rooms, args.prefix)))

@@ -25,6 +25,7 @@ from lkbridge.devstack.bridge import BridgeProcess, BridgeStartError, start_brid
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
 from lkbridge.devstack.ports import free_port
 from lkbridge.devstack.tonefile import make_tone_file
+from lkbridge.loadtest.devices import SECRET_ENV
 from lkbridge.procs import NotReady, die_with_parent, python_module, wait_ready
 
 CLIP_SECONDS = 1.5
@@ -128,17 +129,21 @@ class LoadStack:
         self._spawn(
             "devices",
             python_module("lkbridge.loadtest.devices", "--url", url, "--key", key,
-                          "--secret", secret, "--rooms", str(rooms), "--prefix", prefix),
+                          "--rooms", str(rooms), "--prefix", prefix),
             ready="devices ready",
-        )  # fmt: skip
+            env={SECRET_ENV: secret},  # not on a command line: ps shows those, and argparse takes
+        )  # fmt: skip                 # a secret that starts with "-" for an option
 
-    def _spawn(self, name: str, argv: list[str], ready: str) -> None:
+    def _spawn(
+        self, name: str, argv: list[str], ready: str, env: dict[str, str] | None = None
+    ) -> None:
         """Start a child and wait for its ready line on stdout; its stderr goes to a log file."""
         log_path = self.out / f"{name.replace(' ', '-')}.log"
         with log_path.open("ab") as log:
             proc = subprocess.Popen(
                 [*die_with_parent(), *argv], stdout=subprocess.PIPE, stderr=log,
-                stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
                 start_new_session=True,  # a terminal's Ctrl-C ends the run, then the stack
             )  # fmt: skip
         self._procs.append(proc)
