@@ -53,6 +53,10 @@ def channel_options(server_name: str | None = None) -> list[tuple[str, Any]]:
         # bridge's outbox (its newest 2 s), not minutes of old audio held in the transport.
         ("grpc.http2.bdp_probe", 0),
         ("grpc.http2.lookahead_bytes", 8 * 1024),
+        # one client, one connection: grpc core otherwise shares a connection among channels
+        # to the same target, and calls past the bridge's --max-streams-per-connection on it
+        # fail UNAVAILABLE however many clients the caller made
+        ("grpc.use_local_subchannel_pool", 1),
     ]
     if server_name:
         options.append(("grpc.ssl_target_name_override", server_name))

@@ -34,6 +34,7 @@ from tests.support.silent import Silent, silent
 __all__ = ["serve_process", "silent"]  # fixtures, imported for this module
 
 ATTACKERS = 300
+CHANNELS = 3  # connections the attackers spread over, 100 calls each
 CALLER_DEADLINE_S = 5.0  # each attacker gives up after this
 IMPATIENT_S = 0.3  # ... and in the second wave, after this: before a connect can finish
 TONE_HZ = 440.0
@@ -121,10 +122,12 @@ async def test_300_joins_at_once_are_refused_and_the_healthy_session_keeps_strea
     serve_process.append(served)
     pid = served.proc.pid
     healthy = BridgeClient(served.target)
-    attackers = BridgeClient(served.target, timeout=CALLER_DEADLINE_S)
+    # each wave over CHANNELS connections: one connection holds at most --max-streams-per-
+    # connection (256) calls at once, and a grpc-core client reports the rest UNAVAILABLE
+    attackers = [BridgeClient(served.target, timeout=CALLER_DEADLINE_S) for _ in range(CHANNELS)]
     # a second wave gives up while its joins still connect: those must never land
-    impatient = BridgeClient(served.target, timeout=IMPATIENT_S)
-    leavers = BridgeClient(served.target, timeout=30.0)
+    impatient = [BridgeClient(served.target, timeout=IMPATIENT_S) for _ in range(CHANNELS)]
+    leavers = [BridgeClient(served.target, timeout=30.0) for _ in range(CHANNELS)]
     attack_room = f"{room_name}-atk"
     watcher = await device_factory(attack_room, "watcher")
     device = await device_factory(room_name, "device")
@@ -154,12 +157,17 @@ async def test_300_joins_at_once_are_refused_and_the_healthy_session_keeps_strea
 
         fired = time.monotonic()
         outcomes = await asyncio.gather(
-            *(attack_join(attackers, livekit_server, attack_room, i) for i in range(ATTACKERS))
+            *(
+                attack_join(attackers[i % CHANNELS], livekit_server, attack_room, i)
+                for i in range(ATTACKERS)
+            )
         )
-        leaves = await asyncio.gather(*(timed_leave(leavers, i) for i in range(ATTACKERS)))
+        leaves = await asyncio.gather(
+            *(timed_leave(leavers[i % CHANNELS], i) for i in range(ATTACKERS))
+        )
         second = await asyncio.gather(
             *(
-                attack_join(impatient, livekit_server, attack_room, ATTACKERS + i)
+                attack_join(impatient[i % CHANNELS], livekit_server, attack_room, ATTACKERS + i)
                 for i in range(ATTACKERS)
             )
         )
@@ -182,7 +190,7 @@ async def test_300_joins_at_once_are_refused_and_the_healthy_session_keeps_strea
         for task in tasks:
             task.cancel()
         stream.cancel()
-        for client in (healthy, attackers, leavers, impatient):
+        for client in (healthy, *attackers, *leavers, *impatient):
             await client.aclose()
 
     kinds = {k: sum(o.kind == k for o in outcomes) for k in {o.kind for o in outcomes}}
