@@ -32,18 +32,12 @@ from lkbridge.errors import (
     SessionNotFound,
 )
 from lkbridge.server.config import BridgeConfig
-from lkbridge.server.fetch import check_url
-from lkbridge.server.first_message import first_message
-from lkbridge.server.health_check import HealthFigures, health_metadata, health_status
-from lkbridge.server.ingest import ChunkIngest
-from lkbridge.server.livekit_url import judged
-from lkbridge.server.playback import PlayRequest
-from lkbridge.server.redact import clip, redact
-from lkbridge.server.registry import SessionRegistry
-from lkbridge.server.session import END_CAUSE_KEY, Session, SessionState, StreamBinding
-from lkbridge.server.stats import Stats
-from lkbridge.server.stream_writer import StreamWriter
-from lkbridge.server.validate import (
+from lkbridge.server.grpc.first_message import first_message
+from lkbridge.server.grpc.health_check import HealthFigures, health_metadata, health_status
+from lkbridge.server.grpc.ingest import ChunkIngest
+from lkbridge.server.grpc.stats import Stats
+from lkbridge.server.grpc.stream_writer import StreamWriter
+from lkbridge.server.grpc.validate import (
     MAX_ID_BYTES,
     MAX_REASON_BYTES,
     MAX_TOKEN_BYTES,
@@ -56,6 +50,12 @@ from lkbridge.server.validate import (
     validate_livekit_url,
     validate_track_id,
 )
+from lkbridge.server.playback.player import PlayRequest
+from lkbridge.server.policy.livekit_url import judged
+from lkbridge.server.policy.playback_url import check_url
+from lkbridge.server.redact import clip, redact
+from lkbridge.server.session.registry import SessionRegistry
+from lkbridge.server.session.session import END_CAUSE_KEY, Session, SessionState, StreamBinding
 from lkbridge.wire import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)

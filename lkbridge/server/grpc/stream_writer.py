@@ -18,8 +18,8 @@ import grpc
 from lkbridge import tracing
 from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge.audio import ROOM_RATE
-from lkbridge.server.session import Session, StreamBinding
-from lkbridge.server.stats import LatencyRecorder
+from lkbridge.server.grpc.stats import LatencyRecorder
+from lkbridge.server.session.session import Session, StreamBinding
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge.audio import ROOM_RATE
 from lkbridge.audio.pcm import Int16Array, apply_gain
 from lkbridge.errors import DecodeError, FetchError
-from lkbridge.server.decoded_url import DecodedUrl
-from lkbridge.server.fetch import FetchPolicy
+from lkbridge.server.playback.decoded_url import DecodedUrl
+from lkbridge.server.policy.playback_url import FetchPolicy
 from lkbridge.server.redact import clip
-from lkbridge.server.tracks import OutputTrack
+from lkbridge.server.rtc.tracks import OutputTrack
 
 log = logging.getLogger(__name__)
 
