@@ -219,17 +219,14 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             await abort(context, grpc.StatusCode.UNAVAILABLE, reason, cause)
         binding = session.bind_stream()
         writer = StreamWriter(session, binding, context, self._stats.latency_out)
-        outbox = session.outbox
-        outbox.listener = writer.kick
-        writer.kick()  # audio the outbox kept while no stream was bound
+        writer.attach()
         try:
             await self._read_client(first, requests, session, binding, context)
         except asyncio.CancelledError:
             binding.end("client cancelled the stream", grpc.StatusCode.CANCELLED)
             raise
         finally:
-            if outbox.listener == writer.kick:  # a newer stream may have taken the outbox
-                outbox.listener = None
+            writer.detach()
             # Decide the session's fate before the last await: a cancel landing while the
             # writer winds down must not skip it. Only the client breaking the call closes
             # the session; a call the bridge ended (clean or with an error status) leaves it

@@ -41,6 +41,18 @@ class StreamWriter:
         self._drain: asyncio.Task[None] | None = None
         self._closed = False
 
+    def attach(self) -> None:
+        """Take the session's outbox: it kicks this writer when audio arrives (the listener
+        wired here rather than by the handler, so the room -> client path ends in one module)."""
+        self._session.outbox.listener = self.kick
+        self.kick()  # audio the outbox kept while no stream was bound
+
+    def detach(self) -> None:
+        """Let go of the outbox, unless a newer stream's writer has taken it since."""
+        outbox = self._session.outbox
+        if outbox.listener == self.kick:
+            outbox.listener = None
+
     def kick(self) -> None:
         """Audio is waiting: start a drain unless one runs (called by the outbox, in the loop)."""
         if self._drain is not None or self._closed or self._binding.ended:
