@@ -197,8 +197,7 @@ class Playback:
     async def _write(self, samples: Int16Array) -> None:
         for start in range(0, len(samples), FRAME_SAMPLES):
             frame = samples[start : start + FRAME_SAMPLES]
-            async with self.track.lock:
-                await self.track.capture_locked(np.ascontiguousarray(frame))
+            await self.track.play(np.ascontiguousarray(frame))
             self.samples_written += len(frame)
             if self.state is PlaybackState.PENDING:
                 self.state = PlaybackState.PLAYING
