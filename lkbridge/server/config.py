@@ -18,9 +18,7 @@ from lkbridge.wire import MAX_MESSAGE_BYTES
 
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
-SdkLogs = Literal[
-    "native", "python"
-]  # where the SDK's native log records go (server/rtc/runtime.py)
+SdkLogs = Literal["native", "python"]  # where the SDK's native log records go (rtc/runtime.py)
 SDK_LOGS: tuple[SdkLogs, ...] = ("native", "python")
 
 MIN_BITRATE, MAX_BITRATE = 6_000, 510_000  # what Opus can encode
