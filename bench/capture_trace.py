@@ -24,7 +24,7 @@ from typing import Any
 from livekit import rtc
 from livekit.rtc import _ffi_client
 
-from lkbridge.server.stats import LatencyRecorder
+from lkbridge.server.grpc.stats import LatencyRecorder
 
 _requested: dict[int, float] = {}
 _acknowledged: dict[int, float] = {}

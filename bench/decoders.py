@@ -38,8 +38,8 @@ def measure_pydub(url: str) -> dict[str, float]:
 
 
 def measure_av(url: str) -> dict[str, float]:
-    from lkbridge.server.decoded_url import DecodedUrl
-    from lkbridge.server.fetch import FetchPolicy
+    from lkbridge.server.playback.decoded_url import DecodedUrl
+    from lkbridge.server.policy.playback_url import FetchPolicy
 
     async def run() -> dict[str, float]:
         start = time.perf_counter()
@@ -70,7 +70,7 @@ def one(kind: str, url: str) -> None:
     if kind == "pydub":
         import pydub  # noqa: F401
     else:
-        import lkbridge.server.decoded_url  # noqa: F401
+        import lkbridge.server.playback.decoded_url  # noqa: F401
     cpu_before = _cpu()
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result = measure_pydub(url) if kind == "pydub" else measure_av(url)

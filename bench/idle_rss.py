@@ -53,8 +53,8 @@ STEPS: list[tuple[str, str]] = [
     ("pydantic (typer coerces option values with it)", "import pydantic"),
     ("livekit.api + jwt (devstack tokens)", "import livekit.api, jwt"),
     (
-        "lkbridge.server.bridge_server (the rest of the server)",
-        "import lkbridge.server.bridge_server",
+        "lkbridge.server.grpc.server (the rest of the server)",
+        "import lkbridge.server.grpc.server",
     ),
     ("lkbridge.cli.main (every CLI command)", "import lkbridge.cli.main"),
 ]

@@ -5,11 +5,12 @@
 `bench/sessions.py --sdk-floor` runs it after each bridge run of the same N, in the same
 invocation, while bench/godevices sends the same packets to rooms bench-0 .. bench-N-1. One
 process joins every room the way the bridge does (the SDK's native logs kept native, each room's
-events routed, data packets taken straight from the callback thread: lkbridge.rtcruntime), but
-publishes nothing and writes no gRPC: what is left of the bridge's `device send -> FFI event`
-part here is the SFU's, WebRTC's and the Rust SDK's, with this machine's scheduling. Each packet
+events routed, data packets taken straight from the callback thread:
+lkbridge.server.rtc.runtime), but publishes nothing and writes no gRPC: what is left of the
+bridge's `device send -> FFI event` part here is the SFU's, WebRTC's and the Rust SDK's, with
+this machine's scheduling. Each packet
 is stamped as bench/packet_trace.py stamps the bridge's (`ffi` by the bridge's own tap in
-lkbridge.rtcruntime, then `handler`); it says "ready"
+lkbridge.server.rtc.runtime, then `handler`); it says "ready"
 once every room is joined and writes the stamps when stdin closes or says "stop".
 
 With CONTENT (bench/workload.py's speech, tone or silence), each room also publishes a track and
@@ -33,14 +34,14 @@ from bench.workload import workload
 from lkbridge import tracing
 from lkbridge.audio.pcm import Int16Array, to_bytes
 from lkbridge.devstack.tokens import mint_token
-from lkbridge.rtcruntime import route_own_events, set_sdk_logs
+from lkbridge.server.rtc.runtime import route_own_events, set_sdk_logs
 
 FRAME = 1600  # 100 ms at 16 kHz
 
 
 async def receive(url: str, key: str, secret: str, n: int, content: str | None) -> None:
     set_sdk_logs("native")
-    tracing.set_packet_tap(packet_trace.stamp)  # `ffi`: rtcruntime's data taker stamps it
+    tracing.set_packet_tap(packet_trace.stamp)  # `ffi`: rtc.runtime's data taker stamps it
     rooms = []
     sources: list[rtc.AudioSource] = []
     for i in range(n):

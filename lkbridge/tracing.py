@@ -5,7 +5,7 @@ private methods of the SDK and the server, so a rename broke it silently; now th
 the tap itself at each stage, and does nothing else there while no tap is set (one module
 attribute read per packet). The stages, in the order a packet meets them:
 
-- "ffi": the SDK's callback thread handed the room's data packet to the bridge (rtcruntime's
+- "ffi": the SDK's callback thread handed the room's data packet to the bridge (rtc/runtime.py's
   data taker, before the loop hop);
 - "handler": the session puts the packet in its outbox (where HealthCheck's latency_out starts);
 - "write": the stream's drain calls the gRPC `write()` for it; "written": that `write()` returned.

@@ -119,8 +119,8 @@ open(os.environ["LKBRIDGE_CONFIG"], "w").close()  # a named profile must exist: 
 # -- the bridge ------------------------------------------------------------------------------------
 
 from lkbridge.client import BridgeClient  # noqa: E402
-from lkbridge.server.bridge_server import BridgeServer  # noqa: E402
 from lkbridge.server.config import BridgeConfig  # noqa: E402
+from lkbridge.server.grpc.server import BridgeServer  # noqa: E402
 
 
 @dataclass

@@ -21,8 +21,8 @@ import numpy as np
 from livekit import rtc
 
 from lkbridge.audio.pcm import Int16Array, chunks, samples_per_ms, to_bytes
-from lkbridge.rtcruntime import route_own_events
-from lkbridge.server.track_forwarding import Reader, RemoteAudioReaders
+from lkbridge.server.room_to_client.track_forwarding import Reader, RemoteAudioReaders
+from lkbridge.server.rtc.runtime import route_own_events
 
 log = logging.getLogger(__name__)
 

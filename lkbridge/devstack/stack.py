@@ -28,8 +28,8 @@ from lkbridge.devstack.state import (
 from lkbridge.devstack.state import StateDir
 from lkbridge.devstack.state import dev_info_path as dev_info_path
 from lkbridge.devstack.state import load_dev_info as load_dev_info
-from lkbridge.server.bridge_server import BridgeServer
 from lkbridge.server.config import BridgeConfig
+from lkbridge.server.grpc.server import BridgeServer
 from lkbridge.tokens import mint_token
 
 SAMPLE_NAME = "sample.wav"  # beside dev.json: the file the banner's `play` example plays

@@ -10,9 +10,9 @@ import os
 import sys
 
 from lkbridge.errors import ServeError
+from lkbridge.server.front.workers import CONFIG_ENV, load_config
 from lkbridge.server.logs import configure_logging
 from lkbridge.server.runner import run_server
-from lkbridge.server.workers import CONFIG_ENV, load_config
 
 
 def main() -> int:

@@ -13,12 +13,12 @@ from typing import Literal
 from lkbridge.server import defaults as d
 from lkbridge.server.defaults import LOG_LEVELS
 from lkbridge.server.eventloop import LOOPS
-from lkbridge.server.fetch import FetchPolicy
+from lkbridge.server.policy.playback_url import FetchPolicy
 from lkbridge.wire import MAX_MESSAGE_BYTES
 
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
-SdkLogs = Literal["native", "python"]  # where the SDK's native log records go (rtcruntime.py)
+SdkLogs = Literal["native", "python"]  # where the SDK's native log records go (rtc/runtime.py)
 SDK_LOGS: tuple[SdkLogs, ...] = ("native", "python")
 
 MIN_BITRATE, MAX_BITRATE = 6_000, 510_000  # what Opus can encode
@@ -67,12 +67,12 @@ class BridgeConfig:
     # the SDK's native log records: stderr (RUST_LOG) or Python logging
     sdk_logs: SdkLogs = d.SDK_LOGS  # type: ignore[assignment]
     # sessions
-    # admission (registry.py): sessions held and JoinRooms connecting at once, per session
+    # admission (session/registry.py): sessions held and JoinRooms connecting at once, per session
     # process; more get RESOURCE_EXHAUSTED at once (docs/operations.md, "Admission")
     max_sessions: int = d.MAX_SESSIONS
     max_joins_in_flight: int = d.MAX_JOINS_IN_FLIGHT
     connect_timeout_s: float = 5.0
-    # JoinRoom's livekit_url: also refuse loopback and private addresses (addresses.py)
+    # JoinRoom's livekit_url: also refuse loopback and private addresses (policy/addresses.py)
     livekit_deny_private: bool = False
     idle_timeout_s: float = d.IDLE_TIMEOUT_S
     forward_tracks: bool = False
@@ -114,7 +114,7 @@ class BridgeConfig:
     max_streams_per_connection: int = d.MAX_STREAMS_PER_CONNECTION
     max_calls: int = d.MAX_CALLS
     first_message_timeout_s: float = 5.0  # a StreamAudio without its first AudioChunk ends
-    # a second, health-only listener that the bounds above never starve (health_listener.py)
+    # a second, health-only listener that the bounds above never starve (grpc/health_listener.py)
     health_port: int | None = None
     health_host: str = d.HEALTH_HOST
 

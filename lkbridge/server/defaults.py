@@ -15,7 +15,7 @@ SOCKET_MODE = 0o600
 LOG_LEVEL = "info"
 LOG_FORMAT = "text"
 GRACE_PERIOD_S = 10.0
-WORKERS = 1  # > 1: this process fronts that many session processes (front.py)
+WORKERS = 1  # > 1: this process fronts that many session processes (front/server.py)
 LOOP = "auto"
 SDK_LOGS = "native"
 # Admission, per session process: the whole stack's knee on 2 cores is 10-12 streaming sessions
@@ -24,7 +24,7 @@ SDK_LOGS = "native"
 # connects at once answer in about a second (docs/operations.md, "Admission").
 MAX_SESSIONS = 20
 MAX_JOINS_IN_FLIGHT = 8
-IDLE_TIMEOUT_S = 300.0  # what idle means: Session.busy (server/session.py)
+IDLE_TIMEOUT_S = 300.0  # what idle means: Session.busy (server/session/session.py)
 CAPTURE_MIN_MS = 20
 SOURCE_QUEUE_MS = 1000
 CATCH_UP_MS = 0

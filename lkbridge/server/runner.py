@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from lkbridge.errors import ServeError
 from lkbridge.server import eventloop
-from lkbridge.server.bridge_server import BridgeServer
 from lkbridge.server.config import LISTENING, BridgeConfig
-from lkbridge.server.front import FrontServer
+from lkbridge.server.front.server import FrontServer
+from lkbridge.server.grpc.server import BridgeServer
 
 
 def run_server(config: BridgeConfig) -> None:

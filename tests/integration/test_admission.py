@@ -25,7 +25,7 @@ from lkbridge.audio.signal import dominant_frequency, tone
 from lkbridge.client import AudioStreamCall, BridgeClient
 from lkbridge.errors import ClientError
 from lkbridge.server.config import DEFAULT_MAX_JOINS_IN_FLIGHT, DEFAULT_MAX_SESSIONS
-from lkbridge.server.workers import shard_of
+from lkbridge.server.front.workers import shard_of
 from tests.conftest import BridgeFactory, DeviceFactory, LiveKitEnv
 from tests.helpers import wait_until
 from tests.support.serving import ServeProcess, serve_process, start_serve

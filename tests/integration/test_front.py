@@ -23,7 +23,7 @@ from lkbridge.devstack.bridge import BridgeProcess
 from lkbridge.devstack.device import DevicePeer
 from lkbridge.devstack.tonefile import make_tone_file
 from lkbridge.errors import ClientError
-from lkbridge.server.workers import shard_of
+from lkbridge.server.front.workers import shard_of
 from tests.conftest import DeviceFactory, LiveKitEnv
 from tests.helpers import wait_for, wait_until
 from tests.support.serving import serve_process, start_serve

@@ -33,8 +33,8 @@ from lkbridge.devstack.bridge import BridgeStartError, start_bridge
 from lkbridge.devstack.tokens import mint_token
 from lkbridge.devstack.tonefile import make_tone_file
 from lkbridge.errors import ClientError, FetchError
-from lkbridge.server.download import open_download
-from lkbridge.server.fetch import FetchPolicy
+from lkbridge.server.playback.download import open_download
+from lkbridge.server.policy.playback_url import FetchPolicy
 from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory, LiveKitEnv
 from tests.helpers import wait_until
 from tests.support.silent import Silent, silent
@@ -172,7 +172,7 @@ async def test_rejected_token_is_redacted_from_the_answer_and_the_log(
     assert answer.error.startswith("token rejected:") and "401" in answer.error
     assert answer.error.endswith("bytes withheld)"), answer.error  # the SFU's page, token and all
     assert signature not in answer.error and forged.split(".")[1] not in answer.error
-    warnings = [r.getMessage() for r in caplog.records if r.name == "lkbridge.server.service"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "lkbridge.server.grpc.service"]
     assert any("JoinRoom forged failed: token rejected" in line for line in warnings), warnings
     assert not any(signature in r.getMessage() for r in caplog.records)
 
@@ -558,7 +558,7 @@ async def test_bind_gives_the_mode_before_any_chmod(tmp_path: Path) -> None:
     """Under umask 0, over a stale socket left by a killed process (replaced, not refused)."""
     import grpc
 
-    from lkbridge.server.bridge_server import bind_unix_socket
+    from lkbridge.server.grpc.server import bind_unix_socket
 
     path = tmp_path / "bind.sock"
     stale = socket.socket(socket.AF_UNIX)

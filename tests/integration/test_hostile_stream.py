@@ -113,7 +113,7 @@ async def test_an_oversized_message_is_refused_and_the_session_stays(
     bridge: BridgeEnv, room_name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     await bridge.join("big", room_name)
-    caplog.set_level(logging.INFO, logger="lkbridge.server.service")
+    caplog.set_level(logging.INFO, logger="lkbridge.server.grpc.service")
     error = await raw_stream(bridge, "big", pb.AudioChunk(pcm_data=b"\0" * (11 * MIB)))
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     size = pb.AudioChunk(pcm_data=b"\0" * (11 * MIB)).ByteSize()

@@ -145,8 +145,8 @@ async def test_unicode_dots_and_digits_are_judged_as_the_address_dialled(
 async def test_a_redirect_to_a_unicode_host_is_judged_as_dialled(http: CountingHttp) -> None:
     """The redirect's target is judged in yarl's form: 127。0。0。2 is the denied 127.0.0.2."""
     from lkbridge.errors import FetchError
-    from lkbridge.server.download import open_download
-    from lkbridge.server.fetch import FetchPolicy
+    from lkbridge.server.playback.download import open_download
+    from lkbridge.server.policy.playback_url import FetchPolicy
 
     policy = FetchPolicy(extra_denied=("127.0.0.2/32",))
     target = f"http:||127。0。0。2:{http.port}|tone.wav"
@@ -210,7 +210,7 @@ METADATA_URLS = {
 async def test_metadata_addresses_are_refused_before_any_dial(
     bridge_factory: BridgeFactory, room_name: str, deny_private: bool
 ) -> None:
-    from lkbridge.server.addresses import address_refusal  # the guard: never dial one
+    from lkbridge.server.policy.addresses import address_refusal  # the guard: never dial one
 
     for address in ("fd00:ec2::254", "100.100.100.200", "::ffff:6464:64c8", "64:ff9b::a9fe:a9fe"):
         assert address_refusal(address) is not None, address
@@ -308,7 +308,7 @@ async def test_malformed_protobuf_is_invalid_argument_and_one_log_line(
 async def test_livekit_url_host_is_judged_as_the_sdk_dials_it(
     bridge_factory: BridgeFactory, room_name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from lkbridge.server.addresses import address_refusal  # the guard: never dial one
+    from lkbridge.server.policy.addresses import address_refusal  # the guard: never dial one
 
     assert address_refusal("169.254.169.254") and address_refusal("fd00:ec2::254")
     bridge = await bridge_factory(livekit_deny_private=True)
@@ -369,7 +369,9 @@ async def test_join_never_returns_a_body_the_bridge_fetched(
 # -- 7: what a name can carry ----------------------------------------------------------------------
 
 PRINTABLE = "holds a control or format character ({}): ids must be printable text"
-FORGED = "admin\n2026-12-06 06:00:00,000 INFO    lkbridge.server.registry: session admin joined"
+FORGED = (
+    "admin\n2026-12-06 06:00:00,000 INFO    lkbridge.server.session.registry: session admin joined"
+)
 
 
 async def test_names_with_control_characters_are_refused(

@@ -1,4 +1,5 @@
-"""The SDK corrections of lkbridge.rtcruntime, checked against the installed SDK and a real SFU.
+"""The SDK corrections of lkbridge.server.rtc.runtime, checked against the installed SDK and a
+real SFU.
 
 They reach into livekit.rtc's private parts, so these tests are also the alarm for an SDK
 upgrade that changes them: each would then quietly fall back to the SDK's own (costlier) way.
@@ -18,7 +19,7 @@ from livekit.rtc import _ffi_client
 from lkbridge.audio.pcm import to_int16
 from lkbridge.audio.signal import dominant_frequency, tone
 from lkbridge.devstack.device import DevicePeer
-from lkbridge.rtcruntime import route_own_events, set_sdk_logs
+from lkbridge.server.rtc.runtime import route_own_events, set_sdk_logs
 from tests.conftest import DeviceFactory, LiveKitEnv
 from tests.helpers import wait_until
 
@@ -124,7 +125,7 @@ from livekit.rtc import _ffi_client
 from lkbridge.audio.pcm import to_int16
 from lkbridge.audio.signal import dominant_frequency, tone
 from lkbridge.devstack.device import DevicePeer
-from lkbridge.rtcruntime import set_sdk_logs
+from lkbridge.server.rtc.runtime import set_sdk_logs
 
 levels = []
 original = _ffi_client.to_python_level

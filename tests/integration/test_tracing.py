@@ -1,7 +1,7 @@
 """The bridge's packet taps (lkbridge/tracing.py): every stage of a real session calls them.
 
 bench/packet_trace.py relies on these instead of wrapping private methods; a rename in server/
-or rtcruntime that drops a stage fails here, not silently in a benchmark's figures.
+or rtc/runtime.py that drops a stage fails here, not silently in a benchmark's figures.
 """
 
 from __future__ import annotations

@@ -133,8 +133,8 @@ async def test_sessions_appear_leave_and_stop_ask_first_and_the_bridge_restarts(
         await bridge.server.shutdown()
         await settle(pilot, lambda: not app.connected)
         assert meter(app, "connection") == "disconnected"
-        from lkbridge.server.bridge_server import BridgeServer
         from lkbridge.server.config import BridgeConfig
+        from lkbridge.server.grpc.server import BridgeServer
 
         again = BridgeServer(BridgeConfig(host="127.0.0.1", port=port))
         await again.start()

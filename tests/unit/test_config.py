@@ -12,7 +12,7 @@ import pytest
 
 from lkbridge.server.config import BridgeConfig
 from lkbridge.server.eventloop import loop_factory
-from lkbridge.server.workers import CONFIG_ENV, load_config, shard_of, worker_config
+from lkbridge.server.front.workers import CONFIG_ENV, load_config, shard_of, worker_config
 
 
 @pytest.mark.parametrize(

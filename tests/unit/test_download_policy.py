@@ -10,8 +10,8 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from lkbridge.errors import FetchError
-from lkbridge.server.download import PolicyResolver, _MinimumRate
-from lkbridge.server.fetch import FetchPolicy
+from lkbridge.server.playback.download import PolicyResolver, _MinimumRate
+from lkbridge.server.policy.playback_url import FetchPolicy
 
 
 def test_minimum_rate_windows() -> None:

@@ -6,8 +6,8 @@ import pytest
 
 from lkbridge.audio.decode import SNIFF_BYTES, sniff_format
 from lkbridge.errors import DecodeError, FetchError
-from lkbridge.server.fetch import FetchPolicy, check_url
-from lkbridge.server.playback import gain_of
+from lkbridge.server.playback.player import gain_of
+from lkbridge.server.policy.playback_url import FetchPolicy, check_url
 from tests.audio_fixtures import DECODABLE, FIXTURE_AUDIO, NOT_AUDIO, TRUNCATED, AudioFixture
 
 

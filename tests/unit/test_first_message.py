@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from lkbridge.errors import FirstMessageLate
-from lkbridge.server.first_message import first_message
+from lkbridge.server.grpc.first_message import first_message
 
 
 async def messages(*items: str, then_wait: bool = False) -> AsyncIterator[str]:

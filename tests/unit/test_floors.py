@@ -26,13 +26,29 @@ FLOORS = {
     "lkbridge.wire": 1,
     "lkbridge.text": 1,
     "lkbridge.server": 2,
-    "lkbridge.rtcruntime": 2,
+    "lkbridge.server.rtc.runtime": 2,
     "lkbridge.client": 2,
     "lkbridge.devstack": 3,
     "lkbridge.loadtest": 3,
     "lkbridge.tui": 3,
     "lkbridge.cli": 4,
     "lkbridge.__main__": 4,
+}
+
+# the server's own floors, the same rule one level down: each audio path reads one way down,
+# gRPC -> session -> the paths into and out of the room -> the SDK adapter and the base
+# (docs/architecture.md, "The server's floors")
+SERVER_FLOORS = {
+    "lkbridge.server": 1,  # base: config, defaults, eventloop, logs, redact
+    "lkbridge.server.policy": 1,  # which addresses and URLs may be dialled; config carries it
+    "lkbridge.server.rtc": 2,  # the SDK adapter: runtime corrections, published tracks
+    "lkbridge.server.room_to_client": 2,  # room events and tracks into the outbox
+    "lkbridge.server.playback": 3,  # URL -> download -> decode -> a published track
+    "lkbridge.server.session": 4,  # one user's room, composing the paths below
+    "lkbridge.server.grpc": 5,  # the service, its server, auth, health, admin, metrics
+    "lkbridge.server.front": 6,  # a gRPC server relaying to worker processes
+    "lkbridge.server.runner": 7,
+    "lkbridge.server.__main__": 7,
 }
 
 # the CLI commands a cloud operator runs against a bridge: no server, no room, no WebRTC
@@ -80,9 +96,9 @@ def imports(tree: ast.Module) -> Iterator[str]:
                     yield name
 
 
-def floor_of(name: str) -> int:
-    best = max((p for p in FLOORS if name == p or name.startswith(p + ".")), key=len)
-    return FLOORS[best]
+def floor_of(name: str, floors: dict[str, int] = FLOORS) -> int:
+    best = max((p for p in floors if name == p or name.startswith(p + ".")), key=len)
+    return floors[best]
 
 
 def ours(name: str) -> bool:
@@ -96,7 +112,7 @@ def graph() -> dict[str, set[str]]:
 def test_the_graph_is_read() -> None:
     """So the rules below cannot pass on an empty graph."""
     deps = graph()
-    assert "lkbridge.server.session" in deps["lkbridge.server.service"]
+    assert "lkbridge.server.session.session" in deps["lkbridge.server.grpc.service"]
     assert "lkbridge.audio.pcm" in deps["lkbridge.audio.resample"]
 
 
@@ -108,6 +124,46 @@ def test_no_module_imports_a_higher_floor() -> None:
         if floor_of(dep) > floor_of(name)
     ]
     assert wrong == []
+
+
+def test_no_server_module_imports_a_higher_server_floor() -> None:
+    def floor(name: str) -> int:
+        return floor_of(name, SERVER_FLOORS)
+
+    wrong = [
+        f"{name} (floor {floor(name)}) imports {dep} (floor {floor(dep)})"
+        for name, deps in graph().items()
+        if name.startswith("lkbridge.server")
+        for dep in sorted(deps)
+        if dep.startswith("lkbridge.server") and floor(dep) > floor(name)
+    ]
+    assert wrong == []
+
+
+def test_every_server_module_is_on_a_named_floor() -> None:
+    """A new sub-package gets a floor of its own here, not the base's by default."""
+    packages = {p for p in SERVER_FLOORS if p != "lkbridge.server"}
+    unplaced = [
+        name
+        for name in graph()
+        if name.startswith("lkbridge.server.")
+        and name.count(".") > 2
+        and not any(name == p or name.startswith(p + ".") for p in packages)
+    ]
+    assert unplaced == []
+
+
+def test_the_room_paths_meet_only_above_them() -> None:
+    """room -> client never reaches the tracks or playback, and neither reaches back into it."""
+    sides = ("lkbridge.server.room_to_client", ("lkbridge.server.rtc", "lkbridge.server.playback"))
+    crossing = [
+        (name, dep)
+        for name, deps in graph().items()
+        for dep in sorted(deps)
+        if (name.startswith(sides[0]) and dep.startswith(sides[1]))
+        or (name.startswith(sides[1]) and dep.startswith(sides[0]))
+    ]
+    assert crossing == []
 
 
 def imports_of(package: str) -> list[tuple[str, str]]:
@@ -145,7 +201,12 @@ def test_the_client_side_reaches_neither_the_server_nor_the_sdk() -> None:
             reached.add(dep)
             if ours(dep):
                 todo.append(dep)
-    forbidden = ("lkbridge.server", "lkbridge.rtcruntime", "lkbridge.devstack.stack", "livekit.rtc")
+    forbidden = (
+        "lkbridge.server",
+        "lkbridge.server.rtc.runtime",
+        "lkbridge.devstack.stack",
+        "livekit.rtc",
+    )
     assert sorted(m for m in reached if m.startswith(forbidden)) == []
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lkbridge.server.admin import RATE_WINDOW_S, FrameRates
+from lkbridge.server.grpc.admin import RATE_WINDOW_S, FrameRates
 
 
 def test_first_reading_is_zero_then_rates_over_the_window() -> None:

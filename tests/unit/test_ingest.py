@@ -8,7 +8,7 @@ import pytest
 from lkbridge.audio.pcm import to_bytes
 from lkbridge.audio.signal import dominant_frequency, tone
 from lkbridge.errors import InvalidArgument
-from lkbridge.server.ingest import ChunkIngest
+from lkbridge.server.grpc.ingest import ChunkIngest
 
 
 def test_keepalive_and_odd_bytes() -> None:

@@ -14,7 +14,7 @@ LAZY = ("av", "aiohttp", "soxr", "livekit.api")
 
 def test_the_server_and_the_cli_import_none_of_the_lazy_packages() -> None:
     code = (
-        "import sys, lkbridge.cli.main, lkbridge.server.bridge_server; "
+        "import sys, lkbridge.cli.main, lkbridge.server.grpc.server; "
         f"print(' '.join(m for m in {LAZY!r} if m in sys.modules))"
     )
     result = subprocess.run(

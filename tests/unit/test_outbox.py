@@ -15,10 +15,10 @@ import grpc
 import pytest
 
 from lkbridge._proto import livekit_bridge_pb2 as pb
-from lkbridge.server.outbox import Outbox
-from lkbridge.server.session import StreamBinding
-from lkbridge.server.stats import LatencyRecorder
-from lkbridge.server.stream_writer import StreamWriter
+from lkbridge.server.grpc.stats import LatencyRecorder
+from lkbridge.server.grpc.stream_writer import StreamWriter
+from lkbridge.server.room_to_client.outbox import Outbox
+from lkbridge.server.session.session import StreamBinding
 from tests.helpers import settle
 
 

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from lkbridge.server.fetch import FetchPolicy
+from lkbridge.server.policy.playback_url import FetchPolicy
 
 
 async def test_waits_propagate_their_own_cancel() -> None:
     """Playback.wait() and DecodedUrl's exit wait for a task without eating a cancel aimed at
     the waiter itself (and without cancelling the task they wait for)."""
-    from lkbridge.server.playback import Playback, PlayRequest
+    from lkbridge.server.playback.player import Playback, PlayRequest
 
     track: Any = object()  # never touched: the playback is not started
     playback = Playback(PlayRequest("r", "http://x/a.mp3", 0, 0), track, FetchPolicy())

@@ -9,8 +9,8 @@ import logging
 import pytest
 
 from lkbridge.errors import InvalidArgument
+from lkbridge.server.grpc.validate import MAX_ID_BYTES, check_length
 from lkbridge.server.redact import RedactingFilter, clip, redact
-from lkbridge.server.validate import MAX_ID_BYTES, check_length
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJjbG91ZC1hZ2VudDp1MSJ9."

@@ -10,7 +10,7 @@ import threading
 import pytest
 from livekit.rtc._proto import ffi_pb2
 
-from lkbridge.rtcruntime import InOrder, data_taker, room_filter
+from lkbridge.server.rtc.runtime import InOrder, data_taker, room_filter
 from tests.helpers import settle
 
 

@@ -12,10 +12,10 @@ import pytest
 from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
 from lkbridge.cli.sessions import row
 from lkbridge.errors import FetchError, InvalidArgument
-from lkbridge.server.addresses import address_refusal
-from lkbridge.server.fetch import FetchPolicy, check_host
-from lkbridge.server.livekit_url import normalise
 from lkbridge.server.logs import JsonFormatter, TextFormatter
+from lkbridge.server.policy.addresses import address_refusal
+from lkbridge.server.policy.livekit_url import normalise
+from lkbridge.server.policy.playback_url import FetchPolicy, check_host
 from lkbridge.text import printable
 
 
@@ -128,7 +128,8 @@ def _record(message: str) -> logging.LogRecord:
 
 def test_log_lines_are_one_line_and_bounded() -> None:
     forged = (
-        "x\n2026-12-06 06:00:00,000 INFO    lkbridge.server.registry: forged\x1b[2J" + "q" * 9000
+        "x\n2026-12-06 06:00:00,000 INFO    lkbridge.server.session.registry: forged\x1b[2J"
+        + "q" * 9000
     )
     text = TextFormatter("%(levelname)s %(message)s").format(_record(forged))
     assert "\n" not in text and "\x1b" not in text and len(text) < 1100

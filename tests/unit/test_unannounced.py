@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lkbridge.server.unannounced import UnannouncedPackets
+from lkbridge.server.room_to_client.unannounced import UnannouncedPackets
 
 
 def test_release_gives_the_packets_oldest_first_and_empties() -> None:

@@ -26,7 +26,7 @@ import type { AudioChunk, AudioChunk__Output } from "./wire";
 
 /**
  * The trailing metadata by which the bridge says why it ended a stream, and its value for a
- * session another JoinRoom for this user replaced (lkbridge/server/session.py END_CAUSE_KEY).
+ * session another JoinRoom for this user replaced (lkbridge/server/session/session.py END_CAUSE_KEY).
  */
 const END_CAUSE = "lkbridge-end-cause";
 const REPLACED = "replaced";

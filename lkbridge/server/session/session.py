@@ -21,15 +21,15 @@ from livekit import rtc
 
 from lkbridge.audio.pcm import Int16Array
 from lkbridge.errors import JoinFailed, NotConnected, RoomLost
-from lkbridge.rtcruntime import route_own_events
 from lkbridge.server.config import BridgeConfig
-from lkbridge.server.fetch import FetchPolicy
-from lkbridge.server.outbox import Outbox
-from lkbridge.server.playback import Playback, PlayRequest
+from lkbridge.server.playback.player import Playback, PlayRequest
+from lkbridge.server.policy.playback_url import FetchPolicy
 from lkbridge.server.redact import clip
-from lkbridge.server.track_forwarding import TrackForwarding
-from lkbridge.server.tracks import Delivery, TrackOptions, TrackSet
-from lkbridge.server.unannounced import UnannouncedPackets
+from lkbridge.server.room_to_client.outbox import Outbox
+from lkbridge.server.room_to_client.track_forwarding import TrackForwarding
+from lkbridge.server.room_to_client.unannounced import UnannouncedPackets
+from lkbridge.server.rtc.runtime import route_own_events
+from lkbridge.server.rtc.tracks import Delivery, TrackOptions, TrackSet
 
 log = logging.getLogger(__name__)
 

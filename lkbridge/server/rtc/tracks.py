@@ -241,9 +241,11 @@ class OutputTrack:
             await source.capture_frame(audio)
         return Delivery(held, handed_at, queued)
 
-    async def capture_locked(self, samples: Int16Array) -> None:
-        """Capture while the caller already holds `lock` (playback owns the track for a while)."""
-        await self._capture(samples, catch_up=False)
+    async def play(self, samples: Int16Array) -> None:
+        """Capture one playback frame whole (no catch-up skip), under the lock like every writer:
+        taken here, so playback calls down into the track and never reaches into its lock."""
+        async with self.lock:
+            await self._capture(samples, catch_up=False)
 
     def clear(self) -> None:
         """Drop queued audio at once: how an interrupted playback falls silent within ms."""

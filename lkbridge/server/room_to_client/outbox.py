@@ -6,7 +6,7 @@ more than the budget, or its oldest audio is older than the budget when the writ
 it, the oldest is dropped and counted. So memory stays bounded whatever the client does, and
 the audio a client gets after a stall is the freshest there is. The age bound matters because
 a writer blocked on a full transport window holds one item for as long as the stall lasts.
-It tells its `listener` (the bound stream's writer, see stream_writer.py) when audio arrives;
+It tells its `listener` (the bound stream's writer, see grpc/stream_writer.py) when audio arrives;
 with no stream bound it only keeps the audio.
 """
 

@@ -17,7 +17,7 @@ from lkbridge.audio import ROOM_RATE
 from lkbridge.audio.pcm import BYTES_PER_SAMPLE, Int16Array, to_int16
 from lkbridge.audio.resample import MonoResampler
 from lkbridge.errors import InvalidArgument
-from lkbridge.server.validate import validate_track_id
+from lkbridge.server.grpc.validate import validate_track_id
 from lkbridge.wire import MAX_MESSAGE_BYTES
 
 MAX_RATE = 192000

@@ -9,9 +9,9 @@ import grpc
 
 from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
 from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
-from lkbridge.server.admin import process_stats
-from lkbridge.server.relay import Workers
-from lkbridge.server.stats import Stats
+from lkbridge.server.front.relay import Workers
+from lkbridge.server.grpc.admin import process_stats
+from lkbridge.server.grpc.stats import Stats
 
 
 def merge_snapshots(own: admin_pb.ProcessStats, parts: list[Any]) -> admin_pb.StatsSnapshot:

@@ -22,10 +22,10 @@ from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge.audio import ROOM_RATE
 from lkbridge.audio.pcm import Int16Array, apply_gain
 from lkbridge.errors import DecodeError, FetchError
-from lkbridge.server.decoded_url import DecodedUrl
-from lkbridge.server.fetch import FetchPolicy
+from lkbridge.server.playback.decoded_url import DecodedUrl
+from lkbridge.server.policy.playback_url import FetchPolicy
 from lkbridge.server.redact import clip
-from lkbridge.server.tracks import OutputTrack
+from lkbridge.server.rtc.tracks import OutputTrack
 
 log = logging.getLogger(__name__)
 
@@ -197,8 +197,7 @@ class Playback:
     async def _write(self, samples: Int16Array) -> None:
         for start in range(0, len(samples), FRAME_SAMPLES):
             frame = samples[start : start + FRAME_SAMPLES]
-            async with self.track.lock:
-                await self.track.capture_locked(np.ascontiguousarray(frame))
+            await self.track.play(np.ascontiguousarray(frame))
             self.samples_written += len(frame)
             if self.state is PlaybackState.PENDING:
                 self.state = PlaybackState.PLAYING

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 from lkbridge.audio.decode import SNIFF_BYTES, StreamingDecoder, sniff_format
 from lkbridge.audio.pcm import Int16Array
 from lkbridge.errors import FetchError
-from lkbridge.server.fetch import FetchPolicy
+from lkbridge.server.policy.playback_url import FetchPolicy
 
 if TYPE_CHECKING:
-    from lkbridge.server.download import Download
+    from lkbridge.server.playback.download import Download
 
 
 class DecodedUrl:
@@ -35,7 +35,9 @@ class DecodedUrl:
         return self._decoder.duration_ms if self._decoder else None
 
     async def __aenter__(self) -> DecodedUrl:
-        from lkbridge.server.download import open_download  # aiohttp, on the first playback
+        from lkbridge.server.playback.download import (
+            open_download,  # aiohttp, on the first playback
+        )
 
         try:
             download = self._download = await open_download(self.url, self._policy)

@@ -32,18 +32,12 @@ from lkbridge.errors import (
     SessionNotFound,
 )
 from lkbridge.server.config import BridgeConfig
-from lkbridge.server.fetch import check_url
-from lkbridge.server.first_message import first_message
-from lkbridge.server.health_check import HealthFigures, health_metadata, health_status
-from lkbridge.server.ingest import ChunkIngest
-from lkbridge.server.livekit_url import judged
-from lkbridge.server.playback import PlayRequest
-from lkbridge.server.redact import clip, redact
-from lkbridge.server.registry import SessionRegistry
-from lkbridge.server.session import END_CAUSE_KEY, Session, SessionState, StreamBinding
-from lkbridge.server.stats import Stats
-from lkbridge.server.stream_writer import StreamWriter
-from lkbridge.server.validate import (
+from lkbridge.server.grpc.first_message import first_message
+from lkbridge.server.grpc.health_check import HealthFigures, health_metadata, health_status
+from lkbridge.server.grpc.ingest import ChunkIngest
+from lkbridge.server.grpc.stats import Stats
+from lkbridge.server.grpc.stream_writer import StreamWriter
+from lkbridge.server.grpc.validate import (
     MAX_ID_BYTES,
     MAX_REASON_BYTES,
     MAX_TOKEN_BYTES,
@@ -56,6 +50,12 @@ from lkbridge.server.validate import (
     validate_livekit_url,
     validate_track_id,
 )
+from lkbridge.server.playback.player import PlayRequest
+from lkbridge.server.policy.livekit_url import judged
+from lkbridge.server.policy.playback_url import check_url
+from lkbridge.server.redact import clip, redact
+from lkbridge.server.session.registry import SessionRegistry
+from lkbridge.server.session.session import END_CAUSE_KEY, Session, SessionState, StreamBinding
 from lkbridge.wire import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
@@ -219,17 +219,14 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             await abort(context, grpc.StatusCode.UNAVAILABLE, reason, cause)
         binding = session.bind_stream()
         writer = StreamWriter(session, binding, context, self._stats.latency_out)
-        outbox = session.outbox
-        outbox.listener = writer.kick
-        writer.kick()  # audio the outbox kept while no stream was bound
+        writer.attach()
         try:
             await self._read_client(first, requests, session, binding, context)
         except asyncio.CancelledError:
             binding.end("client cancelled the stream", grpc.StatusCode.CANCELLED)
             raise
         finally:
-            if outbox.listener == writer.kick:  # a newer stream may have taken the outbox
-                outbox.listener = None
+            writer.detach()
             # Decide the session's fate before the last await: a cancel landing while the
             # writer winds down must not skip it. Only the client breaking the call closes
             # the session; a call the bridge ended (clean or with an error status) leaves it

@@ -18,11 +18,11 @@ from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
 from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
 from lkbridge.errors import FirstMessageLate
 from lkbridge.server.config import MAX_RECEIVE_BYTES
-from lkbridge.server.first_message import first_message
-from lkbridge.server.health_check import HealthFigures, health_metadata, health_status
-from lkbridge.server.service import client_end_settled
-from lkbridge.server.stats import Stats
-from lkbridge.server.workers import shard_of
+from lkbridge.server.front.workers import shard_of
+from lkbridge.server.grpc.first_message import first_message
+from lkbridge.server.grpc.health_check import HealthFigures, health_metadata, health_status
+from lkbridge.server.grpc.service import client_end_settled
+from lkbridge.server.grpc.stats import Stats
 from lkbridge.wire import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)

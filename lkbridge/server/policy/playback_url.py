@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from lkbridge.errors import FetchError
-from lkbridge.server.addresses import address_refusal, parse_address
+from lkbridge.server.policy.addresses import address_refusal, parse_address
 from lkbridge.server.redact import clip
 
 ALLOWED_SCHEMES = ("http", "https")

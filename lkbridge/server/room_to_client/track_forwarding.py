@@ -18,7 +18,7 @@ import numpy as np
 from livekit import rtc
 
 from lkbridge.audio import ROOM_RATE
-from lkbridge.server.outbox import Outbox
+from lkbridge.server.room_to_client.outbox import Outbox
 
 Reader = Callable[[rtc.AudioStream], Coroutine[Any, Any, None]]
 # what to do with a newly subscribed audio track: its reader, or None to leave it unread

@@ -19,7 +19,7 @@ import socket
 from urllib.parse import SplitResult, urlsplit
 
 from lkbridge.errors import InvalidArgument
-from lkbridge.server.addresses import address_refusal
+from lkbridge.server.policy.addresses import address_refusal
 from lkbridge.server.redact import clip
 
 LIVEKIT_SCHEMES = ("ws", "wss", "http", "https")

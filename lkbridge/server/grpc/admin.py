@@ -16,9 +16,9 @@ import grpc
 from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
 from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
 from lkbridge.audio.meter import LevelWindows
-from lkbridge.server.registry import SessionRegistry
-from lkbridge.server.session import Session
-from lkbridge.server.stats import Stats
+from lkbridge.server.grpc.stats import Stats
+from lkbridge.server.session.registry import SessionRegistry
+from lkbridge.server.session.session import Session
 
 ADMIN_SERVICE_NAME = "lkbridge.admin.v1.BridgeAdmin"
 

@@ -1,7 +1,7 @@
 """LiveKitBridge's own HealthCheck answer, the same for a single bridge and for a front.
 
-The front adds its workers' figures up before it calls these (front.py), so a caller reads the
-same keys either way; the front's answer adds `workers` and `workers_up`.
+The front adds its workers' figures up before it calls these (front/server.py), so a caller reads
+the same keys either way; the front's answer adds `workers` and `workers_up`.
 """
 
 from __future__ import annotations

@@ -155,11 +155,12 @@ class InOrder:
 
     A packet taken in the callback thread would otherwise overtake what still waits in the
     room's queue: the `participant_connected` that releases the packets held while the sender
-    was unannounced (server/unannounced.py), or the packets of the room's first moments, which
-    reach the room's task before `route_own_events` takes over. The room's task handles an
-    event in the step that takes it from the queue, so an empty queue means every earlier event
-    is handled; events on their way to the queue are ahead of the packet among the loop's
-    callbacks, so they are in the queue when the packet is looked at. Runs in the room's loop.
+    was unannounced (server/room_to_client/unannounced.py), or the packets of the room's first
+    moments, which reach the room's task before `route_own_events` takes over. The room's task
+    handles an event in the step that takes it from the queue, so an empty queue means every
+    earlier event is handled; events on their way to the queue are ahead of the packet among the
+    loop's callbacks, so they are in the queue when the packet is looked at. Runs in the room's
+    loop.
     """
 
     def __init__(

@@ -29,23 +29,23 @@ from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
 from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
 from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
 from lkbridge.errors import ServeError
-from lkbridge.rtcruntime import set_sdk_logs
-from lkbridge.server.admin import ADMIN_SERVICE_NAME, BridgeAdminService, Snapshots
-from lkbridge.server.auth import BearerTokenInterceptor, HeaderSizeInterceptor
 from lkbridge.server.config import (
     MAX_METADATA_BYTES,
     MAX_RECEIVE_BYTES,
     SERVICE_NAME,
     BridgeConfig,
 )
-from lkbridge.server.health_listener import start_health_listener
-from lkbridge.server.malformed import MalformedRequestInterceptor
-from lkbridge.server.memory import trim_after_bursts
-from lkbridge.server.metrics import start_metrics_server
+from lkbridge.server.grpc.admin import ADMIN_SERVICE_NAME, BridgeAdminService, Snapshots
+from lkbridge.server.grpc.auth import BearerTokenInterceptor, HeaderSizeInterceptor
+from lkbridge.server.grpc.health_listener import start_health_listener
+from lkbridge.server.grpc.malformed import MalformedRequestInterceptor
+from lkbridge.server.grpc.metrics import start_metrics_server
+from lkbridge.server.grpc.service import LiveKitBridgeService
+from lkbridge.server.grpc.stats import Stats
 from lkbridge.server.redact import RedactingFilter
-from lkbridge.server.registry import SessionRegistry
-from lkbridge.server.service import LiveKitBridgeService
-from lkbridge.server.stats import Stats
+from lkbridge.server.rtc.runtime import set_sdk_logs
+from lkbridge.server.session.memory import trim_after_bursts
+from lkbridge.server.session.registry import SessionRegistry
 from lkbridge.wire import MAX_MESSAGE_BYTES
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""Fetch a playback URL as a stream, under a `FetchPolicy` (fetch.py).
+"""Fetch a playback URL as a stream, under a `FetchPolicy` (policy/playback_url.py).
 
 The policy's address check runs inside aiohttp's own resolver (`PolicyResolver`), on the very
 answer aiohttp dials: a check made on a lookup of its own would let a name that answers
@@ -20,7 +20,13 @@ from aiohttp.resolver import ThreadedResolver
 from yarl import URL
 
 from lkbridge.errors import FetchError
-from lkbridge.server.fetch import ALLOWED_SCHEMES, FetchPolicy, check_host, check_url, mb
+from lkbridge.server.policy.playback_url import (
+    ALLOWED_SCHEMES,
+    FetchPolicy,
+    check_host,
+    check_url,
+    mb,
+)
 from lkbridge.server.redact import clip
 
 

@@ -16,12 +16,12 @@ from typing import Any
 from grpc_health.v1 import health_pb2
 
 from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
-from lkbridge.server.admin import process_stats
-from lkbridge.server.bridge_server import BridgeServer
 from lkbridge.server.config import SERVICE_NAME, BridgeConfig
-from lkbridge.server.front_admin import FrontAdmin, merge_snapshots
-from lkbridge.server.relay import WORKER_HEALTH_TIMEOUT_S, ProxyService, Workers
-from lkbridge.server.workers import WorkerPool
+from lkbridge.server.front.admin import FrontAdmin, merge_snapshots
+from lkbridge.server.front.relay import WORKER_HEALTH_TIMEOUT_S, ProxyService, Workers
+from lkbridge.server.front.workers import WorkerPool
+from lkbridge.server.grpc.admin import process_stats
+from lkbridge.server.grpc.server import BridgeServer
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ import grpc
 from lkbridge import tracing
 from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge.audio import ROOM_RATE
-from lkbridge.server.session import Session, StreamBinding
-from lkbridge.server.stats import LatencyRecorder
+from lkbridge.server.grpc.stats import LatencyRecorder
+from lkbridge.server.session.session import Session, StreamBinding
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,18 @@ class StreamWriter:
         self._latency = latency
         self._drain: asyncio.Task[None] | None = None
         self._closed = False
+
+    def attach(self) -> None:
+        """Take the session's outbox: it kicks this writer when audio arrives (the listener
+        wired here rather than by the handler, so the room -> client path ends in one module)."""
+        self._session.outbox.listener = self.kick
+        self.kick()  # audio the outbox kept while no stream was bound
+
+    def detach(self) -> None:
+        """Let go of the outbox, unless a newer stream's writer has taken it since."""
+        outbox = self._session.outbox
+        if outbox.listener == self.kick:
+            outbox.listener = None
 
     def kick(self) -> None:
         """Audio is waiting: start a drain unless one runs (called by the outbox, in the loop)."""

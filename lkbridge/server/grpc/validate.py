@@ -1,7 +1,7 @@
 """A request's fields checked before anything is looked up or logged: present, within their
-length, in range, names without control characters, a LiveKit URL that is one (livekit_url.py
-puts it in the form the SDK dials). A playback URL is checked by fetch.py's `check_url`, with
-the policy it is fetched under.
+length, in range, names without control characters, a LiveKit URL that is one
+(policy/livekit_url.py puts it in the form the SDK dials). A playback URL is checked by
+policy/playback_url.py's `check_url`, with the policy it is fetched under.
 
 Per field, what a client string may carry: identifiers (user_id, request_id, room_name,
 target_identity) are refused with INVALID_ARGUMENT when they hold a character that is not
@@ -21,7 +21,7 @@ from __future__ import annotations
 from urllib.parse import SplitResult
 
 from lkbridge.errors import InvalidArgument
-from lkbridge.server.livekit_url import normalise
+from lkbridge.server.policy.livekit_url import normalise
 from lkbridge.text import printable
 
 MAX_ID_BYTES = 256  # user_id, request_id, room_name, target_identity

@@ -12,7 +12,7 @@ import grpc
 
 from lkbridge.errors import FirstMessageLate
 from lkbridge.server.config import SERVICE_NAME
-from lkbridge.server.first_message import first_message
+from lkbridge.server.grpc.first_message import first_message
 
 _PROTECTED_PREFIXES = (f"/{SERVICE_NAME}/", "/lkbridge.admin.")
 

@@ -1,0 +1,1 @@
+"""Playback: a URL fetched under the playback URL policy, decoded, and played into a track."""

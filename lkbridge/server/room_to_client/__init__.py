@@ -1,0 +1,2 @@
+"""Room -> client: data packets and forwarded tracks from the room, queued in the outbox that the
+gRPC writer drains."""
