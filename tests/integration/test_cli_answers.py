@@ -10,7 +10,6 @@ import os
 import pty
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,30 +17,12 @@ import pytest
 from lkbridge.audio.signal import tone
 from tests.audio_server import make_fixture
 from tests.conftest import BridgeEnv, DeviceFactory
-
-LKBRIDGE = [str(Path(sys.executable).parent / "lkbridge")]  # the installed command
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*LKBRIDGE, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-    )
+from tests.support.cli import LKBRIDGE, one_line, run
 
 
 async def arun(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """In a thread: the bridge under test answers on this test's event loop."""
     return await asyncio.to_thread(run, *args, env=env)
-
-
-def one_line(done: subprocess.CompletedProcess[str], code: int) -> str:
-    assert done.returncode == code, (done.returncode, done.stderr)
-    lines = done.stderr.splitlines()
-    assert len(lines) == 1, done.stderr
-    return lines[0]
 
 
 async def test_an_unknown_user_is_one_error_everywhere(bridge: BridgeEnv, tmp_path: Path) -> None:

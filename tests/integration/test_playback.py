@@ -16,7 +16,7 @@ from lkbridge.errors import ClientError
 from tests.audio_fixtures import FIXTURE_AUDIO, NOT_AUDIO, by_name
 from tests.audio_server import AudioServer, make_fixture, serve
 from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory
-from tests.helpers import wait_until
+from tests.helpers import heard_to_the_end, wait_until
 
 E = pb.PlayAudioEvent
 FIXTURES = {
@@ -78,7 +78,7 @@ async def test_play_formats_heard_at_the_device(
     assert positions == sorted(positions) and positions[-1] <= events[-1].duration_ms
     assert abs(events[-1].duration_ms - 2000) <= 60
     recording = await device.wait_for_track("speaker")
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: heard_to_the_end(recording), 10, "the tone's end at the device")
     heard = loud_part(recording.samples(), 16000)
     freq = FIXTURES[name][0]
     assert dominant_frequency(heard, 16000) == pytest.approx(freq, abs=3)
@@ -117,7 +117,7 @@ async def test_committed_files_heard_at_the_device(
     assert events[-1].type == E.COMPLETED, events[-1].error
     assert abs(events[-1].duration_ms - fixture.seconds * 1000) <= 60
     recording = await device.wait_for_track("speaker")
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: heard_to_the_end(recording), 10, "the tone's end at the device")
     heard = loud_part(recording.samples(), 16000)
     assert dominant_frequency(heard, 16000) == pytest.approx(fixture.freq, abs=3)
     heard_ms = sum(end - start for start, end in loud_spans(recording.samples(), 16000))

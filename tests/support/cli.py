@@ -1,15 +1,48 @@
-"""The CLI in-process (typer's runner) and the LiveKit environment its commands read."""
+"""The CLI as the tests drive it: in-process (typer's runner), or as the installed command in a
+process of its own (what a user types); and the LiveKit environment its commands read."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 if TYPE_CHECKING:
     from tests.conftest import LiveKitEnv
 
 runner = CliRunner()
+
+LKBRIDGE = [str(Path(sys.executable).parent / "lkbridge")]  # the installed console script
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    """`lkbridge ARGS` in this process, through typer's runner."""
+    from lkbridge.cli.main import app
+
+    return runner.invoke(app, list(args), env=env)
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`lkbridge ARGS` as the installed command, `env` over this process's environment."""
+    return subprocess.run(
+        [*LKBRIDGE, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def one_line(done: subprocess.CompletedProcess[str], code: int) -> str:
+    """The single stderr line, after checking the exit code; no box, no traceback."""
+    assert done.returncode == code, (done.returncode, done.stderr)
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
 
 
 def lk_env(livekit: LiveKitEnv) -> dict[str, str]:
