@@ -384,8 +384,11 @@ async def test_failed_and_stopped_fetches_leak_nothing(
             events = await playing
             assert events[-1].type == E.FAILED and events[-1].error == "stopped: StopAudio", i
         gc.collect()
+        # the test server's /late handlers (on this loop) notice their client gone within 0.1 s
         await wait_until(
-            lambda: connections_to(hostile_http.port) == 0, 5, "every fetch's connection closed"
+            lambda: connections_to(hostile_http.port) == 0 and len(asyncio.all_tasks()) <= tasks,
+            5,
+            "every fetch's connection and task to end",
         )
     assert open_fds() <= fds + 1, f"fds {fds} -> {open_fds()} after 20 failed fetches"
     assert len(asyncio.all_tasks()) <= tasks, "a fetch left a task behind"
