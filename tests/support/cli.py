@@ -4,8 +4,10 @@ process of its own (what a user types); and the LiveKit environment its commands
 from __future__ import annotations
 
 import os
+import pty
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,3 +55,41 @@ def lk_env(livekit: LiveKitEnv) -> dict[str, str]:
         "LIVEKIT_API_KEY": cfg.api_key,
         "LIVEKIT_API_SECRET": cfg.api_secret,
     }
+
+
+def run_on_a_terminal(
+    argv: list[str], env: dict[str, str], cwd: Path | None = None, timeout: float = 240
+) -> tuple[int, str, str]:
+    """(exit code, stdout, what the terminal showed on stderr): stderr is a pseudo-terminal,
+    where live lines and meters draw. A child still running after `timeout` is killed."""
+    master, slave = pty.openpty()
+    shown: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: every writer closed its end
+                return
+            if not data:
+                return
+            shown.append(data)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        try:
+            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=slave,
+                                    stdin=subprocess.DEVNULL, text=True)  # fmt: skip
+        finally:
+            os.close(slave)
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+        reader.join(10)
+    finally:
+        os.close(master)
+    return proc.returncode, out, b"".join(shown).decode(errors="replace")
