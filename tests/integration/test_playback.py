@@ -57,6 +57,13 @@ async def play_all(
     return [event async for event in bridge.client.play(user, url, **kwargs)]  # type: ignore[arg-type]
 
 
+async def until_playing(bridge: BridgeEnv, user: str, count: int = 1) -> None:
+    """Until `count` playbacks of `user` run on the bridge (a guessed sleep let the next step
+    overtake them on a loaded machine)."""
+    session = bridge.server.registry.require(user)
+    await wait_until(lambda: len(session.playbacks) >= count, 10, f"{count} playbacks of {user}")
+
+
 @pytest.mark.parametrize("name", [n for n in FIXTURES if not n.startswith("tone-long")])
 async def test_play_formats_heard_at_the_device(
     bridge: BridgeEnv,
@@ -207,7 +214,7 @@ async def test_new_play_on_same_track_interrupts(
     first = asyncio.create_task(
         play_all(bridge, "p5", audio_server.url("files/tone-long.mp3"), request_id="x")
     )
-    await asyncio.sleep(1.0)
+    await until_playing(bridge, "p5")
     await play_all(bridge, "p5", audio_server.url("files/tone-48k-mono.mp3"), request_id="y")
     events = await first
     assert (events[-1].type, events[-1].error) == (E.FAILED, "stopped: replaced by y")
@@ -236,7 +243,7 @@ async def test_stop_audio(
         for rid, tid in (("t0", 0), ("t1", 1))
     }
     recording = await device.wait_for_track("app_audio")
-    await asyncio.sleep(1.0)
+    await until_playing(bridge, "p6", 2)
     response = await bridge.client.stop("p6", reason="user tapped", **how)  # type: ignore[arg-type]
     assert response.success
     assert sorted(response.stopped_request_id.split(",")) == sorted(expect_ids.split(","))
@@ -374,13 +381,11 @@ async def test_client_cancel_and_leave_stop_playback(
     session = bridge.server.registry.get("p12")
     assert session is not None
     task = asyncio.create_task(play_all(bridge, "p12", audio_server.url("files/tone-long.mp3")))
-    await asyncio.sleep(1.0)
-    assert len(session.playbacks) == 1
+    await until_playing(bridge, "p12")
     task.cancel()
-    await asyncio.sleep(0.5)
-    assert not session.playbacks, "cancelling the call stopped the playback"
+    await wait_until(lambda: not session.playbacks, 10, "cancelling the call to stop the playback")
     leaver = asyncio.create_task(play_all(bridge, "p12", audio_server.url("files/tone-long.mp3")))
-    await asyncio.sleep(1.0)
+    await until_playing(bridge, "p12")
     await bridge.client.leave("p12")
     events = await leaver
     assert events[-1].error == "stopped: session closed: LeaveRoom"
@@ -408,7 +413,7 @@ async def test_rejoin_stops_the_old_sessions_playback(
     await device_factory(room_name, "device")
     await bridge.join("p15", room_name)
     task = asyncio.create_task(play_all(bridge, "p15", audio_server.url("files/tone-long.mp3")))
-    await asyncio.sleep(1.0)
+    await until_playing(bridge, "p15")
     await bridge.join("p15", room_name)
     events = await task
     assert (events[-1].type, events[-1].error) == (
