@@ -108,8 +108,9 @@ async def floor_run(
     process that only receives, as the bridge does but with nothing else to do (with `publish`,
     it also publishes a track per room and speaks into it, as the bridge does)."""
     cfg = livekit.config
-    args = [cfg.url, cfg.api_key, cfg.api_secret, str(n), str(out)]
+    args = [cfg.url, cfg.api_key, str(n), str(out)]
     argv, env = python_child("bench.sdk_floor", *args, *([content] if publish else []))
+    env["LIVEKIT_API_SECRET"] = cfg.api_secret
     receiver = subprocess.Popen(
         argv,
         stdin=subprocess.PIPE,

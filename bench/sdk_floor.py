@@ -1,6 +1,6 @@
 """The SDK-only floor of device -> cloud: N rooms receiving device packets, no bridge around them.
 
-    python -m bench.sdk_floor URL API_KEY API_SECRET N OUT.json [CONTENT]
+    LIVEKIT_API_SECRET=S python -m bench.sdk_floor URL API_KEY N OUT.json [CONTENT]
 
 `bench/sessions.py --sdk-floor` runs it after each bridge run of the same N, in the same
 invocation, while bench/godevices sends the same packets to rooms bench-0 .. bench-N-1. One
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -85,6 +86,7 @@ def _on_data(data: bytes, sender: str) -> None:
 
 
 if __name__ == "__main__":
-    url, key, secret, n, out = sys.argv[1:6]
-    asyncio.run(receive(url, key, secret, int(n), sys.argv[6] if len(sys.argv) > 6 else None))
+    url, key, n, out = sys.argv[1:5]
+    secret = os.environ["LIVEKIT_API_SECRET"]  # not on the command line, where ps shows it
+    asyncio.run(receive(url, key, secret, int(n), sys.argv[5] if len(sys.argv) > 5 else None))
     Path(out).write_text(json.dumps(packet_trace.stamps()))

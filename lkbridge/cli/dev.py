@@ -79,7 +79,6 @@ def command_prefix() -> str:
     install, else this interpreter with `-m lkbridge` (a venv not activated, `python -m`)."""
     import shlex
     import shutil
-    from pathlib import Path
 
     found = shutil.which("lkbridge")
     if found is not None and Path(found).parent == Path(sys.executable).parent:

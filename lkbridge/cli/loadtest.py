@@ -18,6 +18,8 @@ Locust is imported by the child process only, so `--help` stays fast.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import importlib.util
 import json
 import os
@@ -29,7 +31,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 
 import typer
 
@@ -45,6 +47,7 @@ EXIT_CANNOT_RUN = 5
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "loadtest" / "scenarios.py"
 DEFAULT_MASTER_PORT = 5557
 RUN_NAME = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")  # the default run directories' names
+RUNNING = ".running"  # locked by the run that writes the directory, until it ends
 SECRET_ENV = "LKBRIDGE_LOADTEST_LIVEKIT_SECRET"  # read by lkbridge/loadtest/scenarios.py
 AUTH_ENV = "LKBRIDGE_LOADTEST_AUTH_TOKEN"
 
@@ -155,6 +158,7 @@ def loadtest(
     runs = cache_dir() / "loadtest"
     out_dir = out or runs / f"{time.strftime('%Y%m%d-%H%M%S')}-{run_id}"
     out_dir.mkdir(parents=True, exist_ok=True)
+    running = None if out else _hold(out_dir)  # noqa: F841 - locked until this process ends
     plan = {
         "--rooms": str(rooms or users),
         "--room-prefix": f"load-{run_id}",
@@ -230,12 +234,37 @@ def _soak_page(out_dir: Path, summary: dict[str, Any]) -> Path:
     return write_page(out_dir / SOAK_HTML, rows, summary)
 
 
+def _hold(out_dir: Path) -> IO[str]:
+    """Mark the run's directory as in use: a lock on its RUNNING file, which the kernel
+    releases when this process ends, however it ends."""
+    handle = (out_dir / RUNNING).open("w")
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
+
+
+def _in_use(path: Path) -> bool:
+    """Whether a run (another `lkbridge loadtest`, a soak of hours) still writes `path`."""
+    try:
+        handle = (path / RUNNING).open("r")
+    except OSError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        with contextlib.suppress(OSError):
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
 def _prune(runs: Path, keep: int, current: Path) -> None:
     """The default run directories beyond the newest `keep` go (each run leaves about 1 MB);
-    a directory given with --out, or one not named like ours, is never touched."""
+    a directory given with --out, one not named like ours, or one a run still writes (a soak
+    started before the newest `keep` short runs) is never touched."""
     ours = sorted((p for p in runs.iterdir() if p.is_dir() and RUN_NAME.match(p.name)),
                   key=lambda p: p.name, reverse=True)  # fmt: skip
-    gone = [p for p in ours[keep:] if p != current]
+    gone = [p for p in ours[keep:] if p != current and not _in_use(p)]
     for path in gone:
         shutil.rmtree(path, ignore_errors=True)
     if gone:

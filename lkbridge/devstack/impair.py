@@ -61,17 +61,8 @@ class FieldNet:
         process's id on, so a test and a benchmark running at once get fields of their own."""
         if index is None:
             start = os.getpid() % 60
-            index = (
-                next(
-                    (
-                        i
-                        for i in (start + k for k in range(60))
-                        if not cls(i % 60, parent)._exists()
-                    ),
-                    start,
-                )
-                % 60
-            )
+            free = (i % 60 for i in range(start, start + 60) if not cls(i % 60, parent)._exists())
+            index = next(free, start)
         field = cls(index, parent)
         field._build()
         return field

@@ -116,7 +116,9 @@ class Timeline:
                 cpu_pct = max(0.0, (bridge.cpu_s - self._bridge[1]) / (t_s - self._bridge[0]))
                 cpu_pct = round(cpu_pct * 100, 1)
             self._bridge = (t_s, bridge.cpu_s)
-        top = min(float(max(window)), counts.latency_max_ms) if window else 0.0
+        # to 0.1 ms, as every latency figure of the row: locust's exact max (8.872894) would
+        # otherwise reach timeline.csv with digits the soak page's 6 significant ones drop
+        top = round(min(float(max(window)), counts.latency_max_ms), 1) if window else 0.0
         row = Row(
             t_s=round(t_s, 1), users=users,
             rss_mb=bridge.rss_mb if bridge else -1.0, tasks=bridge.tasks if bridge else -1,

@@ -14,7 +14,7 @@ from lkbridge.client import AudioStreamCall
 from lkbridge.devstack.device import TrackRecording
 from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory
 from tests.helpers import heard_to_the_end, pace, wait_until
-from tests.support.audio import stream_tone
+from tests.support.audio import stream_samples, stream_tone
 
 
 async def collect(stream: AudioStreamCall, min_bytes: int, timeout: float = 10.0) -> list:
@@ -60,11 +60,7 @@ async def test_client_tone_reaches_device_on_speaker_track(
     device = await device_factory(room_name, "device")
     await bridge.join("bob", room_name)
     async with bridge.client.stream("bob") as stream:
-        signal = tone(523.25, 2.0, 16000)
-        start = time.monotonic()
-        for i, chunk in enumerate(np.array_split(signal, 20)):
-            await stream.send(to_bytes(chunk))
-            await pace(start, (i + 1) * 0.1)
+        await stream_samples(stream, tone(523.25, 2.0, 16000))
         recording = await device.wait_for_track("speaker")
         await wait_until(lambda: heard_to_the_end(recording), 10, "the tone's end at the device")
     heard = recording.samples()

@@ -12,16 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
 
 from lkbridge.audio.signal import dominant_frequency, loud_part, tone
 from lkbridge.cli.main import app
 from tests.audio_server import make_fixture
 from tests.conftest import BridgeEnv, DeviceFactory, LiveKitEnv
 from tests.helpers import wait_until
-
-runner = CliRunner()
+from tests.support.cli import invoke, lk_env, runner
 
 
 async def test_health_and_status_commands(bridge: BridgeEnv, room_name: str) -> None:
@@ -47,19 +44,6 @@ def test_health_exit_code_when_unreachable() -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith("error: cannot reach the bridge at 127.0.0.1:1")
     assert "Traceback" not in result.output
-
-
-def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
-    return runner.invoke(app, list(args), env=env)
-
-
-def lk_env(livekit: LiveKitEnv) -> dict[str, str]:
-    cfg = livekit.server.config
-    return {
-        "LIVEKIT_URL": cfg.url,
-        "LIVEKIT_API_KEY": cfg.api_key,
-        "LIVEKIT_API_SECRET": cfg.api_secret,
-    }
 
 
 def test_token_command(livekit_server: LiveKitEnv) -> None:

@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import pty
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,30 +16,12 @@ import pytest
 from lkbridge.audio.signal import tone
 from tests.audio_server import make_fixture
 from tests.conftest import BridgeEnv, DeviceFactory
-
-LKBRIDGE = [str(Path(sys.executable).parent / "lkbridge")]  # the installed command
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*LKBRIDGE, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-    )
+from tests.support.cli import LKBRIDGE, one_line, run, run_on_a_terminal
 
 
 async def arun(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """In a thread: the bridge under test answers on this test's event loop."""
     return await asyncio.to_thread(run, *args, env=env)
-
-
-def one_line(done: subprocess.CompletedProcess[str], code: int) -> str:
-    assert done.returncode == code, (done.returncode, done.stderr)
-    lines = done.stderr.splitlines()
-    assert len(lines) == 1, done.stderr
-    return lines[0]
 
 
 async def test_an_unknown_user_is_one_error_everywhere(bridge: BridgeEnv, tmp_path: Path) -> None:
@@ -118,26 +98,10 @@ async def test_the_level_meter_shows_levels_on_a_terminal(
 def on_a_terminal(*args: str) -> str:
     """Run the command with its stderr on a pseudo-terminal (where the meter draws); what the
     terminal showed, escape sequences removed."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [*LKBRIDGE, *args],
-        stdout=subprocess.DEVNULL,
-        stderr=slave,
-        env={**os.environ, "TERM": "xterm", "COLUMNS": "120"},
-    )
-    os.close(slave)
-    out = bytearray()
-    while True:
-        try:
-            data = os.read(master, 4096)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not data:
-            break
-        out += data
-    os.close(master)
-    assert proc.wait(60) == 0, out.decode(errors="replace")
-    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.decode(errors="replace"))
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": "120"}
+    code, _, shown = run_on_a_terminal([*LKBRIDGE, *args], env, timeout=60)
+    assert code == 0, shown
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
 
 
 async def test_no_microphone_is_said_in_words(bridge: BridgeEnv, tmp_path: Path) -> None:

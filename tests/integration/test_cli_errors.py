@@ -22,15 +22,10 @@ import pytest
 from click.testing import Result
 
 from lkbridge.audio.signal import tone
-from lkbridge.cli.main import app
 from tests.audio_server import make_fixture
 from tests.conftest import BridgeEnv, DeviceFactory, LiveKitEnv
 from tests.helpers import wait_for
-from tests.support.cli import lk_env, runner
-
-
-def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
-    return runner.invoke(app, list(args), env=env)
+from tests.support.cli import invoke, lk_env
 
 
 def one_line(result: Result, code: int, starts: str) -> str:
@@ -81,25 +76,6 @@ def test_health_probe_path_errors() -> None:
         assert done.returncode == code, done.stderr
         assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr
         assert text in done.stderr
-
-
-async def test_missing_user(bridge: BridgeEnv, tmp_path: Path) -> None:
-    """One wording and exit 3 everywhere (test_cli_answers.py runs each as the user does)."""
-    target = ["--bridge", bridge.target]
-    clip = make_fixture(tmp_path / "clip.wav", 440, 0.5, 16000, 1)
-    for command in [
-        ["status", "nobody"],
-        ["leave", "nobody"],
-        ["stop", "nobody"],
-        ["play", "nobody", "http://127.0.0.1:1/a.mp3"],
-        ["play", "nobody", str(clip)],
-        ["stream", "nobody", "--duration", "1"],
-        ["stream", "nobody", "--file", str(clip)],
-        ["stream", "nobody", "--record", str(tmp_path / "o.wav"), "--duration", "1"],
-    ]:
-        result = await asyncio.to_thread(invoke, *command, *target)
-        assert one_line(result, 3, "error: ") == "error: session not found: nobody", command
-    assert not (tmp_path / "o.wav").exists()  # nothing recorded, nothing left behind
 
 
 async def test_join_that_livekit_refuses(bridge: BridgeEnv) -> None:

@@ -21,9 +21,15 @@ from lkbridge.devstack.ports import free_port
 from lkbridge.errors import ClientError
 from lkbridge.server.config import SERVICE_NAME
 from tests.h2raw import open_fds
-from tests.integration.test_cli_answers import run
 from tests.integration.test_hostile_edges import serve_procs
-from tests.integration.test_hostile_transport import TOKEN, connect_idle, open_streams, serve
+from tests.integration.test_hostile_transport import (
+    TOKEN,
+    at_max_calls,
+    connect_idle,
+    open_streams,
+    serve,
+)
+from tests.support.cli import run
 
 __all__ = ["serve_procs"]  # the fixture, imported for this module
 
@@ -80,8 +86,7 @@ async def test_health_port_answers_while_calls_hold_the_main_port(
     # 5 s of the first-message bound
     conns = await asyncio.to_thread(open_streams, port, 10, 256)
     try:
-        await asyncio.sleep(1.0)
-        refused = await main_port_refuses(port)
+        refused = await at_max_calls(port)
         assert (refused.code, refused.details) == (
             "RESOURCE_EXHAUSTED",
             "Concurrent RPC limit exceeded!",

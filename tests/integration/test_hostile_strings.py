@@ -23,6 +23,7 @@ from lkbridge.audio.signal import dominant_frequency, loud_part
 from lkbridge.devstack.tonefile import make_tone_file
 from lkbridge.errors import ClientError
 from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory
+from tests.helpers import heard_to_the_end, wait_until
 
 E = pb.PlayAudioEvent
 TONE_HZ = 440
@@ -186,7 +187,7 @@ async def test_ipv6_loopback_plays_by_default_and_is_private_when_denied(
     events = await play_all(bridge, "six", f"http://[::1]:{http.port6}/tone.wav")
     assert events[-1].type == E.COMPLETED, events[-1].error
     recording = await device.wait_for_track("speaker")
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: heard_to_the_end(recording), 10, "the tone's end at the device")
     heard = loud_part(recording.samples(), 16000)
     assert dominant_frequency(heard, 16000) == pytest.approx(TONE_HZ, abs=3)
     strict = await bridge_factory(playback_deny_private=True)
@@ -436,13 +437,14 @@ async def test_reasons_are_kept_escaped_and_log_lines_stay_short(
         assert events[-1].type == E.FAILED
         assert events[-1].error.startswith(f"HTTP 404 Not Found for http://127.0.0.1:{http.port}/")
         assert len(events[-1].error) < 300, len(events[-1].error)
-        playing = asyncio.create_task(
-            play_all(bridge, "reasons", f"http://127.0.0.1:{http.port}/tone.wav")
-        )
-        await asyncio.sleep(0.3)
-        stopped = await bridge.client.stop("reasons", reason="bye\nINFO forged\x1b[2J")
-        assert stopped.success
-        events = await playing
+        # stopped once it plays (STARTED), not after a guessed sleep: a stop that came first
+        # would find nothing to stop, and the tone would play to COMPLETED
+        events = []
+        async for event in bridge.client.play("reasons", f"http://127.0.0.1:{http.port}/tone.wav"):
+            events.append(event)
+            if event.type == E.STARTED:
+                stopped = await bridge.client.stop("reasons", reason="bye\nINFO forged\x1b[2J")
+                assert stopped.success
         assert events[-1].error == "stopped: bye\\nINFO forged\\x1b[2J"
         left = await bridge.client.leave("reasons", reason="gone\r\nINFO lkbridge: forged line")
         assert left.success

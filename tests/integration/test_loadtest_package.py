@@ -9,49 +9,18 @@ import asyncio
 import csv
 import json
 import os
-import pty
 import subprocess
 import sys
-import threading
 from html.parser import HTMLParser
 from pathlib import Path
 
 from lkbridge.devstack.livekit import LIVEKIT_SERVER_VERSION, find_binary
 from lkbridge.devstack.state import cache_dir
 from tests.conftest import BridgeEnv
+from tests.support.cli import LKBRIDGE, run_on_a_terminal
 
-LKBRIDGE = str(Path(sys.executable).parent / "lkbridge")  # the console script, as a user runs it
 LOOSE_GATES = ["--max-fail-ratio", "0.5", "--max-p95-ms", "5000"]  # a loaded machine: figures
 LIVE_LINE = "chunks/s"
-
-
-def run_on_a_terminal(argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 240
-                      ) -> tuple[int, str, str]:  # fmt: skip
-    """(exit code, stdout, what the terminal showed on stderr): stderr is a pseudo-terminal."""
-    master, slave = pty.openpty()
-    shown: list[bytes] = []
-
-    def read() -> None:
-        while True:
-            try:
-                data = os.read(master, 4096)
-            except OSError:  # EIO: every writer closed its end
-                return
-            if not data:
-                return
-            shown.append(data)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=slave,
-                                stdin=subprocess.DEVNULL, text=True)  # fmt: skip
-        os.close(slave)
-        out, _ = proc.communicate(timeout=timeout)
-        reader.join(10)
-    finally:
-        os.close(master)
-    return proc.returncode, out, b"".join(shown).decode(errors="replace")
 
 
 class Polylines(HTMLParser):
@@ -89,7 +58,7 @@ def test_from_the_clones_folder_on_a_terminal_live_soak_page_and_old_runs_pruned
     env = dict(os.environ, LKBRIDGE_CACHE=str(cache),
                LKBRIDGE_LIVEKIT_SERVER=str(find_binary()))  # fmt: skip
     code, out, shown = run_on_a_terminal(
-        [LKBRIDGE, "loadtest", "--users", "1", "--duration", "5s", "--keep-runs", "3",
+        [*LKBRIDGE, "loadtest", "--users", "1", "--duration", "5s", "--keep-runs", "3",
          *LOOSE_GATES], cwd=parent, env=env,
     )  # fmt: skip
     assert code == 0, out + shown
@@ -137,15 +106,15 @@ async def test_no_live_and_json_keep_a_terminal_quiet(bridge: BridgeEnv, tmp_pat
              "--api-secret", cfg.api_secret, *LOOSE_GATES]  # fmt: skip
     code, out, shown = await asyncio.to_thread(
         run_on_a_terminal,
-        [LKBRIDGE, "loadtest", "-u", "1", "-d", "4s", "--no-live", "--out",
-         str(tmp_path / "a"), *given], tmp_path, dict(os.environ),
+        [*LKBRIDGE, "loadtest", "-u", "1", "-d", "4s", "--no-live", "--out",
+         str(tmp_path / "a"), *given], dict(os.environ), tmp_path,
     )  # fmt: skip
     assert code == 0, out + shown
     assert LIVE_LINE not in shown and "device->client latency" in out
     code, out, shown = await asyncio.to_thread(
         run_on_a_terminal,
-        [LKBRIDGE, "loadtest", "-u", "1", "-d", "4s", "--json", "--out", str(tmp_path / "b"),
-         *given], tmp_path, dict(os.environ),
+        [*LKBRIDGE, "loadtest", "-u", "1", "-d", "4s", "--json", "--out", str(tmp_path / "b"),
+         *given], dict(os.environ), tmp_path,
     )  # fmt: skip
     assert code == 0, out + shown
     assert LIVE_LINE not in shown and json.loads(out)["users"] == 1
@@ -163,14 +132,14 @@ def test_a_profile_named_but_missing_or_broken_stops_loadtest_too(tmp_path: Path
     missing = dict(os.environ, LKBRIDGE_CONFIG=str(tmp_path / "typo.toml"))
     for args in (["loadtest", "-u", "1", "-d", "5s", "--out", str(tmp_path / "run")],
                  ["status", "u", "--timeout", "1"]):  # fmt: skip
-        result = subprocess.run([LKBRIDGE, *args], capture_output=True, text=True, env=missing,
+        result = subprocess.run([*LKBRIDGE, *args], capture_output=True, text=True, env=missing,
                                 timeout=60, cwd=tmp_path)  # fmt: skip
         assert result.returncode == 2, result.stdout + result.stderr
         assert "typo.toml: no such file (named by LKBRIDGE_CONFIG)" in one_line(result)
     broken = tmp_path / "config.toml"
     broken.write_text("bridge = 9090\n")
     result = subprocess.run(
-        [LKBRIDGE, "loadtest", "-u", "1", "-d", "5s", "--out", str(tmp_path / "run")],
+        [*LKBRIDGE, "loadtest", "-u", "1", "-d", "5s", "--out", str(tmp_path / "run")],
         capture_output=True, text=True, timeout=60, cwd=tmp_path,
         env=dict(os.environ, LKBRIDGE_CONFIG=str(broken)),
     )  # fmt: skip
@@ -192,7 +161,7 @@ def test_dev_without_livekit_server_says_how_and_setup_installs_it(tmp_path: Pat
 
     def lkbridge(*args: str, extra: dict[str, str] | None = None
                  ) -> subprocess.CompletedProcess[str]:  # fmt: skip
-        return subprocess.run([LKBRIDGE, *args], capture_output=True, text=True, cwd=tmp_path,
+        return subprocess.run([*LKBRIDGE, *args], capture_output=True, text=True, cwd=tmp_path,
                               env=env | (extra or {}), timeout=600)  # fmt: skip
 
     dev = lkbridge("dev", "--signal", "tone")

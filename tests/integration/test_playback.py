@@ -16,7 +16,7 @@ from lkbridge.errors import ClientError
 from tests.audio_fixtures import FIXTURE_AUDIO, NOT_AUDIO, by_name
 from tests.audio_server import AudioServer, make_fixture, serve
 from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory
-from tests.helpers import wait_until
+from tests.helpers import heard_to_the_end, wait_until
 
 E = pb.PlayAudioEvent
 FIXTURES = {
@@ -57,6 +57,13 @@ async def play_all(
     return [event async for event in bridge.client.play(user, url, **kwargs)]  # type: ignore[arg-type]
 
 
+async def until_playing(bridge: BridgeEnv, user: str, count: int = 1) -> None:
+    """Until `count` playbacks of `user` run on the bridge (a guessed sleep let the next step
+    overtake them on a loaded machine)."""
+    session = bridge.server.registry.require(user)
+    await wait_until(lambda: len(session.playbacks) >= count, 10, f"{count} playbacks of {user}")
+
+
 @pytest.mark.parametrize("name", [n for n in FIXTURES if not n.startswith("tone-long")])
 async def test_play_formats_heard_at_the_device(
     bridge: BridgeEnv,
@@ -78,7 +85,7 @@ async def test_play_formats_heard_at_the_device(
     assert positions == sorted(positions) and positions[-1] <= events[-1].duration_ms
     assert abs(events[-1].duration_ms - 2000) <= 60
     recording = await device.wait_for_track("speaker")
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: heard_to_the_end(recording), 10, "the tone's end at the device")
     heard = loud_part(recording.samples(), 16000)
     freq = FIXTURES[name][0]
     assert dominant_frequency(heard, 16000) == pytest.approx(freq, abs=3)
@@ -117,7 +124,7 @@ async def test_committed_files_heard_at_the_device(
     assert events[-1].type == E.COMPLETED, events[-1].error
     assert abs(events[-1].duration_ms - fixture.seconds * 1000) <= 60
     recording = await device.wait_for_track("speaker")
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: heard_to_the_end(recording), 10, "the tone's end at the device")
     heard = loud_part(recording.samples(), 16000)
     assert dominant_frequency(heard, 16000) == pytest.approx(fixture.freq, abs=3)
     heard_ms = sum(end - start for start, end in loud_spans(recording.samples(), 16000))
@@ -207,7 +214,7 @@ async def test_new_play_on_same_track_interrupts(
     first = asyncio.create_task(
         play_all(bridge, "p5", audio_server.url("files/tone-long.mp3"), request_id="x")
     )
-    await asyncio.sleep(1.0)
+    await until_playing(bridge, "p5")
     await play_all(bridge, "p5", audio_server.url("files/tone-48k-mono.mp3"), request_id="y")
     events = await first
     assert (events[-1].type, events[-1].error) == (E.FAILED, "stopped: replaced by y")
@@ -236,7 +243,7 @@ async def test_stop_audio(
         for rid, tid in (("t0", 0), ("t1", 1))
     }
     recording = await device.wait_for_track("app_audio")
-    await asyncio.sleep(1.0)
+    await until_playing(bridge, "p6", 2)
     response = await bridge.client.stop("p6", reason="user tapped", **how)  # type: ignore[arg-type]
     assert response.success
     assert sorted(response.stopped_request_id.split(",")) == sorted(expect_ids.split(","))
@@ -374,13 +381,11 @@ async def test_client_cancel_and_leave_stop_playback(
     session = bridge.server.registry.get("p12")
     assert session is not None
     task = asyncio.create_task(play_all(bridge, "p12", audio_server.url("files/tone-long.mp3")))
-    await asyncio.sleep(1.0)
-    assert len(session.playbacks) == 1
+    await until_playing(bridge, "p12")
     task.cancel()
-    await asyncio.sleep(0.5)
-    assert not session.playbacks, "cancelling the call stopped the playback"
+    await wait_until(lambda: not session.playbacks, 10, "cancelling the call to stop the playback")
     leaver = asyncio.create_task(play_all(bridge, "p12", audio_server.url("files/tone-long.mp3")))
-    await asyncio.sleep(1.0)
+    await until_playing(bridge, "p12")
     await bridge.client.leave("p12")
     events = await leaver
     assert events[-1].error == "stopped: session closed: LeaveRoom"
@@ -408,7 +413,7 @@ async def test_rejoin_stops_the_old_sessions_playback(
     await device_factory(room_name, "device")
     await bridge.join("p15", room_name)
     task = asyncio.create_task(play_all(bridge, "p15", audio_server.url("files/tone-long.mp3")))
-    await asyncio.sleep(1.0)
+    await until_playing(bridge, "p15")
     await bridge.join("p15", room_name)
     events = await task
     assert (events[-1].type, events[-1].error) == (

@@ -17,10 +17,10 @@ import numpy as np
 
 from bench.workload import first_loud, speech_match
 from lkbridge.audio.pcm import Int16Array, to_bytes
-from lkbridge.client import AudioStreamCall
 from lkbridge.devstack.speech import speech
 from tests.conftest import BridgeFactory, DeviceFactory
 from tests.helpers import wait_until
+from tests.support.audio import stream_samples
 
 CHUNK = 1600  # 100 ms
 
@@ -35,13 +35,6 @@ def thread_names() -> Counter[str]:
         except OSError:
             continue  # ended meanwhile
     return names
-
-
-async def stream_realtime(stream: AudioStreamCall, samples: Int16Array) -> None:
-    start = time.monotonic()
-    for i in range(0, len(samples), CHUNK):
-        await stream.send(to_bytes(samples[i : i + CHUNK]))
-        await asyncio.sleep(max(0.0, start + (i // CHUNK + 1) * 0.1 - time.monotonic()))
 
 
 def spoken(line: str) -> Int16Array:
@@ -62,7 +55,7 @@ async def test_a_quiet_track_is_parked_and_its_next_words_are_heard_whole(
     again = spoken("Seven purple elephants are waiting at the station.")
     silence = np.zeros(CHUNK, dtype=np.int16)
     async with bridge.client.stream("quiet") as stream:
-        await stream_realtime(stream, first)
+        await stream_samples(stream, first)
         before = await device.wait_for_track("speaker")
         track = session.tracks.get(0)
         assert track.published
@@ -80,11 +73,11 @@ async def test_a_quiet_track_is_parked_and_its_next_words_are_heard_whole(
         # the source's 10 ms timer was a thread of its own; it is gone with the source
         gone = publishing - parked
         assert sum(gone.values()) >= 1, f"no thread ended: {publishing} -> {parked}"
-        await stream_realtime(stream, np.concatenate([silence] * 5))
+        await stream_samples(stream, np.concatenate([silence] * 5))
         assert track.parked, "streamed silence woke the parked track"
-        await stream_realtime(stream, again)
+        await stream_samples(stream, again)
         assert track.published and track.parks == 1  # published again by the words
-        await stream_realtime(stream, np.concatenate([silence] * 5))
+        await stream_samples(stream, np.concatenate([silence] * 5))
         after = await device.wait_for_track("speaker")
         await wait_until(lambda: len(after.samples()) >= len(again), 5, "the words to play out")
     assert after is not before and device.earlier_recordings == [before]

@@ -16,13 +16,13 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 from lkbridge.devstack import netns
+from lkbridge.devstack.bridge import start_bridge
 from lkbridge.devstack.netns import Netns
 from lkbridge.devstack.state import cache_dir
 from tests.conftest import LiveKitEnv
@@ -40,8 +40,8 @@ def host_network() -> list[str]:
     return ["ip", "netns", "exec", f"{host.name}-host"] if inside else []
 
 
-def build_wheel(tmp_path: Path) -> Path:
-    """The wheel of a copy of the sources (a build in the clone would leave build/ there)."""
+def copy_sources(tmp_path: Path) -> Path:
+    """What the package is built from, copied (a build in the clone would leave build/ there)."""
     src = tmp_path / "src"
     src.mkdir()
     for name in SOURCES:
@@ -50,6 +50,19 @@ def build_wheel(tmp_path: Path) -> Path:
             shutil.copytree(origin, src / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(origin, src / name)
+    return src
+
+
+def new_venv(venv: Path) -> Path:
+    """A fresh virtualenv without pip (this one's pip installs into it); its python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   timeout=120)  # fmt: skip
+    return venv / "bin" / "python"
+
+
+def build_wheel(tmp_path: Path) -> Path:
+    """The wheel of a copy of the sources."""
+    src = copy_sources(tmp_path)
     dist = tmp_path / "dist"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
@@ -97,11 +110,9 @@ def test_the_wheel_installed_in_a_fresh_venv_runs_outside_the_clone(
     assert "locust" in requires and not any(r.startswith(("pydub", "locust")) for r in runtime)
 
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
-                   timeout=120)  # fmt: skip
+    python = new_venv(venv)
     install(venv, wheel)
-    frozen = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
-                             "freeze"],
+    frozen = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "freeze"],
                             capture_output=True, text=True, check=True).stdout  # fmt: skip
     pins = {
         name.lower().replace("_", "-"): version
@@ -125,21 +136,14 @@ def test_the_wheel_installed_in_a_fresh_venv_runs_outside_the_clone(
 
     version = run("--version")
     assert (version.returncode, version.stdout.strip()) == (0, "0.1.0"), version.stderr
-    serve = subprocess.Popen(
-        [lkbridge, "serve", "--host", "127.0.0.1", "--port", "0"], cwd=outside, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    try:
-        assert serve.stdout is not None
-        line = serve.stdout.readline()
-        assert line.startswith("lkbridge listening on "), line
-        target = line.split()[-1]
-        health = run("health", "--bridge", target, "--timeout", "5")
+    with start_bridge("--host", "127.0.0.1", "--port", "0", command=[lkbridge],
+                      cwd=str(outside), env=env) as bridge:  # fmt: skip
+        health = run("health", "--bridge", bridge.target, "--timeout", "5")
         assert health.returncode == 0 and "SERVING" in health.stdout, health.stderr
         cfg = livekit_server.server.config
         out = tmp_path / "run"
         load = run(
-            "loadtest", "--users", "1", "--duration", "5s", "--bridge", target,
+            "loadtest", "--users", "1", "--duration", "5s", "--bridge", bridge.target,
             "--livekit-url", cfg.url, "--api-key", cfg.api_key, "--api-secret", cfg.api_secret,
             "--out", str(out), "--json", *LOOSE_GATES, timeout=180,
         )  # fmt: skip
@@ -148,13 +152,6 @@ def test_the_wheel_installed_in_a_fresh_venv_runs_outside_the_clone(
         assert summary["audio"]["frames"] > 0 and summary["bridge"]["sessions_max"] == 1
         assert Path(summary["soak_page"]).is_file() and (out / "report.html").is_file()
         assert "Traceback" not in load.stderr
-    finally:
-        serve.send_signal(signal.SIGTERM)
-        try:
-            serve.wait(15)
-        except subprocess.TimeoutExpired:
-            serve.kill()
-            serve.wait()
 
 
 def test_setups_editable_install_prints_no_notice_about_the_packages_folder(
@@ -167,22 +164,13 @@ def test_setups_editable_install_prints_no_notice_about_the_packages_folder(
     script = (ROOT / "scripts" / "setup.sh").read_text()
     setting = re.search(r'PYTHONWARNINGS="([^"]+)"', script)
     assert setting is not None and "pip install" in script[setting.end() : setting.end() + 200]
-    src = tmp_path / "src"
-    src.mkdir()
-    for name in SOURCES:
-        origin = ROOT / name
-        if origin.is_dir():
-            shutil.copytree(origin, src / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(origin, src / name)
+    src = copy_sources(tmp_path)
     notices = []
     for warnings in ("", setting.group(1)):
-        venv = tmp_path / f"venv{len(notices)}"
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
-                       timeout=120)  # fmt: skip
+        python = new_venv(tmp_path / f"venv{len(notices)}")
         env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
         done = subprocess.run(
-            [*host_network(), sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
+            [*host_network(), sys.executable, "-m", "pip", "--python", str(python),
              "install", "-q", "--no-deps", "--no-compile", "-e", str(src)],
             capture_output=True, text=True, timeout=300, env=env | {"PYTHONWARNINGS": warnings},
         )  # fmt: skip

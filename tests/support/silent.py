@@ -36,6 +36,7 @@ class Silent:
             self._held.append(writer)
             return
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.forward_port)
+        self._held += [writer, up_writer]  # closed by stop(), which ends the pipes too
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             try:
@@ -50,10 +51,12 @@ class Silent:
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
     async def stop(self) -> None:
+        """Close every connection it holds or pipes (their handlers end) and the listener."""
         for writer in self._held:
             writer.close()
         if self._server is not None:
             self._server.close()
+            await self._server.wait_closed()
 
 
 @pytest.fixture

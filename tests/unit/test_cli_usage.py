@@ -5,34 +5,13 @@ before any call, and is one line on stderr with the exit code of the README's ta
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-LKBRIDGE = [str(Path(sys.executable).parent / "lkbridge")]  # the installed command
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*LKBRIDGE, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def one_line(done: subprocess.CompletedProcess[str], code: int) -> str:
-    """The single stderr line, after checking the exit code; no box, no traceback."""
-    assert done.returncode == code, (done.returncode, done.stderr)
-    lines = done.stderr.splitlines()
-    assert len(lines) == 1, done.stderr
-    return lines[0]
+from tests.support.cli import one_line, run
 
 
 @pytest.mark.parametrize(

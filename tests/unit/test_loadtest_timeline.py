@@ -35,6 +35,13 @@ def test_percentiles_of_rounded_buckets_never_exceed_the_max() -> None:
     assert figures["p50"] <= figures["p95"] <= figures["p99"] <= figures["max"]
 
 
+def test_latency_figures_are_kept_to_a_tenth_of_a_ms() -> None:
+    """Locust's exact max (8.872894 ms) bounds the buckets above it: the row kept its digits,
+    which the soak page's 6 significant ones dropped (the page and timeline.csv disagreed)."""
+    row = Timeline().add(3.0, 1, Counts({10: 30}, 8.872894, 0, 0, 0), None)
+    assert (row.p50_ms, row.p95_ms, row.p99_ms, row.max_ms) == (8.9, 8.9, 8.9, 8.9)
+
+
 def test_window_percentile() -> None:
     assert window_percentile({}, 0.5) == 0.0
     histogram = {10: 50, 20: 45, 300: 5}
