@@ -367,6 +367,22 @@ async def test_join_never_returns_a_body_the_bridge_fetched(
     assert not [r for r in caplog.records if "hunter2" in r.getMessage()]
 
 
+
+async def test_a_livekit_host_that_does_not_resolve_fails_the_join_before_the_sdk(
+    bridge: BridgeEnv, room_name: str
+) -> None:
+    """Handed to the SDK unchecked, a name whose first answer is slow or missing would be
+    resolved again by the SDK, past the address policy: the bridge fails the join itself."""
+    token = bridge.livekit.token(room_name, "cloud-agent:nodns")
+    answer = await bridge.client.join(
+        "nodns", token=token, livekit_url="ws://no-such-host.invalid:7880", room_name=room_name
+    )
+    assert not answer.success
+    assert answer.error.startswith(
+        "cannot resolve livekit_url host 'no-such-host.invalid' to check it: "
+    ), answer.error
+    assert (await bridge.client.status("nodns")).connected is False
+
 # -- 7: what a name can carry ----------------------------------------------------------------------
 
 PRINTABLE = "holds a control or format character ({}): ids must be printable text"

@@ -275,10 +275,10 @@ class BridgeServer:
             await self._server.stop(0)  # cancels every call still open
         if self._health_server is not None:  # NOT_SERVING until here, then gone
             await self._health_server.stop(0)
-        if self._lag_watch is not None:
-            self._lag_watch.cancel()
-        if self._trimmer is not None:
-            self._trimmer.cancel()
+        watchers = [task for task in (self._lag_watch, self._trimmer) if task is not None]
+        for task in watchers:
+            task.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)  # ended, not just told to
         if self._metrics is not None:
             await self._metrics.cleanup()
         self._stopped.set()

@@ -124,14 +124,14 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             parts = validate_livekit_url(request.livekit_url)
             id_of(request.room_name, "room_name")
             id_of(request.target_identity, "target_identity")
+        except BridgeError as exc:
+            await refuse(context, exc)
+        try:
             url = await judged(
                 parts,
                 deny_private=self._config.livekit_deny_private,
                 resolve_timeout_s=self._config.connect_timeout_s,
             )
-        except BridgeError as exc:
-            await refuse(context, exc)
-        try:
             session = await self._registry.join(
                 user_id,
                 url=url,
@@ -155,6 +155,8 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             error = redact(str(exc), (request.token,))
             log.warning("JoinRoom %s failed: %s", user_id, clip(error, 400))
             return pb.JoinRoomResponse(success=False, error=error)
+        except InvalidArgument as exc:  # the livekit_url's host refused by the address policy
+            await refuse(context, exc)
         return pb.JoinRoomResponse(
             success=True,
             participant_id=session.participant_id,

@@ -18,7 +18,7 @@ import ipaddress
 import socket
 from urllib.parse import SplitResult, urlsplit
 
-from lkbridge.errors import InvalidArgument
+from lkbridge.errors import InvalidArgument, JoinFailed
 from lkbridge.server.policy.addresses import address_refusal
 from lkbridge.server.redact import clip
 
@@ -119,7 +119,8 @@ def normalise(url: str) -> SplitResult:
 async def judged(parts: SplitResult, *, deny_private: bool, resolve_timeout_s: float) -> str:
     """The URL to hand the SDK, once its host (every address a name resolves to) passes the
     address policy; INVALID_ARGUMENT naming the refusal otherwise. A name that does not resolve
-    is left to the SDK, which says so in its own words."""
+    here (or not within the bound) fails the join (JoinFailed): handed to the SDK unchecked, a
+    slow first answer and a second one that differs would pass the policy."""
     host = parts.hostname or ""
     try:
         addresses = [ipaddress.ip_address(host)]
@@ -130,8 +131,11 @@ async def judged(parts: SplitResult, *, deny_private: bool, resolve_timeout_s: f
                 loop.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM),
                 resolve_timeout_s,
             )
-        except (OSError, TimeoutError):
-            answers = []
+        except (OSError, TimeoutError) as exc:
+            why = "no answer in time" if isinstance(exc, TimeoutError) else str(exc)
+            raise JoinFailed(
+                f"cannot resolve livekit_url host '{clip(host, 100)}' to check it: {clip(why, 100)}"
+            ) from None
         addresses = [ipaddress.ip_address(str(a[4][0]).split("%", 1)[0]) for a in answers]
     for address in addresses:
         refusal = address_refusal(address, deny_private=deny_private)

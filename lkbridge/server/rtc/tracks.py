@@ -228,10 +228,10 @@ class OutputTrack:
         queued = 0.0
         loop = asyncio.get_running_loop()
         for frame in frames:
-            silent = _silent(frame)
-            if catch_up and source.queued_duration > self._catch_up_s and silent:
+            # two numpy reductions a frame: only where a catch-up or a quiet spell needs them
+            if catch_up and source.queued_duration > self._catch_up_s and _silent(frame):
                 continue
-            if not silent:
+            if self._quiet_s > 0 and not _silent(frame):
                 self._last_loud = loop.time() + source.queued_duration
             self.level.add(frame)
             audio = rtc.AudioFrame(to_bytes(frame), ROOM_RATE, 1, len(frame))
@@ -257,8 +257,8 @@ class OutputTrack:
         """Release the native source; the room's disconnect takes the publication with it."""
         if self._watch is not None:
             self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
+            # gather, not suppress(CancelledError): a cancel of the caller itself stays raised
+            await asyncio.gather(self._watch, return_exceptions=True)
             self._watch = None
         if self._source is not None:
             self._source.clear_queue()

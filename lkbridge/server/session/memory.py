@@ -70,10 +70,12 @@ async def trim_after_bursts(period_s: float = TRIM_PERIOD_S) -> None:
     kept = 0  # free bytes the last trim could not return
     while True:
         await asyncio.sleep(period_s)
-        free = free_heap_bytes()
+        # mallinfo2 walks every free chunk under the arenas' locks: off the loop, as the trim
+        free = await asyncio.to_thread(free_heap_bytes)
         if free is None or free > kept + TRIM_ABOVE_BYTES:
             await asyncio.to_thread(release_free_memory)
-            kept = free_heap_bytes() or 0
+            after = await asyncio.to_thread(free_heap_bytes)
+            kept = after or 0
             if free is not None:
                 log.debug("trimmed %.0f MB of free heap (%.0f MB left)", free / 2**20, kept / 2**20)
         elif free < kept:
