@@ -48,6 +48,7 @@ class Answers:
     goaway: int | None = None  # GOAWAY error code
     closed: bool = False  # EOF or a reset connection
     settings_seen: bool = False  # the server's SETTINGS arrived (and were acknowledged)
+    settings: dict[int, int] = field(default_factory=dict)  # what they said, by setting id
 
     def status(self, stream_id: int) -> str | None:
         return self.headers.get(stream_id, {}).get("grpc-status")
@@ -177,6 +178,7 @@ class RawH2:
             self.answers.goaway = frame.error_code
         elif isinstance(frame, SettingsFrame) and "ACK" not in frame.flags:
             self.answers.settings_seen = True
+            self.answers.settings.update(frame.settings)
             if not self.ack_settings:
                 return
             with contextlib.suppress(OSError):
