@@ -8,7 +8,6 @@ ends carries its code on its StreamBinding (session.py: superseded, closed, room
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 import uuid
@@ -128,15 +127,14 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         except BridgeError as exc:
             await refuse(context, exc)
         try:
+            url = await judged(
+                parts,
+                deny_private=self._config.livekit_deny_private,
+                resolve_timeout_s=self._config.connect_timeout_s,
+            )
             session = await self._registry.join(
                 user_id,
-                url=functools.partial(
-                    judged,
-                    parts,
-                    deny_private=self._config.livekit_deny_private,
-                    # half the join's bound: a slow name fails as such, not as a connect timeout
-                    resolve_timeout_s=self._config.connect_timeout_s / 2,
-                ),
+                url=url,
                 token=request.token,
                 room_name=request.room_name,
                 target_identity=request.target_identity,

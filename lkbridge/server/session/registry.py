@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 from lkbridge.errors import AtCapacity, JoinFailed, SessionNotFound
@@ -131,18 +131,10 @@ class SessionRegistry:
                 del self._locks[user_id]
 
     async def join(
-        self,
-        user_id: str,
-        *,
-        url: Callable[[], Awaitable[str]],
-        token: str,
-        room_name: str,
-        target_identity: str,
+        self, user_id: str, *, url: str, token: str, room_name: str, target_identity: str
     ) -> Session:
         """The joined session, or JoinFailed (its text free of the token) within the bound;
-        AtCapacity at once past a bound (`admit`). `url` gives the URL to dial once its host
-        passes the address policy: a name's lookup runs inside the join, so it counts against
-        --max-joins-in-flight and the connect bound like the connect itself."""
+        AtCapacity at once past a bound (`admit`)."""
         self.admit(user_id)
         attempt = _JoinAttempt(user_id)
         task = asyncio.get_running_loop().create_task(
@@ -185,12 +177,11 @@ class SessionRegistry:
         self,
         attempt: _JoinAttempt,
         user_id: str,
-        url_of: Callable[[], Awaitable[str]],
+        url: str,
         token: str,
         room_name: str,
         target_identity: str,
     ) -> Session:
-        url = await url_of()  # before the lock: a refused URL leaves the user's session alone
         async with self._user_lock(user_id):
             if self.closing:
                 raise JoinFailed("bridge is shutting down")
