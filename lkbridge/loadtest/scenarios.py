@@ -299,6 +299,7 @@ def _health(stub: Any, metadata: Any) -> Bridge | None:
         cpu_s=float(health.metadata.get("cpu_s", 0)),
         sessions=health.active_sessions,
         streams=health.active_streams,
+        threads=int(health.metadata.get("threads", -1)),
     )
 
 

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lkbridge.loadtest.gates import plateau, slope_per_hour
+from lkbridge.loadtest.gates import fit_per_hour, plateau
 from lkbridge.loadtest.timeline import Row
+from lkbridge.loadtest.windows import HEADER, cells, windows
 
 SOAK_HTML = "soak.html"
 MAX_POINTS = 1500
@@ -42,6 +43,7 @@ class Slope:
     name: str
     per_hour: float
     unit: str
+    ci95_per_hour: float  # the 95 % half-width (gates.Fit)
     start: tuple[float, float]  # the fitted line's ends over the plateau, for its plot
     end: tuple[float, float]
 
@@ -70,9 +72,11 @@ def fit(rows: Sequence[Row], name: str, value: Callable[[Row], float], unit: str
         return None
     by_t = {r.t_s: r for r in rows}
     points = [(s.t_s, float(value(by_t[s.t_s]))) for s in flat if s.t_s in by_t]
+    points = [(t, v) for t, v in points if v >= 0]  # -1: a figure this run did not record
     if len(points) < 3:
         return None
-    per_hour = slope_per_hour(points)
+    growth = fit_per_hour(points)
+    per_hour = growth.per_hour
     mean_t = sum(t for t, _ in points) / len(points)
     mean_v = sum(v for _, v in points) / len(points)
 
@@ -80,7 +84,7 @@ def fit(rows: Sequence[Row], name: str, value: Callable[[Row], float], unit: str
         return mean_v + per_hour / 3600.0 * (t - mean_t)
 
     first, last = points[0][0], points[-1][0]
-    return Slope(name, per_hour, unit, (first, at(first)), (last, at(last)))
+    return Slope(name, per_hour, unit, growth.ci95_per_hour, (first, at(first)), (last, at(last)))
 
 
 def _fmt(value: float) -> str:
@@ -144,10 +148,14 @@ def render(rows: Sequence[Row], summary: dict[str, Any], title: str = "lkbridge 
         "rss": fit(rows, "RSS", lambda r: r.rss_mb, "MB/h"),
         "tasks": fit(rows, "tasks", lambda r: r.tasks, "/h"),
         "fds": fit(rows, "open fds", lambda r: r.open_fds, "/h"),
+        "threads": fit(rows, "threads", lambda r: r.threads, "/h")
+        if any(r.threads >= 0 for r in rows)
+        else None,
     }
 
     def with_fit(key: str, name: str, value: Callable[[Row], float], colour: str) -> list[Series]:
-        out = [Series(name, downsample(column(rows, value, bridge=True)), colour)]
+        known = [(t, v) for t, v in column(rows, value, bridge=True) if v >= 0]
+        out = [Series(name, downsample(known), colour)]
         slope = slopes[key]
         if slope is not None:
             out.append(Series(f"{name} fit {slope.per_hour:+.3g} {slope.unit}",
@@ -168,6 +176,11 @@ def render(rows: Sequence[Row], summary: dict[str, Any], title: str = "lkbridge 
             "Bridge open file descriptors",
             "count",
             with_fit("fds", "open fds", lambda r: r.open_fds, COLOURS[2]),
+        ),
+        plot(
+            "Bridge OS threads",
+            "count",
+            with_fit("threads", "threads", lambda r: r.threads, COLOURS[4]),
         ),
         plot("Bridge CPU", "% of one core", [Series("CPU", downsample(cpu), COLOURS[3])]),
         plot(
@@ -220,11 +233,17 @@ def _page(title: str, rows: Sequence[Row], summary: dict[str, Any], slopes: list
     fitted = (
         "".join(
             f"<tr><td>{html.escape(s.name)}</td><td>{s.per_hour:+.4g} {html.escape(s.unit)}</td>"
+            f"<td>± {s.ci95_per_hour:.3g}</td>"
             f"<td>{_clock(s.start[0])} - {_clock(s.end[0])}</td></tr>"
             for s in slopes
         )
-        or '<tr><td colspan="3">no plateau of 3 samples to fit</td></tr>'
+        or '<tr><td colspan="4">no plateau of 3 samples to fit</td></tr>'
     )
+    periods = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells(w)) + "</tr>"
+        for w in windows(rows)
+    )
+    period_head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADER)
     audio = summary.get("audio", {})
     lat = audio.get("latency_ms", {})
     facts = [
@@ -256,7 +275,14 @@ svg text{{font-size:11px;fill:#555}} svg .yl{{text-anchor:end}} svg .end{{text-a
 <p>Written {html.escape(written)}; times are since the run's start (h:mm:ss).</p>
 <h2>Gates</h2><ul id="gates">{verdicts}</ul>
 <h2>Growth over the plateau (least-squares fit)</h2>
-<table id="slopes"><tr><th>figure</th><th>slope</th><th>fitted over</th></tr>{fitted}</table>
+<table id="slopes"><tr><th>figure</th><th>slope</th><th>95 % interval</th><th>fitted over</th>
+</tr>{fitted}</table>
+<p>The interval is widened for samples that follow each other (lag-1 autocorrelation): a slope
+whose interval holds 0 is growth the run cannot tell from noise.</p>
+<h2>Per ten minutes</h2>
+<p>p50 and p99: the chunk-weighted median of the intervals' figures; worst p99: the worst
+interval's, an upper bound of the window's p99.</p>
+<table id="windows"><tr>{period_head}</tr>{periods}</table>
 <h2>Run</h2><table id="facts">{table}</table>
 <h2>Over time</h2>
 {"".join(charts)}
@@ -267,3 +293,48 @@ svg text{{font-size:11px;fill:#555}} svg .yl{{text-anchor:end}} svg .end{{text-a
 def write_page(path: Path, rows: Sequence[Row], summary: dict[str, Any]) -> Path:
     path.write_text(render(rows, summary))
     return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m lkbridge.loadtest.soakpage RUN_DIR`: write the run's soak.html again with
+    this version's page (a run's own page is its version's) and print its growth fits and its
+    ten-minute windows as Markdown."""
+    import argparse
+    import json
+
+    from lkbridge.loadtest.timeline import TIMELINE_CSV, read_rows
+    from lkbridge.loadtest.windows import markdown
+
+    parser = argparse.ArgumentParser(prog="python -m lkbridge.loadtest.soakpage")
+    parser.add_argument("run_dir", type=Path)
+    args = parser.parse_args(argv)
+    timeline = args.run_dir / TIMELINE_CSV
+    if not timeline.is_file():
+        parser.error(f"no {TIMELINE_CSV} in {args.run_dir}")
+    rows = read_rows(timeline)
+    summary_file = args.run_dir / "summary.json"
+    summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+    page = write_page(args.run_dir / SOAK_HTML, rows, summary)
+    for key, name, unit in (("rss", "RSS", " MB/h"), ("tasks", "tasks", " /h"),
+                            ("fds", "open fds", " /h"), ("threads", "threads", " /h")):  # fmt: skip
+        slope = fit(rows, name, _value(key), unit)
+        if slope is not None:
+            print(f"{name}: {slope.per_hour:+.3g} ± {slope.ci95_per_hour:.3g}{unit} over "
+                  f"{_clock(slope.start[0])}-{_clock(slope.end[0])}")  # fmt: skip
+    print(markdown(windows(rows)))
+    print(f"wrote {page}")
+    return 0
+
+
+def _value(key: str) -> Callable[[Row], float]:
+    figures: dict[str, Callable[[Row], float]] = {
+        "rss": lambda r: r.rss_mb,
+        "tasks": lambda r: float(r.tasks),
+        "fds": lambda r: float(r.open_fds),
+        "threads": lambda r: float(r.threads),
+    }
+    return figures[key]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -36,6 +36,7 @@ class Row:
     cpu_pct: float
     sessions: int
     streams: int
+    threads: int  # the process's OS threads (the SDK's and gRPC's native ones too)
     # the users' figures in the interval since the previous row
     chunks_per_s: float
     p50_ms: float
@@ -76,6 +77,7 @@ class Bridge:
     cpu_s: float
     sessions: int
     streams: int
+    threads: int = -1
 
 
 def window_percentile(histogram: Mapping[int, int], fraction: float) -> float:
@@ -124,6 +126,7 @@ class Timeline:
             rss_mb=bridge.rss_mb if bridge else -1.0, tasks=bridge.tasks if bridge else -1,
             open_fds=bridge.open_fds if bridge else -1, cpu_pct=cpu_pct,
             sessions=bridge.sessions if bridge else -1, streams=bridge.streams if bridge else -1,
+            threads=bridge.threads if bridge else -1,
             chunks_per_s=round(chunks / span, 2),
             # buckets are rounded (locust keeps 2 significant digits): never above the max seen
             p50_ms=min(window_percentile(window, 0.50), top),
@@ -160,12 +163,13 @@ def read_live(path: Path) -> dict[str, float] | None:
 
 
 def read_rows(path: Path) -> list[Row]:
-    """timeline.csv back as rows (the soak page's input)."""
+    """timeline.csv back as rows (the soak page's input); a column a run of an older version
+    did not write (threads) reads as -1, unknown."""
     kinds = {f.name: (float if f.type in ("float", float) else int) for f in fields(Row)}
     rows: list[Row] = []
     with path.open(newline="") as handle:
         for record in csv.DictReader(handle):
             with contextlib.suppress(KeyError, ValueError):
-                values = {name: kinds[name](float(record[name])) for name in COLUMNS}
+                values = {name: kinds[name](float(record.get(name) or -1)) for name in COLUMNS}
                 rows.append(Row(**values))  # type: ignore[arg-type]
     return rows

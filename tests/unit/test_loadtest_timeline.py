@@ -3,14 +3,25 @@ percentiles never above its max, and the soak page's plots carrying the rows the
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import subprocess
 import sys
+from dataclasses import asdict
 from html.parser import HTMLParser
+from pathlib import Path
 
 from lkbridge.loadtest.soakpage import MAX_POINTS, downsample, render
-from lkbridge.loadtest.timeline import Bridge, Counts, Row, Timeline, window_percentile
+from lkbridge.loadtest.timeline import (
+    COLUMNS,
+    Bridge,
+    Counts,
+    Row,
+    Timeline,
+    read_rows,
+    window_percentile,
+)
 
 ROUNDED = """
 import json
@@ -52,16 +63,19 @@ def test_window_percentile() -> None:
 
 def test_rows_hold_what_happened_in_their_interval_alone() -> None:
     timeline = Timeline()
-    bridge = Bridge(rss_mb=100.0, tasks=20, open_fds=30, cpu_s=1.0, sessions=2, streams=2)
+    bridge = Bridge(rss_mb=100.0, tasks=20, open_fds=30, cpu_s=1.0, sessions=2, streams=2,
+                    threads=40)  # fmt: skip
     first = timeline.add(3.0, 2, Counts({10: 30}, 12.0, 0, 0, 0), bridge)
     assert first.chunks_per_s == 10.0 and first.p50_ms == 10.0 and first.cpu_pct == -1.0
-    later = Bridge(rss_mb=101.0, tasks=21, open_fds=30, cpu_s=1.6, sessions=2, streams=2)
+    later = Bridge(rss_mb=101.0, tasks=21, open_fds=30, cpu_s=1.6, sessions=2, streams=2,
+                   threads=41)  # fmt: skip
     # the second interval: 60 chunks, 57 at 10 ms and 3 at 400 ms; one hole, one failure
     second = timeline.add(6.0, 2, Counts({10: 87, 400: 3}, 403.0, 1, 0, 1), later)
     assert second.chunks_per_s == 20.0
     assert second.p50_ms == 10.0 and second.p99_ms == 400.0 and second.max_ms == 400.0
     assert (second.holes, second.stalls, second.failures) == (1, 0, 1)
     assert second.cpu_pct == 20.0  # 0.6 CPU seconds in 3 s
+    assert second.threads == 41
     silent = timeline.add(9.0, 2, Counts({10: 87, 400: 3}, 403.0, 1, 0, 1), None)
     assert silent.chunks_per_s == 0.0 and silent.p95_ms == 0.0 and silent.holes == 0
     assert silent.rss_mb == -1.0 and silent.sample() is None
@@ -71,7 +85,7 @@ def test_rows_hold_what_happened_in_their_interval_alone() -> None:
 def _rows(count: int) -> list[Row]:
     return [
         Row(t_s=3.0 * i, users=4, rss_mb=100.0 + 0.5 * i, tasks=40 + i % 3, open_fds=50,
-            cpu_pct=12.5, sessions=4, streams=4, chunks_per_s=40.0, p50_ms=8.0 + i,
+            threads=30, cpu_pct=12.5, sessions=4, streams=4, chunks_per_s=40.0, p50_ms=8.0 + i,
             p95_ms=30.0 + i, p99_ms=60.0 + i, max_ms=90.0, holes=i % 2, stalls=0, failures=0)
         for i in range(count)
     ]  # fmt: skip
@@ -116,7 +130,8 @@ def test_the_soak_page_plots_every_row_and_the_fitted_slopes() -> None:
     assert parsed.lines["CPU"][1] == [12.5] * 40
     fitted = [name for name in parsed.lines if name.startswith("RSS fit ")]
     assert fitted == ["RSS fit +600 MB/h"]  # 0.5 MB every 3 s
-    assert re.search(r"<td>RSS</td><td>\+600 MB/h</td>", page)
+    assert re.search(r"<td>RSS</td><td>\+600 MB/h</td><td>± 0</td>", page)  # a straight line
+    assert parsed.lines["threads fit +0 /h"][1] == [30.0, 30.0]
     assert "FAIL RSS slope over the plateau" in page and 'class="fail">FAIL</span>' in page
 
 
@@ -126,3 +141,21 @@ def test_a_long_run_keeps_each_buckets_worst_value() -> None:
     kept = downsample(points)
     assert len(kept) <= MAX_POINTS and max(v for _, v in kept) == 99.0
     assert kept[-1][0] == points[-1][0]
+
+
+def test_a_timeline_of_an_older_version_reads_back_with_threads_unknown(tmp_path: Path) -> None:
+    """Runs before the threads column stay readable (the soak page of an old run is redrawn
+    from its timeline.csv): the column reads -1, and no threads line is fitted."""
+    rows = _rows(30)
+    old = tmp_path / "timeline.csv"
+    with old.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[c for c in COLUMNS if c != "threads"])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: v for k, v in asdict(row).items() if k != "threads"})
+    back = read_rows(old)
+    assert len(back) == 30 and {r.threads for r in back} == {-1}
+    assert [r.rss_mb for r in back] == [r.rss_mb for r in rows]
+    parsed = _Lines()
+    parsed.feed(render(back, {}))
+    assert not any(name.startswith("threads") for name in parsed.lines)
