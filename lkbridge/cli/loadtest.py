@@ -31,9 +31,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import typer
+
+if TYPE_CHECKING:
+    from lkbridge.cli.profile import Profile
 
 EXIT_GATE_FAILED = 1
 EXIT_CANNOT_CONNECT = 2
@@ -125,25 +128,15 @@ def loadtest(
     Exit codes: 0 gates passed, 1 a gate failed, 2 cannot reach the bridge or the SFU,
     3 refused (auth token, API key), 4 bridge not serving, 5 cannot run (no locust, no stack).
     """
-    if shape not in ("soak", "churn", "steps"):
-        _fail("--shape must be soak, churn or steps", EXIT_USAGE)
-    if worker and not master_host:
-        _fail("--worker needs --master-host", EXIT_USAGE)
-    if master and processes:
-        _fail("--master waits for remote --worker processes; --processes forks local ones: "
-              "choose one", EXIT_USAGE)  # fmt: skip
+    _check_choices(shape, worker, master_host, master, processes)
     total_s, ramp_s = parse_seconds(duration), parse_seconds(ramp)
     from lkbridge.cli.calls import profile_or_fail
 
     profile = profile_or_fail()  # a broken profile stops this command as it stops the others
     if bridge:  # a given bridge: its SFU, keys and token may come from the profile
-        livekit_url = livekit_url or profile.livekit_url or None
-        api_key = api_key or profile.livekit_api_key or None
-        api_secret = api_secret or profile.livekit_api_secret or None
-        auth_token = auth_token or profile.auth_token or None
-    if bridge and not (livekit_url and api_key and api_secret):
-        _fail("--bridge needs --livekit-url, --api-key and --api-secret (or the profile's "
-              "livekit_url, livekit_api_key, livekit_api_secret)", EXIT_USAGE)  # fmt: skip
+        livekit_url, api_key, api_secret, auth_token = _with_profile(
+            profile, livekit_url, api_key, api_secret, auth_token
+        )
     _require_locust()
     if worker:
         assert master_host is not None
@@ -159,56 +152,92 @@ def loadtest(
     out_dir = out or runs / f"{time.strftime('%Y%m%d-%H%M%S')}-{run_id}"
     out_dir.mkdir(parents=True, exist_ok=True)
     running = None if out else _hold(out_dir)  # noqa: F841 - locked until this process ends
+    ramp_s = min(ramp_s, total_s / 2)
     plan = {
-        "--rooms": str(rooms or users),
-        "--room-prefix": f"load-{run_id}",
-        "--shape": shape,
-        "--plateau-users": str(users),
-        "--ramp-s": str(min(ramp_s, total_s / 2)),
-        "--plateau-s": str(total_s - min(ramp_s, total_s / 2)),
-        "--step-users": str(step_users),
-        "--step-s": str(step_s),
-        "--max-fail-ratio": str(max_fail_ratio),
-        "--max-p95-ms": str(max_p95_ms),
-        "--max-rss-slope-mb-h": str(max_rss_slope_mb_h),
+        "--rooms": str(rooms or users), "--room-prefix": f"load-{run_id}", "--shape": shape,
+        "--plateau-users": str(users), "--ramp-s": str(ramp_s),
+        "--plateau-s": str(total_s - ramp_s), "--step-users": str(step_users),
+        "--step-s": str(step_s), "--max-fail-ratio": str(max_fail_ratio),
+        "--max-p95-ms": str(max_p95_ms), "--max-rss-slope-mb-h": str(max_rss_slope_mb_h),
         "--max-task-slope-per-h": str(max_task_slope_per_h),
         "--min-plateau-s": str(min_plateau_s),
-    }
-    from lkbridge.loadtest.stack import LoadStack, StackError
+    }  # fmt: skip
+    from lkbridge.loadtest.stack import LoadStack
 
     with LoadStack(out_dir) as stack:
-        try:
-            if bridge is None:
-                target, url, key, secret, clip = _start_stack(stack, clip_url)
-            else:
-                assert livekit_url and api_key and api_secret
-                target, url, key, secret = bridge, livekit_url, api_key, api_secret
-                _check_bridge(target, auth_token)
-                _check_sfu(url, key, secret)
-                clip = clip_url or ""
-            stack.start_devices(url, key, secret, int(plan["--rooms"]), plan["--room-prefix"])
-        except StackError as exc:
-            _fail(str(exc), EXIT_CANNOT_RUN)
-        plan |= {"--livekit-url": url, "--livekit-key": key, "--clip-url": clip}
+        target, secret = _targets(stack, plan, bridge, clip_url, livekit_url, api_key,
+                                  api_secret, auth_token)  # fmt: skip
         # secrets reach locust by its environment, never its command line (ps shows that)
         env = {SECRET_ENV: secret, AUTH_ENV: auth_token or ""}
         distributed = _distribution(master, processes, expect_workers, master_bind_host,
                                     master_port)  # fmt: skip
         show = live and not as_json and sys.stderr.isatty()
         summary = _run_master(target, plan, env, out_dir, distributed, web, web_port, show)
-    from lkbridge.loadtest.summary import format_text
-
     summary["out"] = str(out_dir)
     summary["soak_page"] = str(_soak_page(out_dir, summary))
     if out is None:
         _prune(runs, keep_runs, out_dir)
+    _print_summary(summary, as_json)
+    raise typer.Exit(0 if summary["gates"]["passed"] else EXIT_GATE_FAILED)
+
+
+def _check_choices(shape: str, worker: bool, master_host: str | None, master: bool,
+                   processes: int) -> None:  # fmt: skip
+    """Options that cannot go together, refused before anything starts."""
+    if shape not in ("soak", "churn", "steps"):
+        _fail("--shape must be soak, churn or steps", EXIT_USAGE)
+    if worker and not master_host:
+        _fail("--worker needs --master-host", EXIT_USAGE)
+    if master and processes:
+        _fail("--master waits for remote --worker processes; --processes forks local ones: "
+              "choose one", EXIT_USAGE)  # fmt: skip
+
+
+def _with_profile(profile: Profile, livekit_url: str | None, api_key: str | None,
+                  api_secret: str | None, auth_token: str | None
+                  ) -> tuple[str, str, str, str | None]:  # fmt: skip
+    """A given bridge's SFU, keys and token: the options, else the profile's."""
+    livekit_url = livekit_url or profile.livekit_url or None
+    api_key = api_key or profile.livekit_api_key or None
+    api_secret = api_secret or profile.livekit_api_secret or None
+    if not (livekit_url and api_key and api_secret):
+        _fail("--bridge needs --livekit-url, --api-key and --api-secret (or the profile's "
+              "livekit_url, livekit_api_key, livekit_api_secret)", EXIT_USAGE)  # fmt: skip
+    return livekit_url, api_key, api_secret, auth_token or profile.auth_token or None
+
+
+def _targets(stack: Any, plan: dict[str, str], bridge: str | None, clip_url: str | None,
+             livekit_url: str | None, api_key: str | None, api_secret: str | None,
+             auth_token: str | None) -> tuple[str, str]:  # fmt: skip
+    """The bridge and SFU the run drives (its own stack's, or checked given ones) and the
+    speaking devices; adds the SFU and clip to `plan`. Returns (bridge, SFU secret)."""
+    from lkbridge.loadtest.stack import StackError
+
+    try:
+        if bridge is None:
+            target, url, key, secret, clip = _start_stack(stack, clip_url)
+        else:
+            assert livekit_url and api_key and api_secret
+            target, url, key, secret = bridge, livekit_url, api_key, api_secret
+            _check_bridge(target, auth_token)
+            _check_sfu(url, key, secret)
+            clip = clip_url or ""
+        stack.start_devices(url, key, secret, int(plan["--rooms"]), plan["--room-prefix"])
+    except StackError as exc:
+        _fail(str(exc), EXIT_CANNOT_RUN)
+    plan |= {"--livekit-url": url, "--livekit-key": key, "--clip-url": clip}
+    return target, secret
+
+
+def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    from lkbridge.loadtest.summary import format_text
+
     if as_json:
         print(json.dumps(summary, indent=2))
     else:
         print(format_text(summary))
         print(f"soak page: {summary['soak_page']}")
-        print(f"files: {out_dir}")
-    raise typer.Exit(0 if summary["gates"]["passed"] else EXIT_GATE_FAILED)
+        print(f"files: {summary['out']}")
 
 
 def _start_stack(stack: Any, clip_url: str | None) -> tuple[str, str, str, str, str]:

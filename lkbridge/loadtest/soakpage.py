@@ -141,85 +141,68 @@ def _clock(t_s: float) -> str:
     return f"{t // 3600}:{t // 60 % 60:02d}:{t % 60:02d}"
 
 
+@dataclass(frozen=True)
+class Figure:
+    """A bridge figure drawn with its growth fit: key, name, chart title, unit, fit unit."""
+
+    key: str
+    name: str
+    title: str
+    unit: str
+    per_hour: str
+    value: Callable[[Row], float]
+
+
+GROWTH = (
+    Figure("rss", "RSS", "Bridge resident memory", "MB", "MB/h", lambda r: r.rss_mb),
+    Figure("tasks", "tasks", "Bridge asyncio tasks", "count", "/h", lambda r: float(r.tasks)),
+    Figure("fds", "open fds", "Bridge open file descriptors", "count", "/h",
+           lambda r: float(r.open_fds)),
+    Figure("threads", "threads", "Bridge OS threads", "count", "/h", lambda r: float(r.threads)),
+)  # fmt: skip
+
+# the other charts: title, unit, and per line its name, value and whether only rows the
+# bridge answered count
+PLAIN: tuple[tuple[str, str, tuple[tuple[str, Callable[[Row], float], bool], ...]], ...] = (
+    ("Bridge CPU", "% of one core", (("CPU", lambda r: r.cpu_pct, True),)),
+    ("Users and bridge sessions", "count",
+     (("users", lambda r: r.users, False), ("sessions", lambda r: r.sessions, True))),
+    ("Device -> client latency per interval", "ms",
+     (("p50", lambda r: r.p50_ms, False), ("p95", lambda r: r.p95_ms, False),
+      ("p99", lambda r: r.p99_ms, False))),
+    ("Audio chunks received", "chunks/s", (("chunks/s", lambda r: r.chunks_per_s, False),)),
+    ("Holes, stalls and failures per interval", "count",
+     (("holes", lambda r: r.holes, False), ("stalls", lambda r: r.stalls, False),
+      ("failures", lambda r: r.failures, False))),
+)  # fmt: skip
+
+
+def fits(rows: Sequence[Row]) -> dict[str, Slope]:
+    """The growth fits of the figures the run recorded (an older run has no threads)."""
+    found = {g.key: fit(rows, g.name, g.value, g.per_hour) for g in GROWTH}
+    return {key: slope for key, slope in found.items() if slope is not None}
+
+
 def render(rows: Sequence[Row], summary: dict[str, Any], title: str = "lkbridge load run"
            ) -> str:  # fmt: skip
     """The page for the rows of timeline.csv and the run's summary (summary.json)."""
-    slopes = {
-        "rss": fit(rows, "RSS", lambda r: r.rss_mb, "MB/h"),
-        "tasks": fit(rows, "tasks", lambda r: r.tasks, "/h"),
-        "fds": fit(rows, "open fds", lambda r: r.open_fds, "/h"),
-        "threads": fit(rows, "threads", lambda r: r.threads, "/h")
-        if any(r.threads >= 0 for r in rows)
-        else None,
-    }
-
-    def with_fit(key: str, name: str, value: Callable[[Row], float], colour: str) -> list[Series]:
-        known = [(t, v) for t, v in column(rows, value, bridge=True) if v >= 0]
-        out = [Series(name, downsample(known), colour)]
-        slope = slopes[key]
+    slopes = fits(rows)
+    charts = []
+    for figure, colour in zip(GROWTH, COLOURS, strict=False):
+        known = [(t, v) for t, v in column(rows, figure.value, bridge=True) if v >= 0]
+        series = [Series(figure.name, downsample(known), colour)]
+        slope = slopes.get(figure.key)
         if slope is not None:
-            out.append(Series(f"{name} fit {slope.per_hour:+.3g} {slope.unit}",
-                              [slope.start, slope.end], "#555555", dashed=True))  # fmt: skip
-        return out
-
-    cpu = [(t, v) for t, v in column(rows, lambda r: r.cpu_pct, bridge=True) if v >= 0]
-    charts = [
-        plot(
-            "Bridge resident memory", "MB", with_fit("rss", "RSS", lambda r: r.rss_mb, COLOURS[0])
-        ),
-        plot(
-            "Bridge asyncio tasks",
-            "count",
-            with_fit("tasks", "tasks", lambda r: r.tasks, COLOURS[1]),
-        ),
-        plot(
-            "Bridge open file descriptors",
-            "count",
-            with_fit("fds", "open fds", lambda r: r.open_fds, COLOURS[2]),
-        ),
-        plot(
-            "Bridge OS threads",
-            "count",
-            with_fit("threads", "threads", lambda r: r.threads, COLOURS[4]),
-        ),
-        plot("Bridge CPU", "% of one core", [Series("CPU", downsample(cpu), COLOURS[3])]),
-        plot(
-            "Users and bridge sessions",
-            "count",
-            [
-                Series("users", downsample(column(rows, lambda r: r.users)), COLOURS[0]),
-                Series(
-                    "sessions",
-                    downsample(column(rows, lambda r: r.sessions, bridge=True)),
-                    COLOURS[4],
-                ),
-            ],
-        ),
-        plot(
-            "Device -> client latency per interval",
-            "ms",
-            [
-                Series("p50", downsample(column(rows, lambda r: r.p50_ms)), COLOURS[2]),
-                Series("p95", downsample(column(rows, lambda r: r.p95_ms)), COLOURS[4]),
-                Series("p99", downsample(column(rows, lambda r: r.p99_ms)), COLOURS[1]),
-            ],
-        ),
-        plot(
-            "Audio chunks received",
-            "chunks/s",
-            [Series("chunks/s", downsample(column(rows, lambda r: r.chunks_per_s)), COLOURS[0])],
-        ),
-        plot(
-            "Holes, stalls and failures per interval",
-            "count",
-            [
-                Series("holes", downsample(column(rows, lambda r: r.holes)), COLOURS[1]),
-                Series("stalls", downsample(column(rows, lambda r: r.stalls)), COLOURS[4]),
-                Series("failures", downsample(column(rows, lambda r: r.failures)), COLOURS[3]),
-            ],
-        ),
-    ]
-    return _page(title, rows, summary, [s for s in slopes.values() if s is not None], charts)
+            series.append(Series(f"{figure.name} fit {slope.per_hour:+.3g} {slope.unit}",
+                                 [slope.start, slope.end], "#555555", dashed=True))  # fmt: skip
+        charts.append(plot(figure.title, figure.unit, series))
+    for chart_title, unit, lines in PLAIN:
+        series = []
+        for (name, value, bridge), colour in zip(lines, COLOURS, strict=False):
+            points = [(t, v) for t, v in column(rows, value, bridge=bridge) if v >= 0 or not bridge]
+            series.append(Series(name, downsample(points), colour))
+        charts.append(plot(chart_title, unit, series))
+    return _page(title, rows, summary, list(slopes.values()), charts)
 
 
 def _page(title: str, rows: Sequence[Row], summary: dict[str, Any], slopes: list[Slope],
@@ -315,25 +298,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary_file = args.run_dir / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
     page = write_page(args.run_dir / SOAK_HTML, rows, summary)
-    for key, name, unit in (("rss", "RSS", " MB/h"), ("tasks", "tasks", " /h"),
-                            ("fds", "open fds", " /h"), ("threads", "threads", " /h")):  # fmt: skip
-        slope = fit(rows, name, _value(key), unit)
-        if slope is not None:
-            print(f"{name}: {slope.per_hour:+.3g} ± {slope.ci95_per_hour:.3g}{unit} over "
-                  f"{_clock(slope.start[0])}-{_clock(slope.end[0])}")  # fmt: skip
+    for slope in fits(rows).values():
+        print(f"{slope.name}: {slope.per_hour:+.3g} ± {slope.ci95_per_hour:.3g} {slope.unit} "
+              f"over {_clock(slope.start[0])}-{_clock(slope.end[0])}")  # fmt: skip
     print(markdown(windows(rows)))
     print(f"wrote {page}")
     return 0
-
-
-def _value(key: str) -> Callable[[Row], float]:
-    figures: dict[str, Callable[[Row], float]] = {
-        "rss": lambda r: r.rss_mb,
-        "tasks": lambda r: float(r.tasks),
-        "fds": lambda r: float(r.open_fds),
-        "threads": lambda r: float(r.threads),
-    }
-    return figures[key]
 
 
 if __name__ == "__main__":
