@@ -1,4 +1,4 @@
-"""The one map from lkbridge's errors to gRPC status codes (server/grpc/service.py)."""
+"""The one map from lkbridge's errors to gRPC status codes (server/grpc/status.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from lkbridge.errors import (
     RoomLost,
     SessionNotFound,
 )
-from lkbridge.server.grpc.service import status_of
+from lkbridge.server.grpc.status import status_of
 
 
 @pytest.mark.parametrize(

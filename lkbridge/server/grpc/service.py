@@ -1,8 +1,9 @@
 """The LiveKitBridge gRPC service: thin handlers that validate, pick the status, and delegate.
 
-Every handler turns a refusal into a status through `STATUS_OF`, one class of lkbridge.errors to
-one code; the work happens in the registry, the sessions and their tracks. A stream the bridge
-ends carries its code on its StreamBinding (session.py: superseded, closed, room lost).
+Every handler turns a refusal into a status through `STATUS_OF` (status.py), one class of
+lkbridge.errors to one code; the work happens in the registry, the sessions and their tracks. A
+stream the bridge ends carries its code on its StreamBinding (session.py: superseded, closed,
+room lost).
 """
 
 from __future__ import annotations
@@ -22,13 +23,10 @@ from lkbridge.audio.pcm import Int16Array
 from lkbridge.errors import (
     AtCapacity,
     BridgeError,
-    FetchError,
     FirstMessageLate,
     InvalidArgument,
     JoinFailed,
     MessageTooLarge,
-    NotConnected,
-    RoomLost,
     SessionNotFound,
 )
 from lkbridge.server.config import BridgeConfig
@@ -36,6 +34,7 @@ from lkbridge.server.grpc.first_message import first_message
 from lkbridge.server.grpc.health_check import HealthFigures, health_metadata, health_status
 from lkbridge.server.grpc.ingest import ChunkIngest
 from lkbridge.server.grpc.stats import Stats
+from lkbridge.server.grpc.status import COUNTED_AS_ERRORS, status_of
 from lkbridge.server.grpc.stream_writer import StreamWriter
 from lkbridge.server.grpc.validate import (
     MAX_ID_BYTES,
@@ -59,33 +58,6 @@ from lkbridge.server.session.session import END_CAUSE_KEY, Session, SessionState
 from lkbridge.wire import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
-
-STATUS_OF: dict[type[BridgeError], grpc.StatusCode] = {
-    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
-    FetchError: grpc.StatusCode.INVALID_ARGUMENT,  # a URL refused before any session is touched
-    MessageTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    AtCapacity: grpc.StatusCode.RESOURCE_EXHAUSTED,  # --max-sessions, --max-joins-in-flight
-    FirstMessageLate: grpc.StatusCode.DEADLINE_EXCEEDED,
-    SessionNotFound: grpc.StatusCode.NOT_FOUND,
-    NotConnected: grpc.StatusCode.FAILED_PRECONDITION,
-    RoomLost: grpc.StatusCode.UNAVAILABLE,  # under a stream in progress: rejoin and retry
-    JoinFailed: grpc.StatusCode.UNAVAILABLE,  # JoinRoom itself answers success=false instead
-}
-# a stream that ends with one of these counts in the bridge's error figure
-COUNTED_AS_ERRORS = (
-    grpc.StatusCode.INVALID_ARGUMENT,
-    grpc.StatusCode.INTERNAL,
-    grpc.StatusCode.RESOURCE_EXHAUSTED,
-)
-
-
-def status_of(error: BridgeError) -> grpc.StatusCode:
-    """The code of the nearest class in STATUS_OF; INTERNAL for one the bridge never refuses
-    with."""
-    for cls in type(error).__mro__:
-        if cls in STATUS_OF:
-            return STATUS_OF[cls]
-    return grpc.StatusCode.INTERNAL
 
 
 async def abort(
