@@ -20,7 +20,7 @@ from lkbridge.audio.signal import tone
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer, cache_dir
 from lkbridge.devstack.tokens import mint_token
 from lkbridge.errors import ClientError
-from lkbridge.server.session.session import END_REPLACED
+from lkbridge.server.session.binding import END_REPLACED
 from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory, LiveKitEnv
 from tests.helpers import steady, wait_for, wait_until
 

@@ -18,7 +18,7 @@ from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge.server.grpc.stats import LatencyRecorder
 from lkbridge.server.grpc.stream_writer import StreamWriter
 from lkbridge.server.room_to_client.outbox import Outbox
-from lkbridge.server.session.session import StreamBinding
+from lkbridge.server.session.binding import StreamBinding
 from tests.helpers import settle
 
 
@@ -98,7 +98,7 @@ class FakeContext:
 
 def make_writer() -> tuple[FakeSession, StreamBinding, FakeContext, StreamWriter]:
     session = FakeSession()
-    binding = StreamBinding(session)  # type: ignore[arg-type]
+    binding = StreamBinding()
     context = FakeContext()
     writer = StreamWriter(session, binding, context, LatencyRecorder())  # type: ignore[arg-type]
     session.outbox.listener = writer.kick

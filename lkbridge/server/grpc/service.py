@@ -2,7 +2,7 @@
 
 Every handler turns a refusal into a status through `STATUS_OF` (status.py), one class of
 lkbridge.errors to one code; the work happens in the registry, the sessions and their tracks. A
-stream the bridge ends carries its code on its StreamBinding (session.py: superseded, closed,
+stream the bridge ends carries its code on its StreamBinding (binding.py: superseded, closed,
 room lost).
 """
 
@@ -53,8 +53,9 @@ from lkbridge.server.playback.player import PlayRequest
 from lkbridge.server.policy.livekit_url import judged
 from lkbridge.server.policy.playback_url import check_url
 from lkbridge.server.redact import clip, redact
+from lkbridge.server.session.binding import END_CAUSE_KEY, StreamBinding
 from lkbridge.server.session.registry import SessionRegistry
-from lkbridge.server.session.session import END_CAUSE_KEY, Session, SessionState, StreamBinding
+from lkbridge.server.session.session import Session, SessionState
 from lkbridge.wire import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,8 @@ from lkbridge import tracing
 from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge.audio import ROOM_RATE
 from lkbridge.server.grpc.stats import LatencyRecorder
-from lkbridge.server.session.session import Session, StreamBinding
+from lkbridge.server.session.binding import StreamBinding
+from lkbridge.server.session.session import Session
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from lkbridge.errors import AtCapacity, JoinFailed, SessionNotFound
 from lkbridge.server.config import BridgeConfig
 from lkbridge.server.redact import clip, redact
+from lkbridge.server.session.binding import END_REPLACED
 from lkbridge.server.session.memory import release_free_memory
-from lkbridge.server.session.session import END_REPLACED, Session
+from lkbridge.server.session.session import Session
 
 log = logging.getLogger(__name__)
 

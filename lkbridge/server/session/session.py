@@ -14,7 +14,6 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import grpc
 from livekit import rtc
@@ -30,6 +29,7 @@ from lkbridge.server.room_to_client.track_forwarding import TrackForwarding
 from lkbridge.server.room_to_client.unannounced import UnannouncedPackets
 from lkbridge.server.rtc.runtime import route_own_events
 from lkbridge.server.rtc.tracks import Delivery, TrackOptions, TrackSet
+from lkbridge.server.session.binding import StreamBinding
 
 log = logging.getLogger(__name__)
 
@@ -40,38 +40,6 @@ class SessionState(enum.Enum):
     RECONNECTING = "reconnecting"
     DISCONNECTED = "disconnected"
     CLOSED = "closed"
-
-
-END_CAUSE_KEY = "lkbridge-end-cause"
-"""Trailing metadata of a StreamAudio call the bridge ended for a reason a client acts on."""
-END_REPLACED = "replaced"
-
-
-@dataclass
-class StreamBinding:
-    """One StreamAudio call attached to a session; ended by supersession, close or room loss."""
-
-    session: Session
-    ended: bool = False
-    end_reason: str = ""
-    end_code: grpc.StatusCode | None = None  # None: a clean end
-    # Why, in a word a client can act on without reading the prose: sent as the trailing
-    # metadata END_CAUSE_KEY. Only END_REPLACED so far (a JoinRoom for the user replaced the
-    # session: the client must not rejoin and fight the one that took it).
-    end_cause: str = ""
-
-    # The handler task, while it waits for the client's next chunk: end() interrupts that wait
-    # (supersession, session close, room loss) so the call ends now, not at the next chunk.
-    reader: asyncio.Task[object] | None = None
-    interrupted: bool = False
-
-    def end(self, reason: str, code: grpc.StatusCode | None = None, cause: str = "") -> None:
-        if not self.ended:
-            self.ended, self.end_reason, self.end_code = True, reason, code
-            self.end_cause = cause
-            if self.reader is not None and not self.interrupted:
-                self.interrupted = True
-                self.reader.cancel()
 
 
 def _now_ms() -> int:
@@ -221,7 +189,7 @@ class Session:
         if self.stream is not None:
             self.stream.end("superseded by a newer StreamAudio call", grpc.StatusCode.ABORTED)
         self.cancel_idle_timer()
-        self.stream = StreamBinding(self)
+        self.stream = StreamBinding()
         return self.stream
 
     def unbind_stream(self, binding: StreamBinding) -> None:
