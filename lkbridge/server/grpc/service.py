@@ -2,8 +2,8 @@
 
 Every handler turns a refusal into a status through `STATUS_OF` (status.py), one class of
 lkbridge.errors to one code; the work happens in the registry, the sessions and their tracks. A
-stream the bridge ends carries its code on its StreamBinding (binding.py: superseded, closed,
-room lost).
+stream the bridge ends says why on its StreamBinding (binding.py: a `StreamEnd`), and
+`end_status` (status.py) gives its code.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from lkbridge.server.grpc.first_message import first_message
 from lkbridge.server.grpc.health_check import HealthFigures, health_metadata, health_status
 from lkbridge.server.grpc.ingest import ChunkIngest
 from lkbridge.server.grpc.stats import Stats
-from lkbridge.server.grpc.status import COUNTED_AS_ERRORS, status_of
+from lkbridge.server.grpc.status import COUNTED_AS_ERRORS, end_status, end_trailers, status_of
 from lkbridge.server.grpc.stream_writer import StreamWriter
 from lkbridge.server.grpc.validate import (
     MAX_ID_BYTES,
@@ -53,7 +53,7 @@ from lkbridge.server.playback.player import PlayRequest
 from lkbridge.server.policy.livekit_url import judged
 from lkbridge.server.policy.playback_url import check_url
 from lkbridge.server.redact import clip, redact
-from lkbridge.server.session.binding import END_CAUSE_KEY, StreamBinding
+from lkbridge.server.session.binding import StreamBinding, StreamEnd
 from lkbridge.server.session.registry import SessionRegistry
 from lkbridge.server.session.session import Session, SessionState
 from lkbridge.wire import MAX_MESSAGE_BYTES
@@ -75,6 +75,19 @@ async def abort(
 async def refuse(context: grpc.aio.ServicerContext, error: BridgeError) -> NoReturn:
     """End the call with the error's status and its sentence."""
     await abort(context, status_of(error), str(error))
+
+
+async def end_call(
+    context: grpc.aio.ServicerContext,
+    why: StreamEnd | None,
+    details: str,
+    error: BridgeError | None = None,
+) -> None:
+    """End a StreamAudio call the bridge ended `why`: its status, `details` and cause as
+    trailing metadata. Returns only for a clean end (no status: the handler returns, OK)."""
+    code = end_status(why, error)
+    if code is not None:
+        await abort(context, code, details, end_trailers(why))
 
 
 class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
@@ -189,16 +202,14 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         if session.state is SessionState.CLOSED:
             # Closed while the call was being accepted (a JoinRoom replaced it, a LeaveRoom, the
             # idle timer): the call ends as the session's bound stream would have.
-            cause = ((END_CAUSE_KEY, session.close_cause),) if session.close_cause else ()
-            reason = f"session closed: {session.close_reason}"
-            await abort(context, grpc.StatusCode.UNAVAILABLE, reason, cause)
+            await end_call(context, session.closed_as, session.closed_as.text(session.close_reason))
         binding = session.bind_stream()
         writer = StreamWriter(session, binding, context, self._stats.latency_out)
         writer.attach()
         try:
             await self._read_client(first, requests, session, binding, context)
         except asyncio.CancelledError:
-            binding.end("client cancelled the stream", grpc.StatusCode.CANCELLED)
+            binding.end(StreamEnd.CLIENT_CANCELLED)
             raise
         finally:
             writer.detach()
@@ -206,25 +217,22 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             # writer winds down must not skip it. Only the client breaking the call closes
             # the session; a call the bridge ended (clean or with an error status) leaves it
             # to its idle timer.
-            if binding.end_code is grpc.StatusCode.CANCELLED:
+            if binding.why is not None and binding.why.client_broke:
                 if session.stream is binding:
                     self._registry.spawn_remove(session, binding.end_reason)
             else:
                 session.unbind_stream(binding)
+            code = end_status(binding.why, binding.error)
             log.info(
                 "StreamAudio %s ended: %s (%s)",
                 session.user_id,
                 binding.end_reason or "call ended",
-                binding.end_code.name if binding.end_code else "OK",
+                code.name if code else "OK",
             )
             await writer.close()
-        if binding.end_code in COUNTED_AS_ERRORS:
+        if end_status(binding.why, binding.error) in COUNTED_AS_ERRORS:
             self._stats.errors += 1
-        if binding.end_code is not None:
-            # The cause as trailing metadata: additive, a client that reads only the status
-            # (the cloud's own) sees the same code and text as before.
-            cause = ((END_CAUSE_KEY, binding.end_cause),) if binding.end_cause else ()
-            await abort(context, binding.end_code, binding.end_reason, cause)
+        await end_call(context, binding.why, binding.end_reason, binding.error)
 
     async def _read_client(
         self,
@@ -258,16 +266,16 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             for track_id, samples in ingest.flush():
                 await session.write(track_id, samples)
             await session.flush()
-            binding.end("client finished the stream")
+            binding.end(StreamEnd.FINISHED)
         except BridgeError as exc:
-            binding.end(str(exc), status_of(exc))
+            binding.end(StreamEnd.REFUSED, str(exc), exc)
         except asyncio.CancelledError:
             raise
         except grpc.RpcError as exc:
-            binding.end(f"client stream error: {exc}", grpc.StatusCode.CANCELLED)
+            binding.end(StreamEnd.CLIENT_ERROR, str(exc))
         except Exception as exc:
             log.exception("StreamAudio %s: unexpected error", session.user_id)
-            binding.end(f"internal error: {exc!r}", grpc.StatusCode.INTERNAL)
+            binding.end(StreamEnd.INTERNAL_ERROR, repr(exc))
 
     async def _write_slices(
         self,

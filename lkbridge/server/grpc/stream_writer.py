@@ -19,7 +19,7 @@ from lkbridge import tracing
 from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge.audio import ROOM_RATE
 from lkbridge.server.grpc.stats import LatencyRecorder
-from lkbridge.server.session.binding import StreamBinding
+from lkbridge.server.session.binding import StreamBinding, StreamEnd
 from lkbridge.server.session.session import Session
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class StreamWriter:
         error = task.exception()
         if error is not None:
             log.info("StreamAudio %s: write failed: %r", self._session.user_id, error)
-            self._binding.end(f"client stream error: {error!r}", grpc.StatusCode.CANCELLED)
+            self._binding.end(StreamEnd.CLIENT_ERROR, repr(error))
             return
         self.kick()  # audio that arrived during the last write
 
