@@ -1,6 +1,7 @@
 """The outbox's budget (bytes and age, oldest dropped and counted) and the writer draining it.
 
-Pure logic: a fake session and a fake gRPC context stand in for the room and the call. Times
+Pure logic: what the writer reads of a session (its outbox, user_id and counters) and a fake
+gRPC context stand in for the room and the call. Times
 are passed in (read around a put, never waited for), and the writer is awaited in event-loop
 steps until the state it must reach, never in seconds.
 """
@@ -73,6 +74,8 @@ def test_put_tells_the_listener_and_clear_empties() -> None:
 
 @dataclass
 class FakeSession:
+    """What the writer is given of a session: its outbox, user_id and counters (OutCounters)."""
+
     outbox: Outbox = field(default_factory=lambda: Outbox(1_000_000, 60))
     user_id: str = "u"
     frames_out: int = 0
@@ -99,7 +102,9 @@ def make_writer() -> tuple[FakeSession, StreamBinding, FakeContext, StreamWriter
     session = FakeSession()
     binding = StreamBinding()
     context = FakeContext()
-    writer = StreamWriter(session, binding, context, LatencyRecorder())  # type: ignore[arg-type]
+    writer = StreamWriter(
+        session.user_id, session.outbox, session, binding, context, LatencyRecorder()
+    )
     session.outbox.listener = writer.kick
     return session, binding, context, writer
 

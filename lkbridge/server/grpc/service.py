@@ -204,7 +204,9 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             # idle timer): the call ends as the session's bound stream would have.
             await end_call(context, session.closed_as, session.closed_as.text(session.close_reason))
         binding = session.bind_stream()
-        writer = StreamWriter(session, binding, context, self._stats.latency_out)
+        writer = StreamWriter(
+            session.user_id, session.outbox, session, binding, context, self._stats.latency_out
+        )
         writer.attach()
         try:
             await self._read_client(first, requests, session, binding, context)
