@@ -132,7 +132,9 @@ async def test_a_stream_that_comes_as_its_session_is_replaced_ends_as_replaced(
         assert await call.code() == grpc.StatusCode.UNAVAILABLE
         assert await call.details() == "session closed: replaced by a new JoinRoom"
         assert tuple(await call.trailing_metadata()) == (("lkbridge-end-cause", "replaced"),)
-    assert bridge.server.stats.active_streams == 0
+    # grpc.aio's abort sends the status, then raises: the handler counts the stream out after
+    # the client may have read the status (failed once in 4 runs here when read at once)
+    await wait_until(lambda: bridge.server.stats.active_streams == 0, 10, "the stream counted out")
 
 
 async def test_client_cancel_closes_the_session(
