@@ -2,7 +2,7 @@
 
 Errors of the libraries underneath (grpc, livekit, aiohttp, PyAV) are translated into these at
 one boundary each; the gRPC service then maps each class to one status code in one place
-(`lkbridge.server.grpc.service.STATUS_OF`). This module imports nothing, so every floor may use it.
+(`lkbridge.server.grpc.status.STATUS_OF`). This module imports nothing, so every floor may use it.
 """
 
 from __future__ import annotations

@@ -227,3 +227,29 @@ def test_no_import_circle() -> None:
     done: set[str] = set()
     for name in sorted(deps):
         visit(name, [])
+
+
+# below the gRPC floor a session and its paths say why in their own terms (lkbridge.errors, the
+# session's StreamEnd); grpc/status.py alone turns that into a status (docs/architecture.md)
+GRPC_FREE = (
+    "lkbridge.server.session",
+    "lkbridge.server.room_to_client",
+    "lkbridge.server.playback",
+    "lkbridge.server.rtc",
+)
+
+
+def grpc_imports(package: str) -> list[tuple[str, str]]:
+    """(module, grpc module) for every import of grpc or its add-ons made in `package`."""
+    return [
+        (name, dep)
+        for name, tree in modules().items()
+        if name == package or name.startswith(package + ".")
+        for dep in sorted(set(imports(tree)))
+        if dep.split(".")[0] == "grpc" or dep.startswith("grpc_")
+    ]
+
+
+def test_below_the_grpc_floor_nothing_imports_grpc() -> None:
+    assert ("lkbridge.server.grpc.status", "grpc") in grpc_imports("lkbridge.server.grpc")
+    assert [i for package in GRPC_FREE for i in grpc_imports(package)] == []

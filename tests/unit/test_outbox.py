@@ -1,6 +1,7 @@
 """The outbox's budget (bytes and age, oldest dropped and counted) and the writer draining it.
 
-Pure logic: a fake session and a fake gRPC context stand in for the room and the call. Times
+Pure logic: what the writer reads of a session (its outbox, user_id and counters) and a fake
+gRPC context stand in for the room and the call. Times
 are passed in (read around a put, never waited for), and the writer is awaited in event-loop
 steps until the state it must reach, never in seconds.
 """
@@ -11,14 +12,13 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-import grpc
 import pytest
 
 from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge.server.grpc.stats import LatencyRecorder
 from lkbridge.server.grpc.stream_writer import StreamWriter
 from lkbridge.server.room_to_client.outbox import Outbox
-from lkbridge.server.session.session import StreamBinding
+from lkbridge.server.session.binding import StreamBinding, StreamEnd
 from tests.helpers import settle
 
 
@@ -74,6 +74,8 @@ def test_put_tells_the_listener_and_clear_empties() -> None:
 
 @dataclass
 class FakeSession:
+    """What the writer is given of a session: its outbox, user_id and counters (OutCounters)."""
+
     outbox: Outbox = field(default_factory=lambda: Outbox(1_000_000, 60))
     user_id: str = "u"
     frames_out: int = 0
@@ -98,9 +100,11 @@ class FakeContext:
 
 def make_writer() -> tuple[FakeSession, StreamBinding, FakeContext, StreamWriter]:
     session = FakeSession()
-    binding = StreamBinding(session)  # type: ignore[arg-type]
+    binding = StreamBinding()
     context = FakeContext()
-    writer = StreamWriter(session, binding, context, LatencyRecorder())  # type: ignore[arg-type]
+    writer = StreamWriter(
+        session.user_id, session.outbox, session, binding, context, LatencyRecorder()
+    )
     session.outbox.listener = writer.kick
     return session, binding, context, writer
 
@@ -143,8 +147,8 @@ async def test_a_failed_write_ends_the_binding_as_a_client_error() -> None:
     context.fail = RuntimeError("connection reset")
     session.outbox.put(b"ab")
     await settle(lambda: binding.ended, "the failed write to end the binding")
-    assert binding.ended and binding.end_code is grpc.StatusCode.CANCELLED
-    assert "connection reset" in binding.end_reason
+    assert binding.ended and binding.why is StreamEnd.CLIENT_ERROR  # CANCELLED: test_status_map
+    assert binding.end_reason == "client stream error: RuntimeError('connection reset')"
     session.outbox.put(b"cd")  # no new drain after the end
     assert not drains() and context.writes_begun == 1
     assert context.written == []

@@ -1,8 +1,9 @@
 """The LiveKitBridge gRPC service: thin handlers that validate, pick the status, and delegate.
 
-Every handler turns a refusal into a status through `STATUS_OF`, one class of lkbridge.errors to
-one code; the work happens in the registry, the sessions and their tracks. A stream the bridge
-ends carries its code on its StreamBinding (session.py: superseded, closed, room lost).
+Every handler turns a refusal into a status through `STATUS_OF` (status.py), one class of
+lkbridge.errors to one code; the work happens in the registry, the sessions and their tracks. A
+stream the bridge ends says why on its StreamBinding (binding.py: a `StreamEnd`), and
+`end_status` (status.py) gives its code.
 """
 
 from __future__ import annotations
@@ -22,13 +23,10 @@ from lkbridge.audio.pcm import Int16Array
 from lkbridge.errors import (
     AtCapacity,
     BridgeError,
-    FetchError,
     FirstMessageLate,
     InvalidArgument,
     JoinFailed,
     MessageTooLarge,
-    NotConnected,
-    RoomLost,
     SessionNotFound,
 )
 from lkbridge.server.config import BridgeConfig
@@ -36,6 +34,7 @@ from lkbridge.server.grpc.first_message import first_message
 from lkbridge.server.grpc.health_check import HealthFigures, health_metadata, health_status
 from lkbridge.server.grpc.ingest import ChunkIngest
 from lkbridge.server.grpc.stats import Stats
+from lkbridge.server.grpc.status import COUNTED_AS_ERRORS, end_status, end_trailers, status_of
 from lkbridge.server.grpc.stream_writer import StreamWriter
 from lkbridge.server.grpc.validate import (
     MAX_ID_BYTES,
@@ -54,38 +53,12 @@ from lkbridge.server.playback.player import PlayRequest
 from lkbridge.server.policy.livekit_url import judged
 from lkbridge.server.policy.playback_url import check_url
 from lkbridge.server.redact import clip, redact
+from lkbridge.server.session.binding import StreamBinding, StreamEnd
 from lkbridge.server.session.registry import SessionRegistry
-from lkbridge.server.session.session import END_CAUSE_KEY, Session, SessionState, StreamBinding
+from lkbridge.server.session.session import Session, SessionState
 from lkbridge.wire import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
-
-STATUS_OF: dict[type[BridgeError], grpc.StatusCode] = {
-    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
-    FetchError: grpc.StatusCode.INVALID_ARGUMENT,  # a URL refused before any session is touched
-    MessageTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    AtCapacity: grpc.StatusCode.RESOURCE_EXHAUSTED,  # --max-sessions, --max-joins-in-flight
-    FirstMessageLate: grpc.StatusCode.DEADLINE_EXCEEDED,
-    SessionNotFound: grpc.StatusCode.NOT_FOUND,
-    NotConnected: grpc.StatusCode.FAILED_PRECONDITION,
-    RoomLost: grpc.StatusCode.UNAVAILABLE,  # under a stream in progress: rejoin and retry
-    JoinFailed: grpc.StatusCode.UNAVAILABLE,  # JoinRoom itself answers success=false instead
-}
-# a stream that ends with one of these counts in the bridge's error figure
-COUNTED_AS_ERRORS = (
-    grpc.StatusCode.INVALID_ARGUMENT,
-    grpc.StatusCode.INTERNAL,
-    grpc.StatusCode.RESOURCE_EXHAUSTED,
-)
-
-
-def status_of(error: BridgeError) -> grpc.StatusCode:
-    """The code of the nearest class in STATUS_OF; INTERNAL for one the bridge never refuses
-    with."""
-    for cls in type(error).__mro__:
-        if cls in STATUS_OF:
-            return STATUS_OF[cls]
-    return grpc.StatusCode.INTERNAL
 
 
 async def abort(
@@ -102,6 +75,19 @@ async def abort(
 async def refuse(context: grpc.aio.ServicerContext, error: BridgeError) -> NoReturn:
     """End the call with the error's status and its sentence."""
     await abort(context, status_of(error), str(error))
+
+
+async def end_call(
+    context: grpc.aio.ServicerContext,
+    why: StreamEnd | None,
+    details: str,
+    error: BridgeError | None = None,
+) -> None:
+    """End a StreamAudio call the bridge ended `why`: its status, `details` and cause as
+    trailing metadata. Returns only for a clean end (no status: the handler returns, OK)."""
+    code = end_status(why, error)
+    if code is not None:
+        await abort(context, code, details, end_trailers(why))
 
 
 class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
@@ -216,16 +202,16 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         if session.state is SessionState.CLOSED:
             # Closed while the call was being accepted (a JoinRoom replaced it, a LeaveRoom, the
             # idle timer): the call ends as the session's bound stream would have.
-            cause = ((END_CAUSE_KEY, session.close_cause),) if session.close_cause else ()
-            reason = f"session closed: {session.close_reason}"
-            await abort(context, grpc.StatusCode.UNAVAILABLE, reason, cause)
+            await end_call(context, session.closed_as, session.closed_as.text(session.close_reason))
         binding = session.bind_stream()
-        writer = StreamWriter(session, binding, context, self._stats.latency_out)
+        writer = StreamWriter(
+            session.user_id, session.outbox, session, binding, context, self._stats.latency_out
+        )
         writer.attach()
         try:
             await self._read_client(first, requests, session, binding, context)
         except asyncio.CancelledError:
-            binding.end("client cancelled the stream", grpc.StatusCode.CANCELLED)
+            binding.end(StreamEnd.CLIENT_CANCELLED)
             raise
         finally:
             writer.detach()
@@ -233,25 +219,22 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             # writer winds down must not skip it. Only the client breaking the call closes
             # the session; a call the bridge ended (clean or with an error status) leaves it
             # to its idle timer.
-            if binding.end_code is grpc.StatusCode.CANCELLED:
+            if binding.why is not None and binding.why.client_broke:
                 if session.stream is binding:
                     self._registry.spawn_remove(session, binding.end_reason)
             else:
                 session.unbind_stream(binding)
+            code = end_status(binding.why, binding.error)
             log.info(
                 "StreamAudio %s ended: %s (%s)",
                 session.user_id,
                 binding.end_reason or "call ended",
-                binding.end_code.name if binding.end_code else "OK",
+                code.name if code else "OK",
             )
             await writer.close()
-        if binding.end_code in COUNTED_AS_ERRORS:
+        if end_status(binding.why, binding.error) in COUNTED_AS_ERRORS:
             self._stats.errors += 1
-        if binding.end_code is not None:
-            # The cause as trailing metadata: additive, a client that reads only the status
-            # (the cloud's own) sees the same code and text as before.
-            cause = ((END_CAUSE_KEY, binding.end_cause),) if binding.end_cause else ()
-            await abort(context, binding.end_code, binding.end_reason, cause)
+        await end_call(context, binding.why, binding.end_reason, binding.error)
 
     async def _read_client(
         self,
@@ -285,16 +268,16 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             for track_id, samples in ingest.flush():
                 await session.write(track_id, samples)
             await session.flush()
-            binding.end("client finished the stream")
+            binding.end(StreamEnd.FINISHED)
         except BridgeError as exc:
-            binding.end(str(exc), status_of(exc))
+            binding.end(StreamEnd.REFUSED, str(exc), exc)
         except asyncio.CancelledError:
             raise
         except grpc.RpcError as exc:
-            binding.end(f"client stream error: {exc}", grpc.StatusCode.CANCELLED)
+            binding.end(StreamEnd.CLIENT_ERROR, str(exc))
         except Exception as exc:
             log.exception("StreamAudio %s: unexpected error", session.user_id)
-            binding.end(f"internal error: {exc!r}", grpc.StatusCode.INTERNAL)
+            binding.end(StreamEnd.INTERNAL_ERROR, repr(exc))
 
     async def _write_slices(
         self,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Protocol
 
 import grpc
 
@@ -19,22 +20,35 @@ from lkbridge import tracing
 from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge.audio import ROOM_RATE
 from lkbridge.server.grpc.stats import LatencyRecorder
-from lkbridge.server.session.session import Session, StreamBinding
+from lkbridge.server.room_to_client.outbox import Outbox
+from lkbridge.server.session.binding import StreamBinding, StreamEnd
 
 log = logging.getLogger(__name__)
 
 
+class OutCounters(Protocol):
+    """The session's room -> client figures, which the writer adds to (a Session is one)."""
+
+    frames_out: int
+    bytes_out: int
+
+
 class StreamWriter:
-    """Drains one session's outbox into one StreamAudio call."""
+    """Drains one session's outbox into one StreamAudio call: it needs the outbox, the user_id
+    each chunk carries and the counters it adds to, not the session."""
 
     def __init__(
         self,
-        session: Session,
+        user_id: str,
+        outbox: Outbox,
+        counters: OutCounters,
         binding: StreamBinding,
         context: grpc.aio.ServicerContext,
         latency: LatencyRecorder,
     ) -> None:
-        self._session = session
+        self._user_id = user_id
+        self._outbox = outbox
+        self._counters = counters
         self._binding = binding
         self._context = context
         self._latency = latency
@@ -44,28 +58,27 @@ class StreamWriter:
     def attach(self) -> None:
         """Take the session's outbox: it kicks this writer when audio arrives (the listener
         wired here rather than by the handler, so the room -> client path ends in one module)."""
-        self._session.outbox.listener = self.kick
+        self._outbox.listener = self.kick
         self.kick()  # audio the outbox kept while no stream was bound
 
     def detach(self) -> None:
         """Let go of the outbox, unless a newer stream's writer has taken it since."""
-        outbox = self._session.outbox
-        if outbox.listener == self.kick:
-            outbox.listener = None
+        if self._outbox.listener == self.kick:
+            self._outbox.listener = None
 
     def kick(self) -> None:
         """Audio is waiting: start a drain unless one runs (called by the outbox, in the loop)."""
         if self._drain is not None or self._closed or self._binding.ended:
             return
-        if not len(self._session.outbox):
+        if not len(self._outbox):
             return
         self._drain = asyncio.get_running_loop().create_task(
-            self._write_all(), name=f"stream-out:{self._session.user_id}"
+            self._write_all(), name=f"stream-out:{self._user_id}"
         )
         self._drain.add_done_callback(self._drained)
 
     async def _write_all(self) -> None:
-        session, outbox = self._session, self._session.outbox
+        outbox, counters = self._outbox, self._counters
         while not self._binding.ended:
             item = outbox.pop()
             if item is None:
@@ -79,14 +92,14 @@ class StreamWriter:
                     sample_rate=ROOM_RATE,
                     channels=1,
                     timestamp_ms=item.timestamp_ms,
-                    user_id=session.user_id,
+                    user_id=self._user_id,
                 )
             )
             if tap is not None:
                 tap("written", item.pcm)
             self._latency.record(time.perf_counter() - item.queued_at)
-            session.frames_out += 1
-            session.bytes_out += len(item.pcm)
+            counters.frames_out += 1
+            counters.bytes_out += len(item.pcm)
 
     def _drained(self, task: asyncio.Task[None]) -> None:
         self._drain = None
@@ -94,8 +107,8 @@ class StreamWriter:
             return
         error = task.exception()
         if error is not None:
-            log.info("StreamAudio %s: write failed: %r", self._session.user_id, error)
-            self._binding.end(f"client stream error: {error!r}", grpc.StatusCode.CANCELLED)
+            log.info("StreamAudio %s: write failed: %r", self._user_id, error)
+            self._binding.end(StreamEnd.CLIENT_ERROR, repr(error))
             return
         self.kick()  # audio that arrived during the last write
 

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from lkbridge.errors import AtCapacity, JoinFailed, SessionNotFound
 from lkbridge.server.config import BridgeConfig
 from lkbridge.server.redact import clip, redact
+from lkbridge.server.session.binding import StreamEnd
 from lkbridge.server.session.memory import release_free_memory
-from lkbridge.server.session.session import END_REPLACED, Session
+from lkbridge.server.session.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ class SessionRegistry:
                 raise JoinFailed(f"abandoned before it started: {attempt.why}")
             old = self._sessions.pop(user_id, None)
             if old is not None:
-                await self._close(old, "replaced by a new JoinRoom", END_REPLACED)
+                await self._close(old, "replaced by a new JoinRoom", StreamEnd.REPLACED)
             session = Session(
                 user_id,
                 room_name=room_name,
@@ -238,8 +239,10 @@ class SessionRegistry:
                 del self._sessions[session.user_id]
                 await self._close(session, reason)
 
-    async def _close(self, session: Session, reason: str, cause: str = "") -> None:
-        await session.close(reason, cause)
+    async def _close(
+        self, session: Session, reason: str, why: StreamEnd = StreamEnd.SESSION_CLOSED
+    ) -> None:
+        await session.close(reason, why)
         await asyncio.to_thread(release_free_memory)
 
     def spawn_remove(self, session: Session, reason: str) -> None:

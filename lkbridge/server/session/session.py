@@ -14,9 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-import grpc
 from livekit import rtc
 
 from lkbridge.audio.pcm import Int16Array
@@ -30,6 +28,7 @@ from lkbridge.server.room_to_client.track_forwarding import TrackForwarding
 from lkbridge.server.room_to_client.unannounced import UnannouncedPackets
 from lkbridge.server.rtc.runtime import route_own_events
 from lkbridge.server.rtc.tracks import Delivery, TrackOptions, TrackSet
+from lkbridge.server.session.binding import StreamBinding, StreamEnd
 
 log = logging.getLogger(__name__)
 
@@ -40,38 +39,6 @@ class SessionState(enum.Enum):
     RECONNECTING = "reconnecting"
     DISCONNECTED = "disconnected"
     CLOSED = "closed"
-
-
-END_CAUSE_KEY = "lkbridge-end-cause"
-"""Trailing metadata of a StreamAudio call the bridge ended for a reason a client acts on."""
-END_REPLACED = "replaced"
-
-
-@dataclass
-class StreamBinding:
-    """One StreamAudio call attached to a session; ended by supersession, close or room loss."""
-
-    session: Session
-    ended: bool = False
-    end_reason: str = ""
-    end_code: grpc.StatusCode | None = None  # None: a clean end
-    # Why, in a word a client can act on without reading the prose: sent as the trailing
-    # metadata END_CAUSE_KEY. Only END_REPLACED so far (a JoinRoom for the user replaced the
-    # session: the client must not rejoin and fight the one that took it).
-    end_cause: str = ""
-
-    # The handler task, while it waits for the client's next chunk: end() interrupts that wait
-    # (supersession, session close, room loss) so the call ends now, not at the next chunk.
-    reader: asyncio.Task[object] | None = None
-    interrupted: bool = False
-
-    def end(self, reason: str, code: grpc.StatusCode | None = None, cause: str = "") -> None:
-        if not self.ended:
-            self.ended, self.end_reason, self.end_code = True, reason, code
-            self.end_cause = cause
-            if self.reader is not None and not self.interrupted:
-                self.interrupted = True
-                self.reader.cancel()
 
 
 def _now_ms() -> int:
@@ -123,9 +90,9 @@ class Session:
         self.created_at = time.monotonic()
         self.last_disconnect_at = 0
         self.last_disconnect_reason = ""
-        # Why close() ran, and its END_* cause: told to a stream that comes too late to bind.
+        # Why close() ran, and how: told to a stream that comes too late to bind.
         self.close_reason = ""
-        self.close_cause = ""
+        self.closed_as = StreamEnd.SESSION_CLOSED
         self.frames_in = 0
         self.bytes_in = 0
         self.frames_out = 0
@@ -191,18 +158,18 @@ class Session:
     def room_name(self) -> str:
         return self.room.name if self.room.isconnected() else self.requested_room
 
-    async def close(self, reason: str, cause: str = "") -> None:
+    async def close(self, reason: str, why: StreamEnd = StreamEnd.SESSION_CLOSED) -> None:
         """Leave the room and release everything, in the SDK's cleanup order. Idempotent.
-        `cause` goes to the bound stream's end (StreamBinding.end_cause)."""
+        The bound stream ends `why` (REPLACED for a session a JoinRoom replaced), with `reason`."""
         async with self._close_lock:
             if self.state is SessionState.CLOSED and not self.room.isconnected():
                 return
             self._set_state(SessionState.CLOSED)
-            self.close_reason, self.close_cause = reason, cause
+            self.close_reason, self.closed_as = reason, why
             log.info("session %s closing: %s", self.user_id, clip(reason))
             self.cancel_idle_timer()
             if self.stream is not None:
-                self.stream.end(f"session closed: {reason}", grpc.StatusCode.UNAVAILABLE, cause)
+                self.stream.end(why, reason)
                 self.stream = None
             await self._stop_and_wait(self.stop_playbacks(reason=f"session closed: {reason}"))
             await self._forwarding.aclose()
@@ -219,9 +186,9 @@ class Session:
         if self.state is SessionState.CLOSED:
             raise NotConnected("session is closed")
         if self.stream is not None:
-            self.stream.end("superseded by a newer StreamAudio call", grpc.StatusCode.ABORTED)
+            self.stream.end(StreamEnd.SUPERSEDED)
         self.cancel_idle_timer()
-        self.stream = StreamBinding(self)
+        self.stream = StreamBinding()
         return self.stream
 
     def unbind_stream(self, binding: StreamBinding) -> None:
@@ -356,9 +323,7 @@ class Session:
         self.last_disconnect_reason = _disconnect_reason_name(reason)
         self._set_state(SessionState.DISCONNECTED)
         if self.stream is not None:
-            self.stream.end(
-                f"room disconnected: {self.last_disconnect_reason}", grpc.StatusCode.UNAVAILABLE
-            )
+            self.stream.end(StreamEnd.ROOM_DISCONNECTED, self.last_disconnect_reason)
 
     def _on_reconnecting(self) -> None:
         if self.state is SessionState.CLOSED:
