@@ -191,7 +191,9 @@ class SessionLoad:
         self.arrivals: list[tuple[int, int]] = []  # (send stamp, receive() returned), Unix ns
         self.received = 0
         self.chunk_sent_at: list[float] = []  # monotonic time each client chunk went out
-        self.late_ms: list[float] = []  # each device packet's and client chunk's, vs schedule
+        # the generator's own lateness, ms: each device packet against its schedule, and the
+        # loop's lag waking the client sender
+        self.late_ms: list[float] = []
 
     async def device_sender(self, seconds: float) -> None:
         """Real-time packets, stamped (devstack/stamp.py) as bench/godevices stamps its own."""
@@ -222,9 +224,12 @@ class SessionLoad:
         start, size, period = time.monotonic(), self.chunk, self.chunk_ms / 1000
         for i in range(int(seconds / period)):
             self.chunk_sent_at.append(time.monotonic())
-            self.late_ms.append(1000 * (self.chunk_sent_at[-1] - start - i * period))
             await self.stream.send(to_bytes(self.audio.client[i * size : (i + 1) * size]))
-            await asyncio.sleep(max(0.0, start + (i + 1) * period - time.monotonic()))
+            due, now = start + (i + 1) * period, time.monotonic()
+            await asyncio.sleep(max(0.0, due - now))
+            # the loop's lag waking this sender: a send() held up by the bridge (its flow
+            # control) is the bridge's delay, not the generator's, and is left out
+            self.late_ms.append(1000 * max(0.0, time.monotonic() - max(due, now)))
 
     def speaker_recordings(self) -> list[Any]:
         """The device's recordings of the speaker track, oldest first (one per publication)."""
