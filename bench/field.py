@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
 import shlex
 import shutil
 import subprocess
@@ -37,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.gobridge import check_binary, go_client, open_stream, start_go_bridge, stop_child
 from bench.workload import ASSISTANT_LINES, USER_LINES, envelope
-from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge.audio.pcm import Int16Array, to_bytes
 from lkbridge.client import BridgeClient
 from lkbridge.devstack import bridge as launcher
@@ -171,45 +170,13 @@ def start_bridge(
 ) -> subprocess.Popen[str]:
     if kind == "go":
         assert go_binary is not None
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "LIVEKIT_GRPC_SOCKET": str(sock),
-            "LIVEKIT_URL": cfg.url,
-            "LIVEKIT_API_KEY": cfg.api_key,
-            "LIVEKIT_API_SECRET": cfg.api_secret,
-            "LOG_LEVEL": "warn",
-        }
-        log = (sock.parent / "go-bridge.log").open("w")
-        proc = subprocess.Popen(
-            [*prefix, str(go_binary)], env=env, stdout=log, stderr=log, text=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 20
-        while not sock.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the Go bridge did not start")
-            time.sleep(0.05)
-        return proc
+        return start_go_bridge(go_binary, sock, cfg, prefix)
     served = launcher.start_bridge(
         "--socket", str(sock), "--no-tcp", "--log-level", "warning", *shlex.split(flags),
         prefix=prefix,
     )  # fmt: skip
     child: subprocess.Popen[str] = served.proc
     return child
-
-
-def go_client(target: str) -> BridgeClient:
-    """A client without keepalive pings: grpc-go's default enforcement (one ping in 5 min)
-    ends a connection that pings every 10 s, as ours does, with GOAWAY too_many_pings."""
-    import lkbridge.client as client_module
-
-    plain = client_module.channel_options
-    client_module.channel_options = lambda server_name=None: [
-        option for option in plain(server_name) if not option[0].startswith("grpc.keepalive")
-    ]
-    try:
-        return BridgeClient(target)
-    finally:
-        client_module.channel_options = plain
 
 
 async def run_one(
@@ -235,9 +202,7 @@ async def run_one(
         args=(there, field.name if leg == "device" else None, cfg.url, device_token, SPEECH_S),
     )
     device.start()
-    client = BridgeClient(f"unix:{sock}")
-    if kind == "go":  # grpc-go's default policy answers pings every 10 s with GOAWAY
-        client = go_client(f"unix:{sock}")
+    client = go_client(f"unix:{sock}") if kind == "go" else BridgeClient(f"unix:{sock}")
     try:
         await asyncio.to_thread(here.recv)  # "ready"
         print("  device ready", file=sys.stderr)
@@ -248,10 +213,7 @@ async def run_one(
         if not joined.success:
             raise RuntimeError(f"join: {joined.error}")
         stream = client.stream("field")
-        if kind == "go":  # grpc-go sends its headers with its first message: no wait for them
-            await stream._write(pb.AudioChunk(user_id="field"))
-        else:
-            await stream.open()
+        await open_stream(stream, kind == "go")
         said, spans = script(ASSISTANT_LINES, SPEECH_S)
         if impairment.startswith("burst"):
             field.start_bursts(BURST, seed=hash(tag) & 0xFFFF)
@@ -307,11 +269,7 @@ async def run_one(
         device.join(timeout=20)
         if device.is_alive():
             device.kill()
-        bridge.terminate()
-        try:
-            bridge.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            bridge.kill()
+        stop_child(bridge)
         shutil.rmtree(sock.parent, ignore_errors=True)
 
 
@@ -343,6 +301,8 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="alternated runs of each setting")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    if args.go_bridge is not None:
+        check_binary(args.go_bridge)
     bridges = [("py", flags) for flags in args.variant or [""]]
     if args.go_bridge is not None:
         bridges.append(("go", ""))

@@ -95,13 +95,23 @@ def family(proc: psutil.Process) -> list[psutil.Process]:
     return [proc, *proc.children(recursive=True)]
 
 
+def outside_figures(procs: list[psutil.Process]) -> dict[str, float]:
+    """What any bridge process shows from outside (the Go bridge too): RSS, threads, fds;
+    tasks -1 (only ours reports them)."""
+    every = [p for proc in procs for p in family(proc)]
+    return {
+        "rss_mb": sum(p.memory_info().rss for p in every) / 2**20,
+        "tasks": -1,
+        "threads": sum(p.num_threads() for p in every),
+        "fds": sum(p.num_fds() for p in every),
+    }
+
+
 async def figures(client: BridgeClient, proc: psutil.Process) -> dict[str, float]:
     health = await client.health()
     return {
-        "rss_mb": sum(p.memory_info().rss for p in family(proc)) / 2**20,
+        **outside_figures([proc]),
         "tasks": int(health.metadata["tasks"]),
-        "threads": sum(p.num_threads() for p in family(proc)),
-        "fds": sum(p.num_fds() for p in family(proc)),
         **{k: float(v) for k, v in health.metadata.items() if k.startswith("latency_")},
     }
 

@@ -4,6 +4,7 @@ run it feeds (bench/sdk_floor.py)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import subprocess
@@ -27,12 +28,17 @@ def go_devices_log() -> Path:
 
 
 def build_go_devices() -> Path:
-    """bench/godevices, built once into the setup's cache (its Go modules cached there too)."""
+    """bench/godevices, built once into the setup's cache (its Go modules cached there too).
+
+    The binary is named by its source's hash: checkouts (worktrees) with different sources
+    share the cache without running each other's build."""
     cache = cache_dir()
-    binary = cache / "bin" / "godevices"
     source = ROOT / "bench" / "godevices"
-    newest = max(f.stat().st_mtime for f in source.iterdir())
-    if not binary.exists() or binary.stat().st_mtime < newest:
+    digest = hashlib.sha256()
+    for path in sorted(source.iterdir()):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    binary = cache / "bin" / f"godevices-{digest.hexdigest()[:12]}"
+    if not binary.exists():
         env = {
             **os.environ,
             "GOMODCACHE": str(cache / "gomod"),
@@ -40,17 +46,25 @@ def build_go_devices() -> Path:
             "GOFLAGS": "-mod=mod",
         }
         print("building bench/godevices ...", file=sys.stderr)
-        subprocess.run(["go", "build", "-o", str(binary), "."], cwd=source, env=env, check=True)
+        built = binary.with_name(f"{binary.name}.{os.getpid()}")
+        subprocess.run(["go", "build", "-o", str(built), "."], cwd=source, env=env, check=True)
+        built.replace(binary)  # whole or not at all, for a checkout building the same at once
     return binary
 
 
 async def start_go_devices(
-    settings: Settings, cfg: LiveKitConfig, users: range, seconds: float, content: Content
+    settings: Settings,
+    cfg: LiveKitConfig,
+    users: range,
+    seconds: float,
+    content: Content,
+    report: Path | None = None,
 ) -> subprocess.Popen[str]:
     """One Go process for the devices of `users`' rooms, joined and waiting for "go".
 
     They send the same audio as the Python devices: the workload's device side, from a raw
-    PCM file (16 kHz mono s16le) that bench/godevices reads.
+    PCM file (16 kHz mono s16le) that bench/godevices reads. With `report`, they write there,
+    before saying "done", how late each send was (`read_go_report`).
     """
     pcm = cache_dir() / f"godevices-{content}.pcm"
     pcm.write_bytes(to_bytes(workload(content, seconds, settings.chunk_ms).device))
@@ -70,6 +84,7 @@ async def start_go_devices(
         "seconds": seconds,
         "pcm": str(pcm),
         "spread": settings.spread_devices,
+        "report": str(report) if report is not None else "",
     }
     await go_say(proc, json.dumps(job), expect="ready")
     return proc
@@ -88,6 +103,12 @@ async def go_expect(proc: subprocess.Popen[str], expect: str) -> None:
     said = (await asyncio.to_thread(proc.stdout.readline)).strip()
     if said != expect:
         raise RuntimeError(f"bench/godevices said {said!r}, not {expect!r}: see {go_devices_log()}")
+
+
+def read_go_report(path: Path) -> tuple[list[float], int]:
+    """What bench/godevices wrote to its report: each send's lateness in ms, publish errors."""
+    found = read_json(path) or {}
+    return [float(v) for v in found.get("late_ms") or []], int(found.get("publish_errors", 0))
 
 
 def read_json(path: Path) -> Any:

@@ -48,6 +48,13 @@ class Result:
     encoder_thread_percent: float
     bridge_queue_p50_ms: float = float("nan")
     bridge_queue_p99_ms: float = float("nan")
+    after_leave_threads: int = 0
+    baseline_threads: int = 0
+    sfu_cpu_percent: float = float("nan")  # % of one core, over the same window as the bridge's
+    load_cpu_percent: float = float("nan")  # the load generator's: Go devices and workers
+    go_devices_late_p99_ms: float = float("nan")  # bench/godevices's sends against schedule
+    clients_late_p99_ms: float = float("nan")  # the load workers' client chunks and devices
+    overrun: str = ""  # why the load generator overran (bench/capacity.py); "": the run counts
     notes: list[str] = field(default_factory=list)
 
 
@@ -113,6 +120,19 @@ def print_table(results: list[Result]) -> None:
                 f"{r.after_leave_fds} ({r.baseline_fds})"
             ),
         ),
+        (
+            "after leave: threads (baseline)",
+            lambda r: f"{r.after_leave_threads} ({r.baseline_threads})",
+        ),
+        (
+            "CPU %: SFU, load generator",
+            lambda r: f"{r.sfu_cpu_percent:.0f}, {r.load_cpu_percent:.0f}",
+        ),
+        (
+            "generator late p99 ms: Go devices, clients",
+            lambda r: f"{r.go_devices_late_p99_ms:.1f}, {r.clients_late_p99_ms:.1f}",
+        ),
+        ("run", lambda r: f"DISCARDED ({r.overrun})" if r.overrun else "kept"),
     ]
     width = max(len(label) for label, _ in rows)
     for label, get in rows:

@@ -31,6 +31,7 @@ import json
 import multiprocessing
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,10 +44,12 @@ from typing import Any
 import numpy as np
 import psutil
 
+from bench.capacity import capacity_table, overrun
 from bench.figures import (
     ENCODER_THREADS,
     family,
     format_shares,
+    outside_figures,
     profile_path,
     profile_summary,
     shard_figures,
@@ -54,7 +57,15 @@ from bench.figures import (
     thread_cpu_s,
     thread_shares,
 )
-from bench.go_devices import floor_run, go_expect, go_say, read_json, start_go_devices
+from bench.go_devices import (
+    floor_run,
+    go_expect,
+    go_say,
+    read_go_report,
+    read_json,
+    start_go_devices,
+)
+from bench.gobridge import check_binary, go_client, open_stream, start_go_bridge, stop_child
 from bench.packet_trace import format_split, split_parts
 from bench.report import Result, print_table, result_label, run_label
 from bench.settings import Settings, python_child
@@ -111,6 +122,54 @@ def start_bridge(
     )  # fmt: skip
 
 
+def client_for(settings: Settings, target: str) -> BridgeClient:
+    """A gRPC client of the run's bridge (the Go bridge's takes no keepalive pings)."""
+    return go_client(target) if settings.go_bridge is not None else BridgeClient(target)
+
+
+class Bridges:
+    """The bridge processes of one run: ours (`shards` of them, over TCP) or the Go bridge
+    (one, on a Unix socket); stopped together."""
+
+    def __init__(self) -> None:
+        self.ours: list[BridgeProcess] = []
+        self.go: subprocess.Popen[str] | None = None
+        self.sock_dir: Path | None = None
+        self.targets: list[str] = []
+        self.pids: list[int] = []
+
+    def start_go(self, settings: Settings, cfg: LiveKitConfig) -> None:
+        assert settings.go_bridge is not None
+        self.sock_dir = Path(tempfile.mkdtemp(prefix="lkb-gobridge-"))
+        sock = self.sock_dir / "bridge.sock"
+        cpu = settings.bridge_cpu
+        pin = ["taskset", "--cpu-list", str(cpu)] if cpu is not None else []
+        self.go = start_go_bridge(settings.go_bridge, sock, cfg, pin)
+        self.targets, self.pids = [f"unix:{sock}"], [self.go.pid]
+
+    def add(self, bridge: BridgeProcess) -> None:
+        self.ours.append(bridge)
+        self.targets.append(bridge.target)
+        self.pids.append(bridge.pid)
+
+    def stop(self) -> None:
+        for bridge in self.ours:
+            bridge.stop()
+        if self.go is not None:
+            stop_child(self.go)
+        if self.sock_dir is not None:
+            shutil.rmtree(self.sock_dir, ignore_errors=True)
+
+
+async def bridge_figures(
+    settings: Settings, clients: list[BridgeClient], procs: list[psutil.Process]
+) -> dict[str, float]:
+    """Ours: its HealthCheck figures too; the Go bridge: what shows from outside."""
+    if settings.go_bridge is not None:
+        return outside_figures(procs)
+    return await shard_figures(clients, procs)
+
+
 class SessionLoad:
     """One user's traffic: device packets in, client chunks out, latency probes."""
 
@@ -132,6 +191,9 @@ class SessionLoad:
         self.arrivals: list[tuple[int, int]] = []  # (send stamp, receive() returned), Unix ns
         self.received = 0
         self.chunk_sent_at: list[float] = []  # monotonic time each client chunk went out
+        # the generator's own lateness, ms: each device packet against its schedule, and the
+        # loop's lag waking the client sender
+        self.late_ms: list[float] = []
 
     async def device_sender(self, seconds: float) -> None:
         """Real-time packets, stamped (devstack/stamp.py) as bench/godevices stamps its own."""
@@ -139,6 +201,7 @@ class SessionLoad:
             return
         start, size, period = time.monotonic(), self.chunk, self.chunk_ms / 1000
         for seq in range(int(seconds / period)):
+            self.late_ms.append(1000 * (time.monotonic() - start - seq * period))
             pcm = to_bytes(self.audio.device[seq * size : (seq + 1) * size])
             await self.device.room.local_participant.publish_data(
                 self.device.packetize(stamp(pcm, seq, time.time_ns())), reliable=True
@@ -162,7 +225,11 @@ class SessionLoad:
         for i in range(int(seconds / period)):
             self.chunk_sent_at.append(time.monotonic())
             await self.stream.send(to_bytes(self.audio.client[i * size : (i + 1) * size]))
-            await asyncio.sleep(max(0.0, start + (i + 1) * period - time.monotonic()))
+            due, now = start + (i + 1) * period, time.monotonic()
+            await asyncio.sleep(max(0.0, due - now))
+            # the loop's lag waking this sender: a send() held up by the bridge (its flow
+            # control) is the bridge's delay, not the generator's, and is left out
+            self.late_ms.append(1000 * max(0.0, time.monotonic() - max(due, now)))
 
     def speaker_recordings(self) -> list[Any]:
         """The device's recordings of the speaker track, oldest first (one per publication)."""
@@ -208,6 +275,7 @@ class WorkerReport:
     one_way_ms: list[float]
     received: int
     heard: tuple[SpeechMatch, float] | None  # the first device's, in the worker that has it
+    late_ms: list[float]  # how late each send of this worker was against its schedule
 
 
 def worker_main(
@@ -237,7 +305,7 @@ async def _worker(
     audio: Workload,
 ) -> None:
     loads: list[SessionLoad] = []
-    clients = [BridgeClient(target) for target in targets]  # session i -> shard i % K
+    clients = [client_for(settings, target) for target in targets]  # session i -> shard i % K
     try:
         await _drive(conn, settings, clients, cfg, users, seconds, loads, audio)
     finally:
@@ -273,7 +341,7 @@ async def _drive(
         if not joined.success:
             raise RuntimeError(joined.error)
         stream = client.stream(f"u{i}")
-        await stream.open()
+        await open_stream(stream, settings.go_bridge is not None)
         session_audio = audio.for_session(i, settings.chunk)
         loads.append(SessionLoad(i, device, stream, session_audio, settings.chunk_ms))
     conn.send("ready")
@@ -294,6 +362,7 @@ async def _drive(
             one_way_ms=[v for load in loads for v in load.one_way_ms()],
             received=sum(load.received for load in loads),
             heard=heard,
+            late_ms=[v for load in loads for v in load.late_ms],
         )
     )
     await asyncio.to_thread(conn.recv)  # "leave"
@@ -327,27 +396,29 @@ async def run(
     trace = trace_dir / f"captures-{n}{tag}.json" if trace_dir is not None else None
     packets = packets_dir / f"packets-{n}{tag}.json" if packets_dir is not None else None
     extra = ((f"--publish-bitrate={bitrate}",) if bitrate else ()) + tuple(shlex.split(flags))
-    bridges: list[BridgeProcess] = []
+    bridges = Bridges()
     try:
-        for shard in range(shards):  # the first one traced, if asked
+        if settings.go_bridge is not None:
+            bridges.start_go(settings, livekit.config)
+        for shard in range(shards if settings.go_bridge is None else 0):  # the first traced
             traced = (trace, packets) if shard == 0 else (None, None)
-            bridges.append(start_bridge(settings, extra, *traced, source=source))
+            bridges.add(start_bridge(settings, extra, *traced, source=source))
     except BaseException:
-        for bridge in bridges:
-            bridge.stop()
+        bridges.stop()
         raise
-    procs = [psutil.Process(bridge.pid) for bridge in bridges]
-    targets = [bridge.target for bridge in bridges]
+    procs = [psutil.Process(pid) for pid in bridges.pids]
+    targets = bridges.targets
     ctx = multiprocessing.get_context("spawn")
     workers = []
     go_devices: subprocess.Popen[str] | None = None
-    clients = [BridgeClient(target) for target in targets]
+    go_report = Path(tempfile.mkdtemp(prefix="lkb-godevices-")) / "report.json"
+    clients = [client_for(settings, target) for target in targets]
     try:
         await asyncio.sleep(1.0)
-        base = await shard_figures(clients, procs)
+        base = await bridge_figures(settings, clients, procs)
         if settings.go_devices and n > 1:
             go_devices = await start_go_devices(
-                settings, livekit.config, range(1, n), seconds, content
+                settings, livekit.config, range(1, n), seconds, content, go_report
             )
         for first in range(0, n, per_worker):
             mine, theirs = ctx.Pipe()
@@ -389,13 +460,12 @@ async def run(
             await asyncio.to_thread(profiler.wait, 60)
         cpu = sum(proc.cpu_percent() for proc in measured)
         machine_busy = psutil.cpu_percent()
-        beside = ", ".join(
-            f"{name} {sum(p.cpu_percent() for p in group):.0f} %" for name, group in others.items()
-        )
+        cpu_beside = {name: sum(p.cpu_percent() for p in group) for name, group in others.items()}
+        beside = ", ".join(f"{name} {share:.0f} %" for name, share in cpu_beside.items())
         by_thread = thread_shares(
             threads_before, thread_cpu_s(measured), time.monotonic() - window_started
         )
-        during = await shard_figures(clients, procs)
+        during = await bridge_figures(settings, clients, procs)
         for _, conn in workers:
             conn.send("leave")
         if go_devices is not None:
@@ -405,7 +475,7 @@ async def run(
             await asyncio.to_thread(conn.recv)
             worker.join(10)
         await asyncio.sleep(3.0)
-        after = await shard_figures(clients, procs)
+        after = await bridge_figures(settings, clients, procs)
     finally:
         for client in clients:
             await client.aclose()
@@ -414,8 +484,7 @@ async def run(
                 worker.kill()
         if go_devices is not None and go_devices.poll() is None:
             go_devices.kill()
-        for bridge in bridges:
-            bridge.stop()
+        bridges.stop()
     captures = json.loads(trace.read_text()) if trace is not None and trace.exists() else None
     split: dict[str, dict[str, float]] = {}
     go_split: dict[str, dict[str, float]] = {}
@@ -425,6 +494,17 @@ async def run(
         split = split_parts(stamped, [(sent, got) for _, sent, got in arrivals])
         if settings.go_devices and n > 1:  # like for like with --sdk-floor (all Go devices)
             go_split = split_parts(stamped, [(sent, got) for i, sent, got in arrivals if i > 0])
+    go_late, publish_errors = read_go_report(go_report)
+    shutil.rmtree(go_report.parent, ignore_errors=True)
+    clients_late = [v for r in reports for v in r.late_ms]
+    overran = "; ".join(
+        why
+        for why in (
+            overrun(go_late, settings.chunk_ms, "Go devices"),
+            overrun(clients_late, settings.chunk_ms, "clients"),
+        )
+        if why
+    )
     e2e = [v for r in reports for v in r.e2e_ms]
     one_way = [v for r in reports for v in r.one_way_ms]
     expected = n * int(seconds * 1000 / settings.chunk_ms)
@@ -449,12 +529,12 @@ async def run(
         threads=int(during["threads"]),
         cpu_percent=round(cpu, 1),
         cpu_per_session=round(cpu / n, 2),
-        bridge_in_p50_ms=during["latency_in_p50_ms"],
-        bridge_in_p99_ms=during["latency_in_p99_ms"],
-        bridge_in_ack_p50_ms=during["latency_in_ack_p50_ms"],
-        bridge_in_ack_p99_ms=during["latency_in_ack_p99_ms"],
-        bridge_out_p50_ms=during["latency_out_p50_ms"],
-        bridge_out_p99_ms=during["latency_out_p99_ms"],
+        bridge_in_p50_ms=during.get("latency_in_p50_ms", nan),
+        bridge_in_p99_ms=during.get("latency_in_p99_ms", nan),
+        bridge_in_ack_p50_ms=during.get("latency_in_ack_p50_ms", nan),
+        bridge_in_ack_p99_ms=during.get("latency_in_ack_p99_ms", nan),
+        bridge_out_p50_ms=during.get("latency_out_p50_ms", nan),
+        bridge_out_p99_ms=during.get("latency_out_p99_ms", nan),
         e2e_device_to_client_p50_ms=round(percentile(e2e, 50), 1),
         e2e_device_to_client_p99_ms=round(percentile(e2e, 99), 1),
         client_to_device_p50_ms=round(percentile(one_way, 50), 1),
@@ -465,6 +545,13 @@ async def run(
         after_leave_tasks=int(after["tasks"]),
         after_leave_fds=int(after["fds"]),
         baseline_fds=int(base["fds"]),
+        after_leave_threads=int(after["threads"]),
+        baseline_threads=int(base["threads"]),
+        sfu_cpu_percent=round(cpu_beside["SFU"], 1),
+        load_cpu_percent=round(cpu_beside["load generator"], 1),
+        go_devices_late_p99_ms=round(percentile(go_late, 99), 1) if go_late else nan,
+        clients_late_p99_ms=round(percentile(clients_late, 99), 1) if clients_late else nan,
+        overrun=overran,
         heard_correlation=heard.correlation if heard else nan,
         heard_worst_turn=heard.worst_turn if heard else nan,
         heard_loud_s=heard.heard_loud_s if heard else nan,
@@ -475,7 +562,8 @@ async def run(
         ),
         notes=[
             f"one-way samples: {len(one_way)}, e2e samples: {len(e2e)}, "
-            f"load workers: {len(workers)}, bridge processes: {shards}",
+            f"load workers: {len(workers)}, bridge processes: {len(procs)}",
+            *([f"Go devices' publish errors: {publish_errors}"] if publish_errors else []),
             f"CPU % of one core by thread: {format_shares(by_thread)}",
             f"the machine's {psutil.cpu_count()} cores busy: {machine_busy:.0f} % "
             f"(% of one core: bridge {cpu:.0f} %, {beside})",
@@ -593,6 +681,14 @@ def parser() -> argparse.ArgumentParser:
         "of every N at each",
     )
     parser.add_argument(
+        "--go-bridge",
+        type=Path,
+        help="a binary of the Go bridge (MentraOS cloud-livekit-bridge, bench/gobridge.py): "
+        "every N also runs it, alternated with ours, and a capacity table (bench/capacity.py) "
+        "follows: per run CPU and RSS per session, device -> cloud, drops, the SFU's and the "
+        "load generator's CPU, DISCARDED runs (the generator overran), each bridge's knee",
+    )
+    parser.add_argument(
         "--variant",
         action="append",
         help="extra `lkbridge serve` flags of one setting to compare (repeat; --variant= for "
@@ -611,6 +707,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
             raise SystemExit(f"--bridge-src {src}: no lkbridge package there")
     if args.sdk_floor and not args.go_devices:
         raise SystemExit("--sdk-floor needs --go-devices (the floor's devices are Go's)")
+    if args.go_bridge is not None:
+        check_binary(args.go_bridge)
+        if args.shards != 1 or args.trace_captures or args.trace_packets or args.profile:
+            raise SystemExit(
+                "--go-bridge: no --shards, --trace-captures, --trace-packets or --profile "
+                "(they reach into our bridge)"
+            )
     bridge_cpu = None
     if args.pin:
         others = set(range(1, os.cpu_count() or 1))
@@ -638,6 +741,7 @@ class Variant:
     client_nice: int | None  # None: --client-nice's default
     phase: str  # --device-phase
     flags: str  # --variant
+    go_bridge: Path | None = None  # --go-bridge: this variant is the Go bridge
 
     def settings(self, base: Settings) -> Settings:
         client_nice = self.client_nice
@@ -648,10 +752,12 @@ class Variant:
             load_nice=self.load_nice,
             client_nice=client_nice,
             spread_devices=self.phase == "spread",
+            go_bridge=self.go_bridge,
         )
 
     def name(self, args: argparse.Namespace, settings: Settings) -> str:
         name = self.source.name if self.source is not None else ""
+        name = "go" if self.go_bridge is not None else name
         if len(args.load_nice) > 1 or len(args.client_nice or []) > 1:
             name += f" nice {settings.load_nice}/{settings.client_nice}"
         if len(args.device_phase) > 1:
@@ -663,7 +769,7 @@ class Variant:
 
 def variants(args: argparse.Namespace) -> list[Variant]:
     sources: list[Path | None] = [src.resolve() for src in args.bridge_src] or [None]
-    return [
+    ours = [
         Variant(source, load_nice, client_nice, phase, flags)
         for source in sources
         for flags in args.variant or [""]
@@ -671,6 +777,15 @@ def variants(args: argparse.Namespace) -> list[Variant]:
         for client_nice in args.client_nice or [None]
         for phase in args.device_phase
     ]
+    if args.go_bridge is None:
+        return ours
+    go = [
+        Variant(None, load_nice, client_nice, phase, "", args.go_bridge.resolve())
+        for load_nice in args.load_nice
+        for client_nice in args.client_nice or [None]
+        for phase in args.device_phase
+    ]
+    return ours + go
 
 
 Floor = tuple[str, dict[str, dict[str, float]]]
@@ -701,6 +816,9 @@ async def main() -> None:
                     if args.sdk_floor:
                         floors += await floor_runs(args, base, livekit, n, attempt)
     report(results, floors, base)
+    if args.go_bridge is not None:
+        print()
+        print(capacity_table(results))
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
 

@@ -32,6 +32,7 @@ class Settings:
     packets_dir: Path | None = None  # --trace-packets: device packets stamped on their way
     go_devices: bool = False  # --go-devices: rooms 1..N-1 get bench/godevices's devices
     spread_devices: bool = True  # --device-phase spread: Go device i starts i/N of a chunk later
+    go_bridge: Path | None = None  # this run's bridge is the Go bridge (--go-bridge), not ours
 
     @property
     def chunk(self) -> int:

@@ -2,7 +2,7 @@
 // per room, each sending 1-byte-header PCM16 data packets in real time, at the Go SDK's cost (pion)
 // instead of the Python SDK's (libwebrtc), so the load generator leaves the cores to the bridge.
 //
-// It reads one JSON line on stdin ({"url", "tokens", "chunk_ms", "seconds", "pcm", "spread"}), joins every room,
+// It reads one JSON line on stdin ({"url", "tokens", "chunk_ms", "seconds", "pcm", "spread", "report"}), joins every room,
 // prints "ready", waits for "go", sends for the given seconds, prints "done", and leaves every
 // room when stdin says "leave" or closes. Each packet's PCM carries the lab's stamp (putStamp):
 // its sequence number in sample 0 and its send time (Unix ns, 4 little-endian 16-bit
@@ -35,6 +35,15 @@ type job struct {
 	Seconds float64  `json:"seconds"`
 	PCM     string   `json:"pcm"`
 	Spread  bool     `json:"spread"`
+	Report  string   `json:"report"`
+}
+
+// report is what the devices write to the job's "report" file after "done": how late each send
+// was against its schedule, in ms (the load generator's own overrun: a send this late is the
+// generator's delay, not the bridge's), and the publish errors.
+type report struct {
+	LateMS        []float64 `json:"late_ms"`
+	PublishErrors int       `json:"publish_errors"`
 }
 
 func main() {
@@ -78,6 +87,8 @@ func run() error {
 		return fmt.Errorf("expected go")
 	}
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var all report
 	start := time.Now()
 	for i, room := range rooms {
 		first := start
@@ -87,10 +98,21 @@ func run() error {
 		wg.Add(1)
 		go func(room *lksdk.Room) {
 			defer wg.Done()
-			send(room, audio, j.ChunkMS, j.Seconds, first)
+			late, err := send(room, audio, j.ChunkMS, j.Seconds, first)
+			mu.Lock()
+			defer mu.Unlock()
+			all.LateMS = append(all.LateMS, late...)
+			if err != nil {
+				all.PublishErrors++
+			}
 		}(room)
 	}
 	wg.Wait()
+	if j.Report != "" {
+		if err := writeReport(j.Report, all); err != nil {
+			return err
+		}
+	}
 	fmt.Println("done")
 	in.Scan() // "leave", or stdin closed
 	return nil
@@ -133,26 +155,43 @@ func putStamp(pcm []byte, seq int, sentNs uint64) {
 	}
 }
 
+func writeReport(path string, r report) error {
+	out, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
+}
+
 // send publishes real-time packets paced from its start time, so a late one does not shift the rest.
 // Packet seq carries the audio's chunk seq, the audio repeating when it is shorter than the run.
-func send(room *lksdk.Room, audio []byte, chunkMS int, seconds float64, start time.Time) {
+// It returns how late each packet was stamped against its schedule, in ms.
+func send(room *lksdk.Room, audio []byte, chunkMS int, seconds float64, start time.Time) ([]float64, error) {
 	chunkBytes := 2 * deviceRate * chunkMS / 1000
 	interval := time.Duration(chunkMS) * time.Millisecond
 	count := int(seconds * 1000 / float64(chunkMS))
+	late := make([]float64, 0, count)
 	for seq := 0; seq < count; seq++ {
-		time.Sleep(time.Until(start.Add(time.Duration(seq) * interval)))
+		due := start.Add(time.Duration(seq) * interval)
+		time.Sleep(time.Until(due))
 		packet := make([]byte, 1+chunkBytes)
 		for i := 0; i < chunkBytes; i++ {
 			packet[1+i] = audio[(seq*chunkBytes+i)%len(audio)]
 		}
 		packet[0] = byte(seq) // the glasses' 1-byte header
-		putStamp(packet[1:], seq, uint64(time.Now().UnixNano()))
+		now := time.Now()
+		late = append(late, float64(now.Sub(due).Microseconds())/1000)
+		putStamp(packet[1:], seq, uint64(now.UnixNano()))
 		err := room.LocalParticipant.PublishDataPacket(
 			lksdk.UserData(packet), lksdk.WithDataPublishReliable(true),
 		)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "godevices: publish:", err)
-			return
+			return late, err
 		}
 	}
+	return late, nil
 }

@@ -1,0 +1,277 @@
+"""What the bridge keeps after every session left, and Python's share of a session's RSS.
+
+    sudo .venv/bin/python -m bench.leftovers --sessions 4 --rounds 3 --duration 8
+
+A real `lkbridge serve` runs under a probe (this module's `probe` role: asked by a file, it
+writes a snapshot to a file) and a real SFU; this process plays N devices (SDK peers)
+and N gRPC clients streaming both ways for --duration seconds, then every session leaves and
+every device goes. After each round, and once while the first round is loaded, the probe
+reports: RSS, threads by name (/proc/self/task/*/comm), fds, asyncio tasks, tracemalloc's
+traced bytes (traced from the idle snapshot on) and their growth by allocation site, the
+live objects of lkbridge's own classes and the SDK's FFI handles (gc). A leak grows round after
+round; a one-time cost (the SDK's first room, a pool) appears after the first and stays flat.
+Not a test: it prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import ctypes
+import gc
+import json
+import os
+import sys
+import threading
+import time
+import tracemalloc
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+PROBE_FRAMES = 8
+
+
+# -- the probe, inside the bridge's process -----------------------------------------------------
+
+
+def thread_names() -> dict[str, int]:
+    """This process's threads by /proc comm, digits dropped (`livekit_ffi-1` -> `livekit_ffi`)."""
+    names: collections.Counter[str] = collections.Counter()
+    for task in Path("/proc/self/task").glob("*"):
+        try:
+            names[(task / "comm").read_text().strip().rstrip("0123456789_-#") or "?"] += 1
+        except OSError:
+            continue
+    return dict(names)
+
+
+def live_objects() -> dict[str, int]:
+    """Live objects of lkbridge's classes and of the SDK's (livekit.rtc), by qualified name."""
+    gc.collect()
+    counts: collections.Counter[str] = collections.Counter()
+    for obj in gc.get_objects():
+        kind = type(obj)
+        module = getattr(kind, "__module__", None)
+        if isinstance(module, str) and module.startswith(("lkbridge.", "livekit.")):
+            counts[f"{module}.{kind.__qualname__}"] += 1
+    return dict(counts)
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def install_probe(out_dir: Path) -> None:
+    """tracemalloc starts at the first snapshot (the idle one: the bridge imported and
+    listening), so the start-up is not slowed and only what came after is traced."""
+    snaps: list[tracemalloc.Snapshot] = []
+
+    def snapshot() -> None:
+        if not tracemalloc.is_tracing():
+            tracemalloc.start(PROBE_FRAMES)
+        tasks = len(asyncio.all_tasks())
+        objects = live_objects()
+        snap = tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(False, tracemalloc.__file__)]
+        )
+        growth = []
+        if snaps:
+            for stat in snap.compare_to(snaps[0], "traceback")[:8]:
+                frames = list(stat.traceback)[-4:]  # the most recent, last
+                where = " -> ".join(f"{Path(f.filename).name}:{f.lineno}" for f in frames)
+                growth.append([stat.size_diff, stat.count_diff, where[:300]])
+        snaps.append(snap)
+        rss = rss_mb()
+        trimmed = rss - rss_mb() if ctypes.CDLL(None).malloc_trim(0) else 0.0
+        report = {
+            "rss_mb": rss,
+            "trimmable_mb": trimmed,  # what glibc's malloc_trim(0) gave back to the system
+            "python_threads": sorted(
+                t.name.rstrip("0123456789_-() ") for t in threading.enumerate()
+            ),
+            "traced_mb": tracemalloc.get_traced_memory()[0] / 2**20,
+            "threads": thread_names(),
+            "fds": len(os.listdir("/proc/self/fd")),
+            "tasks": tasks,
+            "objects": objects,
+            "growth": growth,
+        }
+        index = len(snaps) - 1
+        part = out_dir / f"snap-{index}.json.part"
+        part.write_text(json.dumps(report))
+        part.replace(out_dir / f"snap-{index}.json")
+
+    def watch() -> None:
+        """A request is a file `ask-K` (a signal's Python handler would wait for uvloop to wake:
+        it sleeps in C); this thread hands the snapshot to the bridge's loop, where the tasks
+        can be counted."""
+        while True:
+            time.sleep(0.1)
+            if not (out_dir / f"ask-{len(snaps)}").exists():
+                continue
+            loops = [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop)]
+            running = [loop for loop in loops if loop.is_running()]
+            if running:
+                running[0].call_soon_threadsafe(snapshot)
+                while (out_dir / f"ask-{len(snaps)}").exists():  # until it is taken
+                    time.sleep(0.1)
+
+    threading.Thread(target=watch, name="leftovers-probe", daemon=True).start()
+
+
+# -- the driver --------------------------------------------------------------------------------
+
+
+async def take(pid: int, out_dir: Path, index: int) -> dict[str, Any]:
+    (out_dir / f"ask-{index}").touch()
+    path = out_dir / f"snap-{index}.json"
+    deadline = time.monotonic() + 60
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the probe wrote no {path.name}")
+        await asyncio.sleep(0.1)
+    found: dict[str, Any] = json.loads(path.read_text())
+    return found
+
+
+async def one_round(
+    target: str, cfg: Any, n: int, seconds: float, tag: str, loaded: Any = None
+) -> None:
+    """N sessions streaming both ways for `seconds`, then all leave. `loaded`: awaited while
+    they stream (a snapshot of the loaded bridge)."""
+    from lkbridge.audio.signal import tone
+    from lkbridge.client import BridgeClient
+    from lkbridge.devstack.device import DevicePeer
+    from lkbridge.devstack.tokens import mint_token
+
+    client = BridgeClient(target)
+    devices, streams = [], []
+    try:
+        for i in range(n):
+            room = f"leftovers-{tag}-{i}"
+            device = DevicePeer(cfg.url, mint_token(cfg.api_key, cfg.api_secret, room, "device"))
+            await device.connect()
+            devices.append(device)
+            token = mint_token(cfg.api_key, cfg.api_secret, room, f"cloud-agent:u{i}")
+            joined = await client.join(
+                f"u{i}", token=token, livekit_url=cfg.url, target_identity="device"
+            )
+            if not joined.success:
+                raise RuntimeError(joined.error)
+            stream = client.stream(f"u{i}")
+            await stream.open()
+            streams.append(stream)
+        audio = tone(440, seconds)
+
+        async def speak(stream: Any) -> None:
+            start = time.monotonic()
+            for k in range(int(seconds * 10)):
+                await stream.send(audio[k * 1600 : (k + 1) * 1600].tobytes())
+                await asyncio.sleep(max(0.0, start + (k + 1) * 0.1 - time.monotonic()))
+
+        async def listen(stream: Any) -> None:
+            while await stream.receive() is not None:
+                pass
+
+        listeners = [asyncio.create_task(listen(s)) for s in streams]
+        work = [*(speak(s) for s in streams), *(d.send_packets(audio) for d in devices)]
+        if loaded is not None:
+
+            async def later() -> None:
+                await asyncio.sleep(seconds / 2)
+                await loaded()
+
+            work.append(later())
+        await asyncio.gather(*work)
+        for i, stream in enumerate(streams):
+            stream.cancel()
+            await client.leave(f"u{i}")
+        for task in listeners:
+            task.cancel()
+        await asyncio.gather(*listeners, return_exceptions=True)
+    finally:
+        for device in devices:
+            await device.aclose()
+        await client.aclose()
+
+
+def diff(before: dict[str, int], after: dict[str, int]) -> str:
+    changed = {k: after.get(k, 0) - before.get(k, 0) for k in {*before, *after}}
+    return ", ".join(f"{k} {v:+d}" for k, v in sorted(changed.items(), key=lambda kv: -kv[1]) if v)
+
+
+def summary(label: str, snap: dict[str, Any], base: dict[str, Any]) -> list[str]:
+    return [
+        f"{label}: RSS {snap['rss_mb']:.1f} MB ({snap['rss_mb'] - base['rss_mb']:+.1f}), "
+        f"traced by tracemalloc {snap['traced_mb']:.2f} MB "
+        f"({snap['traced_mb'] - base['traced_mb']:+.2f}), threads "
+        f"{sum(snap['threads'].values())}, fds {snap['fds']}, tasks {snap['tasks']}, "
+        f"malloc_trim(0) gave back {snap['trimmable_mb']:.1f} MB",
+        f"  threads against idle: {diff(base['threads'], snap['threads']) or 'none'}",
+        "  Python's threads against idle: "
+        + (diff(Counter(base["python_threads"]), Counter(snap["python_threads"])) or "none"),
+        f"  objects against idle: {diff(base['objects'], snap['objects']) or 'none'}",
+        *(f"  {size / 1024:+.0f} KiB {count:+d} {where}" for size, count, where in snap["growth"]),
+    ]
+
+
+async def main() -> None:
+    from bench.settings import python_child
+    from lkbridge.devstack.bridge import start_bridge
+    from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
+    from lkbridge.devstack.netns import reexec_inside  # noqa: F401  (imported for its side)
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--bridge-arg", action="append", default=[])
+    args = parser.parse_args()
+    out_dir = Path(__import__("tempfile").mkdtemp(prefix="lkb-leftovers-"))
+    command, env = python_child("bench.leftovers", "probe", str(out_dir))
+    with LiveKitServer(LiveKitConfig()) as livekit:
+        bridge = start_bridge(
+            "--port", "0", "--log-level", "warning", *args.bridge_arg, command=command, env=env
+        )  # fmt: skip
+        try:
+            await asyncio.sleep(2.0)
+            snaps = [await take(bridge.pid, out_dir, 0)]
+            lines = summary("idle", snaps[0], snaps[0])
+            for r in range(args.rounds):
+                loaded: list[dict[str, Any]] = []
+
+                async def snap_loaded(loaded: list[dict[str, Any]] = loaded, at: int = len(snaps)
+                                      ) -> None:  # fmt: skip
+                    loaded.append(await take(bridge.pid, out_dir, at))
+
+                print(f"round {r + 1}: {args.sessions} sessions ...", file=sys.stderr)
+                await one_round(
+                    bridge.target, livekit.config, args.sessions, args.duration, f"{r}",
+                    snap_loaded if r == 0 else None,
+                )  # fmt: skip
+                snaps += loaded
+                if loaded:
+                    lines += summary(f"round 1, {args.sessions} loaded", loaded[0], snaps[0])
+                await asyncio.sleep(3.0)
+                snaps.append(await take(bridge.pid, out_dir, len(snaps)))
+                lines += summary(f"after round {r + 1} left", snaps[-1], snaps[0])
+        finally:
+            bridge.stop()
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["probe"]:
+        install_probe(Path(sys.argv[2]))
+        sys.argv = ["lkbridge", *sys.argv[3:]]
+        from lkbridge.cli.main import main as bridge_main
+
+        bridge_main()
+    else:
+        from lkbridge.devstack import netns
+
+        netns.reexec_inside()
+        asyncio.run(main())
