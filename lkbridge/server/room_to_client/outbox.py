@@ -40,8 +40,13 @@ class OutboundAudio:
 
 class Outbox:
     def __init__(
-        self, max_bytes: int, max_age_s: float | None = None, stalls: LoopStalls = STALLS
+        self,
+        max_bytes: int,
+        max_age_s: float | None = None,
+        stalls: LoopStalls = STALLS,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
+        self._clock = clock
         self.max_bytes = max_bytes
         self.max_age_s = max_age_s if max_age_s is not None else max_bytes / BYTES_PER_MS / 1000
         self._backlog = StallBacklog(stalls)
@@ -64,7 +69,7 @@ class Outbox:
     def put(self, pcm: bytes) -> None:
         if not pcm:
             return
-        now = time.perf_counter()
+        now = self._clock()
         sent = self._backlog.sent_at(now, len(pcm) / BYTES_PER_MS / 1000)
         self.frames_in += 1
         self.bytes_in += len(pcm)
@@ -90,7 +95,7 @@ class Outbox:
 
     def pop(self, now: float | None = None) -> OutboundAudio | None:
         """The oldest audio still within the age budget; older audio is dropped and counted."""
-        oldest_allowed = (time.perf_counter() if now is None else now) - self.max_age_s
+        oldest_allowed = (self._clock() if now is None else now) - self.max_age_s
         while self._items and self._items[0].sent_at < oldest_allowed:
             self._drop_oldest()
         if not self._items:
