@@ -66,7 +66,9 @@ class LoopStalls:
         self._last_tick = max(self._last_tick, now)
 
     async def heartbeat(self, period_s: float = HEARTBEAT_S) -> None:
-        """Tick every `period_s` for as long as the loop runs (a task of the server's)."""
+        """Tick every `period_s` for as long as the loop runs (a task of the server's). The
+        time before it started (imports, the server's start) is no stall."""
+        self._last_tick = self._clock()
         while True:
             self.tick()
             await asyncio.sleep(period_s)

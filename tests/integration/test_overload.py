@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from lkbridge.audio.pcm import to_bytes
+from lkbridge.audio.pcm import Int16Array, to_bytes, to_int16
 from lkbridge.audio.signal import dominant_frequency, tone
 from lkbridge.client import AudioStreamCall, BridgeClient
 from lkbridge.devstack.device import DevicePeer, TrackRecording
-from lkbridge.devstack.stamp import read_stamp, stamp
+from lkbridge.devstack.stamp import STAMP_BYTES, read_stamp, stamp
 from lkbridge.errors import ClientError
 from lkbridge.server import defaults
 from lkbridge.server.config import BridgeConfig
@@ -59,12 +59,20 @@ def frozen(pid: int) -> Iterator[None]:
 
 @dataclass
 class Received:
-    """What the client read: (arrival ns, device send ns) per chunk, in order."""
+    """What the client read: (arrival ns, device send ns) per chunk, in order, and the audio."""
 
     chunks: list[tuple[int, int]] = field(default_factory=list)
+    audio: list[bytes] = field(default_factory=list)
 
     def ages_s(self, since_ns: int = 0) -> list[float]:
         return [(at - sent) / 1e9 for at, sent in self.chunks if at >= since_ns]
+
+    def pcm(self) -> Int16Array:
+        """The audio, each chunk's stamp (its first samples) silenced."""
+        samples = np.concatenate([to_int16(pcm) for pcm in self.audio])
+        for start in range(0, len(samples), len(to_int16(self.audio[0]))):
+            samples[start : start + STAMP_BYTES // 2] = 0
+        return samples
 
 
 async def read_all(stream: AudioStreamCall, into: Received) -> None:
@@ -73,11 +81,12 @@ async def read_all(stream: AudioStreamCall, into: Received) -> None:
             stamped = read_stamp(chunk.pcm_data)
             assert stamped is not None
             into.chunks.append((time.time_ns(), stamped[1]))
+            into.audio.append(chunk.pcm_data)
 
 
-async def device_speaks(device: DevicePeer, seconds: float) -> int:
-    """Stamped 100 ms packets of a 440 Hz tone in real time, each with its send time; how many."""
-    pcm = to_bytes(tone(440, CHUNK_S, 16000))
+async def device_speaks(device: DevicePeer, seconds: float, freq: float = 440) -> int:
+    """Stamped 100 ms packets of a tone in real time, each with its send time; how many."""
+    pcm = to_bytes(tone(freq, CHUNK_S, 16000))
     start = time.monotonic()
     count = int(seconds / CHUNK_S)
     for seq in range(count):

@@ -5,6 +5,8 @@ Pure logic on a fake clock: every time is passed in, nothing waits.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from lkbridge.server.room_to_client.outbox import Outbox
@@ -107,3 +109,14 @@ def test_the_outbox_drops_what_a_stall_made_older_than_its_budget() -> None:
     first = outbox.pop()
     assert first is not None and first.pcm[0] == 30, "the newest 2 s is kept"
     assert outbox.frames_in == 60
+
+
+async def test_the_time_before_the_heartbeat_starts_is_no_stall() -> None:
+    clock = Clock()
+    stalls = LoopStalls(clock=clock)
+    clock.now += 5.0  # imports, the server's start
+    beat = asyncio.get_running_loop().create_task(stalls.heartbeat())
+    await asyncio.sleep(0)  # its first tick
+    beat.cancel()
+    await asyncio.gather(beat, return_exceptions=True)
+    assert stalls.count == 0
