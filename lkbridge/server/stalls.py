@@ -13,7 +13,8 @@ start and each piece was sent one duration after the one before, until that esti
 the present (the backlog is worked off). What waited in the bridge's own buffers before the stall
 keeps its own dates. Only a sender that was streaming when the stall started (its audio came at
 most a second before) and sends again within a second of its end is re-dated; one that was held
-up by the bridge itself when the stall started (a burst the bridge was pacing) is not. The
+up by the bridge itself when the stall started (a burst the bridge was pacing: its track's
+queue half full or more, grpc/service.py) is not. The
 estimate needs no clock of the sender's and never makes audio younger than its arrival; it is
 wrong only for a sender that fell silent exactly over the stall and speaks again at its end
 (its first seconds are then taken for backlog).
@@ -97,7 +98,7 @@ class StallBacklog:
         """Estimated send time (perf_counter) of the end of `duration_s` of audio arriving at
         `now`. Only a sender that streamed into the stall (its audio before came at most
         STREAMING_GAP_S before the stall started) and sends again right after it is re-dated;
-        `paced`: the bridge itself holds this sender back (its track's queue is full), so what
+        `paced`: the bridge itself holds this sender back (its track's queue fills), so what
         waited was the sender's burst, not audio the stall made late."""
         before, self._last_arrival = self._last_arrival, now
         stalls = self._stalls
