@@ -108,7 +108,8 @@ def serve(
     source_queue_ms: int = typer.Option(
         d.SOURCE_QUEUE_MS,
         envvar="LKBRIDGE_SOURCE_QUEUE_MS",
-        help="Audio a track may queue before pacing.",
+        help="Audio a track may queue before pacing, and the longest streamed audio waits "
+        "after a stall of the bridge.",
     ),
     catch_up_ms: int = typer.Option(
         d.CATCH_UP_MS,

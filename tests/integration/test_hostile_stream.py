@@ -22,6 +22,7 @@ from lkbridge.errors import ClientError
 from tests.audio_server import AudioServer, make_fixture, serve
 from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory, LiveKitEnv
 from tests.helpers import wait_until
+from tests.integration.test_overload import Received, device_speaks, read_all
 from tests.support.serving import ServeProcess, serve_process, start_serve
 
 __all__ = ["serve_process"]  # the fixture, imported for this module
@@ -232,16 +233,25 @@ async def test_idle_timeout_never_cuts_a_playback(
 async def test_a_slow_reader_gets_the_newest_two_seconds_and_drops_are_counted(
     bridge: BridgeEnv, device_factory: DeviceFactory, room_name: str
 ) -> None:
+    """... while a neighbour on the same bridge, read as it comes, loses nothing and keeps its
+    rate: one stalled client costs only its own audio."""
     device = await device_factory(room_name, "device")
+    neighbour = await device_factory(room_name, "neighbour")
     await bridge.join("slow", room_name)
+    await bridge.join("fine", room_name, target_identity="neighbour")
     stream = bridge.client.stream("slow")
     await stream.open()
+    loop = asyncio.get_running_loop()
+    fine = bridge.client.stream("fine")
+    await fine.open()
+    heard = Received()
+    fine_reader = loop.create_task(read_all(fine, heard))
+    fine_sender = loop.create_task(device_speaks(neighbour, 12.0, freq=660))
     # 6 s at 440 Hz, then 6 s at 880 Hz, in real time (10 packets/s)
-    sender = asyncio.get_running_loop().create_task(
-        device.send_packets(np.concatenate([tone(440, 6.0), tone(880, 6.0)]))
-    )
+    sender = loop.create_task(device.send_packets(np.concatenate([tone(440, 6.0), tone(880, 6.0)])))
     first = await stream.receive(timeout=10)
     assert first is not None
+    stalled_ns = time.time_ns()
     await asyncio.sleep(11.0)  # the client stops reading; the device goes on
     resumed_ms = time.time() * 1000
     received: list[pb.AudioChunk] = []
@@ -268,9 +278,21 @@ async def test_a_slow_reader_gets_the_newest_two_seconds_and_drops_are_counted(
     health = await bridge.client.health()
     assert int(health.metadata["dropped_frames"]) > 0
     assert int(health.metadata["dropped_bytes"]) >= int(health.metadata["dropped_frames"]) * 3000
-    sessions = await bridge.client.list_sessions()
-    assert sessions[0].drops == int(health.metadata["dropped_frames"])
+    drops = {s.user_id: s.drops for s in await bridge.client.list_sessions()}
+    assert drops["slow"] == int(health.metadata["dropped_frames"])
     stream.cancel()
+    # the neighbour: every packet, in time, and its tone
+    sent = await fine_sender
+    await wait_until(lambda: len(heard.chunks) == sent, 5, "all of the neighbour's packets")
+    fine.cancel()
+    await fine_reader
+    assert drops["fine"] == 0
+    during = [at for at, _ in heard.chunks if stalled_ns <= at <= resumed_ms * 1_000_000]
+    rate = len(during) / ((resumed_ms * 1_000_000 - stalled_ns) / 1e9)
+    ages = heard.ages_s()
+    print(f"neighbour: {rate:.1f} chunks/s during the stall (sent 10/s), oldest {max(ages):.2f} s")
+    assert rate >= 0.9 * 10, f"{rate:.1f} chunks/s while the other client stalled"
+    assert dominant_frequency(heard.pcm(), 16000) == pytest.approx(660, abs=2)
 
 
 # -- row 13: every task kept ---------------------------------------------------------------------

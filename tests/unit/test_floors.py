@@ -39,7 +39,7 @@ FLOORS = {
 # gRPC -> session -> the paths into and out of the room -> the SDK adapter and the base
 # (docs/architecture.md, "The server's floors")
 SERVER_FLOORS = {
-    "lkbridge.server": 1,  # base: config, defaults, eventloop, logs, redact
+    "lkbridge.server": 1,  # base: config, defaults, eventloop, logs, redact, stalls
     "lkbridge.server.policy": 1,  # which addresses and URLs may be dialled; config carries it
     "lkbridge.server.rtc": 2,  # the SDK adapter: runtime corrections, published tracks
     "lkbridge.server.room_to_client": 2,  # room events and tracks into the outbox

@@ -181,6 +181,10 @@ class ProxyService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             streams_total=int(total("streams_total")),
             dropped_frames=int(total("dropped_frames")),
             dropped_bytes=int(total("dropped_bytes")),
+            dropped_in_chunks=int(total("dropped_in_chunks")),
+            dropped_in_ms=int(total("dropped_in_ms")),
+            stalls=int(total("stalls")),  # the workers' own: they hold the sessions
+            stalled_s=total("stalled_s"),
             max_sessions=int(total("max_sessions")),
             max_joins_in_flight=int(total("max_joins_in_flight")),
             joins_in_flight=int(total("joins_in_flight")),

@@ -19,6 +19,7 @@ from lkbridge.audio.meter import LevelWindows
 from lkbridge.server.grpc.stats import Stats
 from lkbridge.server.session.registry import SessionRegistry
 from lkbridge.server.session.session import Session
+from lkbridge.server.stalls import STALLS
 
 ADMIN_SERVICE_NAME = "lkbridge.admin.v1.BridgeAdmin"
 
@@ -167,6 +168,8 @@ class Snapshots:
             joins_in_flight=self._registry.joins_in_progress,
             joins_refused=self._registry.joins_refused,
             joins_abandoned=self._registry.joins_abandoned,
+            drops_in=sum(s.dropped_in_chunks for s in live),
+            stalls=STALLS.count,
         )
         return admin_pb.StatsSnapshot(
             timestamp_ms=time.time_ns() // 1_000_000,

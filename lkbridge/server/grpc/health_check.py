@@ -24,6 +24,12 @@ class HealthFigures:
     # room audio dropped for slow readers, by the sessions alive now (as admin's totals)
     dropped_frames: int
     dropped_bytes: int
+    # client audio a stall of the bridge made late past the source queue's bound, dropped
+    dropped_in_chunks: int
+    dropped_in_ms: int
+    # stalls of the process's event loop (overload, a freeze) and their time, since start
+    stalls: int
+    stalled_s: float
     # admission (registry.py): the bounds and where the bridge stands against them; a front
     # adds its workers' up (each worker holds its own --max-sessions)
     max_sessions: int
@@ -54,6 +60,10 @@ def health_metadata(version: str, figures: HealthFigures, **extra: str) -> dict[
         "streams_total": str(figures.streams_total),
         "dropped_frames": str(figures.dropped_frames),
         "dropped_bytes": str(figures.dropped_bytes),
+        "dropped_in_chunks": str(figures.dropped_in_chunks),
+        "dropped_in_ms": str(figures.dropped_in_ms),
+        "stalls": str(figures.stalls),
+        "stalled_s": f"{figures.stalled_s:.2f}",
         "max_sessions": str(figures.max_sessions),
         "max_joins_in_flight": str(figures.max_joins_in_flight),
         "joins_in_flight": str(figures.joins_in_flight),

@@ -46,6 +46,7 @@ from lkbridge.server.redact import RedactingFilter
 from lkbridge.server.rtc.runtime import set_sdk_logs
 from lkbridge.server.session.memory import trim_after_bursts
 from lkbridge.server.session.registry import SessionRegistry
+from lkbridge.server.stalls import STALLS
 from lkbridge.wire import MAX_MESSAGE_BYTES
 
 if TYPE_CHECKING:
@@ -138,6 +139,7 @@ class BridgeServer:
         self.metrics_port: int | None = None
         self._metrics: web.AppRunner | None = None
         self._lag_watch: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
         self._trimmer: asyncio.Task[None] | None = None
         self.addresses: list[str] = []
         self._server: grpc.aio.Server | None = None
@@ -208,6 +210,7 @@ class BridgeServer:
         self._server = server
         loop = asyncio.get_running_loop()
         self._lag_watch = loop.create_task(self.stats.watch_loop_lag(), name="loop-lag")
+        self._heartbeat = loop.create_task(STALLS.heartbeat(), name="stall-heartbeat")
         self._trimmer = loop.create_task(trim_after_bursts(), name="memory-trim")
         if self.config.metrics_port is not None:
             self._metrics = await start_metrics_server(
@@ -275,7 +278,8 @@ class BridgeServer:
             await self._server.stop(0)  # cancels every call still open
         if self._health_server is not None:  # NOT_SERVING until here, then gone
             await self._health_server.stop(0)
-        watchers = [task for task in (self._lag_watch, self._trimmer) if task is not None]
+        tasks = (self._lag_watch, self._heartbeat, self._trimmer)
+        watchers = [task for task in tasks if task is not None]
         for task in watchers:
             task.cancel()
         await asyncio.gather(*watchers, return_exceptions=True)  # ended, not just told to

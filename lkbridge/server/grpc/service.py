@@ -19,6 +19,7 @@ import grpc
 
 from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge._proto import livekit_bridge_pb2_grpc as pb_grpc
+from lkbridge.audio import ROOM_RATE
 from lkbridge.audio.pcm import Int16Array
 from lkbridge.errors import (
     AtCapacity,
@@ -56,6 +57,7 @@ from lkbridge.server.redact import clip, redact
 from lkbridge.server.session.binding import StreamBinding, StreamEnd
 from lkbridge.server.session.registry import SessionRegistry
 from lkbridge.server.session.session import Session, SessionState
+from lkbridge.server.stalls import STALLS, StallBacklog
 from lkbridge.wire import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
@@ -246,6 +248,9 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
     ) -> None:
         """Client -> room, in the handler's own task (the writer needs none: stream_writer.py)."""
         ingest = ChunkIngest(self._config.max_track_id, MAX_MESSAGE_BYTES)
+        # Audio a stall of this process made wait in the transport past the source queue's
+        # bound is dropped, counted, rather than played that late (server/stalls.py).
+        backlog, queue_ms = StallBacklog(), self._config.source_queue_ms
         try:
             chunk: pb.AudioChunk | None = first
             while chunk is not None and not binding.ended:
@@ -258,7 +263,18 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
                     chunk.pcm_data, chunk.sample_rate, chunk.channels, chunk.track_id
                 )
                 if converted is not None:
-                    await self._write_slices(session, binding, *converted, received)
+                    seconds = chunk_seconds(chunk)
+                    # a track whose queue is half full is paced by the bridge: the client is
+                    # ahead of real time and what waited is its own burst, played whole
+                    queued_ms = session.tracks.queued_ms(chunk.track_id)
+                    sent = backlog.sent_at(received, seconds, paced=queued_ms >= queue_ms // 2)
+                    # late: it would wait longer than a full queue does, counting what it
+                    # waited already and what is queued ahead of it
+                    late_ms = (received - sent) * 1000
+                    if late_ms > 0 and late_ms + queued_ms > queue_ms:
+                        session.drop_late(seconds, late_ms / 1000)
+                    else:
+                        await self._write_slices(session, binding, *converted, received)
                 chunk = await _next_chunk(requests, binding)
             if binding.ended:
                 return
@@ -384,6 +400,10 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             streams_total=self._stats.streams_total,
             dropped_frames=sum(s.outbox.dropped_frames for s in self._registry),
             dropped_bytes=sum(s.outbox.dropped_bytes for s in self._registry),
+            dropped_in_chunks=sum(s.dropped_in_chunks for s in self._registry),
+            dropped_in_ms=sum(s.dropped_in_ms for s in self._registry),
+            stalls=STALLS.count,
+            stalled_s=STALLS.total_s,
             max_sessions=self._registry.max_sessions,
             max_joins_in_flight=self._registry.max_joins_in_flight,
             joins_in_flight=self._registry.joins_in_progress,
@@ -454,3 +474,9 @@ async def _next_chunk(
         raise
     finally:
         binding.reader = None
+
+
+def chunk_seconds(chunk: pb.AudioChunk) -> float:
+    """The audio a (validated) chunk carries, in seconds."""
+    frame_bytes = 2 * (chunk.channels or 1)
+    return len(chunk.pcm_data) // frame_bytes / (chunk.sample_rate or ROOM_RATE)

@@ -304,6 +304,11 @@ class TrackSet:
             if output.sid == track.sid:
                 output.mark_subscribed()
 
+    def queued_ms(self, track_id: int) -> int:
+        """Audio queued in that track's source (0 for a track not made yet): creates nothing."""
+        track = self._tracks.get(track_id)
+        return track.queued_ms if track is not None else 0
+
     def names(self) -> list[str]:
         return [t.name for t in self._tracks.values() if t.published]
 

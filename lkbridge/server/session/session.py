@@ -29,6 +29,7 @@ from lkbridge.server.room_to_client.unannounced import UnannouncedPackets
 from lkbridge.server.rtc.runtime import route_own_events
 from lkbridge.server.rtc.tracks import Delivery, TrackOptions, TrackSet
 from lkbridge.server.session.binding import StreamBinding, StreamEnd
+from lkbridge.server.stalls import STALLS
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,10 @@ class Session:
         # Why close() ran, and how: told to a stream that comes too late to bind.
         self.close_reason = ""
         self.closed_as = StreamEnd.SESSION_CLOSED
+        # client audio a stall of the bridge made late past the source queue's bound, dropped
+        self.dropped_in_chunks = 0
+        self.dropped_in_ms = 0
+        self._late_after_stall = -1  # the stall whose late audio was last told in the log
         self.frames_in = 0
         self.bytes_in = 0
         self.frames_out = 0
@@ -241,6 +246,20 @@ class Session:
         self.frames_in += 1
         self.bytes_in += 2 * len(samples)
         return await self.tracks.get(track_id).write(samples)
+
+    def drop_late(self, seconds: float, late_s: float) -> None:
+        """A streamed chunk not played: a stall of the bridge kept it `late_s` past its time
+        (grpc/service.py); counted, and told once per stall."""
+        if self._late_after_stall != STALLS.count:
+            self._late_after_stall = STALLS.count
+            log.warning(
+                "session %s: client audio %.1f s late after a stall of the bridge: dropping "
+                "what is older than the source queue's bound",
+                self.user_id,
+                late_s,
+            )
+        self.dropped_in_chunks += 1
+        self.dropped_in_ms += round(seconds * 1000)
 
     async def flush(self) -> None:
         for track in self.tracks:
