@@ -157,8 +157,8 @@ class NameLookup:
 
 
 def dial_address(addresses: list[IPAddress]) -> IPAddress:
-    """The address to dial among those a name resolved to (all judged): the first IPv4 one, as
-    the SDK's own connect would try first on most hosts, else the first."""
+    """The address to dial among those a name resolved to (all judged): the first IPv4 one (a
+    pod's IPv6 route is the one more often missing), else the first."""
     return next((a for a in addresses if a.version == 4), addresses[0])
 
 
@@ -167,7 +167,9 @@ def pinned(parts: SplitResult, address: IPAddress) -> str:
     if parts.scheme in TLS_SCHEMES:
         return parts.geturl()
     literal = f"[{address.compressed}]" if address.version == 6 else str(address)
-    return parts._replace(netloc=literal + (f":{parts.port}" if parts.port else "")).geturl()
+    return parts._replace(
+        netloc=literal + (f":{parts.port}" if parts.port is not None else "")
+    ).geturl()
 
 
 @dataclass(frozen=True)
