@@ -27,6 +27,9 @@ MIN_BITRATE, MAX_BITRATE = 6_000, 510_000  # what Opus can encode
 # refuses a chunk itself (RESOURCE_EXHAUSTED, the session stays): a message gRPC refuses reaches
 # the handler exactly like a client's cancel, which closes the session.
 MAX_RECEIVE_BYTES = 2 * MAX_MESSAGE_BYTES
+# Every request but a StreamAudio chunk: refused unparsed past this (grpc/malformed.py). The
+# largest legal JoinRoom (16 KiB token, 8 KiB URL, three 256-byte ids) is about 25 KiB.
+MAX_SMALL_REQUEST_BYTES = 64 * 1024
 # a request's header list (HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE): gRPC's own, a bearer token
 MAX_METADATA_BYTES = 16 * 1024
 SERVICE_NAME = "mentra.livekit.bridge.LiveKitBridge"

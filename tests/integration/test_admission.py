@@ -299,6 +299,57 @@ async def test_past_max_joins_in_flight_a_join_is_refused_at_once(
     assert len(registry) == 0 and registry.user_locks == 0
 
 
+async def test_slow_livekit_names_are_bounded_by_max_joins_in_flight(
+    bridge_factory: BridgeFactory, room_name: str
+) -> None:
+    """A name's lookup runs inside the join's admission slot: a flood of JoinRooms whose names
+    resolve slowly starts --max-joins-in-flight lookups, and the rest are refused at once (before:
+    every JoinRoom started its lookup ahead of admission, 12 of 12 here). The resolver is a
+    stand-in that waits (the bridge's own one runs getaddrinfo in its threads)."""
+    bridge = await bridge_factory(max_joins_in_flight=2, connect_timeout_s=2.0)
+    release = asyncio.Event()
+    running = most = 0
+
+    async def slow(host: str, port: int) -> list[str]:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        try:
+            await release.wait()
+        finally:
+            running -= 1
+        return ["169.254.169.254"]  # refused by the policy: nothing is dialled
+
+    bridge.server.service.resolve = slow  # type: ignore[attr-defined]
+    token = bridge.livekit.token(room_name, "cloud-agent:x")
+
+    async def join(user: str) -> object:
+        try:
+            return await bridge.client.join(user, token=token, livekit_url="ws://slow.test:7880")
+        except ClientError as exc:
+            return exc
+
+    outcomes = await asyncio.gather(*(join(f"slow{i}") for i in range(12)))
+    refused = [o for o in outcomes if isinstance(o, ClientError)]
+    answered = [o for o in outcomes if isinstance(o, pb.JoinRoomResponse)]
+    assert {(e.code, e.details) for e in refused} == {
+        (
+            "RESOURCE_EXHAUSTED",
+            "too many JoinRooms connecting: 2, the limit set by --max-joins-in-flight 2; "
+            "retry shortly",
+        )
+    }
+    assert len(refused) == 10 and most == 2
+    assert {(a.success, a.error) for a in answered} == {
+        (False, "cannot resolve livekit_url host 'slow.test' to check it: no answer within 2 s")
+    }
+    registry = bridge.server.registry
+    assert registry.joins_in_progress == 2  # answered; the lookups still hold their slots
+    release.set()
+    await wait_until(lambda: registry.joins_in_progress == 0, 10, "the lookups to end")
+    assert len(registry) == 0 and registry.user_locks == 0 and running == 0
+
+
 async def test_a_front_applies_the_limit_in_each_worker_and_reports_the_sum(
     serve_process: list[ServeProcess],
     livekit_server: LiveKitEnv,

@@ -11,6 +11,7 @@ import contextlib
 import gc
 import logging
 import os
+import re
 import resource
 import signal
 import socket
@@ -292,15 +293,21 @@ async def test_shutdown_waits_for_a_join_in_progress_and_leaves_nothing(
 async def test_huge_user_ids_are_refused_and_cost_nothing(
     bridge: BridgeEnv, room_name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """A 1 MiB user_id makes a request over the 64 KiB every one but a StreamAudio chunk may
+    hold: refused unparsed (RESOURCE_EXHAUSTED). Under that, a long id is INVALID_ARGUMENT."""
     huge = "u" * (1024 * 1024)
     token = bridge.livekit.token(room_name, "cloud-agent:x")
-    message = "user_id is 1048576 bytes, over the 256-byte limit"
+    too_large = re.compile(
+        r"request too large: \d+ bytes, over the 65536 byte limit for a (\w+) message"
+    )
 
     async def joins(count: int) -> None:
         for _ in range(count):
             with pytest.raises(ClientError) as err:
                 await bridge.client.join(huge, token=token, livekit_url=bridge.livekit.url)
-            assert (err.value.code, err.value.details) == ("INVALID_ARGUMENT", message)
+            assert err.value.code == "RESOURCE_EXHAUSTED"
+            matched = too_large.fullmatch(err.value.details)
+            assert matched and matched[1] == "JoinRoom", err.value.details
 
     with caplog.at_level(logging.INFO):
         await joins(20)  # gRPC's and the allocator's buffers for 1 MB messages, once
@@ -312,23 +319,32 @@ async def test_huge_user_ids_are_refused_and_cost_nothing(
     assert after < before * 1.25, f"RSS {before:.0f} -> {after:.0f} MB after 200 huge joins"
     assert bridge.server.registry.user_locks == 0
     assert all(len(r.getMessage()) < 2000 for r in caplog.records), "a log line quoted it"
-    for call in (
-        bridge.client.leave(huge),
-        bridge.client.status(huge),
-        bridge.client.stop(huge),
+    for method, call in (
+        ("LeaveRoom", bridge.client.leave(huge)),
+        ("GetStatus", bridge.client.status(huge)),
+        ("StopAudio", bridge.client.stop(huge)),
     ):
         with pytest.raises(ClientError) as err:
             await call
-        assert (err.value.code, err.value.details) == ("INVALID_ARGUMENT", message)
+        matched = too_large.fullmatch(err.value.details)
+        assert err.value.code == "RESOURCE_EXHAUSTED" and matched and matched[1] == method
+    long_id = "u" * 60_000  # under the request limit: the id's own limit answers
+    message = "user_id is 60000 bytes, over the 256-byte limit"
+    with pytest.raises(ClientError) as err:
+        await bridge.client.join(long_id, token=token, livekit_url=bridge.livekit.url)
+    assert (err.value.code, err.value.details) == ("INVALID_ARGUMENT", message)
     events = []
     with pytest.raises(ClientError) as err:
-        async for event in bridge.client.play(huge, "http://127.0.0.1:1/a.mp3"):
+        async for event in bridge.client.play(long_id, "http://127.0.0.1:1/a.mp3"):
             events.append(event)
     assert (err.value.code, err.value.details) == ("INVALID_ARGUMENT", message)
     assert [(e.type, e.error) for e in events] == [(E.FAILED, message)]
-    with pytest.raises(ClientError) as err:
+    with pytest.raises(ClientError) as err:  # a StreamAudio chunk may be large: its id is judged
         await bridge.client.stream(huge).open()
-    assert (err.value.code, err.value.details) == ("INVALID_ARGUMENT", message)
+    assert (err.value.code, err.value.details) == (
+        "INVALID_ARGUMENT",
+        "user_id is 1048576 bytes, over the 256-byte limit",
+    )
 
 
 async def test_failed_joins_leave_no_lock_behind(

@@ -367,6 +367,27 @@ async def test_join_never_returns_a_body_the_bridge_fetched(
     assert not [r for r in caplog.records if "hunter2" in r.getMessage()]
 
 
+async def test_a_livekit_name_is_dialled_at_the_address_judged(
+    bridge: BridgeEnv, http: CountingHttp, room_name: str
+) -> None:
+    """DNS rebinding: the SDK is handed the address the policy judged, not the name to resolve
+    again. `localhost` answers 127.0.0.1 and ::1; the SDK's request reaches 127.0.0.1 with it as
+    the Host (before: `Host: localhost:PORT`, the name the SDK resolved itself), and a real SFU
+    joins the same way."""
+    token = bridge.livekit.token(room_name, "cloud-agent:pin")
+    answer = await bridge.client.join(
+        "pin", token=token, livekit_url=f"ws://localhost:{http.port}/", room_name=room_name
+    )
+    assert not answer.success
+    assert http.requests, "the SDK asked the HTTP server"
+    assert all(r.startswith(f"127.0.0.1:{http.port}/") for r in http.requests), http.requests
+    port = bridge.livekit.server.config.port
+    joined = await bridge.client.join(
+        "pin2", token=bridge.livekit.token(room_name, "cloud-agent:pin2"),
+        livekit_url=f"ws://localhost:{port}", room_name=room_name,
+    )  # fmt: skip
+    assert joined.success, joined.error
+
 
 async def test_a_livekit_host_that_does_not_resolve_fails_the_join_before_the_sdk(
     bridge: BridgeEnv, room_name: str
@@ -382,6 +403,7 @@ async def test_a_livekit_host_that_does_not_resolve_fails_the_join_before_the_sd
         "cannot resolve livekit_url host 'no-such-host.invalid' to check it: "
     ), answer.error
     assert (await bridge.client.status("nodns")).connected is False
+
 
 # -- 7: what a name can carry ----------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from lkbridge.errors import ServeError
 from lkbridge.server.config import (
     MAX_METADATA_BYTES,
     MAX_RECEIVE_BYTES,
+    MAX_SMALL_REQUEST_BYTES,
     SERVICE_NAME,
     BridgeConfig,
 )
@@ -124,6 +125,12 @@ def server_options(config: BridgeConfig) -> list[tuple[str, int]]:
     ]
 
 
+def request_limit(method: str) -> int | None:
+    """The most bytes a request of `method` (its path) may hold: StreamAudio's chunks are
+    bounded by grpc core and the handler (MAX_MESSAGE_BYTES); every other request is small."""
+    return None if method == f"/{SERVICE_NAME}/StreamAudio" else MAX_SMALL_REQUEST_BYTES
+
+
 class BridgeServer:
     """One gRPC server with the bridge, health and reflection services."""
 
@@ -167,7 +174,8 @@ class BridgeServer:
             interceptors.append(
                 BearerTokenInterceptor(self.config.auth_token, self.config.first_message_timeout_s)
             )
-        interceptors.append(MalformedRequestInterceptor())  # after auth: garbage is refused first
+        # after auth: garbage is refused first
+        interceptors.append(MalformedRequestInterceptor(request_limit))
         server = grpc.aio.server(
             interceptors=interceptors,
             options=server_options(self.config),
@@ -278,6 +286,8 @@ class BridgeServer:
             await self._server.stop(0)  # cancels every call still open
         if self._health_server is not None:  # NOT_SERVING until here, then gone
             await self._health_server.stop(0)
+        if (lookup := getattr(self.service, "name_lookup", None)) is not None:
+            lookup.close()  # a front's relay has none
         tasks = (self._lag_watch, self._heartbeat, self._trimmer)
         watchers = [task for task in tasks if task is not None]
         for task in watchers:

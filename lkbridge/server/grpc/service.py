@@ -51,7 +51,7 @@ from lkbridge.server.grpc.validate import (
     validate_track_id,
 )
 from lkbridge.server.playback.player import PlayRequest
-from lkbridge.server.policy.livekit_url import judged
+from lkbridge.server.policy.livekit_url import LivekitTarget, NameLookup, Resolve
 from lkbridge.server.policy.playback_url import check_url
 from lkbridge.server.redact import clip, redact
 from lkbridge.server.session.binding import StreamBinding, StreamEnd
@@ -100,6 +100,9 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         self._policy = config.fetch_policy()
         self.shutting_down = False
         self._refusal_logged = float("-inf")  # when a refused JoinRoom was last logged
+        # livekit_url names: as many lookups at once as joins may be in flight (registry.py)
+        self.name_lookup = NameLookup(config.max_joins_in_flight)
+        self.resolve: Resolve = self.name_lookup  # tests put a slow resolver here
 
     # -- rooms ---------------------------------------------------------------------------------
 
@@ -114,15 +117,11 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             id_of(request.target_identity, "target_identity")
         except BridgeError as exc:
             await refuse(context, exc)
+        target = LivekitTarget(parts, self._config.livekit_deny_private, self.resolve)
         try:
-            url = await judged(
-                parts,
-                deny_private=self._config.livekit_deny_private,
-                resolve_timeout_s=self._config.connect_timeout_s,
-            )
             session = await self._registry.join(
                 user_id,
-                url=url,
+                target=target,
                 token=request.token,
                 room_name=request.room_name,
                 target_identity=request.target_identity,

@@ -12,6 +12,11 @@ sessions held or joining, is refused at once (AtCapacity, RESOURCE_EXHAUSTED) be
 anything. A connect abandoned by its caller still counts until it ends: its sockets and threads
 are there until then. Without these bounds 150 JoinRooms at once opened 16k fds and stalled the
 sessions already streaming (docs/operations.md, "Admission").
+
+A livekit_url name is looked up inside the join's admission slot (`DialTarget.url`), before the
+user's lock is taken: slow names count against --max-joins-in-flight like slow connects (each
+lookup holds a resolver thread until the system resolver gives up), and nothing registered
+changes while one waits: a join refused by the policy leaves the user's session alone.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from lkbridge.errors import AtCapacity, JoinFailed, SessionNotFound
 from lkbridge.server.config import BridgeConfig
@@ -30,6 +36,17 @@ from lkbridge.server.session.memory import release_free_memory
 from lkbridge.server.session.session import Session
 
 log = logging.getLogger(__name__)
+
+
+class DialTarget(Protocol):
+    """Where a join connects to: judged when its turn comes (policy/livekit_url.LivekitTarget)."""
+
+    @property
+    def host(self) -> str: ...
+
+    async def url(self) -> str:
+        """The URL to hand the SDK; InvalidArgument or JoinFailed when there is none."""
+        ...
 
 
 @dataclass
@@ -43,6 +60,7 @@ class _JoinAttempt:
     user_id: str
     abandoned: bool = False  # its session is not wanted: `why` says who gave it up
     why: str = ""
+    resolving: bool = False  # looking its livekit_url host up, before the user's lock
     connecting: bool = False  # past the user's lock, in Room.connect()
 
     def abandon(self, why: str) -> bool:
@@ -132,14 +150,21 @@ class SessionRegistry:
                 del self._locks[user_id]
 
     async def join(
-        self, user_id: str, *, url: str, token: str, room_name: str, target_identity: str
+        self,
+        user_id: str,
+        *,
+        target: DialTarget,
+        token: str,
+        room_name: str,
+        target_identity: str,
     ) -> Session:
         """The joined session, or JoinFailed (its text free of the token) within the bound;
-        AtCapacity at once past a bound (`admit`)."""
+        AtCapacity at once past a bound (`admit`); InvalidArgument when the target's host is
+        refused by the address policy (nothing of the user's changed then)."""
         self.admit(user_id)
         attempt = _JoinAttempt(user_id)
         task = asyncio.get_running_loop().create_task(
-            self._join(attempt, user_id, url, token, room_name, target_identity), name="join"
+            self._join(attempt, user_id, target, token, room_name, target_identity), name="join"
         )
         self._joins[task] = attempt
         task.add_done_callback(self._join_done)
@@ -150,6 +175,11 @@ class SessionRegistry:
             if task.done() and not task.cancelled() and task.exception() is None:
                 return task.result()
             self._abandon(attempt, "JoinRoom already answered")
+            if attempt.resolving:
+                raise JoinFailed(
+                    f"cannot resolve livekit_url host '{clip(target.host, 100)}' to check it: "
+                    f"no answer within {bound:g} s"
+                ) from None
             if attempt.connecting:
                 raise JoinFailed(
                     f"timed out: no answer from the livekit server within {bound:g} s"
@@ -178,11 +208,16 @@ class SessionRegistry:
         self,
         attempt: _JoinAttempt,
         user_id: str,
-        url: str,
+        target: DialTarget,
         token: str,
         room_name: str,
         target_identity: str,
     ) -> Session:
+        attempt.resolving = True
+        try:  # in the admission slot, before the lock: a lookup changes nothing registered
+            url = await target.url()
+        finally:
+            attempt.resolving = False
         async with self._user_lock(user_id):
             if self.closing:
                 raise JoinFailed("bridge is shutting down")
