@@ -225,14 +225,17 @@ def stop_cross_traffic(proc: subprocess.Popen[str] | None) -> str:
             f"up {up['rfc3550_ms']:.1f}/{up['p95_ms']:.0f}/{up['max_ms']:.0f}")  # fmt: skip
 
 
-def cross_profile(jitter_ms: float) -> CrossProfile | None:
-    """The cross traffic of a nominal jitter (0: none, the link unshaped)."""
-    return CrossProfile(max_delay_ms=jitter_ms) if jitter_ms > 0 else None
+def cross_profile(jitter_ms: float) -> CrossProfile:
+    """The cross traffic of a nominal jitter; at 0 no filler (the link is left unshaped) but
+    the probes still run: what they measure then is the measurement's own floor (the
+    generator's threads waking late on a busy machine), to read the jittered figures against."""
+    return CrossProfile(max_delay_ms=jitter_ms)
 
 
 def write_wav(path: Path, samples: Int16Array) -> None:
     import wave
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
@@ -300,11 +303,12 @@ async def run_one(
     tag: str,
     jitter_ms: float = 0.0,
     workload: str = "stream",
+    save: Path | None = None,
 ) -> FieldResult:
     room = f"field-{tag}"
     sock = Path(tempfile.mkdtemp(prefix="lkb-field-")) / "bridge.sock"
     profile = cross_profile(jitter_ms)
-    field.set_rate(profile.rate_kbit if profile else None)
+    field.set_rate(profile.rate_kbit if jitter_ms > 0 else None)
     cross: subprocess.Popen[str] | None = None
     files: FileServer | None = None
     bridge = start_bridge(
@@ -341,8 +345,7 @@ async def run_one(
             # the SFU's address in lkb: the bridge reaches it from either side of the field
             files = FileServer(sock.parent, host=cfg.bind_address)
             files.start()
-        if profile is not None:
-            cross = start_cross_traffic(field, profile, seed=hash(tag) & 0xFFFF)
+        cross = start_cross_traffic(field, profile, seed=hash(tag) & 0xFFFF)
         if impairment.startswith("burst"):
             field.start_bursts(BURST, seed=hash(tag) & 0xFFFF)
         else:
@@ -381,6 +384,8 @@ async def run_one(
         here.send("stop")
         pcm, rtp_lost, kbps, rx_jitter = await asyncio.to_thread(here.recv)
         heard = np.frombuffer(pcm, np.int16)
+        if save is not None:  # what the device heard, to listen to or look at
+            await asyncio.to_thread(write_wav, save / f"{kind}-{workload}-{tag}.wav", heard)
         receiver.cancel()
         stream.cancel()
         await client.leave("field")
@@ -462,6 +467,7 @@ async def main() -> None:
     parser.add_argument("--go-bridge", type=Path, help="a Go bridge binary to run beside ours")
     parser.add_argument("--repeat", type=int, default=2, help="alternated runs of each setting")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--save", type=Path, help="write each run's recording here as a WAV")
     args = parser.parse_args()
     bridges = [("py", flags) for flags in args.variant or [""]]
     if args.go_bridge is not None:
@@ -487,7 +493,7 @@ async def main() -> None:
                                 tag = f"{attempt}-{n}-{leg}-{loss}-j{jitter:g}"
                                 result = await run_one(
                                     kind, flags, leg, impairment, field, cfg, args.go_bridge,
-                                    tag, jitter, args.workload,
+                                    tag, jitter, args.workload, args.save,
                                 )  # fmt: skip
                                 print(f"  {result}", file=sys.stderr)
                                 results.append(result)
