@@ -226,9 +226,10 @@ def stop_cross_traffic(proc: subprocess.Popen[str] | None) -> str:
 
 
 def cross_profile(jitter_ms: float) -> CrossProfile:
-    """The cross traffic of a nominal jitter; at 0 no filler (the link is left unshaped) but
-    the probes still run: what they measure then is the measurement's own floor (the
-    generator's threads waking late on a busy machine), to read the jittered figures against."""
+    """The cross traffic of a nominal jitter; at 0 no filler (the link is left unshaped), and
+    with `--link-probes` the probes still run: what they measure then is the measurement's own
+    floor (the generator's threads waking late on a busy machine), to read the jittered figures
+    against."""
     return CrossProfile(max_delay_ms=jitter_ms)
 
 
@@ -304,6 +305,7 @@ async def run_one(
     jitter_ms: float = 0.0,
     workload: str = "stream",
     save: Path | None = None,
+    probes: bool = False,
 ) -> FieldResult:
     room = f"field-{tag}"
     sock = Path(tempfile.mkdtemp(prefix="lkb-field-")) / "bridge.sock"
@@ -345,7 +347,8 @@ async def run_one(
             # the SFU's address in lkb: the bridge reaches it from either side of the field
             files = FileServer(sock.parent, host=cfg.bind_address)
             files.start()
-        cross = start_cross_traffic(field, profile, seed=hash(tag) & 0xFFFF)
+        if jitter_ms > 0 or probes:
+            cross = start_cross_traffic(field, profile, seed=hash(tag) & 0xFFFF)
         if impairment.startswith("burst"):
             field.start_bursts(BURST, seed=hash(tag) & 0xFFFF)
         else:
@@ -468,6 +471,10 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="alternated runs of each setting")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--save", type=Path, help="write each run's recording here as a WAV")
+    parser.add_argument(
+        "--link-probes", action="store_true",
+        help="at jitter 0 too, measure the link's jitter (its floor) with the probes",
+    )  # fmt: skip
     args = parser.parse_args()
     bridges = [("py", flags) for flags in args.variant or [""]]
     if args.go_bridge is not None:
@@ -493,7 +500,7 @@ async def main() -> None:
                                 tag = f"{attempt}-{n}-{leg}-{loss}-j{jitter:g}"
                                 result = await run_one(
                                     kind, flags, leg, impairment, field, cfg, args.go_bridge,
-                                    tag, jitter, args.workload, args.save,
+                                    tag, jitter, args.workload, args.save, args.link_probes,
                                 )  # fmt: skip
                                 print(f"  {result}", file=sys.stderr)
                                 results.append(result)
