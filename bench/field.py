@@ -12,6 +12,14 @@ backlog back (--catch-up-ms), which shifts words in time and would be scored as 
 
     sudo .venv/bin/python -m bench.field --loss 0 5 10 --burst --repeat 2 \
         --variant= --variant=--publish-bitrate=0 --go-bridge /path/to/go-bridge
+    sudo .venv/bin/python -m bench.field --loss 0 5 --jitter 0 30 --repeat 2
+    sudo .venv/bin/python -m bench.field --loss 0 5 10 --workload url --repeat 2
+
+Jitter (`--jitter 30`): the field link is shaped with htb and cross traffic queues ahead of the
+media (lkbridge/devstack/crosstraffic.py, no netem here); the jitter it made is measured by its
+probes and by the device's receiver and printed beside the nominal figure. `--workload url`:
+the cloud plays the same speech as a WAV by PlayAudio from a local HTTP server instead of
+streaming it.
 
 `--go-bridge` runs a binary of the Go bridge (built from its own repository, outside this one)
 beside ours in the same invocation, alternated. Run as root: it enters the project's namespace
@@ -42,6 +50,8 @@ from lkbridge.audio.pcm import Int16Array, to_bytes
 from lkbridge.client import BridgeClient
 from lkbridge.devstack import bridge as launcher
 from lkbridge.devstack import netns
+from lkbridge.devstack.crosstraffic import CrossProfile
+from lkbridge.devstack.files import FileServer
 from lkbridge.devstack.impair import BurstProfile, FieldNet, enter_netns
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
 from lkbridge.devstack.speech import speech
@@ -60,6 +70,10 @@ class FieldResult:
     bridge: str  # "py <flags>" or "go"
     leg: str  # which side sat behind the loss: device or bridge
     impairment: str  # "loss 5%" or "burst ~5.6%"
+    workload: str  # "stream" (StreamAudio) or "url" (PlayAudio of a WAV)
+    jitter_ms: float  # the nominal jitter: the largest cross-traffic burst's drain time
+    link_jitter: str  # measured by the probes: RFC 3550 jitter, delay p95 above min (ms), down
+    rx_jitter_ms: float  # the device receiver's RTP jitter (its get_stats), the speaker track
     pesq_wb: float
     heard_s: float
     rtp_lost_percent: float  # what the device's receiver counted lost, before any repair
@@ -68,6 +82,7 @@ class FieldResult:
     device_to_cloud_p99_ms: float
     holes: int  # device packets the cloud never received
     packets: int
+    error: str = ""  # a run that could not play (e.g. the bridge failed the URL)
 
 
 def script(lines: tuple[str, ...], seconds: float) -> tuple[Int16Array, list[tuple[int, int]]]:
@@ -144,11 +159,13 @@ async def _device(conn: Connection, url: str, token: str, seconds: float) -> Non
         )
         await asyncio.sleep(max(0.0, start + (seq + 1) * 0.1 - time.monotonic()))
     await asyncio.to_thread(conn.recv)  # "stop"
-    heard = [r for r in device.earlier_recordings if r.name == "speaker"]
-    if "speaker" in device.recordings:
-        heard.append(device.recordings["speaker"])
+    name = heard_track(device)
+    heard = [r for r in device.earlier_recordings if r.name == name]
+    if name in device.recordings:
+        heard.append(device.recordings[name])
     samples = np.concatenate([r.samples() for r in heard]) if heard else np.zeros(0, np.int16)
     lost = received = payload = 0
+    jitter = 0.0
     for participant in device.room.remote_participants.values():  # the last publication's
         for publication in participant.track_publications.values():
             for stats in await publication.track.get_stats() if publication.track else []:
@@ -156,10 +173,74 @@ async def _device(conn: Connection, url: str, token: str, seconds: float) -> Non
                     lost += stats.inbound_rtp.received.packets_lost
                     received += stats.inbound_rtp.received.packets_received
                     payload += stats.inbound_rtp.inbound.bytes_received
+                    jitter = max(jitter, stats.inbound_rtp.received.jitter)
     seconds = time.monotonic() - heard[-1].subscribed_at if heard else 1.0
     kbps = round(payload * 8 / 1000 / max(seconds, 1e-3), 1)
-    conn.send((samples.tobytes(), round(100 * lost / max(1, lost + received), 1), kbps))
+    lost_percent = round(100 * lost / max(1, lost + received), 1)
+    conn.send((samples.tobytes(), lost_percent, kbps, round(jitter * 1000, 1)))
     await device.aclose()
+
+
+def heard_track(device: object) -> str:
+    """The track the cloud's speech came on: `speaker`, else the one with the most audio (a
+    bridge may play a URL on a track of another name)."""
+    recordings = getattr(device, "recordings", {})
+    if "speaker" in recordings or not recordings:
+        return "speaker"
+    return str(max(recordings.values(), key=lambda r: sum(len(p) for p in r.parts)).name)
+
+
+def start_cross_traffic(field: FieldNet, profile: CrossProfile, seed: int) -> subprocess.Popen[str]:
+    """The cross-traffic process through the shaped field link; it dies with this process."""
+    from lkbridge.procs import die_with_parent, python_module
+
+    proc = subprocess.Popen(
+        [*die_with_parent(), *python_module(
+            "lkbridge.devstack.crosstraffic", "--field", field.name, "--parent", field.parent,
+            "--field-ip", field.ip, "--parent-ip", field.outer_ip, "--seed", str(seed),
+            "--rate-kbit", str(profile.rate_kbit), "--max-delay-ms", str(profile.max_delay_ms),
+            "--mean-gap-ms", str(profile.mean_gap_ms), "--max-seconds", "300")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != "ready":
+        proc.kill()
+        raise RuntimeError("the cross-traffic process did not start")
+    return proc
+
+
+def stop_cross_traffic(proc: subprocess.Popen[str] | None) -> str:
+    """End it; its measured jitter each way, 'down' (parent -> field) first."""
+    if proc is None:
+        return ""
+    try:
+        out, _ = proc.communicate("", timeout=15)
+        report = {d["direction"]: d for d in json.loads(out.strip().splitlines()[-1])}
+    except (subprocess.TimeoutExpired, ValueError, IndexError, KeyError):
+        proc.kill()
+        return "?"
+    down, up = report["parent->field"], report["field->parent"]
+    return (f"down {down['rfc3550_ms']:.1f}/{down['p95_ms']:.0f}/{down['max_ms']:.0f} "
+            f"up {up['rfc3550_ms']:.1f}/{up['p95_ms']:.0f}/{up['max_ms']:.0f}")  # fmt: skip
+
+
+def cross_profile(jitter_ms: float) -> CrossProfile:
+    """The cross traffic of a nominal jitter; at 0 no filler (the link is left unshaped), and
+    with `--link-probes` the probes still run: what they measure then is the measurement's own
+    floor (the generator's threads waking late on a busy machine), to read the jittered figures
+    against."""
+    return CrossProfile(max_delay_ms=jitter_ms)
+
+
+def write_wav(path: Path, samples: Int16Array) -> None:
+    import wave
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(to_bytes(samples))
 
 
 # -- the bridges -----------------------------------------------------------------------------
@@ -188,9 +269,17 @@ async def run_one(
     cfg: LiveKitConfig,
     go_binary: Path | None,
     tag: str,
+    jitter_ms: float = 0.0,
+    workload: str = "stream",
+    save: Path | None = None,
+    probes: bool = False,
 ) -> FieldResult:
     room = f"field-{tag}"
     sock = Path(tempfile.mkdtemp(prefix="lkb-field-")) / "bridge.sock"
+    profile = cross_profile(jitter_ms)
+    field.set_rate(profile.rate_kbit if jitter_ms > 0 else None)
+    cross: subprocess.Popen[str] | None = None
+    files: FileServer | None = None
     bridge = start_bridge(
         kind, flags, field.exec_prefix() if leg == "bridge" else [], sock, cfg, go_binary
     )
@@ -215,6 +304,13 @@ async def run_one(
         stream = client.stream("field")
         await open_stream(stream, kind == "go")
         said, spans = script(ASSISTANT_LINES, SPEECH_S)
+        if workload == "url":
+            write_wav(sock.parent / "speech.wav", said)
+            # the SFU's address in lkb: the bridge reaches it from either side of the field
+            files = FileServer(sock.parent, host=cfg.bind_address)
+            files.start()
+        if jitter_ms > 0 or probes:
+            cross = start_cross_traffic(field, profile, seed=hash(tag) & 0xFFFF)
         if impairment.startswith("burst"):
             field.start_bursts(BURST, seed=hash(tag) & 0xFFFF)
         else:
@@ -232,19 +328,29 @@ async def run_one(
         receiver = asyncio.create_task(receive())
         print("  streaming", file=sys.stderr)
         here.send("go")
-        start = time.monotonic()
-        for i in range(0, len(said), CHUNK):
-            await stream.send(to_bytes(said[i : i + CHUNK]))
-            await asyncio.sleep(max(0.0, start + (i // CHUNK + 1) * 0.1 - time.monotonic()))
+        error = ""
+        if files is not None:
+            async for event in client.play("field", files.url_of("speech.wav"), request_id=tag):
+                if event.type == pb.PlayAudioEvent.FAILED:
+                    error = f"PlayAudio FAILED: {event.error}"
+        else:
+            start = time.monotonic()
+            for i in range(0, len(said), CHUNK):
+                await stream.send(to_bytes(said[i : i + CHUNK]))
+                await asyncio.sleep(max(0.0, start + (i // CHUNK + 1) * 0.1 - time.monotonic()))
         for _ in range(20):  # 2 s of silence: the tail plays out, late packets arrive
             await stream.send(to_bytes(np.zeros(CHUNK, np.int16)))
             await asyncio.sleep(0.1)
         field.stop_bursts()
         field.set_loss(0)
+        link_jitter = stop_cross_traffic(cross)
+        cross = None
         print("  stopping", file=sys.stderr)
         here.send("stop")
-        pcm, rtp_lost, kbps = await asyncio.to_thread(here.recv)
+        pcm, rtp_lost, kbps, rx_jitter = await asyncio.to_thread(here.recv)
         heard = np.frombuffer(pcm, np.int16)
+        if save is not None:  # what the device heard, to listen to or look at
+            await asyncio.to_thread(write_wav, save / f"{kind}-{workload}-{tag}.wav", heard)
         receiver.cancel()
         stream.cancel()
         await client.leave("field")
@@ -253,6 +359,10 @@ async def run_one(
             bridge=f"{kind} {flags}".strip(),
             leg=leg,
             impairment=impairment,
+            workload=workload,
+            jitter_ms=jitter_ms,
+            link_jitter=link_jitter,
+            rx_jitter_ms=rx_jitter,
             pesq_wb=pesq_wb(said, spans, heard),
             heard_s=round(len(heard) / RATE, 1),
             rtp_lost_percent=rtp_lost,
@@ -261,10 +371,15 @@ async def run_one(
             device_to_cloud_p99_ms=round(percentile(latencies, 99), 1) if latencies else -1,
             holes=len(set(range(expected)) - seqs),
             packets=len(seqs),
+            error=error,
         )
     finally:
         field.stop_bursts()
         field.set_loss(0)
+        stop_cross_traffic(cross)
+        field.set_rate(None)
+        if files is not None:
+            files.close()
         await client.aclose()
         device.join(timeout=20)
         if device.is_alive():
@@ -274,25 +389,38 @@ async def run_one(
 
 
 def print_table(results: list[FieldResult]) -> None:
-    groups: dict[tuple[str, str, str], list[FieldResult]] = {}
+    groups: dict[tuple[str, str, str, float, str], list[FieldResult]] = {}
     for r in results:
-        groups.setdefault((r.leg, r.impairment, r.bridge), []).append(r)
-    print(f"{'leg':7} {'impairment':13} {'bridge':32} {'PESQ-WB runs':18} {'mean':>5} "
-          f"{'d->c p50/p99 ms':>16} {'holes':>6}")  # fmt: skip
-    for (leg, impairment, bridge), runs in groups.items():
+        groups.setdefault((r.leg, r.workload, r.impairment, r.jitter_ms, r.bridge), []).append(r)
+    print(f"{'leg':7} {'work':6} {'impairment':13} {'jit':>3} {'bridge':28} {'PESQ-WB runs':18} "
+          f"{'mean':>5} {'d->c p50/p99 ms':>16} {'holes':>6}  rx jitter ms; link jitter "
+          "(RFC 3550/p95/max ms)")  # fmt: skip
+    for (leg, workload, impairment, jitter, bridge), runs in groups.items():
         scores = " ".join(f"{r.pesq_wb:.2f}" for r in runs)
         mean = sum(r.pesq_wb for r in runs) / len(runs)
         lat = " ".join(
             f"{r.device_to_cloud_p50_ms:.0f}/{r.device_to_cloud_p99_ms:.0f}" for r in runs
         )
         holes = " ".join(str(r.holes) for r in runs)
-        print(f"{leg:7} {impairment:13} {bridge:32} {scores:18} {mean:5.2f} {lat:>16} {holes:>6}")
+        rx = " ".join(f"{r.rx_jitter_ms:.0f}" for r in runs)
+        link = "; ".join(r.link_jitter for r in runs if r.link_jitter)
+        errors = "; ".join(r.error for r in runs if r.error)
+        print(f"{leg:7} {workload:6} {impairment:13} {jitter:3.0f} {bridge:28} {scores:18} "
+              f"{mean:5.2f} {lat:>16} {holes:>6}  {rx}; {link} {errors}")  # fmt: skip
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--loss", type=float, nargs="+", default=[0, 2, 5, 10], help="UDP loss %")
     parser.add_argument("--burst", action="store_true", help=f"also outages: {BURST}")
+    parser.add_argument(
+        "--jitter", type=float, nargs="+", default=[0],
+        help="nominal jitter ms: htb-shaped link with cross traffic (0: unshaped)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workload", choices=("stream", "url"), default="stream",
+        help="the cloud streams the speech (StreamAudio) or plays it as a WAV URL (PlayAudio)",
+    )  # fmt: skip
     parser.add_argument("--leg", choices=("device", "bridge"), nargs="+", default=["device"])
     parser.add_argument(
         "--variant", action="append", help="our bridge's serve flags of one setting (repeat)"
@@ -300,6 +428,11 @@ async def main() -> None:
     parser.add_argument("--go-bridge", type=Path, help="a Go bridge binary to run beside ours")
     parser.add_argument("--repeat", type=int, default=2, help="alternated runs of each setting")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--save", type=Path, help="write each run's recording here as a WAV")
+    parser.add_argument(
+        "--link-probes", action="store_true",
+        help="at jitter 0 too, measure the link's jitter (its floor) with the probes",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.go_bridge is not None:
         check_binary(args.go_bridge)
@@ -317,16 +450,20 @@ async def main() -> None:
         with LiveKitServer(cfg):
             for attempt in range(args.repeat):
                 for impairment in impairments:
-                    for leg in args.leg:
-                        for n, (kind, flags) in enumerate(bridges):
-                            label = f"{kind} {flags} {leg} {impairment} #{attempt + 1}"
-                            print(f"running {label} ...", file=sys.stderr)
-                            tag = f"{attempt}-{n}-{leg}-{impairment.split()[-1].strip('~%')}"
-                            result = await run_one(
-                                kind, flags, leg, impairment, field, cfg, args.go_bridge, tag
-                            )
-                            print(f"  {result}", file=sys.stderr)
-                            results.append(result)
+                    for jitter in args.jitter:
+                        for leg in args.leg:
+                            for n, (kind, flags) in enumerate(bridges):
+                                label = (f"{kind} {flags} {leg} {args.workload} {impairment} "
+                                         f"jitter {jitter:g} #{attempt + 1}")  # fmt: skip
+                                print(f"running {label} ...", file=sys.stderr)
+                                loss = impairment.split()[-1].strip("~%")
+                                tag = f"{attempt}-{n}-{leg}-{loss}-j{jitter:g}"
+                                result = await run_one(
+                                    kind, flags, leg, impairment, field, cfg, args.go_bridge,
+                                    tag, jitter, args.workload, args.save, args.link_probes,
+                                )  # fmt: skip
+                                print(f"  {result}", file=sys.stderr)
+                                results.append(result)
     finally:
         field.delete()
     print_table(results)

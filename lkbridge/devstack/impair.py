@@ -4,7 +4,9 @@ The kernel here has no `sch_netem` (`tc qdisc add ... netem` answers "Specified 
 unknown"), so loss is nftables in the field namespace: every UDP packet in or out is dropped
 with the set probability (`numgen random`), so both directions of the media are lossy while
 signalling (TCP) is not. A burst profile switches a drop-everything rule on for short outages
-at random times. Jitter needs a delay queue, which nftables has not: not offered.
+at random times. Jitter needs a delay queue, which nftables has not: instead `set_rate` shapes
+the link with htb (which this kernel has) and lkbridge/devstack/crosstraffic.py queues bursts of
+filler ahead of the media, which is how jitter happens on a real bottleneck.
 
 The namespace is joined to the project's (`lkb`) by a veth pair on a /30 of its own; the SFU's
 address there (10.77.0.1) is reached through it, so a process in the field speaks to the SFU as
@@ -110,6 +112,21 @@ class FieldNet:
                 )
         self._nft(script)
         self.loss_percent = percent
+
+    def set_rate(self, kbit: int | None) -> None:
+        """Shape both ends of the veth (so both directions) with htb at `kbit`; None: unshaped.
+
+        What queues behind the rate waits: the bottleneck that cross traffic makes jitter on.
+        """
+        for netns, dev in ((self.name, self.inner_if), (self.parent, self.outer_if)):
+            subprocess.run(["tc", "-n", netns, "qdisc", "del", "dev", dev, "root"],
+                           capture_output=True, check=False)  # fmt: skip
+            if kbit is None:
+                continue
+            _run("tc", "-n", netns, "qdisc", "add", "dev", dev, "root", "handle", "1:", "htb",
+                 "default", "10")  # fmt: skip
+            _run("tc", "-n", netns, "class", "add", "dev", dev, "parent", "1:", "classid", "1:10",
+                 "htb", "rate", f"{kbit}kbit", "ceil", f"{kbit}kbit")  # fmt: skip
 
     def start_bursts(self, profile: BurstProfile, seed: int = 0) -> None:
         """Outages (every UDP packet dropped) at random times until `stop_bursts()`."""
