@@ -46,6 +46,7 @@ import numpy as np
 
 from bench.gobridge import check_binary, go_client, open_stream, start_go_bridge, stop_child
 from bench.workload import ASSISTANT_LINES, USER_LINES, envelope
+from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge.audio.pcm import Int16Array, to_bytes
 from lkbridge.client import BridgeClient
 from lkbridge.devstack import bridge as launcher
@@ -411,7 +412,7 @@ def print_table(results: list[FieldResult]) -> None:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--loss", type=float, nargs="+", default=[0, 2, 5, 10], help="UDP loss %")
+    parser.add_argument("--loss", type=float, nargs="+", default=[0, 2, 5, 10], help="UDP loss %%")
     parser.add_argument("--burst", action="store_true", help=f"also outages: {BURST}")
     parser.add_argument(
         "--jitter", type=float, nargs="+", default=[0],

@@ -86,6 +86,10 @@ def _on_data(data: bytes, sender: str) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) < 5 or sys.argv[1] in ("-h", "--help"):
+        print("usage: LIVEKIT_API_SECRET=S python -m bench.sdk_floor URL API_KEY N OUT.json "
+              "[CONTENT] (bench/sessions.py --sdk-floor runs it)", file=sys.stderr)  # fmt: skip
+        raise SystemExit(2)
     url, key, n, out = sys.argv[1:5]
     secret = os.environ["LIVEKIT_API_SECRET"]  # not on the command line, where ps shows it
     asyncio.run(receive(url, key, secret, int(n), sys.argv[5] if len(sys.argv) > 5 else None))
