@@ -156,7 +156,7 @@ class BridgeServer:
 
     async def start(self) -> None:
         if self.hosts_sessions:  # before any room: the switch applies to the whole process
-            set_sdk_logs(self.config.sdk_logs)
+            set_sdk_logs(to_python=self.config.sdk_logs == "python")
             logging.getLogger("livekit").addFilter(_sdk_log_filter)  # it quotes rejected tokens
         interceptors: list[grpc.aio.ServerInterceptor] = [
             HeaderSizeInterceptor(MAX_METADATA_BYTES, self.config.first_message_timeout_s)
