@@ -201,6 +201,14 @@ def test_the_lab_reaches_the_server_only_by_its_entry_points_and_sdk_adapter() -
     assert [i for i in lab if i[1] not in ("lkbridge.server", *SERVER_FOR_THE_LAB)] == []
 
 
+def test_the_front_composes_a_serving_and_holds_no_sessions() -> None:
+    """FrontServer holds a `Serving` (grpc/serving.py), not a BridgeServer and its registry."""
+    front = {dep for _, dep in imports_of("lkbridge.server.front")}
+    assert "lkbridge.server.grpc.serving" in front
+    held = ("lkbridge.server.grpc.server", "lkbridge.server.session.registry")
+    assert sorted(front.intersection(held)) == []
+
+
 def test_audio_imports_nothing_of_ours_but_errors() -> None:
     allowed = ("lkbridge.audio", "lkbridge.errors")
     assert [i for i in imports_of("lkbridge.audio") if not i[1].startswith(allowed)] == []
