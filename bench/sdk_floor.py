@@ -41,7 +41,7 @@ FRAME = 1600  # 100 ms at 16 kHz
 
 
 async def receive(url: str, key: str, secret: str, n: int, content: str | None) -> None:
-    set_sdk_logs("native")
+    set_sdk_logs(to_python=False)
     tracing.set_packet_tap(packet_trace.stamp)  # `ffi`: rtc.runtime's data taker stamps it
     rooms = []
     sources: list[rtc.AudioSource] = []

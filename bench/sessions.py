@@ -290,7 +290,7 @@ def worker_main(
     """A load-generator process: devices and gRPC clients for some of the sessions."""
     if settings.client_nice:
         os.nice(settings.client_nice)  # the bridge first when the machine is short of cores
-    set_sdk_logs("native")  # the generator's share of the cores goes to audio, not log records
+    set_sdk_logs(to_python=False)  # the generator's cores go to audio, not log records
     audio = workload(content, seconds, settings.chunk_ms)
     asyncio.run(_worker(conn, settings, targets, cfg, users, seconds, audio))
 

@@ -21,7 +21,7 @@ import numpy as np
 from livekit import rtc
 
 from lkbridge.audio.pcm import Int16Array, chunks, samples_per_ms, to_bytes
-from lkbridge.server.room_to_client.track_forwarding import Reader, RemoteAudioReaders
+from lkbridge.server.rtc.remote_audio import Reader, RemoteAudioReaders
 from lkbridge.server.rtc.runtime import route_own_events
 
 log = logging.getLogger(__name__)

@@ -582,7 +582,7 @@ async def test_bind_gives_the_mode_before_any_chmod(tmp_path: Path) -> None:
     """Under umask 0, over a stale socket left by a killed process (replaced, not refused)."""
     import grpc
 
-    from lkbridge.server.grpc.server import bind_unix_socket
+    from lkbridge.server.grpc.serving import bind_unix_socket
 
     path = tmp_path / "bind.sock"
     stale = socket.socket(socket.AF_UNIX)

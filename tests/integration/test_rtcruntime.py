@@ -96,19 +96,19 @@ def log_records() -> Iterator[list[int]]:
     _ffi_client.to_python_level = counting
     yield levels
     _ffi_client.to_python_level = original
-    set_sdk_logs("native")
+    set_sdk_logs(to_python=False)
 
 
 async def test_native_log_records_stay_native(
     device_factory: DeviceFactory, room_name: str, log_records: list[int]
 ) -> None:
-    set_sdk_logs("python")
+    set_sdk_logs(to_python=True)
     first = await device_factory(room_name, "first")
     await first.send_packets(tone(400, 1.5), chunk_ms=100)  # the native side logs as it works
     # it ships records in batches, at least once a second
     await wait_until(lambda: log_records, 5, "native log records to reach Python")
 
-    assert set_sdk_logs("native")
+    assert set_sdk_logs(to_python=False)
     # models time: whatever was batched before the switch arrives within a batch period (1 s);
     # nothing observable says the last batch has come
     await asyncio.sleep(1.2)
@@ -132,7 +132,7 @@ original = _ffi_client.to_python_level
 _ffi_client.to_python_level = lambda level: levels.append(level) or original(level)
 
 async def main(url, token, where):
-    assert set_sdk_logs(where)
+    assert set_sdk_logs(to_python=where == "python")
     assert _ffi_client.FfiClient._instance is None, "the switch started the native side"
     peer = DevicePeer(url, token)
     await peer.connect()

@@ -41,8 +41,8 @@ FLOORS = {
 SERVER_FLOORS = {
     "lkbridge.server": 1,  # base: config, defaults, eventloop, logs, redact, stalls
     "lkbridge.server.policy": 1,  # which addresses and URLs may be dialled; config carries it
-    "lkbridge.server.rtc": 2,  # the SDK adapter: runtime corrections, published tracks
-    "lkbridge.server.room_to_client": 2,  # room events and tracks into the outbox
+    "lkbridge.server.rtc": 2,  # the SDK adapter: runtime corrections, tracks out and in
+    "lkbridge.server.room_to_client": 3,  # room events and tracks into the outbox
     "lkbridge.server.playback": 3,  # URL -> download -> decode -> a published track
     "lkbridge.server.session": 4,  # one user's room, composing the paths below
     "lkbridge.server.grpc": 5,  # the service, its server, auth, health, admin, metrics
@@ -154,8 +154,12 @@ def test_every_server_module_is_on_a_named_floor() -> None:
 
 
 def test_the_room_paths_meet_only_above_them() -> None:
-    """room -> client never reaches the tracks or playback, and neither reaches back into it."""
-    sides = ("lkbridge.server.room_to_client", ("lkbridge.server.rtc", "lkbridge.server.playback"))
+    """room -> client never reaches the output tracks or playback, and neither reaches back into
+    it; both stand on the SDK adapter below them (rtc/runtime.py, rtc/remote_audio.py)."""
+    sides = (
+        "lkbridge.server.room_to_client",
+        ("lkbridge.server.rtc.tracks", "lkbridge.server.playback"),
+    )
     crossing = [
         (name, dep)
         for name, deps in graph().items()
@@ -174,6 +178,35 @@ def imports_of(package: str) -> list[tuple[str, str]]:
         if name.startswith(package)
         for dep in sorted(deps)
     ]
+
+
+# what the lab (floor 3) may take of the server: the entry points that run a whole bridge and the
+# SDK adapter the simulated device shares, never the inside of a path or a session
+SERVER_FOR_THE_LAB = (
+    "lkbridge.server.config",
+    "lkbridge.server.grpc.server",
+    "lkbridge.server.rtc.runtime",
+    "lkbridge.server.rtc.remote_audio",
+)
+
+
+def test_the_lab_reaches_the_server_only_by_its_entry_points_and_sdk_adapter() -> None:
+    lab = [
+        i
+        for package in ("lkbridge.devstack", "lkbridge.loadtest", "lkbridge.tui")
+        for i in imports_of(package)
+        if i[1].startswith("lkbridge.server")
+    ]
+    assert lab, "the simulated device reads its tracks through the adapter"
+    assert [i for i in lab if i[1] not in ("lkbridge.server", *SERVER_FOR_THE_LAB)] == []
+
+
+def test_the_front_composes_a_serving_and_holds_no_sessions() -> None:
+    """FrontServer holds a `Serving` (grpc/serving.py), not a BridgeServer and its registry."""
+    front = {dep for _, dep in imports_of("lkbridge.server.front")}
+    assert "lkbridge.server.grpc.serving" in front
+    held = ("lkbridge.server.grpc.server", "lkbridge.server.session.registry")
+    assert sorted(front.intersection(held)) == []
 
 
 def test_audio_imports_nothing_of_ours_but_errors() -> None:

@@ -5,6 +5,10 @@ auth and TLS, and relays each call to the worker that holds the user (workers.py
 and messages come back unchanged, so a caller cannot tell a front from a single bridge, except
 that HealthCheck adds the workers up and says how many answered. The relay costs a second gRPC
 receive and send per chunk (measured in docs/benchmarks.md).
+
+`FrontServer` composes a `Serving` (grpc/serving.py) over the relay, as uvicorn's supervisors hold
+a `Server`: the same gRPC server, signals and ordered shutdown as a bridge, with no registry of
+sessions here (they live in the workers, which end their own at their SIGTERM).
 """
 
 from __future__ import annotations
@@ -21,31 +25,45 @@ from lkbridge.server.front.admin import FrontAdmin, merge_snapshots
 from lkbridge.server.front.relay import WORKER_HEALTH_TIMEOUT_S, ProxyService, Workers
 from lkbridge.server.front.workers import WorkerPool
 from lkbridge.server.grpc.admin import process_stats
-from lkbridge.server.grpc.server import BridgeServer
+from lkbridge.server.grpc.serving import Served, Serving
+from lkbridge.server.grpc.stats import Stats
 
 log = logging.getLogger(__name__)
 
 
-class FrontServer(BridgeServer):
-    """BridgeServer's serving and shutdown, with the sessions in worker processes."""
+class FrontServer:
+    """A bridge's serving and shutdown over a relay, with the sessions in worker processes.
 
-    hosts_sessions = False  # no room here: the SDK's native side is never started
+    No room here: the SDK's native side is never started in the front.
+    """
 
     def __init__(self, config: BridgeConfig) -> None:
-        super().__init__(config)
+        self.config = config
+        self.stats = Stats()
         self.pool = WorkerPool(config)
         self._workers: Workers | None = None
-
-    def servicers(self) -> tuple[ProxyService, FrontAdmin]:
-        self.proxy = ProxyService(self.stats, self.config.first_message_timeout_s)
+        self.proxy = ProxyService(self.stats, config.first_message_timeout_s)
         self.front_admin = FrontAdmin(self.stats)
-        return self.proxy, self.front_admin
+        self.serving = Serving(
+            config, Served(self.proxy, self.front_admin, self.stats, self.metrics_snapshot, None)
+        )
+
+    @property
+    def addresses(self) -> list[str]:
+        return self.serving.addresses
+
+    def install_signal_handlers(self) -> None:
+        self.serving.install_signal_handlers()
+
+    async def serve_until_exit(self) -> None:
+        await self.serving.exit_requested()
+        await self.shutdown()
 
     async def start(self) -> None:
         await self.pool.start()
         self._workers = Workers(self.pool.targets)
         self.proxy.workers = self.front_admin.workers = self._workers
-        await super().start()
+        await self.serving.start()
         self.pool.on_change = self._workers_changed
         await self._workers_changed(self.pool.ready)
         log.info("fronting %d workers", len(self.pool.targets))
@@ -65,7 +83,7 @@ class FrontServer(BridgeServer):
         if not ready:
             log.error("no worker is up: health NOT_SERVING until one is back")
         for name in ("", SERVICE_NAME):
-            await self.health.set(name, status)
+            await self.serving.health.set(name, status)
 
     async def metrics_snapshot(self) -> admin_pb.StatsSnapshot:
         """The front's figures plus each worker's first WatchStats snapshot (one per scrape)."""
@@ -88,10 +106,11 @@ class FrontServer(BridgeServer):
     async def shutdown(self) -> None:
         """Workers get SIGTERM at once: they end their streams (relayed as they are) and leave
         their rooms while the front stops taking calls."""
-        grace = 0.0 if self._force_exit else self.config.grace_period_s
         self.proxy.shutting_down = True
-        workers_stopped = asyncio.get_running_loop().create_task(self.pool.stop(grace))
-        await super().shutdown()
+        workers_stopped = asyncio.get_running_loop().create_task(
+            self.pool.stop(self.serving.grace_s)
+        )
+        await self.serving.shutdown()
         await workers_stopped
         if self._workers is not None:
             await self._workers.close()

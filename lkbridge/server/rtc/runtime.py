@@ -39,7 +39,7 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from livekit import rtc
 from livekit.rtc import _ffi_client
@@ -47,9 +47,6 @@ from livekit.rtc._proto import ffi_pb2
 from livekit.rtc.version import __version__ as sdk_version
 
 from lkbridge import tracing
-
-if TYPE_CHECKING:  # config stays free of the SDK, and this module free of the server
-    from lkbridge.server.config import SdkLogs
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +74,16 @@ _NOT_FOR_ROOMS = frozenset(
 )
 
 _warned: set[str] = set()
-_wanted_logs: SdkLogs | None = None  # applied when the native side starts
+_wanted_logs: bool | None = None  # to Python or not, applied when the native side starts
 
 
-def set_sdk_logs(where: SdkLogs) -> bool:
-    """Where the SDK's native log records go: "native" (stderr, `RUST_LOG`) or "python".
+def set_sdk_logs(to_python: bool) -> bool:
+    """Whether the SDK's native log records go to Python's logging (`to_python`) or stay native
+    (stderr, filtered by `RUST_LOG`).
 
-    Process-wide and repeatable; does not start the native side. False (and a warning once) if
-    this SDK can't be switched.
+    A plain flag: the config's names for the choice (`--sdk-logs native|python`) are the
+    caller's, so this adapter depends on nothing of the server. Process-wide and repeatable;
+    does not start the native side. False (and a warning once) if this SDK can't be switched.
     """
     global _wanted_logs
     os.environ.setdefault("RUST_LOG", DEFAULT_RUST_LOG)  # read once, when the native side starts
@@ -95,8 +94,8 @@ def set_sdk_logs(where: SdkLogs) -> bool:
         _warn_once("logs", f"native SDK logs stay captured: unexpected SDK shape ({exc})")
         return False
     if started is not None:
-        return _initialize(started, where)
-    _wanted_logs = where
+        return _initialize(started, to_python)
+    _wanted_logs = to_python
     if not getattr(ffi_class, "_lkbridge_logs_hook", False):
         original_init = ffi_class.__init__
 
@@ -110,15 +109,15 @@ def set_sdk_logs(where: SdkLogs) -> bool:
     return True
 
 
-def _initialize(client: Any, where: SdkLogs) -> bool:
-    """Start the native side's logger again with capture on ("python") or off ("native")."""
+def _initialize(client: Any, to_python: bool) -> bool:
+    """Start the native side's logger again with capture on (to Python) or off (native)."""
     try:
         initialize = client._ffi_lib.livekit_ffi_initialize
         callback = _ffi_client.ffi_event_callback
     except AttributeError as exc:
         _warn_once("logs", f"native SDK logs stay captured: unexpected SDK shape ({exc})")
         return False
-    initialize(callback, where == "python", b"python", sdk_version.encode("ascii"))
+    initialize(callback, to_python, b"python", sdk_version.encode("ascii"))
     return True
 
 

@@ -99,8 +99,7 @@ class OutputTrack:
         self.parks = 0  # quiet spells that unpublished this track
         self._source: rtc.AudioSource | None = None
         self._track: rtc.LocalAudioTrack | None = None
-        self._sid = ""
-        self._subscribed = asyncio.Event()
+        self._publication: rtc.LocalTrackPublication | None = None
         self._held_first_audio = False
         self._pending = np.zeros(0, dtype=np.int16)
         self.lock = asyncio.Lock()
@@ -108,7 +107,9 @@ class OutputTrack:
 
     @property
     def sid(self) -> str:
-        return self._sid
+        """The publication's sid as the SDK has it now ("" while unpublished): the SDK renames a
+        publication it republishes after a full reconnect, in place."""
+        return self._publication.sid if self._publication is not None else ""
 
     @property
     def published(self) -> bool:
@@ -117,9 +118,6 @@ class OutputTrack:
     @property
     def queued_ms(self) -> int:
         return int(self._source.queued_duration * 1000) if self._source else 0
-
-    def mark_subscribed(self) -> None:
-        self._subscribed.set()
 
     async def _publish(self) -> rtc.AudioSource:
         source = rtc.AudioSource(ROOM_RATE, 1, queue_size_ms=self._queue_ms)
@@ -134,14 +132,14 @@ class OutputTrack:
         except BaseException:
             await source.aclose()
             raise
-        self._source, self._track, self._sid = source, track, publication.sid
+        self._source, self._track, self._publication = source, track, publication
         self.parked = False
         self._last_loud = asyncio.get_running_loop().time()
         if self._quiet_s > 0 and self._watch is None:
             self._watch = asyncio.get_running_loop().create_task(
                 self._park_when_quiet(), name=f"quiet-track:{self.name}"
             )
-        log.info("track %s published (sid %s)", self.name, self._sid)
+        log.info("track %s published (sid %s)", self.name, publication.sid)
         return source
 
     async def _park_when_quiet(self) -> None:
@@ -166,10 +164,9 @@ class OutputTrack:
             self._watch = None
 
     async def _park(self, quiet_s: float) -> None:
-        sid, source = self._sid, self._source
-        self._source, self._track, self._sid = None, None, ""
-        self._subscribed.clear()
-        self._held_first_audio = False  # the next audio waits for the new subscriber again
+        sid, source = self.sid, self._source
+        self._source, self._track, self._publication = None, None, None
+        self._held_first_audio = False  # the next publication's audio waits for its subscriber
         self.parked = True
         self.parks += 1
         try:
@@ -180,20 +177,34 @@ class OutputTrack:
             await source.aclose()
         log.info("track %s parked after %.1f s quiet (sid %s)", self.name, quiet_s, sid)
 
-    async def _wait_first_subscriber(self) -> float:
-        """Hold a new track's first audio until the phone subscribes, so first words are heard.
+    async def _wait_first_subscriber(self, publication: rtc.LocalTrackPublication) -> float:
+        """Hold a new publication's first audio until the phone subscribes, so first words are
+        heard; at most `first_audio_wait_s`, once per publication.
 
+        The wait is the SDK's `LocalTrackPublication.wait_for_subscription()` (livekit 1.2.1),
+        which serves this hold as it is:
+        - each publication creates its own future, unset, and the room's event task sets it at
+          the publication's first `local_track_subscribed` (room.py), in this loop: nothing of
+          ours needs to listen for the event or match sids;
+        - it cannot miss a subscription that comes early: the room's event task handles the
+          next event only once `publish_track` has registered the publication (it waits for
+          the publish callback to be taken), so the subscription always finds its future;
+        - it is armed again where the hold must be: a parked track is published anew, and the
+          new publication has a future of its own (`_held_first_audio` is reset with it);
+        - it is shielded, so the timeout here ends this wait only, never the SDK's future.
+        A publication the SDK republishes after a full reconnect keeps its set future; its
+        first audio went out long before, and nothing held it then either.
         Returns the seconds spent holding (0 after the first time).
         """
         if self._held_first_audio:
             return 0.0
         self._held_first_audio = True
-        if self._first_audio_wait_s <= 0 or self._subscribed.is_set():
+        if self._first_audio_wait_s <= 0:
             return 0.0
         started = asyncio.get_running_loop().time()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._first_audio_wait_s):
-                await self._subscribed.wait()
+                await publication.wait_for_subscription()
         return asyncio.get_running_loop().time() - started
 
     async def write(self, samples: Int16Array) -> Delivery:
@@ -223,7 +234,8 @@ class OutputTrack:
             if not frames:
                 return NOTHING_DELIVERED
         source = self._source or await self._publish()
-        held = await self._wait_first_subscriber()
+        assert self._publication is not None  # published above, or earlier
+        held = await self._wait_first_subscriber(self._publication)
         handed_at: float | None = None
         queued = 0.0
         loop = asyncio.get_running_loop()
@@ -298,11 +310,6 @@ class TrackSet:
             track = OutputTrack(self._room, track_id, self._options)
             self._tracks[track_id] = track
         return track
-
-    def on_local_track_subscribed(self, track: rtc.Track) -> None:
-        for output in self._tracks.values():
-            if output.sid == track.sid:
-                output.mark_subscribed()
 
     def queued_ms(self, track_id: int) -> int:
         """Audio queued in that track's source (0 for a track not made yet): creates nothing."""

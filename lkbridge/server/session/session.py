@@ -114,7 +114,6 @@ class Session:
         self.room.on("disconnected", self._on_disconnected)
         self.room.on("reconnecting", self._on_reconnecting)
         self.room.on("reconnected", self._on_reconnected)
-        self.room.on("local_track_subscribed", self._on_local_track_subscribed)
         if config.forward_tracks:
             self.room.on("track_subscribed", self._on_track_subscribed)
             self.room.on("track_unsubscribed", self._forwarding.readers.on_track_unsubscribed)
@@ -354,10 +353,6 @@ class Session:
     def _on_reconnected(self) -> None:
         if self.state is SessionState.RECONNECTING:
             self._set_state(SessionState.CONNECTED)
-
-    def _on_local_track_subscribed(self, track: rtc.Track) -> None:
-        if self.state is not SessionState.CLOSED:
-            self.tracks.on_local_track_subscribed(track)
 
     def _on_track_subscribed(
         self,
