@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.report import Result
-from lkbridge.server.grpc.stats import percentile
+from lkbridge.percentiles import percentile
 
 # A send is late when it leaves after its schedule (start + seq x chunk). The generator overran
 # when its p99 lateness passes a fifth of a chunk (20 ms at 100 ms chunks: as much as the bridge's

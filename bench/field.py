@@ -58,7 +58,7 @@ from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
 from lkbridge.devstack.speech import speech
 from lkbridge.devstack.stamp import read_stamp, stamp
 from lkbridge.devstack.tokens import mint_token
-from lkbridge.server.grpc.stats import percentile
+from lkbridge.percentiles import percentile
 
 RATE = 16000
 CHUNK = 1600  # 100 ms, what the cloud and the glasses send

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from lkbridge import tracing
 from lkbridge.devstack.stamp import sent_ns
-from lkbridge.server.grpc.stats import percentile
+from lkbridge.percentiles import percentile
 
 STAGES = tracing.STAGES
 MAX_PACKETS = 200_000  # stamps kept per stage: a 60 s run at N=20 has 12,000 packets

@@ -30,7 +30,7 @@ from lkbridge.devstack.device import DevicePeer
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
 from lkbridge.devstack.tokens import mint_token
 from lkbridge.devstack.tonefile import make_tone_file
-from lkbridge.server.grpc.stats import percentile
+from lkbridge.percentiles import percentile
 
 
 def last_loud_after(device: DevicePeer, since: float) -> float | None:

@@ -44,8 +44,8 @@ from lkbridge.devstack import netns
 from lkbridge.devstack.device import DevicePeer
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
 from lkbridge.devstack.tokens import mint_token
+from lkbridge.percentiles import percentile
 from lkbridge.server.config import DEFAULT_PUBLISH_BITRATE
-from lkbridge.server.grpc.stats import percentile
 from lkbridge.server.rtc.runtime import route_own_events
 
 RATE = 16000

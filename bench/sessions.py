@@ -88,7 +88,7 @@ from lkbridge.devstack.device import DevicePeer
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
 from lkbridge.devstack.stamp import sent_ns, stamp
 from lkbridge.devstack.tokens import mint_token
-from lkbridge.server.grpc.stats import percentile
+from lkbridge.percentiles import percentile
 from lkbridge.server.rtc.runtime import set_sdk_logs
 
 HELD_S = 2.0  # the bridge's first-audio wait: client onsets before it are no latency probes

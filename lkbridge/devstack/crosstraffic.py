@@ -37,7 +37,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 from lkbridge.devstack.impair import enter_netns
-from lkbridge.server.grpc.stats import percentile
+from lkbridge.percentiles import percentile
 
 IP_UDP_HEADER = 28  # bytes the link carries on top of a UDP payload
 PROBE = struct.Struct("!cIq")  # b"P", sequence, send time (ns, CLOCK_MONOTONIC)

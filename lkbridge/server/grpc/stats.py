@@ -11,12 +11,12 @@ import os
 import time
 from array import array
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import psutil
 
 from lkbridge import __version__
+from lkbridge.percentiles import percentile
 
 _process = psutil.Process()
 
@@ -28,14 +28,6 @@ class ProcessFigures:
     tasks: int
     threads: int
     open_fds: int
-
-
-def percentile(values: Iterable[float], q: float) -> float:
-    """The q-th percentile by rank (no interpolation); NaN for no values."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, int(q / 100.0 * len(ordered)))]
 
 
 class LatencyRecorder:
