@@ -168,42 +168,15 @@ class Serving:
         self._stopped = asyncio.Event()
 
     async def start(self) -> None:
-        interceptors: list[grpc.aio.ServerInterceptor] = [
-            HeaderSizeInterceptor(MAX_METADATA_BYTES, self.config.first_message_timeout_s)
-        ]
-        if self.config.auth_token:
-            interceptors.append(
-                BearerTokenInterceptor(self.config.auth_token, self.config.first_message_timeout_s)
-            )
-        # after auth: garbage is refused first
-        interceptors.append(MalformedRequestInterceptor(request_limit))
+        interceptors = self._interceptors()
         server = grpc.aio.server(
             interceptors=interceptors,
             options=server_options(self.config),
             # past it: RESOURCE_EXHAUSTED "Concurrent RPC limit exceeded!" at once
             maximum_concurrent_rpcs=self.config.max_calls,
         )
-        pb_grpc.add_LiveKitBridgeServicer_to_server(self.service, server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        admin_grpc.add_BridgeAdminServicer_to_server(self.served.admin, server)
-        service_names = (
-            SERVICE_NAME,
-            ADMIN_SERVICE_NAME,
-            HEALTH_SERVICE_NAME,
-            reflection.SERVICE_NAME,
-        )
-        reflection.enable_server_reflection(service_names, server)
-        credentials = self._credentials()
-        if tcp := self.config.tcp_address:
-            port = (
-                server.add_secure_port(tcp, credentials)
-                if credentials
-                else server.add_insecure_port(tcp)
-            )
-            host = tcp.rsplit(":", 1)[0]
-            self.addresses.append(f"{host}:{port}")
-        if self.config.socket:
-            bind_unix_socket(server, self.config.socket, self.config.socket_mode)
+        self._add_services(server)
+        self._bind(server)
         # before the main server starts: a taken health port ends the start with nothing served
         if (health_at := self.config.health_address) is not None:
             self._health_server, health_port = await start_health_listener(
@@ -229,6 +202,39 @@ class Serving:
             self.metrics_port = int(sockets[0][1]) if sockets else self.config.metrics_port
             log.info("metrics on http://%s:%s/metrics", self.config.metrics_host, self.metrics_port)
         log.info("lkbridge listening on %s", ", ".join(self.addresses))
+
+    def _interceptors(self) -> list[grpc.aio.ServerInterceptor]:
+        """Header size first, then auth, then malformed or oversized requests: garbage from a
+        caller without the token is refused as unauthenticated, never parsed."""
+        timeout_s = self.config.first_message_timeout_s
+        interceptors: list[grpc.aio.ServerInterceptor] = [
+            HeaderSizeInterceptor(MAX_METADATA_BYTES, timeout_s)
+        ]
+        if self.config.auth_token:
+            interceptors.append(BearerTokenInterceptor(self.config.auth_token, timeout_s))
+        interceptors.append(MalformedRequestInterceptor(request_limit))
+        return interceptors
+
+    def _add_services(self, server: grpc.aio.Server) -> None:
+        pb_grpc.add_LiveKitBridgeServicer_to_server(self.service, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        admin_grpc.add_BridgeAdminServicer_to_server(self.served.admin, server)
+        service_names = (SERVICE_NAME, ADMIN_SERVICE_NAME, HEALTH_SERVICE_NAME,
+                         reflection.SERVICE_NAME)  # fmt: skip
+        reflection.enable_server_reflection(service_names, server)
+
+    def _bind(self, server: grpc.aio.Server) -> None:
+        credentials = self._credentials()
+        if tcp := self.config.tcp_address:
+            port = (
+                server.add_secure_port(tcp, credentials)
+                if credentials
+                else server.add_insecure_port(tcp)
+            )
+            host = tcp.rsplit(":", 1)[0]
+            self.addresses.append(f"{host}:{port}")
+        if self.config.socket:
+            bind_unix_socket(server, self.config.socket, self.config.socket_mode)
 
     def _credentials(self) -> grpc.ServerCredentials | None:
         if self.config.tls is None:
