@@ -28,6 +28,7 @@ from lkbridge.server.config import DEFAULT_MAX_JOINS_IN_FLIGHT, DEFAULT_MAX_SESS
 from lkbridge.server.front.workers import shard_of
 from tests.conftest import BridgeFactory, DeviceFactory, LiveKitEnv
 from tests.helpers import wait_until
+from tests.support.resolvers import HeldResolver
 from tests.support.serving import ServeProcess, serve_process, start_serve
 from tests.support.silent import Silent, silent
 
@@ -307,18 +308,7 @@ async def test_slow_livekit_names_are_bounded_by_max_joins_in_flight(
     every JoinRoom started its lookup ahead of admission, 12 of 12 here). The resolver is a
     stand-in that waits (the bridge's own one runs getaddrinfo in its threads)."""
     bridge = await bridge_factory(max_joins_in_flight=2, connect_timeout_s=2.0)
-    release = asyncio.Event()
-    running = most = 0
-
-    async def slow(host: str, port: int) -> list[str]:
-        nonlocal running, most
-        running += 1
-        most = max(most, running)
-        try:
-            await release.wait()
-        finally:
-            running -= 1
-        return ["169.254.169.254"]  # refused by the policy: nothing is dialled
+    slow = HeldResolver()
 
     bridge.server.service.resolve = slow  # type: ignore[attr-defined]
     token = bridge.livekit.token(room_name, "cloud-agent:x")
@@ -339,15 +329,15 @@ async def test_slow_livekit_names_are_bounded_by_max_joins_in_flight(
             "retry shortly",
         )
     }
-    assert len(refused) == 10 and most == 2
+    assert len(refused) == 10 and slow.most == 2
     assert {(a.success, a.error) for a in answered} == {
         (False, "cannot resolve livekit_url host 'slow.test' to check it: no answer within 2 s")
     }
     registry = bridge.server.registry
     assert registry.joins_in_progress == 2  # answered; the lookups still hold their slots
-    release.set()
+    slow.release()
     await wait_until(lambda: registry.joins_in_progress == 0, 10, "the lookups to end")
-    assert len(registry) == 0 and registry.user_locks == 0 and running == 0
+    assert len(registry) == 0 and registry.user_locks == 0 and slow.running == 0
 
 
 async def test_a_front_applies_the_limit_in_each_worker_and_reports_the_sum(

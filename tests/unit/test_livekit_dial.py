@@ -15,6 +15,7 @@ from lkbridge.server.config import BridgeConfig
 from lkbridge.server.policy.livekit_url import LivekitTarget, Resolve, judged, normalise
 from lkbridge.server.session.registry import SessionRegistry
 from tests.helpers import wait_until
+from tests.support.resolvers import HeldResolver
 
 
 def answers(*rounds: list[str]) -> tuple[list[str], Resolve]:
@@ -84,19 +85,7 @@ async def test_slow_lookups_hold_admission_slots_and_change_nothing_registered()
     run, the rest are refused at once (before the fix every JoinRoom started its own lookup
     before admission); a lookup past the bound answers the caller and keeps its slot until it
     ends; a refused answer leaves the user's session alone."""
-    release = asyncio.Event()
-    running = 0
-    most = 0
-
-    async def slow(host: str, port: int) -> list[str]:
-        nonlocal running, most
-        running += 1
-        most = max(most, running)
-        try:
-            await release.wait()
-        finally:
-            running -= 1
-        return ["169.254.169.254"]  # refused: no connect is ever tried
+    slow = HeldResolver()
 
     registry = SessionRegistry(BridgeConfig(max_joins_in_flight=3, connect_timeout_s=0.5))
     target = LivekitTarget(normalise("ws://slow.example:7880"), False, slow)
@@ -117,11 +106,11 @@ async def test_slow_lookups_hold_admission_slots_and_change_nothing_registered()
     assert {str(o) for o in timed_out} == {
         "cannot resolve livekit_url host 'slow.example' to check it: no answer within 0.5 s"
     }
-    assert most == 3
+    assert slow.most == 3
     # answered, but their lookups still hold the slots: a new join is refused too
     assert registry.joins_in_progress == 3
     with pytest.raises(AtCapacity):
         await registry.join("late", target=target, token="t", room_name="r", target_identity="")
-    release.set()
+    slow.release()
     await wait_until(lambda: registry.joins_in_progress == 0, 10, "the lookups to end")
     assert len(registry) == 0 and registry.user_locks == 0
