@@ -34,6 +34,7 @@ grpc_gevent.init_gevent()
 
 import gevent  # noqa: E402
 from locust import LoadTestShape, User, between, events, task  # noqa: E402
+from locust import runners as locust_runners  # noqa: E402
 from locust.env import Environment  # noqa: E402
 from locust.runners import MasterRunner, Runner, WorkerRunner  # noqa: E402
 from locust.stats import StatsEntry  # noqa: E402
@@ -58,6 +59,12 @@ from lkbridge.loadtest.timeline import (  # noqa: E402
     write_header,
     write_live,
 )
+
+# The master declares a worker missing after this many of its 1 s heartbeats go unheard
+# (locust's default is 3). A worker's gevent loop can stall for seconds on a loaded generator:
+# at load average 23 the master-with-two-workers test lost both workers within 7 s of the start,
+# before any user ran. A worker that is really gone is still named, 10 s later.
+locust_runners.HEARTBEAT_LIVENESS = 10
 
 CHUNK_MS = 100
 CHUNK = bytes(2 * 16 * CHUNK_MS)  # 100 ms of 16 kHz silence
