@@ -24,6 +24,8 @@ from collections.abc import Awaitable
 
 import numpy as np
 from livekit import rtc
+from livekit.rtc._ffi_client import FfiClient
+from livekit.rtc._proto import ffi_pb2 as proto_ffi
 
 from lkbridge.audio.pcm import to_bytes
 from lkbridge.devstack import netns
@@ -32,6 +34,8 @@ from lkbridge.devstack.tokens import mint_token
 
 RATE = 16000
 ENCODER, CAPTURE = "AudioEncoderQue", "AudioSourceCapt"
+# direct-nowait: direct, but each capture request sent without awaiting its acknowledgement
+ARMS = ("queued", "direct", "direct-nowait")
 
 
 def named(kind: str) -> list[int]:
@@ -57,7 +61,26 @@ def cpu_ns(tids: list[int]) -> int:
     return total
 
 
-async def speak(source: rtc.AudioSource, direct: bool, seconds: float, hz: float) -> None:
+def capture_nowait(source: rtc.AudioSource, frame: rtc.AudioFrame) -> None:
+    """The capture request alone, its acknowledgement never awaited (SDK internals: a measure of
+    what the per-frame round trip costs, not something to ship). The SDK copies the samples
+    inside the request (tests/integration/test_sdk_facts.py)."""
+    req = proto_ffi.FfiRequest()
+    req.capture_audio_frame.source_handle = source._ffi_handle.handle
+    req.capture_audio_frame.buffer.CopyFrom(frame._proto_info())
+    FfiClient.instance.request(req)
+
+
+async def capture(source: rtc.AudioSource, frame: rtc.AudioFrame, wait: bool) -> None:
+    if wait:
+        await source.capture_frame(frame)
+    else:
+        capture_nowait(source, frame)
+
+
+async def speak(
+    source: rtc.AudioSource, direct: bool, seconds: float, hz: float, wait: bool = True
+) -> None:
     """A tone for `seconds`: 10 ms frames paced here (direct), or 100 ms frames into the queue."""
     frame_len = RATE // 100 if direct else RATE // 10
     t = np.arange(frame_len) / RATE
@@ -66,13 +89,13 @@ async def speak(source: rtc.AudioSource, direct: bool, seconds: float, hz: float
     for i in range(n):
         phase = 2 * np.pi * hz * i * frame_len / RATE
         frame = (np.sin(2 * np.pi * hz * t + phase) * 8000).astype(np.int16)
-        await source.capture_frame(rtc.AudioFrame(to_bytes(frame), RATE, 1, frame_len))
+        await capture(source, rtc.AudioFrame(to_bytes(frame), RATE, 1, frame_len), wait)
         if direct:
             await asyncio.sleep(max(0.0, start + (i + 1) * frame_len / RATE - time.monotonic()))
     if direct:  # 200 ms of silence, then nothing: the listener's concealment ends cleanly
         silence = np.zeros(frame_len, dtype=np.int16)
         for _ in range(20):
-            await source.capture_frame(rtc.AudioFrame(to_bytes(silence), RATE, 1, frame_len))
+            await capture(source, rtc.AudioFrame(to_bytes(silence), RATE, 1, frame_len), wait)
             await asyncio.sleep(0.01)
     else:
         await source.wait_for_playout()
@@ -95,9 +118,9 @@ async def measure(what: str, work: Awaitable[object] | None, seconds: float) -> 
     return row
 
 
-async def arm(livekit: LiveKitServer, direct: bool, rooms: int, phase_s: float) -> None:
+async def arm(livekit: LiveKitServer, name: str, rooms: int, phase_s: float) -> None:
     cfg = livekit.config
-    name = "direct" if direct else "queued"
+    direct = name != "queued"
     joined: list[rtc.Room] = []
     sources: list[rtc.AudioSource] = []
     try:
@@ -114,7 +137,10 @@ async def arm(livekit: LiveKitServer, direct: bool, rooms: int, phase_s: float) 
             await room.local_participant.publish_track(track, options)
         await asyncio.sleep(2.0)  # negotiations settle
         work = asyncio.gather(
-            *(speak(s, direct, phase_s, 300 + 20 * i) for i, s in enumerate(sources))
+            *(
+                speak(s, direct, phase_s, 300 + 20 * i, wait=name != "direct-nowait")
+                for i, s in enumerate(sources)
+            )
         )
         await measure(f"{name} speaking", work, phase_s)
         await measure(f"{name} quiet", None, phase_s)
@@ -125,11 +151,11 @@ async def arm(livekit: LiveKitServer, direct: bool, rooms: int, phase_s: float) 
             await room.disconnect()
 
 
-async def main_async(rooms: int, phase_s: float, repeat: int) -> None:
+async def main_async(rooms: int, phase_s: float, repeat: int, arms: list[str]) -> None:
     with LiveKitServer(LiveKitConfig()) as livekit:
         for _ in range(repeat):
-            for direct in (False, True):
-                await arm(livekit, direct, rooms, phase_s)
+            for name in arms:
+                await arm(livekit, name, rooms, phase_s)
 
 
 def main() -> None:
@@ -137,9 +163,12 @@ def main() -> None:
     parser.add_argument("--rooms", type=int, default=10)
     parser.add_argument("--phase-s", type=float, default=15.0)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--arms", nargs="+", choices=ARMS, default=["queued", "direct"], help="in this order"
+    )
     args = parser.parse_args()
     netns.reexec_inside()
-    asyncio.run(main_async(args.rooms, args.phase_s, args.repeat))
+    asyncio.run(main_async(args.rooms, args.phase_s, args.repeat, args.arms))
 
 
 if __name__ == "__main__":
