@@ -1,6 +1,7 @@
 """What a source without a queue would cost N tracks, speaking and quiet, against the queued one.
 
-    sudo .venv/bin/python -m bench.direct_source [--rooms 10] [--phase-s 15] [--repeat 2]
+    sudo .venv/bin/python -m bench.direct_source [--rooms 10] [--phase-s 15] [--repeat 2] \
+        [--arms queued direct direct-nowait]
 
 bench/quiet_park.py found one way to make a published track cost nothing while quiet without
 leaving a thread behind: an AudioSource with `queue_size_ms=0` has no 10 ms timer, so its encoder
