@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 from collections.abc import Awaitable
 
@@ -31,35 +30,13 @@ from livekit.rtc._proto import ffi_pb2 as proto_ffi
 from lkbridge.audio.pcm import to_bytes
 from lkbridge.devstack import netns
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
+from lkbridge.devstack.threads import cpu_ns, named
 from lkbridge.devstack.tokens import mint_token
 
 RATE = 16000
 ENCODER, CAPTURE = "AudioEncoderQue", "AudioSourceCapt"
 # direct-nowait: direct, but each capture request sent without awaiting its acknowledgement
 ARMS = ("queued", "direct", "direct-nowait")
-
-
-def named(kind: str) -> list[int]:
-    out = []
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{tid}/comm") as comm:
-                if comm.read().strip() == kind:
-                    out.append(int(tid))
-        except OSError:
-            continue
-    return out
-
-
-def cpu_ns(tids: list[int]) -> int:
-    total = 0
-    for tid in tids:
-        try:
-            with open(f"/proc/self/task/{tid}/schedstat") as stat:
-                total += int(stat.read().split()[0])
-        except OSError:
-            continue
-    return total
 
 
 def capture_nowait(source: rtc.AudioSource, frame: rtc.AudioFrame) -> None:

@@ -30,21 +30,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from lkbridge.devstack.threads import thread_names
+
 PROBE_FRAMES = 8
 
 
 # -- the probe, inside the bridge's process -----------------------------------------------------
-
-
-def thread_names() -> dict[str, int]:
-    """This process's threads by /proc comm, digits dropped (`livekit_ffi-1` -> `livekit_ffi`)."""
-    names: collections.Counter[str] = collections.Counter()
-    for task in Path("/proc/self/task").glob("*"):
-        try:
-            names[(task / "comm").read_text().strip().rstrip("0123456789_-#") or "?"] += 1
-        except OSError:
-            continue
-    return dict(names)
 
 
 def live_objects() -> dict[str, int]:
@@ -93,7 +84,7 @@ def install_probe(out_dir: Path) -> None:
                 t.name.rstrip("0123456789_-() ") for t in threading.enumerate()
             ),
             "traced_mb": tracemalloc.get_traced_memory()[0] / 2**20,
-            "threads": thread_names(),
+            "threads": dict(thread_names(drop_digits=True)),
             "fds": len(os.listdir("/proc/self/fd")),
             "tasks": tasks,
             "objects": objects,

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,39 +39,12 @@ from lkbridge.audio.pcm import Int16Array, to_bytes
 from lkbridge.devstack import netns
 from lkbridge.devstack.device import DevicePeer
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
+from lkbridge.devstack.threads import cpu_ns, named
 from lkbridge.devstack.tokens import mint_token
 
 RATE = 16000
 ENCODER, CAPTURE = "AudioEncoderQue", "AudioSourceCapt"
 VARIANTS = ("kept", "mute", "unpublish", "unpublish-same", "unpublish-keep-source", "noqueue")
-
-
-def threads() -> dict[int, str]:
-    """This process's threads: tid -> name."""
-    out: dict[int, str] = {}
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{tid}/comm") as comm:
-                out[int(tid)] = comm.read().strip()
-        except OSError:
-            continue
-    return out
-
-
-def cpu_ns(tids: list[int]) -> int:
-    """CPU time the threads ran, in ns (schedstat's first field: finer than stat's ticks)."""
-    total = 0
-    for tid in tids:
-        try:
-            with open(f"/proc/self/task/{tid}/schedstat") as stat:
-                total += int(stat.read().split()[0])
-        except OSError:
-            continue
-    return total
-
-
-def named(kind: str) -> list[int]:
-    return [tid for tid, name in threads().items() if name == kind]
 
 
 def tone(seconds: float, hz: float) -> Int16Array:

@@ -395,7 +395,13 @@ async def run(
     trace_dir, packets_dir = settings.trace_dir, settings.packets_dir
     trace = trace_dir / f"captures-{n}{tag}.json" if trace_dir is not None else None
     packets = packets_dir / f"packets-{n}{tag}.json" if packets_dir is not None else None
-    extra = ((f"--publish-bitrate={bitrate}",) if bitrate else ()) + tuple(shlex.split(flags))
+    # admission sized to the run (the defaults, 20 sessions and 8 joins in flight, would refuse
+    # N=25 at its 21st JoinRoom: what is measured is the bridge's capacity, not its limit);
+    # a --variant's own flags come after, and win
+    admit = (f"--max-sessions={max(n, 20)}", f"--max-joins-in-flight={max(n, 8)}")
+    extra = (
+        admit + ((f"--publish-bitrate={bitrate}",) if bitrate else ()) + tuple(shlex.split(flags))
+    )
     bridges = Bridges()
     try:
         if settings.go_bridge is not None:

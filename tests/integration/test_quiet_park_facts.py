@@ -16,44 +16,19 @@ When the first test fails after an SDK upgrade, parking may have stopped leaking
 from __future__ import annotations
 
 import asyncio
-import os
 
 import numpy as np
 import pytest
 from livekit import rtc
 
 from lkbridge.audio.pcm import to_bytes
+from lkbridge.devstack.threads import cpu_ns, named
 from tests.conftest import DeviceFactory, LiveKitEnv
 from tests.helpers import wait_until
 
 RATE = 16000
 ENCODER, CAPTURE = "AudioEncoderQue", "AudioSourceCapt"
 CYCLES = 6
-
-
-def named(kind: str) -> set[int]:
-    """This process's threads of that name (tids)."""
-    out: set[int] = set()
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{tid}/comm") as comm:
-                if comm.read().strip() == kind:
-                    out.add(int(tid))
-        except OSError:
-            continue  # ended meanwhile
-    return out
-
-
-def cpu_ns(tids: set[int]) -> int:
-    """CPU time the threads ran (schedstat's first field, ns)."""
-    total = 0
-    for tid in tids:
-        try:
-            with open(f"/proc/self/task/{tid}/schedstat") as stat:
-                total += int(stat.read().split()[0])
-        except OSError:
-            continue
-    return total
 
 
 async def publisher(livekit: LiveKitEnv, room_name: str) -> rtc.Room:

@@ -9,32 +9,19 @@ words (content compared by envelope, per turn, as the benchmarks do).
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from collections import Counter
 
 import numpy as np
 
 from bench.workload import first_loud, speech_match
 from lkbridge.audio.pcm import Int16Array, to_bytes
 from lkbridge.devstack.speech import speech
+from lkbridge.devstack.threads import thread_names
 from tests.conftest import BridgeFactory, DeviceFactory
 from tests.helpers import wait_until
 from tests.support.audio import stream_samples
 
 CHUNK = 1600  # 100 ms
-
-
-def thread_names() -> Counter[str]:
-    """Every thread of this process (the SDK's native ones too) by name."""
-    names: Counter[str] = Counter()
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{tid}/comm") as comm:
-                names[comm.read().strip()] += 1
-        except OSError:
-            continue  # ended meanwhile
-    return names
 
 
 def spoken(line: str) -> Int16Array:
