@@ -233,9 +233,10 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
                 code.name if code else "OK",
             )
             await writer.close()
-        if end_status(binding.why, binding.error) in COUNTED_AS_ERRORS:
+        if code in COUNTED_AS_ERRORS:
             self._stats.errors += 1
-        await end_call(context, binding.why, binding.end_reason, binding.error)
+        if code is not None:  # the code decided once, above: logged, counted and sent
+            await abort(context, code, binding.end_reason, end_trailers(binding.why))
 
     async def _read_client(
         self,
