@@ -28,7 +28,7 @@ from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
 from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
 from lkbridge.audio import ROOM_RATE
 from lkbridge.errors import ClientError
-from lkbridge.wire import MAX_MESSAGE_BYTES
+from lkbridge.wire import MAX_MESSAGE_BYTES, STREAM_ACCEPTED
 
 T = TypeVar("T")
 
@@ -265,13 +265,15 @@ class AudioStreamCall:
         before that answer could race a refusal, which grpc.aio then reports as INTERNAL."""
         await self._write(pb.AudioChunk(user_id=self.user_id))
         try:
-            await self._call.initial_metadata()
+            headers = await self._call.initial_metadata()
         except grpc.aio.AioRpcError as exc:
             raise _translate(exc) from None
-        if self._call.done():
-            code = await self._call.code()
-            if code != grpc.StatusCode.OK:
-                raise ClientError(code.name, await self._call.details() or "")
+        if STREAM_ACCEPTED in tuple(headers or ()):
+            return
+        # no acceptance: the answer was a refusal, whose status may not be read yet
+        code = await self._call.code()
+        if code != grpc.StatusCode.OK:
+            raise ClientError(code.name, await self._call.details() or "")
 
     async def send(
         self, pcm: bytes, *, sample_rate: int = ROOM_RATE, channels: int = 1, track_id: int = 0

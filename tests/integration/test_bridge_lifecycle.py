@@ -21,6 +21,7 @@ from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer, cache_dir
 from lkbridge.devstack.tokens import mint_token
 from lkbridge.errors import ClientError
 from lkbridge.server.session.binding import StreamEnd
+from lkbridge.wire import STREAM_ACCEPTED
 from tests.conftest import BridgeEnv, BridgeFactory, DeviceFactory, LiveKitEnv
 from tests.helpers import steady, wait_for, wait_until
 
@@ -87,7 +88,8 @@ async def _bound_stream(
     """A raw StreamAudio call, bound to the user's session once the bridge accepted it."""
     call = pb_grpc.LiveKitBridgeStub(channel).StreamAudio()
     await call.write(pb.AudioChunk(user_id=user_id))
-    await call.initial_metadata()  # sent once the stream is bound (service._stream_audio)
+    headers = tuple(await call.initial_metadata())  # sent once the stream is accepted
+    assert STREAM_ACCEPTED in headers, headers
     return call
 
 

@@ -23,7 +23,7 @@ from lkbridge.server.grpc.first_message import first_message
 from lkbridge.server.grpc.health_check import HealthFigures, health_metadata, health_status
 from lkbridge.server.grpc.service import client_end_settled
 from lkbridge.server.grpc.stats import Stats
-from lkbridge.wire import MAX_MESSAGE_BYTES
+from lkbridge.wire import MAX_MESSAGE_BYTES, STREAM_ACCEPTED
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,9 @@ async def relay_replies(call: Any, context: grpc.aio.ServicerContext) -> None:
     worker's call is cancelled however this ends (after a normal end that does nothing)."""
     try:
         # the worker's answer to the call's start (StreamAudio accepts before any audio)
-        accepted = await call.initial_metadata()
-        if not call.done():
-            await context.send_initial_metadata(tuple(accepted))
+        headers = tuple(await call.initial_metadata() or ())
+        if STREAM_ACCEPTED in headers:  # else a refusal: its status ends the loop below
+            await context.send_initial_metadata(headers)
         async for reply in call:
             await context.write(reply)
     except grpc.aio.AioRpcError as exc:

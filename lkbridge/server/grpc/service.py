@@ -58,7 +58,7 @@ from lkbridge.server.session.binding import StreamBinding, StreamEnd
 from lkbridge.server.session.registry import SessionRegistry
 from lkbridge.server.session.session import Session, SessionState
 from lkbridge.server.stalls import STALLS, StallBacklog
-from lkbridge.wire import MAX_MESSAGE_BYTES
+from lkbridge.wire import MAX_MESSAGE_BYTES, STREAM_ACCEPTED
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         # before it writes (a write racing a refusal loses the refusal's status in grpc.aio's
         # client, which reports INTERNAL "Internal error from Core" instead). Nothing is bound
         # yet, so a cancel landing here leaves nothing behind.
-        await context.send_initial_metadata(())
+        await context.send_initial_metadata((STREAM_ACCEPTED,))
         if session.state is SessionState.CLOSED:
             # Closed while the call was being accepted (a JoinRoom replaced it, a LeaveRoom, the
             # idle timer): the call ends as the session's bound stream would have.
