@@ -132,6 +132,8 @@ async def floor_run(
     args = [cfg.url, cfg.api_key, str(n), str(out)]
     argv, env = python_child("bench.sdk_floor", *args, *([content] if publish else []))
     env["LIVEKIT_API_SECRET"] = cfg.api_secret
+    if settings.bridge_cpu is not None:  # --pin: the floor on the bridge's core, like for like
+        argv = ["taskset", "--cpu-list", str(settings.bridge_cpu), *argv]
     receiver = subprocess.Popen(
         argv,
         stdin=subprocess.PIPE,

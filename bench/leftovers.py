@@ -29,6 +29,9 @@ import tracemalloc
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
+
+import numpy as np
 
 from lkbridge.devstack.threads import thread_names
 
@@ -55,6 +58,35 @@ def rss_mb() -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def malloc_heap(scratch: Path) -> dict[str, float]:
+    """glibc's view of its heap (`malloc_info`): arenas, bytes it holds from the system and of
+    those, bytes free in its bins. Free bytes that stay after `malloc_trim(0)` are
+    fragmentation: freed chunks on pages that still hold a live one."""
+    libc = ctypes.CDLL(None)
+    libc.fopen.restype = ctypes.c_void_p
+    libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    libc.fclose.argtypes = [ctypes.c_void_p]
+    libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    stream = libc.fopen(str(scratch).encode(), b"w")
+    if not stream:
+        return {}
+    libc.malloc_info(0, stream)
+    libc.fclose(stream)
+    root = ElementTree.fromstring(scratch.read_text())
+    totals = {
+        t.get("type"): int(t.get("size") or 0) for t in root.findall("total") if t.get("size")
+    }
+    held = sum(
+        int(s.get("size") or 0) for s in root.findall("system") if s.get("type") == "current"
+    )
+    return {
+        "arenas": float(len(root.findall("heap"))),
+        "heap_held_mb": held / 2**20,
+        "heap_free_mb": (totals.get("fast", 0) + totals.get("rest", 0)) / 2**20,
+        "mmapped_mb": totals.get("mmap", 0) / 2**20,
+    }
+
+
 def install_probe(out_dir: Path) -> None:
     """tracemalloc starts at the first snapshot (the idle one: the bridge imported and
     listening), so the start-up is not slowed and only what came after is traced."""
@@ -74,12 +106,16 @@ def install_probe(out_dir: Path) -> None:
                 frames = list(stat.traceback)[-4:]  # the most recent, last
                 where = " -> ".join(f"{Path(f.filename).name}:{f.lineno}" for f in frames)
                 growth.append([stat.size_diff, stat.count_diff, where[:300]])
-        snaps.append(snap)
+        snaps.append(snap if not snaps else snaps[0])  # only the idle one is compared with:
+        del snap  # a snapshot kept a round would be traced, and grow, itself
         rss = rss_mb()
+        heap = malloc_heap(out_dir / "malloc-info.xml")
         trimmed = rss - rss_mb() if ctypes.CDLL(None).malloc_trim(0) else 0.0
         report = {
             "rss_mb": rss,
             "trimmable_mb": trimmed,  # what glibc's malloc_trim(0) gave back to the system
+            "tracemalloc_mb": tracemalloc.get_tracemalloc_memory() / 2**20,  # its own, in RSS
+            **heap,
             "python_threads": sorted(
                 t.name.rstrip("0123456789_-() ") for t in threading.enumerate()
             ),
@@ -220,6 +256,11 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--bridge-arg", action="append", default=[])
+    parser.add_argument(
+        "--table",
+        action="store_true",
+        help="many rounds: one line a round (RSS kept, glibc's heap) and RSS's growth per join",
+    )
     args = parser.parse_args()
     out_dir = Path(__import__("tempfile").mkdtemp(prefix="lkb-leftovers-"))
     command, env = python_child("bench.leftovers", "probe", str(out_dir))
@@ -231,6 +272,7 @@ async def main() -> None:
             await asyncio.sleep(2.0)
             snaps = [await take(bridge.pid, out_dir, 0)]
             lines = summary("idle", snaps[0], snaps[0])
+            after: list[dict[str, Any]] = []  # a snapshot after each round left
             for r in range(args.rounds):
                 loaded: list[dict[str, Any]] = []
 
@@ -248,10 +290,51 @@ async def main() -> None:
                     lines += summary(f"round 1, {args.sessions} loaded", loaded[0], snaps[0])
                 await asyncio.sleep(3.0)
                 snaps.append(await take(bridge.pid, out_dir, len(snaps)))
-                lines += summary(f"after round {r + 1} left", snaps[-1], snaps[0])
+                after.append(snaps[-1])
+                if args.table:
+                    print(table_row(r + 1, args.sessions, snaps[-1]), file=sys.stderr)
+                else:
+                    lines += summary(f"after round {r + 1} left", snaps[-1], snaps[0])
         finally:
             bridge.stop()
+    if args.table:
+        lines = [TABLE_HEAD, *(table_row(i + 1, args.sessions, s) for i, s in enumerate(after))]
+        lines.append(growth_per_join(after, args.sessions))
     print("\n".join(lines))
+
+
+TABLE_HEAD = (
+    "| round | joins | RSS MB | kept after malloc_trim MB | glibc holds MB | of it free MB "
+    "| arenas | Python traced MB | threads | fds |\n|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def kept_mb(snap: dict[str, Any]) -> float:
+    """RSS after malloc_trim(0), without tracemalloc's own memory: what the process keeps."""
+    return float(snap["rss_mb"] - snap["trimmable_mb"] - snap.get("tracemalloc_mb", 0.0))
+
+
+def table_row(index: int, sessions: int, snap: dict[str, Any]) -> str:
+    return (
+        f"| {index} | {index * sessions} | {snap['rss_mb']:.1f} | {kept_mb(snap):.1f} "
+        f"| {snap.get('heap_held_mb', 0):.1f} | {snap.get('heap_free_mb', 0):.1f} "
+        f"| {snap.get('arenas', 0):.0f} | {snap['traced_mb']:.2f} "
+        f"| {sum(snap['threads'].values())} | {snap['fds']} |"
+    )
+
+
+def growth_per_join(after: list[dict[str, Any]], sessions: int) -> str:
+    """Least squares over the rounds after the third (the first ones hold one-time costs)."""
+    points = [(i * sessions, kept_mb(s), s["traced_mb"]) for i, s in enumerate(after, 1)][3:]
+    if len(points) < 3:
+        return "growth per join: too few rounds (needs more than 5)"
+    joins = [p[0] for p in points]
+    kept = float(np.polyfit(joins, [p[1] for p in points], 1)[0])
+    traced = float(np.polyfit(joins, [p[2] for p in points], 1)[0])
+    return (
+        f"growth per join, rounds 4-{len(after)}: RSS kept {kept * 1024:+.1f} KiB, "
+        f"Python's traced {traced * 1024:+.2f} KiB"
+    )
 
 
 if __name__ == "__main__":
