@@ -342,8 +342,11 @@ async def _drive(
             raise RuntimeError(joined.error)
         stream = client.stream(f"u{i}")
         await open_stream(stream, settings.go_bridge is not None)
+        if settings.warmup_s > 0:  # a chunk of silence: ours publishes the track now
+            await stream.send(bytes(2 * settings.chunk))
         session_audio = audio.for_session(i, settings.chunk)
         loads.append(SessionLoad(i, device, stream, session_audio, settings.chunk_ms))
+    await asyncio.sleep(settings.warmup_s)  # the publications settle before the run
     conn.send("ready")
     await asyncio.to_thread(conn.recv)  # "go"
     receivers = [asyncio.create_task(load.client_receiver()) for load in loads]
@@ -588,6 +591,14 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--chunk-ms", type=int, default=100, help="client and device chunk size")
     parser.add_argument(
+        "--warmup",
+        type=float,
+        default=2.0,
+        help="seconds between the sessions' setup and the scored run: each client sends a "
+        "chunk of silence first, so its published track (ours publishes on first audio, the "
+        "Go bridge at join) is not set up inside the run; 0: N publications at the run's start",
+    )
+    parser.add_argument(
         "--bridge-arg", action="append", default=[], help="extra `lkbridge serve` flag (repeat)"
     )
     parser.add_argument(
@@ -735,6 +746,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         trace_dir=args.trace_captures,
         packets_dir=args.trace_packets,
         go_devices=args.go_devices,
+        warmup_s=args.warmup,
     )
 
 

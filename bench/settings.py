@@ -33,6 +33,7 @@ class Settings:
     go_devices: bool = False  # --go-devices: rooms 1..N-1 get bench/godevices's devices
     spread_devices: bool = True  # --device-phase spread: Go device i starts i/N of a chunk later
     go_bridge: Path | None = None  # this run's bridge is the Go bridge (--go-bridge), not ours
+    warmup_s: float = 2.0  # --warmup: every session's track published before the scored run
 
     @property
     def chunk(self) -> int:
