@@ -165,10 +165,18 @@ async def take(pid: int, out_dir: Path, index: int) -> dict[str, Any]:
 
 
 async def one_round(
-    target: str, cfg: Any, n: int, seconds: float, tag: str, loaded: Any = None
+    target: str,
+    cfg: Any,
+    n: int,
+    seconds: float,
+    tag: str,
+    loaded: Any = None,
+    clip: tuple[str, int] | None = None,
 ) -> None:
     """N sessions streaming both ways for `seconds`, then all leave. `loaded`: awaited while
-    they stream (a snapshot of the loaded bridge)."""
+    they stream (a snapshot of the loaded bridge); `clip` (URL, K): meanwhile each session also
+    plays the clip K times in turn on track 2, as the loadtest's users do."""
+    from lkbridge._proto import livekit_bridge_pb2 as pb
     from lkbridge.audio.signal import tone
     from lkbridge.client import BridgeClient
     from lkbridge.devstack.device import DevicePeer
@@ -203,8 +211,17 @@ async def one_round(
             while await stream.receive() is not None:
                 pass
 
+        async def play(user_id: str) -> None:
+            assert clip is not None
+            for _ in range(clip[1]):
+                async for event in client.play(user_id, clip[0], track_id=2):
+                    if event.type == pb.PlayAudioEvent.FAILED:
+                        raise RuntimeError(f"PlayAudio failed: {event.error}")
+
         listeners = [asyncio.create_task(listen(s)) for s in streams]
         work = [*(speak(s) for s in streams), *(d.send_packets(audio) for d in devices)]
+        if clip is not None:
+            work += [play(f"u{i}") for i in range(n)]
         if loaded is not None:
 
             async def later() -> None:
@@ -248,14 +265,23 @@ def summary(label: str, snap: dict[str, Any], base: dict[str, Any]) -> list[str]
 async def main() -> None:
     from bench.settings import python_child
     from lkbridge.devstack.bridge import start_bridge
+    from lkbridge.devstack.files import FileServer
     from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
     from lkbridge.devstack.netns import reexec_inside  # noqa: F401  (imported for its side)
+    from lkbridge.devstack.tonefile import make_tone_file
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--bridge-arg", action="append", default=[])
+    parser.add_argument(
+        "--plays",
+        type=int,
+        default=0,
+        help="each session also plays a 1.5 s MP3 from a local HTTP server this many times a "
+        "round (PlayAudio's fetch, decode and resample in the churn)",
+    )
     parser.add_argument(
         "--table",
         action="store_true",
@@ -264,7 +290,14 @@ async def main() -> None:
     args = parser.parse_args()
     out_dir = Path(__import__("tempfile").mkdtemp(prefix="lkb-leftovers-"))
     command, env = python_child("bench.leftovers", "probe", str(out_dir))
-    with LiveKitServer(LiveKitConfig()) as livekit:
+    clips = out_dir / "clips"
+    clips.mkdir()
+    make_tone_file(clips / "clip.mp3", 500, 1.5)
+    with (
+        LiveKitServer(LiveKitConfig()) as livekit,
+        FileServer(clips, host=LiveKitConfig().bind_address) as files,
+    ):
+        clip = (files.url_of("clip.mp3"), args.plays) if args.plays else None
         bridge = start_bridge(
             "--port", "0", "--log-level", "warning", *args.bridge_arg, command=command, env=env
         )  # fmt: skip
@@ -283,7 +316,7 @@ async def main() -> None:
                 print(f"round {r + 1}: {args.sessions} sessions ...", file=sys.stderr)
                 await one_round(
                     bridge.target, livekit.config, args.sessions, args.duration, f"{r}",
-                    snap_loaded if r == 0 else None,
+                    snap_loaded if r == 0 else None, clip,
                 )  # fmt: skip
                 snaps += loaded
                 if loaded:

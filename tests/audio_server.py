@@ -31,6 +31,7 @@ class AudioServer:
         app.router.add_get("/empty", self._empty)
         app.router.add_get("/truncated/{name}", self._truncated)
         app.router.add_get("/stall", self._stall)
+        app.router.add_get("/mute", self._mute)
         app.router.add_get("/loop", self._loop)
         app.router.add_get("/redirect/{name}", self._redirect)
         app.router.add_get("/slow/{name}", self._slow)
@@ -77,6 +78,11 @@ class AudioServer:
         await response.write(b"ID3\x04\x00\x00\x00\x00\x00\x00")
         await asyncio.sleep(60)
         return response
+
+    async def _mute(self, request: web.Request) -> web.StreamResponse:
+        """Accepts the request and never answers it: no status line, no headers."""
+        await asyncio.sleep(60)
+        return web.StreamResponse()
 
     async def _slow(self, request: web.Request) -> web.StreamResponse:
         """The file trickled over about 4 s: playback must start long before the end."""

@@ -312,6 +312,7 @@ async def test_play_unknown_user(bridge: BridgeEnv, audio_server: AudioServer) -
         ("truncated/tone-long.mp3", "download truncated after"),
         ("loop", "redirect loop at"),
         ("stall", "download stalled: no data for 1 s"),
+        ("mute", "timed out waiting for 127.0.0.1:"),  # connected: no "timed out connecting"
     ],
 )
 async def test_bad_media_fails_cleanly_and_the_next_play_works(

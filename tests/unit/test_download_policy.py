@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import socket
 
+import aiohttp
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
 from lkbridge.errors import FetchError
-from lkbridge.server.playback.download import PolicyResolver, _MinimumRate
+from lkbridge.server.playback.download import PolicyResolver, _MinimumRate, timeout_text
 from lkbridge.server.policy.playback_url import FetchPolicy
 
 
@@ -60,3 +62,18 @@ async def test_policy_resolver_judges_every_answer() -> None:
         await private.resolve("tts")
     with pytest.raises(FetchError, match="cannot resolve host 'nowhere'"):
         await PolicyResolver(FetchPolicy(), Answers()).resolve("nowhere")
+
+
+def test_a_timeout_names_the_wait_that_ran_out() -> None:
+    """A server that accepted and never answered is not one that could not be reached."""
+    policy = FetchPolicy(connect_timeout_s=5.0, read_timeout_s=10.0, total_timeout_s=300.0)
+    target = URL("http://files.example:8080/a.mp3")
+    assert timeout_text(aiohttp.ConnectionTimeoutError(), target, policy) == (
+        "timed out connecting to files.example:8080 (no connection within 5 s)"
+    )
+    assert timeout_text(aiohttp.SocketTimeoutError(), target, policy) == (
+        "timed out waiting for files.example:8080 to answer (nothing within 10 s)"
+    )
+    assert timeout_text(TimeoutError(), target, policy) == (
+        "timed out fetching from files.example:8080 (over 300 s)"
+    )

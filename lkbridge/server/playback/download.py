@@ -166,6 +166,21 @@ class Download:
         await self._session.close()
 
 
+def timeout_text(exc: TimeoutError, target: URL, policy: FetchPolicy) -> str:
+    """Which wait ran out: the connect, the server's answer, or the whole fetch (a server that
+    accepts and never answers is not one that cannot be reached)."""
+    where = clip(target.host_port_subcomponent or "", 100)
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return (
+            f"timed out connecting to {where} (no connection within {policy.connect_timeout_s:g} s)"
+        )
+    if isinstance(exc, aiohttp.SocketTimeoutError):
+        return (
+            f"timed out waiting for {where} to answer (nothing within {policy.read_timeout_s:g} s)"
+        )
+    return f"timed out fetching from {where} (over {policy.total_timeout_s:g} s)"
+
+
 async def open_download(
     url: str, policy: FetchPolicy, resolver: AbstractResolver | None = None
 ) -> Download:
@@ -209,11 +224,9 @@ async def open_download(
                 )
             return Download(session, response, policy)
         raise FetchError(f"too many redirects (more than {policy.max_redirects})")
-    except TimeoutError:
+    except TimeoutError as exc:
         await session.close()
-        raise FetchError(
-            f"timed out connecting to {clip(target.host_port_subcomponent or '', 100)}"
-        ) from None
+        raise FetchError(timeout_text(exc, target, policy)) from None
     except aiohttp.ClientError as exc:
         await session.close()
         raise FetchError(clip(f"cannot fetch {target}: {client_error_text(exc)}", 300)) from None
