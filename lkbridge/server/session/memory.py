@@ -4,7 +4,7 @@ The SDK's native side frees a room's buffers into glibc's arenas, which keep the
 core after a burst of connections or calls (issue 23: 20,000 streams or connections left
 100-450 MB that never came back). RSS then stays high after the load has gone, which looks like
 a leak to anyone watching and counts against a pod's memory limit. glibc's malloc_trim returns
-those pages; `trim_after_bursts` calls it whenever the allocator's free heap grew by a few MB.
+those pages; `trim_after_bursts` calls it whenever RSS grew by a few MB since the last trim.
 Elsewhere (musl, macOS) all of this is a no-op.
 """
 
@@ -14,11 +14,14 @@ import asyncio
 import ctypes
 import ctypes.util
 import logging
+import os
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
 TRIM_PERIOD_S = 5.0
-TRIM_ABOVE_BYTES = 8 * 1024 * 1024  # free heap kept before a trim is worth its arena locks
+TRIM_ABOVE_BYTES = 8 * 1024 * 1024  # RSS growth before a trim is worth its arena locks
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 class _MallInfo2(ctypes.Structure):
@@ -59,24 +62,50 @@ def free_heap_bytes() -> int | None:
     return int(_libc.mallinfo2().fordblks)
 
 
-async def trim_after_bursts(period_s: float = TRIM_PERIOD_S) -> None:
-    """Every `period_s`, return the free heap to the OS when it grew by TRIM_ABOVE_BYTES since
-    the last trim (or unconditionally where the free figure is unknown). What a trim leaves
-    free is fragments no whole page of which is free: trimming again would return nothing.
-    In a thread: trimming a heap that a burst grew to hundreds of MB takes tens of ms, which
-    the event loop must not wait for."""
+def resident_bytes() -> int | None:
+    """This process's RSS (/proc/self/statm); None where there is no /proc."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE_BYTES
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+async def trim_after_bursts(
+    period_s: float = TRIM_PERIOD_S,
+    read_rss: Callable[[], int | None] = resident_bytes,
+    read_free: Callable[[], int | None] = free_heap_bytes,
+    trim: Callable[[], bool] = release_free_memory,
+) -> None:
+    """Every `period_s`, return the free heap to the OS when, since the last trim, glibc's free
+    heap grew by TRIM_ABOVE_BYTES (memory was freed: a burst ended) or RSS did (free memory was
+    made resident again), or every period where the free figure is unknown (no mallinfo2).
+
+    The free figure alone (mallinfo2's fordblks) misses churn: it also counts free chunks whose
+    pages a trim already returned, so when sessions and playbacks come and go those chunks are
+    reused and freed again, their pages resident once more, while the free figure stays where
+    it was: RSS crept up about 10 KB a join in a two-hour soak (docs/benchmarks.md) while what a
+    trim leaves stayed flat. RSS alone misses the end of a burst: freeing does not lower RSS, so
+    a burst whose memory is freed after the trim would keep it. A trim that finds nothing to
+    return (RSS grew with live sessions) costs one call per 8 MB of growth. In a thread:
+    trimming a heap that a burst grew to hundreds of MB takes tens of ms, which the event loop
+    must not wait for; mallinfo2 walks every free chunk under the arenas' locks, so it too."""
     if _libc is None:
         return
-    kept = 0  # free bytes the last trim could not return
+    kept_rss, kept_free = read_rss(), await asyncio.to_thread(read_free)  # what a trim left
     while True:
         await asyncio.sleep(period_s)
-        # mallinfo2 walks every free chunk under the arenas' locks: off the loop, as the trim
-        free = await asyncio.to_thread(free_heap_bytes)
-        if free is None or free > kept + TRIM_ABOVE_BYTES:
-            await asyncio.to_thread(release_free_memory)
-            after = await asyncio.to_thread(free_heap_bytes)
-            kept = after or 0
-            if free is not None:
-                log.debug("trimmed %.0f MB of free heap (%.0f MB left)", free / 2**20, kept / 2**20)
-        elif free < kept:
-            kept = free  # the fragments were reused
+        rss, free = read_rss(), await asyncio.to_thread(read_free)
+        freed = free is None or kept_free is None or free > kept_free + TRIM_ABOVE_BYTES
+        dirtied = rss is not None and kept_rss is not None and rss > kept_rss + TRIM_ABOVE_BYTES
+        if freed or dirtied:
+            await asyncio.to_thread(trim)
+            kept_rss, kept_free = read_rss(), await asyncio.to_thread(read_free)
+            if rss is not None and kept_rss is not None:
+                log.debug("trimmed the heap: RSS %.0f -> %.0f MB", rss / 2**20, kept_rss / 2**20)
+            continue
+        # memory that went back by itself, or free fragments reused: the new references
+        if rss is not None and kept_rss is not None:
+            kept_rss = min(kept_rss, rss)
+        if free is not None and kept_free is not None:
+            kept_free = min(kept_free, free)
