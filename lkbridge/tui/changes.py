@@ -50,8 +50,13 @@ class EventFeed:
             self._dropping.pop(user, None)
         for user in sorted(after.keys() & before.keys()):
             lines += self._session_changes(before[user], after[user], snapshot.timestamp_ms)
-        if snapshot.totals.errors > old.totals.errors:
-            lines.append(f"errors: +{snapshot.totals.errors - old.totals.errors}")
+        now, then = snapshot.totals, old.totals
+        if now.errors > then.errors:
+            lines.append(f"errors: +{now.errors - then.errors}")
+        if now.stalls > then.stalls:  # the bridge's overload counters (docs/operations.md)
+            lines.append(f"stalls: +{now.stalls - then.stalls} (the bridge's loop stood still)")
+        if now.drops_in > then.drops_in:
+            lines.append(f"late cloud audio dropped: +{now.drops_in - then.drops_in} chunks")
         return lines
 
     def disconnected(self) -> None:

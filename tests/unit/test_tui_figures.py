@@ -22,10 +22,11 @@ def session(user: str, **fields: object) -> admin_pb.SessionInfo:
     return admin_pb.SessionInfo(user_id=user, **fields)  # type: ignore[arg-type]
 
 
-def snap(ts_ms: int, *sessions: admin_pb.SessionInfo, errors: int = 0) -> admin_pb.StatsSnapshot:
-    return admin_pb.StatsSnapshot(
-        timestamp_ms=ts_ms, sessions=sessions, totals=admin_pb.Totals(errors=errors)
-    )
+def snap(
+    ts_ms: int, *sessions: admin_pb.SessionInfo, errors: int = 0, stalls: int = 0, drops_in: int = 0
+) -> admin_pb.StatsSnapshot:
+    totals = admin_pb.Totals(errors=errors, stalls=stalls, drops_in=drops_in)
+    return admin_pb.StatsSnapshot(timestamp_ms=ts_ms, sessions=sessions, totals=totals)
 
 
 def test_drop_rates_are_per_second_over_a_window_of_the_bridges_clock() -> None:
@@ -106,6 +107,16 @@ def test_changes_between_snapshots() -> None:
         "disconnected: u (SERVER_SHUTDOWN)",
         "play: u r1 on tts",
         "errors: +2",
+    ]
+
+
+def test_overload_counters_are_lines_when_they_grow() -> None:
+    feed = EventFeed()
+    feed.feed(snap(0, session("u"), stalls=1, drops_in=3))
+    assert feed.feed(snap(1000, session("u"), stalls=1, drops_in=3)) == []
+    assert feed.feed(snap(2000, session("u"), stalls=2, drops_in=40)) == [
+        "stalls: +1 (the bridge's loop stood still)",
+        "late cloud audio dropped: +37 chunks",
     ]
 
 
