@@ -146,7 +146,10 @@ class OutputTrack:
         """Unpublish the track and close its source once nothing loud went out for the spell.
 
         It waits for the lock, so a playback (which holds it throughout) or a capture under way
-        is never cut; the queue must also have played out.
+        is never cut. What is still queued then is silence: `_last_loud` is when the last loud
+        frame began to play (its capture time plus the queue ahead of it). An empty queue is not
+        asked for: a cloud that streams silence keeps about a chunk queued most of the time, and
+        a watcher waiting for the instant it is empty parked such a track late or never.
         """
         loop = asyncio.get_running_loop()
         try:
@@ -157,7 +160,7 @@ class OutputTrack:
                     if source is None:
                         return
                     quiet = loop.time() - self._last_loud
-                    if quiet >= self._quiet_s and source.queued_duration == 0:
+                    if quiet >= self._quiet_s:
                         await self._park(quiet)
                         return
         finally:
