@@ -34,6 +34,7 @@ from xml.etree import ElementTree
 import numpy as np
 
 from lkbridge.devstack.threads import thread_names
+from lkbridge.server.session.memory import resident_bytes
 
 PROBE_FRAMES = 8
 
@@ -54,8 +55,7 @@ def live_objects() -> dict[str, int]:
 
 
 def rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return (resident_bytes() or 0) / 2**20
 
 
 def malloc_heap(scratch: Path) -> dict[str, float]:
