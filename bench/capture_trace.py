@@ -80,6 +80,9 @@ def install(out: Path) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1].startswith("-"):  # `--help` is no file to write to
+        print("usage: python -m bench.capture_trace OUT.json serve --port 0 ...", file=sys.stderr)
+        sys.exit(2)
     install(Path(sys.argv[1]))
     sys.argv = ["lkbridge", *sys.argv[2:]]
     from lkbridge.cli.main import main

@@ -132,6 +132,12 @@ def _count(parts: dict[str, dict[str, float]]) -> int:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1].startswith("-"):  # `--help` is no file to write to
+        print(
+            "usage: python -m bench.packet_trace OUT.json [CAPTURES.json] serve --port 0 ...",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     install(Path(sys.argv[1]))
     args = sys.argv[2:]
     if args and args[0].endswith(".json"):
