@@ -45,7 +45,7 @@ class ProcessStats(_message.Message):
     def __init__(self, uptime_s: _Optional[float] = ..., rss_mb: _Optional[float] = ..., cpu_percent: _Optional[float] = ..., threads: _Optional[int] = ..., tasks: _Optional[int] = ..., open_fds: _Optional[int] = ..., loop_lag_ms: _Optional[float] = ..., version: _Optional[str] = ...) -> None: ...
 
 class Totals(_message.Message):
-    __slots__ = ("sessions", "streams", "playbacks", "frames_in", "frames_out", "bytes_in", "bytes_out", "drops", "errors", "sessions_created", "max_sessions", "max_joins_in_flight", "joins_in_flight", "joins_refused", "joins_abandoned", "drops_in", "stalls")
+    __slots__ = ("sessions", "streams", "playbacks", "frames_in", "frames_out", "bytes_in", "bytes_out", "drops", "errors", "sessions_created", "max_sessions", "max_joins_in_flight", "joins_in_flight", "joins_refused", "joins_abandoned", "drops_in", "stalls", "cpu_busy_percent", "max_cpu")
     SESSIONS_FIELD_NUMBER: _ClassVar[int]
     STREAMS_FIELD_NUMBER: _ClassVar[int]
     PLAYBACKS_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +63,8 @@ class Totals(_message.Message):
     JOINS_ABANDONED_FIELD_NUMBER: _ClassVar[int]
     DROPS_IN_FIELD_NUMBER: _ClassVar[int]
     STALLS_FIELD_NUMBER: _ClassVar[int]
+    CPU_BUSY_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    MAX_CPU_FIELD_NUMBER: _ClassVar[int]
     sessions: int
     streams: int
     playbacks: int
@@ -80,7 +82,9 @@ class Totals(_message.Message):
     joins_abandoned: int
     drops_in: int
     stalls: int
-    def __init__(self, sessions: _Optional[int] = ..., streams: _Optional[int] = ..., playbacks: _Optional[int] = ..., frames_in: _Optional[int] = ..., frames_out: _Optional[int] = ..., bytes_in: _Optional[int] = ..., bytes_out: _Optional[int] = ..., drops: _Optional[int] = ..., errors: _Optional[int] = ..., sessions_created: _Optional[int] = ..., max_sessions: _Optional[int] = ..., max_joins_in_flight: _Optional[int] = ..., joins_in_flight: _Optional[int] = ..., joins_refused: _Optional[int] = ..., joins_abandoned: _Optional[int] = ..., drops_in: _Optional[int] = ..., stalls: _Optional[int] = ...) -> None: ...
+    cpu_busy_percent: float
+    max_cpu: float
+    def __init__(self, sessions: _Optional[int] = ..., streams: _Optional[int] = ..., playbacks: _Optional[int] = ..., frames_in: _Optional[int] = ..., frames_out: _Optional[int] = ..., bytes_in: _Optional[int] = ..., bytes_out: _Optional[int] = ..., drops: _Optional[int] = ..., errors: _Optional[int] = ..., sessions_created: _Optional[int] = ..., max_sessions: _Optional[int] = ..., max_joins_in_flight: _Optional[int] = ..., joins_in_flight: _Optional[int] = ..., joins_refused: _Optional[int] = ..., joins_abandoned: _Optional[int] = ..., drops_in: _Optional[int] = ..., stalls: _Optional[int] = ..., cpu_busy_percent: _Optional[float] = ..., max_cpu: _Optional[float] = ...) -> None: ...
 
 class PlaybackInfo(_message.Message):
     __slots__ = ("request_id", "track", "position_ms", "duration_ms", "state")

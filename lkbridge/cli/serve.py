@@ -88,6 +88,13 @@ def serve(
         envvar="LKBRIDGE_MAX_JOINS_IN_FLIGHT",
         help="JoinRooms connecting at once per process; more: RESOURCE_EXHAUSTED at once.",
     ),
+    max_cpu: float = typer.Option(
+        d.MAX_CPU,
+        envvar="LKBRIDGE_MAX_CPU",
+        help="Refuse a new user's JoinRoom (RESOURCE_EXHAUSTED) while the process used this "
+        "% of the CPU it may use (cores, container quota; shared by --workers) over the last "
+        "5 s; 0: off.",
+    ),
     idle_timeout: float = typer.Option(
         d.IDLE_TIMEOUT_S,
         envvar="LKBRIDGE_IDLE_TIMEOUT",
@@ -253,6 +260,7 @@ def config_of(ctx: typer.Context) -> BridgeConfig:
             tls=TlsFiles(tls_cert, tls_key, o["tls_client_ca"]) if tls_cert and tls_key else None,
             max_sessions=o["max_sessions"],
             max_joins_in_flight=o["max_joins_in_flight"],
+            max_cpu=o["max_cpu"],
             idle_timeout_s=o["idle_timeout"],
             forward_tracks=o["forward_tracks"],
             capture_min_ms=o["capture_ms"],

@@ -35,6 +35,7 @@ MAX_METADATA_BYTES = 16 * 1024
 SERVICE_NAME = "mentra.livekit.bridge.LiveKitBridge"
 DEFAULT_PUBLISH_BITRATE = d.PUBLISH_BITRATE  # the names other modules and tests import
 DEFAULT_MAX_SESSIONS = d.MAX_SESSIONS
+DEFAULT_MAX_CPU = d.MAX_CPU
 DEFAULT_MAX_JOINS_IN_FLIGHT = d.MAX_JOINS_IN_FLIGHT
 # the first line on stdout, once per address: the front, the dev stack and the tests wait for it
 LISTENING = "lkbridge listening on "
@@ -74,6 +75,10 @@ class BridgeConfig:
     # process; more get RESOURCE_EXHAUSTED at once (docs/operations.md, "Admission")
     max_sessions: int = d.MAX_SESSIONS
     max_joins_in_flight: int = d.MAX_JOINS_IN_FLIGHT
+    # ... and while the process used this % of the CPU it may use (server/cpu_load.py); 0: off
+    max_cpu: float = d.MAX_CPU
+    # session processes sharing the CPU limit evenly (a front's workers: front/workers.py)
+    cpu_processes: int = 1
     connect_timeout_s: float = 5.0
     # JoinRoom's livekit_url: also refuse loopback and private addresses (policy/addresses.py)
     livekit_deny_private: bool = False
@@ -146,6 +151,8 @@ class BridgeConfig:
             raise ValueError(f"publish bitrate must be 0 or {MIN_BITRATE}-{MAX_BITRATE} bit/s")
         if self.max_sessions < 1 or self.max_joins_in_flight < 1:
             raise ValueError("max sessions and max joins in flight must be at least 1")
+        if not 0 <= self.max_cpu <= 100:
+            raise ValueError("max cpu must be a percentage: 0 (off) to 100")
         if self.track_quiet_ms and not 500 <= self.track_quiet_ms <= 3_600_000:
             raise ValueError("track quiet spell must be 0 or 500-3600000 ms")
         if self.grace_period_s < 0 or self.idle_timeout_s < 0:

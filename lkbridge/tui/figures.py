@@ -179,3 +179,13 @@ def sessions_meter(totals: admin_pb.Totals) -> str:
     if totals.joins_refused:
         text += f", {totals.joins_refused} refused"
     return text
+
+
+def cpu_meter(process: admin_pb.ProcessStats, totals: admin_pb.Totals) -> str:
+    """CPU % of one core, and with --max-cpu "(used/bound)": the last 5 s's use of what the
+    process may use against the bound past which new users are refused (a meter is narrow; a
+    bridge without the bound, or older than it, sends 0: the core figure alone)."""
+    text = f"CPU {process.cpu_percent:.0f} %"
+    if totals.max_cpu:
+        text += f" ({totals.cpu_busy_percent:.0f}/{totals.max_cpu:g})"
+    return text

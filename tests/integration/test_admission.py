@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import re
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import psutil
@@ -24,10 +26,15 @@ from lkbridge.audio.pcm import to_int16
 from lkbridge.audio.signal import dominant_frequency, tone
 from lkbridge.client import AudioStreamCall, BridgeClient
 from lkbridge.errors import ClientError
-from lkbridge.server.config import DEFAULT_MAX_JOINS_IN_FLIGHT, DEFAULT_MAX_SESSIONS
+from lkbridge.server.config import (
+    DEFAULT_MAX_CPU,
+    DEFAULT_MAX_JOINS_IN_FLIGHT,
+    DEFAULT_MAX_SESSIONS,
+)
 from lkbridge.server.front.workers import shard_of
 from tests.conftest import BridgeFactory, DeviceFactory, LiveKitEnv
-from tests.helpers import wait_until
+from tests.helpers import wait_for, wait_until
+from tests.support.audio import stream_tone
 from tests.support.resolvers import HeldResolver
 from tests.support.serving import ServeProcess, serve_process, start_serve
 from tests.support.silent import Silent, silent
@@ -43,6 +50,9 @@ REFUSAL = re.compile(
     rf"{DEFAULT_MAX_JOINS_IN_FLIGHT}; retry shortly"
     rf"|bridge full: \d+ sessions held or joining, the limit set by --max-sessions "
     rf"{DEFAULT_MAX_SESSIONS}"
+    # an attack that makes the process busy meets the CPU bound (--max-cpu) too
+    rf"|bridge busy: it used \d+ % of its CPU \([\d.]+ cores?\) over the last 5 s, the limit set "
+    rf"by --max-cpu {DEFAULT_MAX_CPU:g}; the \d+ sessions it holds keep theirs"
 )
 
 
@@ -372,3 +382,114 @@ async def test_a_front_applies_the_limit_in_each_worker_and_reports_the_sum(
         assert health.metadata["max_sessions"] == "2"  # each worker's, added up
         assert health.metadata["joins_refused"] == "1"
         assert health.metadata["max_joins_in_flight"] == str(2 * DEFAULT_MAX_JOINS_IN_FLIGHT)
+        # the CPU bound is each worker's, of its half of the cores: the front shows the bound
+        # and the busiest worker's use, not a sum
+        assert health.metadata["max_cpu"] == f"{DEFAULT_MAX_CPU:g}"
+        assert 0 <= float(health.metadata["cpu_busy_percent"]) < DEFAULT_MAX_CPU
+
+
+# -- admission by CPU: a real `lkbridge serve` on one core, loaded by real sessions ---------------
+
+BUSY = re.compile(
+    r"bridge busy: it used (\d+) % of its CPU \(1 core\) over the last 5 s, the limit set by "
+    r"--max-cpu 5; the 3 sessions it holds keep theirs"
+)
+
+
+def busy_past(
+    client: BridgeClient, percent: float, *, below: bool = False
+) -> Callable[[], Awaitable[bool]]:
+    """Whether the bridge's CPU use (HealthCheck) is at or past `percent` (or under it)."""
+
+    async def check() -> bool:
+        busy = float((await client.health()).metadata["cpu_busy_percent"])
+        return busy < percent if below else busy >= percent
+
+    return check
+
+
+async def test_past_max_cpu_a_new_user_is_refused_and_the_busy_sessions_keep_streaming(
+    serve_process: list[ServeProcess],
+    livekit_server: LiveKitEnv,
+    device_factory: DeviceFactory,
+    room_name: str,
+) -> None:
+    """Three sessions streaming both ways take about 15 % of one core (5 % each, docs/
+    benchmarks.md) and an idle bridge about 1 %: with --max-cpu 5 on one core, a fourth user is
+    refused while the three stream on, a rejoin of one of them passes, and once they leave a
+    new user is admitted again."""
+    served = start_serve(
+        "--port", "0", "--log-level", "warning", "--max-cpu", "5",
+        prefix=["taskset", "--cpu-list", str(min(os.sched_getaffinity(0)))],
+    )  # fmt: skip
+    serve_process.append(served)
+    client = BridgeClient(served.target)
+    loop = asyncio.get_running_loop()
+    tasks: list[asyncio.Task[object]] = []
+    listeners, devices, streams = [Listener() for _ in range(3)], [], []
+    try:
+        for i, listener in enumerate(listeners):
+            room = f"{room_name}-{i}"
+            devices.append(device := await device_factory(room, "device"))
+            joined = await client.join(
+                f"u{i}",
+                token=livekit_server.token(room, f"cloud-agent:u{i}"),
+                livekit_url=livekit_server.url,
+                target_identity="device",
+            )
+            assert joined.success, joined.error
+            streams.append(stream := client.stream(f"u{i}"))
+            await stream.open()
+            tasks += [
+                loop.create_task(listen(stream, listener)),
+                loop.create_task(device.send_packets(tone(TONE_HZ, 60.0))),
+                loop.create_task(stream_tone(stream, 600.0 + 100 * i, 60.0)),
+            ]
+
+        await wait_for(busy_past(client, 10), 30, "three sessions' CPU past 10 % of the core")
+        refused_at = time.monotonic()
+        with pytest.raises(ClientError) as err:
+            await client.join(
+                "late",
+                token=livekit_server.token(room_name, "cloud-agent:late"),
+                livekit_url=livekit_server.url,
+            )
+        assert err.value.code == "RESOURCE_EXHAUSTED", err.value
+        match = BUSY.fullmatch(err.value.details)
+        assert match and int(match[1]) >= 5, err.value.details
+        await asyncio.sleep(3.0)
+        # the sessions it holds keep their audio both ways: the device's tone reaches each
+        # client at its rate, and each device hears its own client's tone
+        rates = [listener.rate(refused_at, refused_at + 3.0) for listener in listeners]
+        print(f"refused at {match[1]} % of one core; device audio after it {rates} chunks/s")
+        assert min(rates) >= 8.0, rates
+        for i, device in enumerate(devices):
+            heard = (await device.wait_for_track("speaker")).samples()[-16000:]
+            assert abs(dominant_frequency(heard, 16000) - (600 + 100 * i)) < 15, i
+        health = await client.health()
+        assert (health.active_sessions, health.metadata["max_cpu"]) == (3, "5")
+        assert health.metadata["joins_refused"] == "1"
+        # a rejoin replaces a session: it adds no load, so it passes
+        rejoined = await client.join(
+            "u0",
+            token=livekit_server.token(f"{room_name}-0", "cloud-agent:u0"),
+            livekit_url=livekit_server.url,
+        )
+        assert rejoined.success, rejoined.error
+    finally:
+        for task in tasks:
+            task.cancel()
+        for stream in streams:
+            stream.cancel()
+    for i in range(3):  # a cancelled stream may have ended its session already
+        await client.leave(f"u{i}")
+    assert (await client.health()).active_sessions == 0
+    # the load gone, the window empties of it within about 5 s: a new user is admitted
+    await wait_for(busy_past(client, 5, below=True), 20, "the CPU to fall under the bound")
+    late = await client.join(
+        "late",
+        token=livekit_server.token(room_name, "cloud-agent:late"),
+        livekit_url=livekit_server.url,
+    )
+    assert late.success, late.error
+    await client.aclose()

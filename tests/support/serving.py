@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
@@ -24,6 +24,6 @@ def serve_process() -> Iterator[list[BridgeProcess]]:
         served.stop(signal.SIGKILL)
 
 
-def start_serve(*args: str) -> BridgeProcess:
-    """`lkbridge serve ARGS`, once it says where it listens."""
-    return start_bridge(*args)
+def start_serve(*args: str, prefix: Sequence[str] = ()) -> BridgeProcess:
+    """`[*prefix,] lkbridge serve ARGS`, once it says where it listens."""
+    return start_bridge(*args, prefix=prefix)

@@ -11,6 +11,7 @@ from lkbridge.tui.figures import (
     DropRates,
     PollLatency,
     cells,
+    cpu_meter,
     format_playback,
     next_column,
     sessions_meter,
@@ -163,3 +164,10 @@ def test_the_sessions_meter_shows_the_limit_joins_and_refusals() -> None:
     assert sessions_meter(admin_pb.Totals(sessions=3, max_sessions=20)) == "sessions 3/20"
     busy = admin_pb.Totals(sessions=3, max_sessions=20, joins_in_flight=2, joins_refused=5)
     assert sessions_meter(busy) == "sessions 3/20 +2 joining, 5 refused"
+
+
+def test_the_cpu_meter_shows_the_share_against_max_cpu() -> None:
+    process = admin_pb.ProcessStats(cpu_percent=34.4)
+    assert cpu_meter(process, admin_pb.Totals()) == "CPU 34 %"  # no bound, or an older bridge
+    totals = admin_pb.Totals(cpu_busy_percent=61.2, max_cpu=80)
+    assert cpu_meter(process, totals) == "CPU 34 % (61/80)"

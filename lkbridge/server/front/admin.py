@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import operator
 from typing import Any
 
 import grpc
@@ -12,6 +13,9 @@ from lkbridge._proto import lkbridge_admin_pb2_grpc as admin_grpc
 from lkbridge.server.front.relay import Workers
 from lkbridge.server.grpc.admin import process_stats
 from lkbridge.server.grpc.stats import Stats
+
+# per-process figures of the workers: the busiest's is the front's (the rest add up)
+_HIGHEST = frozenset({"cpu_busy_percent", "max_cpu"})
 
 
 def merge_snapshots(own: admin_pb.ProcessStats, parts: list[Any]) -> admin_pb.StatsSnapshot:
@@ -26,9 +30,9 @@ def merge_snapshots(own: admin_pb.ProcessStats, parts: list[Any]) -> admin_pb.St
         process.open_fds += part.process.open_fds
         process.loop_lag_ms = max(process.loop_lag_ms, part.process.loop_lag_ms)
         for field in admin_pb.Totals.DESCRIPTOR.fields:
-            setattr(
-                totals, field.name, getattr(totals, field.name) + getattr(part.totals, field.name)
-            )
+            mine, theirs = getattr(totals, field.name), getattr(part.totals, field.name)
+            merge = max if field.name in _HIGHEST else operator.add
+            setattr(totals, field.name, merge(mine, theirs))
         merged.sessions.extend(part.sessions)
         merged.timestamp_ms = max(merged.timestamp_ms, part.timestamp_ms)
     return merged

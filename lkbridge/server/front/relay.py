@@ -172,6 +172,9 @@ class ProxyService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
         def total(key: str, own_value: float = 0.0) -> float:
             return own_value + sum(float(a.metadata.get(key, 0)) for a in up)
 
+        def highest(key: str) -> float:
+            return max((float(a.metadata.get(key, 0)) for a in up), default=0.0)
+
         figures = HealthFigures(
             tasks=int(total("tasks", own.tasks)),
             rss_mb=total("rss_mb", own.rss_mb),
@@ -191,6 +194,8 @@ class ProxyService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             joins_refused=int(total("joins_refused")),
             joins_abandoned=int(total("joins_abandoned")),
             cpu_s=total("cpu_s", self._stats.cpu_seconds()),
+            cpu_busy_percent=highest("cpu_busy_percent"),
+            max_cpu=highest("max_cpu"),
         )
         metadata = health_metadata(
             self._stats.version, figures, workers=str(len(answers)), workers_up=str(len(up))

@@ -51,6 +51,7 @@ def worker_config(config: BridgeConfig, socket: str) -> BridgeConfig:
         # the front's one channel carries every stream of the worker's users; the front
         # applies the per-client bounds itself
         max_streams_per_connection=config.max_calls,
+        cpu_processes=config.workers,  # the cores are the workers' to share
     )
 
 

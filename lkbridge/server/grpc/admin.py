@@ -170,6 +170,8 @@ class Snapshots:
             joins_abandoned=self._registry.joins_abandoned,
             drops_in=sum(s.dropped_in_chunks for s in live),
             stalls=STALLS.count,
+            cpu_busy_percent=self._registry.cpu_busy_percent,
+            max_cpu=self._registry.max_cpu,
         )
         return admin_pb.StatsSnapshot(
             timestamp_ms=time.time_ns() // 1_000_000,

@@ -39,6 +39,10 @@ class HealthFigures:
     joins_abandoned: int
     # CPU seconds (user + system) since start: a load run's sampler plots its rate over time
     cpu_s: float = 0.0
+    # admission by CPU (cpu_load.py): use over the last 5 s, % of what the process may use (a
+    # front: its busiest worker's), and the bound (0: off)
+    cpu_busy_percent: float = 0.0
+    max_cpu: float = 0.0
 
 
 def health_status(service: str, serving: bool) -> pb.HealthCheckResponse.ServingStatus:
@@ -70,4 +74,6 @@ def health_metadata(version: str, figures: HealthFigures, **extra: str) -> dict[
         "joins_refused": str(figures.joins_refused),
         "joins_abandoned": str(figures.joins_abandoned),
         "cpu_s": f"{figures.cpu_s:.2f}",
+        "cpu_busy_percent": f"{figures.cpu_busy_percent:.1f}",
+        "max_cpu": f"{figures.max_cpu:g}",
     }

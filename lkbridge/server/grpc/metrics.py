@@ -58,6 +58,10 @@ def render(snapshot: admin_pb.StatsSnapshot) -> str:
          t.joins_refused),
         ("lkbridge_joins_abandoned_total", "counter", "JoinRooms given up while under way "
          "(their rooms left at once).", t.joins_abandoned),
+        ("lkbridge_cpu_busy_ratio", "gauge", "CPU used over the last 5 s, of what the process "
+         "may use (a front: its busiest worker's).", t.cpu_busy_percent / 100),
+        ("lkbridge_max_cpu_ratio", "gauge", "The CPU use past which JoinRoom is refused "
+         "(--max-cpu; 0: off).", t.max_cpu / 100),
     ]  # fmt: skip
     lines = []
     for name, kind, help_text, value in metrics:

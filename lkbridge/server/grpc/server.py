@@ -14,6 +14,7 @@ import logging
 from lkbridge._proto import livekit_bridge_pb2 as pb
 from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
 from lkbridge.server.config import BridgeConfig
+from lkbridge.server.cpu_load import CpuLoad, cpu_limit_cores
 from lkbridge.server.grpc.admin import BridgeAdminService, Snapshots
 from lkbridge.server.grpc.service import LiveKitBridgeService
 from lkbridge.server.grpc.serving import Served, Serving
@@ -32,13 +33,21 @@ class BridgeServer:
     def __init__(self, config: BridgeConfig) -> None:
         self.config = config
         self.stats = Stats()
-        self.registry = SessionRegistry(config)
+        self.cpu = CpuLoad(cpu_limit_cores(config.cpu_processes))
+        self.registry = SessionRegistry(config, self.cpu)
         self.snapshots = Snapshots(self.registry, self.stats)
         self.service = LiveKitBridgeService(config, self.registry, self.stats)
         self.admin = BridgeAdminService(self.snapshots)
         self.serving = Serving(
             config,
-            Served(self.service, self.admin, self.stats, self.metrics_snapshot, self._end_sessions),
+            Served(
+                self.service,
+                self.admin,
+                self.stats,
+                self.metrics_snapshot,
+                self._end_sessions,
+                self.cpu,
+            ),
         )
 
     async def start(self) -> None:

@@ -410,6 +410,8 @@ class LiveKitBridgeService(pb_grpc.LiveKitBridgeServicer):  # type: ignore[misc]
             joins_refused=self._registry.joins_refused,
             joins_abandoned=self._registry.joins_abandoned,
             cpu_s=self._stats.cpu_seconds(),
+            cpu_busy_percent=self._registry.cpu_busy_percent,
+            max_cpu=self._registry.max_cpu,
         )
         return pb.HealthCheckResponse(
             status=health_status(request.service, serving=not self.shutting_down),

@@ -39,6 +39,7 @@ from lkbridge.server.config import (
     SERVICE_NAME,
     BridgeConfig,
 )
+from lkbridge.server.cpu_load import CpuLoad
 from lkbridge.server.grpc.admin import ADMIN_SERVICE_NAME
 from lkbridge.server.grpc.auth import BearerTokenInterceptor, HeaderSizeInterceptor
 from lkbridge.server.grpc.health_listener import start_health_listener
@@ -73,6 +74,9 @@ class Served:
     # the shutdown's "end every session", waited for up to the grace period; None where the
     # sessions are not this process's (a front's workers end their own on their SIGTERM)
     end_sessions: Callable[[], Coroutine[Any, Any, None]] | None
+    # the process's CPU use, sampled while serving for admission (`--max-cpu`); None on a front:
+    # its workers judge their own
+    cpu: CpuLoad | None = None
 
 
 HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
@@ -158,6 +162,7 @@ class Serving:
         self._lag_watch: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._trimmer: asyncio.Task[None] | None = None
+        self._cpu_watch: asyncio.Task[None] | None = None
         self.addresses: list[str] = []
         self._server: grpc.aio.Server | None = None
         self._health_server: grpc.aio.Server | None = None
@@ -194,6 +199,8 @@ class Serving:
         self._lag_watch = loop.create_task(self.served.stats.watch_loop_lag(), name="loop-lag")
         self._heartbeat = loop.create_task(STALLS.heartbeat(), name="stall-heartbeat")
         self._trimmer = loop.create_task(trim_after_bursts(), name="memory-trim")
+        if self.served.cpu is not None:
+            self._cpu_watch = loop.create_task(self.served.cpu.watch(), name="cpu-load")
         if self.config.metrics_port is not None:
             self._metrics = await start_metrics_server(
                 self.served.metrics_snapshot, self.config.metrics_host, self.config.metrics_port
@@ -298,7 +305,7 @@ class Serving:
             await self._health_server.stop(0)
         if (lookup := getattr(self.service, "name_lookup", None)) is not None:
             lookup.close()  # a front's relay has none
-        tasks = (self._lag_watch, self._heartbeat, self._trimmer)
+        tasks = (self._lag_watch, self._heartbeat, self._trimmer, self._cpu_watch)
         watchers = [task for task in tasks if task is not None]
         for task in watchers:
             task.cancel()

@@ -8,9 +8,10 @@ is left as soon as it is joined. Operations on one user are serialised by that u
 lives only while someone holds or waits for it.
 
 Admission: a JoinRoom past `max_joins_in_flight` connects, or for a new user past `max_sessions`
-sessions held or joining, is refused at once (AtCapacity, RESOURCE_EXHAUSTED) before it costs
-anything. A connect abandoned by its caller still counts until it ends: its sockets and threads
-are there until then. Without these bounds 150 JoinRooms at once opened 16k fds and stalled the
+sessions held or joining, or while the process used `max_cpu` % of the CPU it may use
+(cpu_load.py), is refused at once (AtCapacity, RESOURCE_EXHAUSTED) before it costs anything. A
+connect abandoned by its caller still counts until it ends: its sockets and threads are there
+until then. Without these bounds 150 JoinRooms at once opened 16k fds and stalled the
 sessions already streaming (docs/operations.md, "Admission").
 
 A livekit_url name is looked up inside the join's admission slot (`DialTarget.url`), before the
@@ -30,6 +31,7 @@ from typing import Protocol
 
 from lkbridge.errors import AtCapacity, JoinFailed, SessionNotFound
 from lkbridge.server.config import BridgeConfig
+from lkbridge.server.cpu_load import WINDOW_S, CpuLoad
 from lkbridge.server.redact import clip, redact
 from lkbridge.server.session.binding import StreamEnd
 from lkbridge.server.session.memory import release_free_memory
@@ -72,8 +74,10 @@ class _JoinAttempt:
 
 
 class SessionRegistry:
-    def __init__(self, config: BridgeConfig) -> None:
+    def __init__(self, config: BridgeConfig, cpu: CpuLoad | None = None) -> None:
         self._config = config
+        # the process's CPU use, sampled by the server (`--max-cpu`); None: not judged
+        self.cpu = cpu
         self._sessions: dict[str, Session] = {}
         self._locks: dict[str, _UserLock] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -117,6 +121,14 @@ class SessionRegistry:
     def max_joins_in_flight(self) -> int:
         return self._config.max_joins_in_flight
 
+    @property
+    def max_cpu(self) -> float:
+        return self._config.max_cpu if self.cpu is not None else 0.0
+
+    @property
+    def cpu_busy_percent(self) -> float:
+        return self.cpu.percent if self.cpu is not None else 0.0
+
     def admit(self, user_id: str) -> None:
         """Refuse a join at once (AtCapacity) when it would pass a bound; else nothing."""
         limit = self._config.max_joins_in_flight
@@ -133,6 +145,15 @@ class SessionRegistry:
             raise AtCapacity(
                 f"bridge full: {len(held)} sessions held or joining, "
                 f"the limit set by --max-sessions {limit}"
+            )
+        cpu, bound = self.cpu, self._config.max_cpu
+        if cpu is not None and bound and user_id not in held and cpu.percent >= bound:
+            self.joins_refused += 1
+            cores = f"{cpu.limit_cores:.2g} core{'' if cpu.limit_cores == 1 else 's'}"
+            raise AtCapacity(
+                f"bridge busy: it used {cpu.percent:.0f} % of its CPU ({cores}) over the last "
+                f"{WINDOW_S:g} s, the limit set by --max-cpu {bound:g}; the {len(held)} "
+                f"sessions it holds keep theirs"
             )
 
     @contextlib.asynccontextmanager

@@ -8,7 +8,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
-from lkbridge.tui.figures import sessions_meter
+from lkbridge.tui.figures import cpu_meter, sessions_meter
 
 METERS = ("connection", "sessions", "streams", "tasks", "rss", "cpu", "uptime")
 
@@ -22,6 +22,7 @@ class Meters(Horizontal):
     }
     Meters #m-connection { width: 20; }
     Meters #m-connection.down { color: $error; text-style: bold; }
+    Meters #m-cpu.down { color: $error; text-style: bold; }
     """
 
     connected: reactive[bool] = reactive(False)
@@ -55,8 +56,10 @@ class Meters(Horizontal):
             "streams": f"streams {t.streams}",
             "tasks": f"tasks {p.tasks}",
             "rss": f"RSS {p.rss_mb:.0f} MB",
-            "cpu": f"CPU {p.cpu_percent:.0f} %",
+            "cpu": cpu_meter(p, t),
             "uptime": f"up {int(p.uptime_s)} s",
         }
         for key, text in values.items():
             self.query_one(f"#m-{key}", Static).update(text)
+        refusing = bool(t.max_cpu) and t.cpu_busy_percent >= t.max_cpu
+        self.query_one("#m-cpu", Static).set_class(refusing, "down")
