@@ -25,11 +25,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 0.1
+LAG_TICKS = 10  # the loop's lag is the worst of this many ticks: one second
 # a gap between ticks longer than this is a stall: the heartbeat plus the lag a busy loop has
 STALL_S = 0.3
 # a sender counts as streaming into a stall when its audio came at most this long before it ...
@@ -51,6 +53,9 @@ class LoopStalls:
         self.start = 0.0  # perf_counter() of the latest stall's start (the tick before it)
         self.end = 0.0  # ... and of the first tick after it
         self.total_s = 0.0  # time spent stalled, summed
+        # how late the heartbeat woke, the worst of its last second: the figure that says the
+        # process is starved before it stalls (metrics' lkbridge_event_loop_lag_seconds)
+        self._lags: deque[float] = deque(maxlen=LAG_TICKS)
 
     def tick(self, now: float | None = None) -> None:
         """The loop runs at `now`: a gap since the last tick past the threshold was a stall."""
@@ -66,13 +71,20 @@ class LoopStalls:
             )
         self._last_tick = max(self._last_tick, now)
 
+    @property
+    def lag_s(self) -> float:
+        """How late the heartbeat woke, the worst of its last LAG_TICKS ticks."""
+        return max(self._lags, default=0.0)
+
     async def heartbeat(self, period_s: float = HEARTBEAT_S) -> None:
         """Tick every `period_s` for as long as the loop runs (a task of the server's). The
         time before it started (imports, the server's start) is no stall."""
         self._last_tick = self._clock()
         while True:
             self.tick()
+            slept = self._clock()
             await asyncio.sleep(period_s)
+            self._lags.append(max(0.0, self._clock() - slept - period_s))
 
 
 # One per process: every session of the process shares its loop, hence its stalls.

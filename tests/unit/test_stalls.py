@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from lkbridge.server.room_to_client.outbox import Outbox
-from lkbridge.server.stalls import BURST_WITHIN_S, LoopStalls, StallBacklog
+from lkbridge.server.stalls import BURST_WITHIN_S, LAG_TICKS, LoopStalls, StallBacklog
 
 
 class Clock:
@@ -120,3 +120,25 @@ async def test_the_time_before_the_heartbeat_starts_is_no_stall() -> None:
     beat.cancel()
     await asyncio.gather(beat, return_exceptions=True)
     assert stalls.count == 0
+
+
+async def test_the_loop_lag_is_the_worst_late_wakeup_of_the_last_second() -> None:
+    """The heartbeat (period 0 here: each wake-up is one turn of the loop) woken 75 ms late
+    once, on the fake clock, then on time: the lag is that 75 ms until LAG_TICKS later."""
+    clock = Clock()
+    stalls = LoopStalls(clock=clock)
+    beat = asyncio.get_running_loop().create_task(stalls.heartbeat(period_s=0.0))
+    try:
+        await asyncio.sleep(0)  # its first tick, then it sleeps
+        clock.now += 0.075
+        await asyncio.sleep(0)  # it wakes 75 ms after it slept
+        assert stalls.lag_s == pytest.approx(0.075)
+        for _ in range(LAG_TICKS - 1):
+            await asyncio.sleep(0)  # on time
+        assert stalls.lag_s == pytest.approx(0.075)
+        await asyncio.sleep(0)
+        assert stalls.lag_s == 0.0
+        assert stalls.count == 0  # late, not stalled
+    finally:
+        beat.cancel()
+        await asyncio.gather(beat, return_exceptions=True)

@@ -69,7 +69,7 @@ class Served:
 
     service: BridgeServicer  # LiveKitBridge
     admin: object  # BridgeAdmin
-    stats: Stats  # the loop-lag watch counts into it
+    stats: Stats
     metrics_snapshot: SnapshotSource  # for --metrics-port
     # the shutdown's "end every session", waited for up to the grace period; None where the
     # sessions are not this process's (a front's workers end their own on their SIGTERM)
@@ -159,7 +159,6 @@ class Serving:
         self.health = health.aio.HealthServicer()
         self.metrics_port: int | None = None
         self._metrics: web.AppRunner | None = None
-        self._lag_watch: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._trimmer: asyncio.Task[None] | None = None
         self._cpu_watch: asyncio.Task[None] | None = None
@@ -196,7 +195,6 @@ class Serving:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._server = server
         loop = asyncio.get_running_loop()
-        self._lag_watch = loop.create_task(self.served.stats.watch_loop_lag(), name="loop-lag")
         self._heartbeat = loop.create_task(STALLS.heartbeat(), name="stall-heartbeat")
         self._trimmer = loop.create_task(trim_after_bursts(), name="memory-trim")
         if self.served.cpu is not None:
@@ -305,7 +303,7 @@ class Serving:
             await self._health_server.stop(0)
         if (lookup := getattr(self.service, "name_lookup", None)) is not None:
             lookup.close()  # a front's relay has none
-        tasks = (self._lag_watch, self._heartbeat, self._trimmer, self._cpu_watch)
+        tasks = (self._heartbeat, self._trimmer, self._cpu_watch)
         watchers = [task for task in tasks if task is not None]
         for task in watchers:
             task.cancel()

@@ -10,13 +10,13 @@ import asyncio
 import os
 import time
 from array import array
-from collections import deque
 from dataclasses import dataclass
 
 import psutil
 
 from lkbridge import __version__
 from lkbridge.percentiles import percentile
+from lkbridge.server.stalls import STALLS
 
 _process = psutil.Process()
 
@@ -62,7 +62,6 @@ class Stats:
         self.active_streams = 0
         self.streams_total = 0
         self.errors = 0
-        self.loop_lag_ms = 0.0
         self.version = __version__
         # bridge-added latency: gRPC chunk received -> its first frame handed to capture_frame
         # (whose FFI request copies it): a lower bound of the audio path's
@@ -115,12 +114,8 @@ class Stats:
         """CPU % of one core since the previous call (psutil's own bookkeeping)."""
         return float(_process.cpu_percent())
 
-    async def watch_loop_lag(self, period_s: float = 0.25) -> None:
-        """How late the event loop wakes up: the figure that says a process is starved."""
-        loop = asyncio.get_running_loop()
-        recent: deque[float] = deque(maxlen=4)
-        while True:
-            before = loop.time()
-            await asyncio.sleep(period_s)
-            recent.append(max(0.0, (loop.time() - before - period_s) * 1000))
-            self.loop_lag_ms = max(recent)
+    @property
+    def loop_lag_ms(self) -> float:
+        """How late the event loop wakes up (the stall heartbeat's, stalls.py): the figure that
+        says a process is starved."""
+        return STALLS.lag_s * 1000
