@@ -9,8 +9,10 @@ speech both ways (the cloud's chunks to its track, the glasses' packets from ben
 Go device per room, sending from the start), so the process is loaded while it decides each
 join, as in production. After the last join the sessions it holds stream on for --hold seconds.
 Printed per 5 s window: sessions held, joins refused so far, the bridge's CPU (% of one core)
-and its own `cpu_busy_percent`, and device -> cloud latency p50/p99 over every chunk that
-arrived in the window; then per run the refusals and the hold's figures.
+and its own `cpu_busy_percent`, how long its threads waited runnable for a CPU (schedstat: a
+sign of saturation whoever takes the core, which `--max-cpu` does not see), and device -> cloud
+latency p50/p99 over every chunk that arrived in the window; then per run the refusals and the
+hold's figures.
 
 `--pin`: the bridge alone on CPU 0, the SFU, the Go devices and this process (the gRPC clients)
 on the others, as bench/sessions.py --pin: one core's capacity. Run from the checkout's root as
@@ -40,6 +42,7 @@ from bench.workload import workload
 from lkbridge.client import AudioStreamCall, BridgeClient
 from lkbridge.devstack import netns
 from lkbridge.devstack.livekit import LiveKitConfig, LiveKitServer
+from lkbridge.devstack.threads import run_delay_ns
 from lkbridge.devstack.tokens import mint_token
 from lkbridge.errors import ClientError
 from lkbridge.percentiles import percentile
@@ -54,6 +57,7 @@ class Window:
     refused: int
     cpu_percent: float  # the bridge's, % of one core, over the window
     busy_percent: float  # what the bridge reported (HealthCheck cpu_busy_percent) at its end
+    waited_ms_per_s: float  # its threads' time runnable without a CPU (schedstat), per second
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     chunks: int = 0
@@ -116,6 +120,7 @@ async def run(
         await go_say(devices, "go")
         started = time.monotonic()
         proc.cpu_percent()
+        waited_ns = run_delay_ns(bridge.pid)
         next_window = started + WINDOW_S
         for i in range(n + int(hold / every)):
             if i < n:
@@ -133,6 +138,7 @@ async def run(
             await asyncio.sleep(max(0.0, started + (i + 1) * every - time.monotonic()))
             while time.monotonic() >= next_window:
                 health = await client.health()
+                waited_before, waited_ns = waited_ns, run_delay_ns(bridge.pid)
                 result.windows.append(
                     Window(
                         next_window - WINDOW_S - started,
@@ -140,6 +146,7 @@ async def run(
                         len(result.refusals),
                         proc.cpu_percent(),
                         float(health.metadata.get("cpu_busy_percent", 0)),
+                        (waited_ns - waited_before) / 1e6 / WINDOW_S,
                     )
                 )
                 next_window += WINDOW_S
@@ -193,12 +200,15 @@ def print_run(result: RunResult, every: float) -> None:
         f"{result.hold_cpu_percent:.0f} % of a core; generator late p99 "
         f"{result.generator_late_p99_ms:.1f} ms"
     )
-    print("  | s | held | refused | bridge CPU % | busy % (its own) | p50 ms | p99 ms |")
-    print("  |---|---|---|---|---|---|---|")
+    print(
+        "  | s | held | refused | bridge CPU % | busy % (its own) | waited for a CPU ms/s "
+        "| p50 ms | p99 ms |"
+    )
+    print("  |---|---|---|---|---|---|---|---|")
     for w in result.windows:
         print(
             f"  | {w.start_s:.0f} | {w.held} | {w.refused} | {w.cpu_percent:.0f} | "
-            f"{w.busy_percent:.0f} | {w.p50_ms:.1f} | {w.p99_ms:.1f} |"
+            f"{w.busy_percent:.0f} | {w.waited_ms_per_s:.0f} | {w.p50_ms:.1f} | {w.p99_ms:.1f} |"
         )
 
 

@@ -38,11 +38,21 @@ def thread_names(pid: int | str = "self", *, drop_digits: bool = False) -> Count
 
 def cpu_ns(tids: Iterable[int], pid: int | str = "self") -> int:
     """CPU time the threads ran, in ns (schedstat's first field: finer than stat's ticks)."""
+    return _schedstat_sum(tids, pid, 0)
+
+
+def run_delay_ns(pid: int | str = "self") -> int:
+    """Time every thread of the process waited, runnable, for a CPU, in ns (schedstat's
+    second field): what the process lacked, whoever took the cores."""
+    return _schedstat_sum(threads(pid), pid, 1)
+
+
+def _schedstat_sum(tids: Iterable[int], pid: int | str, field: int) -> int:
     total = 0
     for tid in tids:
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat") as stat:
-                total += int(stat.read().split()[0])
+                total += int(stat.read().split()[field])
         except OSError:
             continue
     return total
