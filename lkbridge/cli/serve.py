@@ -91,9 +91,9 @@ def serve(
     max_cpu: float = typer.Option(
         d.MAX_CPU,
         envvar="LKBRIDGE_MAX_CPU",
-        help="Refuse a new user's JoinRoom (RESOURCE_EXHAUSTED) while the process used this "
-        "% of the CPU it may use (cores, container quota; shared by --workers) over the last "
-        "5 s; 0: off.",
+        help="Refuse a new user's JoinRoom (RESOURCE_EXHAUSTED) while the process's CPU use "
+        "over the last 5 s is at or past this % of the CPU it may use (cores, container quota; "
+        "shared by --workers); 0: off.",
     ),
     idle_timeout: float = typer.Option(
         d.IDLE_TIMEOUT_S,

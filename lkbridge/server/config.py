@@ -152,7 +152,8 @@ class BridgeConfig:
         if self.max_sessions < 1 or self.max_joins_in_flight < 1:
             raise ValueError("max sessions and max joins in flight must be at least 1")
         if not 0 <= self.max_cpu <= 100:
-            raise ValueError("max cpu must be a percentage: 0 (off) to 100")
+            raise ValueError(f"max cpu must be a percentage, 0 (off) to 100, not {self.max_cpu:g}")
+        object.__setattr__(self, "max_cpu", self.max_cpu + 0.0)  # -0 is 0 (shown in figures)
         if self.track_quiet_ms and not 500 <= self.track_quiet_ms <= 3_600_000:
             raise ValueError("track quiet spell must be 0 or 500-3600000 ms")
         if self.grace_period_s < 0 or self.idle_timeout_s < 0:

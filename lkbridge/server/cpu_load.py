@@ -26,7 +26,8 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-WINDOW_S = 5.0  # long enough that a join's own start-up does not trip it, short enough to follow
+# long enough that a join's own start-up does not trip it, short enough to follow the load
+WINDOW_S = 5.0
 SAMPLE_S = 1.0
 
 
@@ -36,43 +37,52 @@ def _process_cpu_s() -> float:
 
 
 def _cgroup_quota_cores(proc_cgroup: Path, cgroup_root: Path) -> float | None:
-    """The CPU quota of this process's cgroup in cores, None without one (or no cgroup fs)."""
+    """The tightest CPU quota, in cores, of this process's cgroup and its parents (a pod's
+    limit can sit on the pod's cgroup, a systemd slice's above the service's); None without one
+    or without a cgroup file system."""
     try:
         lines = proc_cgroup.read_text().splitlines()
     except OSError:
         return None
+    quotas: list[float] = []
     for line in lines:
-        _, controllers, path = line.split(":", 2)
-        relative = path.lstrip("/")
-        if controllers == "":  # v2: one hierarchy
-            for folder in (cgroup_root / relative, cgroup_root):
-                quota = _read_v2(folder / "cpu.max")
-                if quota is not False:
-                    return quota
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        if controllers == "":  # v2's one hierarchy (on a hybrid host, next to v1's lines)
+            quotas += _quotas(cgroup_root, path, _read_v2)
         elif "cpu" in controllers.split(","):
             for mount in (cgroup_root / controllers, cgroup_root / "cpu"):
-                for folder in (mount / relative, mount):
-                    quota = _read_v1(folder)
-                    if quota is not False:
-                        return quota
-    return None
+                quotas += _quotas(mount, path, _read_v1)
+    return min(quotas, default=None)
 
 
-def _read_v2(path: Path) -> float | bool | None:
-    """Cores from a v2 `cpu.max` ("max 100000" or "50000 100000"); False: no such file."""
+def _quotas(mount: Path, path: str, read: Callable[[Path], float | None]) -> list[float]:
+    """The quotas set on `path` and each of its parents under `mount`. Inside a container's
+    cgroup namespace the path may name folders the mount lacks: the mount's root is read then."""
+    folders = [mount]
+    for part in Path(path.strip("/")).parts:
+        folders.append(folders[-1] / part)
+    return [quota for folder in folders if (quota := read(folder)) is not None]
+
+
+def _read_v2(folder: Path) -> float | None:
+    """Cores from a v2 `cpu.max` ("50000 100000"); None for "max", or no such file."""
     try:
-        quota, period = path.read_text().split()[:2]
-    except (OSError, ValueError):
-        return False
-    return None if quota == "max" else int(quota) / int(period)
+        quota, period = (folder / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError, ZeroDivisionError):
+        return None
 
 
-def _read_v1(folder: Path) -> float | bool | None:
+def _read_v1(folder: Path) -> float | None:
+    """Cores from v1's `cpu.cfs_quota_us` over `cpu.cfs_period_us`; None for -1, or no files."""
     try:
         quota = int((folder / "cpu.cfs_quota_us").read_text())
         period = int((folder / "cpu.cfs_period_us").read_text())
     except (OSError, ValueError):
-        return False
+        return None
     return None if quota <= 0 or period <= 0 else quota / period
 
 
@@ -101,7 +111,7 @@ class CpuLoad:
         read_cpu: Callable[[], float] = _process_cpu_s,
     ) -> None:
         self.limit_cores = cpu_limit_cores() if limit_cores is None else limit_cores
-        self._window_s = window_s
+        self.window_s = window_s
         self._clock = clock
         self._read_cpu = read_cpu
         self._samples: deque[tuple[float, float]] = deque()  # (clock, CPU seconds), oldest first
@@ -109,19 +119,23 @@ class CpuLoad:
     def sample(self) -> None:
         now = self._clock()
         self._samples.append((now, self._read_cpu()))
-        # keep the newest sample at least a window old: the window is always whole
-        while len(self._samples) > 2 and self._samples[1][0] <= now - self._window_s:
+        # keep the oldest sample at least a window old: the window is always whole
+        while len(self._samples) > 2 and self._samples[1][0] <= now - self.window_s:
             self._samples.popleft()
 
     @property
     def percent(self) -> float:
-        """Use over the window (shorter just after start; 0 before a second sample)."""
+        """Use from the oldest sample kept (a window and up to one sample period ago) to the
+        newest (up to a period ago). Before a whole window has passed since the first sample,
+        the CPU used so far is spread over a whole window: the first joins after a start are
+        judged by their cost over 5 s, not over the second or two they took (a bridge starting
+        into a crowd reconnecting would refuse it otherwise); 0 before a second sample."""
         if len(self._samples) < 2:
             return 0.0
         (t0, cpu0), (t1, cpu1) = self._samples[0], self._samples[-1]
-        if t1 <= t0 or self.limit_cores <= 0:
+        if self.limit_cores <= 0:
             return 0.0
-        return 100.0 * (cpu1 - cpu0) / (t1 - t0) / self.limit_cores
+        return 100.0 * (cpu1 - cpu0) / max(t1 - t0, self.window_s) / self.limit_cores
 
     async def watch(self, period_s: float = SAMPLE_S) -> None:
         """Sample every `period_s` for as long as the loop runs (a task of the server's)."""

@@ -189,3 +189,8 @@ def cpu_meter(process: admin_pb.ProcessStats, totals: admin_pb.Totals) -> str:
     if totals.max_cpu:
         text += f" ({totals.cpu_busy_percent:.0f}/{totals.max_cpu:g})"
     return text
+
+
+def cpu_refusing(totals: admin_pb.Totals) -> bool:
+    """The bridge (a front: its busiest worker) refuses new users now for --max-cpu."""
+    return bool(totals.max_cpu) and totals.cpu_busy_percent >= totals.max_cpu

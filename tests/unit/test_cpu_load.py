@@ -10,7 +10,7 @@ import pytest
 from lkbridge.errors import AtCapacity
 from lkbridge.server.config import BridgeConfig
 from lkbridge.server.cpu_load import CpuLoad, cpu_limit_cores
-from lkbridge.server.session.registry import SessionRegistry
+from lkbridge.server.session.registry import SessionRegistry, busy_text
 
 CORES = len(os.sched_getaffinity(0))
 
@@ -47,6 +47,23 @@ def test_a_v1_quota_and_a_namespaced_path(tmp_path: Path) -> None:
     assert cpu_limit_cores(1, tmp_path / "cgroup", tmp_path / "fs") == CORES
 
 
+def test_a_parents_quota_counts_and_the_tightest_wins(tmp_path: Path) -> None:
+    # a pod's limit on the pod's cgroup, none on the container's own; a slice above allows more
+    write(tmp_path / "cgroup", "0::/kubepods/pod1/ctr\n")
+    write(tmp_path / "fs/kubepods/cpu.max", "400000 100000\n")
+    write(tmp_path / "fs/kubepods/pod1/cpu.max", "150000 100000\n")
+    write(tmp_path / "fs/kubepods/pod1/ctr/cpu.max", "max 100000\n")
+    assert cpu_limit_cores(1, tmp_path / "cgroup", tmp_path / "fs") == min(1.5, CORES)
+
+
+def test_what_the_kernel_never_writes_is_no_quota(tmp_path: Path) -> None:
+    write(tmp_path / "cgroup", "\n0::/a\nnonsense\n")
+    write(tmp_path / "fs/a/cpu.max", "50000 0\n")  # a zero period
+    assert cpu_limit_cores(1, tmp_path / "cgroup", tmp_path / "fs") == CORES
+    write(tmp_path / "fs/a/cpu.max", "50000\n")  # one field
+    assert cpu_limit_cores(1, tmp_path / "cgroup", tmp_path / "fs") == CORES
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 100.0
@@ -67,6 +84,11 @@ def test_use_is_the_last_window_in_percent_of_the_limit() -> None:
     cpu, clock = load(limit=2.0)
     assert cpu.percent == 0.0  # nothing to compare yet
     cpu.sample()
+    clock.advance(1.0, busy=1.0)
+    cpu.sample()
+    # a second after start, the second's use is spread over the whole window: one core for a
+    # second (a join's start-up) is 10 % of two cores over 5 s, not 50 %
+    assert cpu.percent == pytest.approx(10.0)
     for _ in range(10):
         clock.advance(1.0, busy=0.5)
         cpu.sample()
@@ -84,9 +106,9 @@ def test_use_is_the_last_window_in_percent_of_the_limit() -> None:
 
 def test_a_new_user_is_refused_past_max_cpu_and_not_below_it() -> None:
     cpu, clock = load(limit=1.0)
-    registry = SessionRegistry(BridgeConfig(max_cpu=80), cpu)
+    registry = SessionRegistry(BridgeConfig(max_cpu=70), cpu)
     cpu.sample()
-    clock.advance(5.0, busy=0.79)
+    clock.advance(5.0, busy=0.69)
     cpu.sample()
     registry.admit("a")  # under the bound: nothing
     clock.advance(5.0, busy=0.9)
@@ -95,15 +117,31 @@ def test_a_new_user_is_refused_past_max_cpu_and_not_below_it() -> None:
         registry.admit("a")
     assert str(err.value) == (
         "bridge busy: it used 90 % of its CPU (1 core) over the last 5 s, the limit set by "
-        "--max-cpu 80; the 0 sessions it holds keep theirs"
+        "--max-cpu 70"
     )
-    assert (registry.joins_refused, registry.max_cpu) == (1, 80)
+    assert (registry.joins_refused, registry.max_cpu) == (1, 70)
     assert registry.cpu_busy_percent == pytest.approx(90)
     # 0 turns the bound off
     SessionRegistry(BridgeConfig(max_cpu=0), cpu).admit("a")
 
 
+def test_the_refusal_counts_cores_and_sessions_in_words() -> None:
+    cpu, clock = load(limit=127.996)
+    cpu.sample()
+    clock.advance(5.0, busy=100.0)
+    cpu.sample()
+    assert busy_text(cpu, 70, 1) == (
+        "bridge busy: it used 78 % of its CPU (128 cores) over the last 5 s, the limit set by "
+        "--max-cpu 70; its 1 session is kept"
+    )
+    assert busy_text(CpuLoad(0.5), 70, 17).endswith(
+        "(0.5 cores) over the last 5 s, the limit set by --max-cpu 70; its 17 sessions are kept"
+    )
+
+
 def test_max_cpu_is_a_percentage() -> None:
-    for wrong in (-1, 101):
-        with pytest.raises(ValueError, match="max cpu must be a percentage"):
+    wanted = r"max cpu must be a percentage, 0 \(off\) to 100, not"
+    for wrong in (-1, 100.5, float("nan")):
+        with pytest.raises(ValueError, match=wanted):
             BridgeConfig(max_cpu=wrong)
+    assert str(BridgeConfig(max_cpu=-0.0).max_cpu) == "0.0"  # shown in figures: never "-0"

@@ -12,6 +12,7 @@ from lkbridge.tui.figures import (
     PollLatency,
     cells,
     cpu_meter,
+    cpu_refusing,
     format_playback,
     next_column,
     sessions_meter,
@@ -171,3 +172,5 @@ def test_the_cpu_meter_shows_the_share_against_max_cpu() -> None:
     assert cpu_meter(process, admin_pb.Totals()) == "CPU 34 %"  # no bound, or an older bridge
     totals = admin_pb.Totals(cpu_busy_percent=61.2, max_cpu=80)
     assert cpu_meter(process, totals) == "CPU 34 % (61/80)"
+    assert not cpu_refusing(totals) and not cpu_refusing(admin_pb.Totals(cpu_busy_percent=90))
+    assert cpu_refusing(admin_pb.Totals(cpu_busy_percent=80, max_cpu=80))

@@ -16,7 +16,7 @@ import psutil
 
 from lkbridge import __version__
 from lkbridge.percentiles import percentile
-from lkbridge.server.stalls import STALLS
+from lkbridge.server.stalls import STALLS, LoopStalls
 
 _process = psutil.Process()
 
@@ -57,7 +57,8 @@ class LatencyRecorder:
 
 
 class Stats:
-    def __init__(self) -> None:
+    def __init__(self, stalls: LoopStalls = STALLS) -> None:
+        self._stalls = stalls  # the process's loop heartbeat: its lag is a figure of ours
         self.started = time.monotonic()
         self.active_streams = 0
         self.streams_total = 0
@@ -118,4 +119,4 @@ class Stats:
     def loop_lag_ms(self) -> float:
         """How late the event loop wakes up (the stall heartbeat's, stalls.py): the figure that
         says a process is starved."""
-        return STALLS.lag_s * 1000
+        return self._stalls.lag_s * 1000

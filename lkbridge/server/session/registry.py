@@ -31,7 +31,7 @@ from typing import Protocol
 
 from lkbridge.errors import AtCapacity, JoinFailed, SessionNotFound
 from lkbridge.server.config import BridgeConfig
-from lkbridge.server.cpu_load import WINDOW_S, CpuLoad
+from lkbridge.server.cpu_load import CpuLoad
 from lkbridge.server.redact import clip, redact
 from lkbridge.server.session.binding import StreamEnd
 from lkbridge.server.session.memory import release_free_memory
@@ -49,6 +49,17 @@ class DialTarget(Protocol):
     async def url(self) -> str:
         """The URL to hand the SDK; InvalidArgument or JoinFailed when there is none."""
         ...
+
+
+def busy_text(cpu: CpuLoad, bound: float, held: int) -> str:
+    """Why a join is refused by --max-cpu: the use and the share it is measured against."""
+    cores = round(cpu.limit_cores, 2)
+    kept = {0: "", 1: "; its 1 session is kept"}.get(held, f"; its {held} sessions are kept")
+    return (
+        f"bridge busy: it used {cpu.percent:.0f} % of its CPU ({cores:g} "
+        f"core{'' if cores == 1 else 's'}) over the last {cpu.window_s:g} s, the limit set by "
+        f"--max-cpu {bound:g}{kept}"
+    )
 
 
 @dataclass
@@ -149,12 +160,7 @@ class SessionRegistry:
         cpu, bound = self.cpu, self._config.max_cpu
         if cpu is not None and bound and user_id not in held and cpu.percent >= bound:
             self.joins_refused += 1
-            cores = f"{cpu.limit_cores:.2g} core{'' if cpu.limit_cores == 1 else 's'}"
-            raise AtCapacity(
-                f"bridge busy: it used {cpu.percent:.0f} % of its CPU ({cores}) over the last "
-                f"{WINDOW_S:g} s, the limit set by --max-cpu {bound:g}; the {len(held)} "
-                f"sessions it holds keep theirs"
-            )
+            raise AtCapacity(busy_text(cpu, bound, len(held)))
 
     @contextlib.asynccontextmanager
     async def _user_lock(self, user_id: str) -> AsyncIterator[None]:

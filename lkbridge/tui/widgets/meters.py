@@ -8,7 +8,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from lkbridge._proto import lkbridge_admin_pb2 as admin_pb
-from lkbridge.tui.figures import cpu_meter, sessions_meter
+from lkbridge.tui.figures import cpu_meter, cpu_refusing, sessions_meter
 
 METERS = ("connection", "sessions", "streams", "tasks", "rss", "cpu", "uptime")
 
@@ -61,5 +61,4 @@ class Meters(Horizontal):
         }
         for key, text in values.items():
             self.query_one(f"#m-{key}", Static).update(text)
-        refusing = bool(t.max_cpu) and t.cpu_busy_percent >= t.max_cpu
-        self.query_one("#m-cpu", Static).set_class(refusing, "down")
+        self.query_one("#m-cpu", Static).set_class(cpu_refusing(t), "down")
