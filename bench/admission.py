@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import os
 import shlex
 import sys
 import tempfile
@@ -37,7 +36,7 @@ import psutil
 
 from bench.go_devices import go_expect, go_say, read_go_report, start_go_devices
 from bench.sessions import SessionLoad, start_bridge
-from bench.settings import Settings
+from bench.settings import Settings, pin_bridge_core
 from bench.workload import workload
 from lkbridge.client import AudioStreamCall, BridgeClient
 from lkbridge.devstack import netns
@@ -230,14 +229,7 @@ def parser() -> argparse.ArgumentParser:
 
 async def main() -> None:
     args = parser().parse_args()
-    bridge_cpu = None
-    if args.pin:
-        others = set(range(1, os.cpu_count() or 1))
-        if not others:
-            raise SystemExit("--pin needs at least 2 CPUs")
-        os.sched_setaffinity(0, others)  # the SFU and the Go devices start from here
-        bridge_cpu = 0
-    settings = dataclasses.replace(Settings(), bridge_cpu=bridge_cpu)
+    settings = Settings(bridge_cpu=pin_bridge_core() if args.pin else None)
     results: list[RunResult] = []
     with LiveKitServer(LiveKitConfig()) as livekit:
         for attempt in range(args.repeat):

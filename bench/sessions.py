@@ -68,7 +68,7 @@ from bench.go_devices import (
 from bench.gobridge import check_binary, go_client, open_stream, start_go_bridge, stop_child
 from bench.packet_trace import format_split, split_parts
 from bench.report import Result, print_table, result_label, run_label
-from bench.settings import Settings, python_child
+from bench.settings import Settings, pin_bridge_core, python_child
 from bench.workload import (
     CONTENTS,
     Content,
@@ -731,13 +731,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
                 "--go-bridge: no --shards, --trace-captures, --trace-packets or --profile "
                 "(they reach into our bridge)"
             )
-    bridge_cpu = None
-    if args.pin:
-        others = set(range(1, os.cpu_count() or 1))
-        if not others:
-            raise SystemExit("--pin needs at least 2 CPUs")
-        os.sched_setaffinity(0, others)  # the SFU and the load workers start from here
-        bridge_cpu = 0
+    bridge_cpu = pin_bridge_core() if args.pin else None
     return Settings(
         chunk_ms=args.chunk_ms,
         bridge_args=tuple(args.bridge_arg),

@@ -41,6 +41,16 @@ class Settings:
         return 16 * self.chunk_ms
 
 
+def pin_bridge_core() -> int:
+    """--pin: this process (and so the SFU and the load it starts) leaves CPU 0 to the bridge;
+    returns the bridge's CPU."""
+    others = set(range(1, os.cpu_count() or 1))
+    if not others:
+        raise SystemExit("--pin needs at least 2 CPUs")
+    os.sched_setaffinity(0, others)
+    return 0
+
+
 def python_child(module: str, *args: str, source: Path | None = None
                  ) -> tuple[list[str], dict[str, str]]:  # fmt: skip
     """argv and environment of `python -P -m module args` that imports this checkout's bench/
