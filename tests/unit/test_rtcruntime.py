@@ -162,3 +162,36 @@ def test_a_taken_packet_waits_for_the_room_events_queued_before_it() -> None:
         "packet 3",
         "packet 4",
     ]
+
+
+def test_a_packet_for_a_room_whose_task_ended_is_dropped_and_nothing_spins() -> None:
+    """The room's task ended at its end-of-stream and left events in its queue: they are never
+    taken. A packet held behind them used to look again on every turn of the loop, forever."""
+
+    async def scenario() -> tuple[list[str], int]:
+        loop = asyncio.get_running_loop()
+        room_queue: asyncio.Queue[str] = asyncio.Queue()
+        seen: list[str] = []
+        listening = [True]
+        looks = [0]
+
+        def still_listening() -> bool:
+            looks[0] += 1
+            return listening[0]
+
+        in_order = InOrder(
+            loop, room_queue, lambda data, sender: seen.append(data.decode()), still_listening
+        )
+        room_queue.put_nowait("an event after the end-of-stream")
+        in_order.deliver(b"packet 1", "device")  # the room's task still runs: held
+        await asyncio.sleep(0.01)
+        listening[0] = False  # the task ends; the event stays queued
+        await asyncio.sleep(0.01)
+        looks_then = looks[0]
+        in_order.deliver(b"packet 2", "device")  # dropped at once
+        await asyncio.sleep(0.05)
+        return seen, looks[0] - looks_then
+
+    seen, looks_after = asyncio.run(scenario())
+    assert seen == []
+    assert looks_after == 1  # packet 2's own look, then nothing
