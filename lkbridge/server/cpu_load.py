@@ -31,7 +31,8 @@ WINDOW_S = 5.0
 SAMPLE_S = 1.0
 
 
-def _process_cpu_s() -> float:
+def process_cpu_s() -> float:
+    """CPU seconds this process used so far, user + system (HealthCheck's `cpu_s` too)."""
     times = os.times()
     return times.user + times.system  # every thread of the process, not its children
 
@@ -108,7 +109,7 @@ class CpuLoad:
         limit_cores: float | None = None,
         window_s: float = WINDOW_S,
         clock: Callable[[], float] = time.monotonic,
-        read_cpu: Callable[[], float] = _process_cpu_s,
+        read_cpu: Callable[[], float] = process_cpu_s,
     ) -> None:
         self.limit_cores = cpu_limit_cores() if limit_cores is None else limit_cores
         self.window_s = window_s

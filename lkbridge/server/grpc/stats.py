@@ -16,6 +16,7 @@ import psutil
 
 from lkbridge import __version__
 from lkbridge.percentiles import percentile
+from lkbridge.server.cpu_load import process_cpu_s
 from lkbridge.server.stalls import STALLS, LoopStalls
 
 _process = psutil.Process()
@@ -108,8 +109,7 @@ class Stats:
     def cpu_seconds(self) -> float:
         """CPU time used so far, user + system: a caller's rate over its own interval, with no
         bookkeeping shared with cpu_percent's callers."""
-        times = _process.cpu_times()
-        return float(times.user + times.system)
+        return process_cpu_s()
 
     def cpu_percent(self) -> float:
         """CPU % of one core since the previous call (psutil's own bookkeeping)."""
